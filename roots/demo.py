@@ -1,0 +1,29 @@
+"""`make run`: the main job end to end on the bundled sample sources in this repository's workspace."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from roots import cli
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    ws = str(REPO)
+    steps = [
+        ["--workspace", ws, "source", "validate"],
+        ["--workspace", ws, "clearance"],
+        ["--workspace", ws, "governance", "verify"],
+    ]
+    for argv in steps:
+        print(f"\n$ roots {' '.join(argv[2:])}", flush=True)
+        rc = cli.main(argv)
+        if rc != 0:
+            return rc
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
