@@ -241,8 +241,14 @@ def _extend(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    beam_args: list[str] = []
+    if "--" in argv:  # everything after `--` goes to Beam untouched
+        cut = argv.index("--")
+        argv, beam_args = argv[:cut], argv[cut + 1:]
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.beam_args = beam_args
     try:
         return int(args.handler(args) or 0)
     except UserError as exc:

@@ -23,3 +23,41 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str,
         return rc, out, err
 
     return _run
+
+
+REPO = Path(__file__).resolve().parent.parent
+UDHR = REPO / "sources" / "samples" / "udhr" / "udhr.jsonl"
+
+
+def udhr_paragraphs(lang: str, n: int, min_words: int = 60) -> list[str]:
+    """Real text for tests: consecutive UDHR articles in one language joined to at least `min_words`."""
+    import json
+
+    texts = []
+    current: list[str] = []
+    with UDHR.open(encoding="utf-8") as fh:
+        records = [r for r in map(json.loads, fh) if r.get("lang") == lang]
+    # several translations share a code (French and Welche, seven Mandarin variants): take the main one,
+    # whose UDHR code is plain ISO 639-3 (shortest, no region digits), newest spelling first
+    codes = {r["id"].split("-")[1] for r in records}
+    main = min(codes, key=lambda c: (c[0].isdigit(), len(c), [-ord(ch) for ch in c])) if codes else ""
+    for rec in records:
+        if rec["id"].split("-")[1] != main:
+            continue
+        current.append(rec["text"])
+        joined = " ".join(current)
+        words = len(joined.split()) if lang not in ("zh", "ja") else len(joined) // 2
+        if words >= min_words:
+            texts.append(joined)
+            current = []
+            if len(texts) == n:
+                break
+    assert len(texts) == n, f"not enough UDHR text for {lang}"
+    return texts
+
+
+def write_card(ws: workspace.Workspace, name: str, path: str, fmt: str = "jsonl", languages: str = "[multi]",
+               extra: str = "", data_extra: str = "") -> None:
+    (ws.sources_dir / f"{name}.yaml").write_text(
+        f"name: {name}\nlanguages: {languages}\nlicense: CC0-1.0\ncustodian: {{name: Tests}}\n"
+        f"data: {{path: {path}, format: {fmt}{data_extra}}}\nstatus: {{state: active}}\n{extra}")

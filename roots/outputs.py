@@ -1,0 +1,105 @@
+"""Output tables of a source run and the deterministic shard writer.
+
+Rows are assigned to shards by a hash of their id, sorted inside a shard, and written to a temporary
+name that is renamed into place, so any runner (including ones that re-execute a step) produces the
+same bytes, and a re-run with the same input writes identical files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from roots.process import STAT_FIELDS
+
+KINDS = ("kept", "rejected", "quarantine")
+
+_DOC_FIELDS: list[pa.Field] = [
+    pa.field("id", pa.string()),
+    pa.field("text", pa.string()),
+    pa.field("source", pa.string()),
+    pa.field("lang", pa.string()),
+    pa.field("lang_score", pa.float64()),
+    pa.field("lang_predicted", pa.string()),
+    pa.field("lang_backend", pa.string()),
+    pa.field("url", pa.string()),
+    pa.field("origin", pa.string()),
+    pa.field("meta", pa.string()),
+    pa.field("n_chars", pa.int64()),
+    pa.field("n_bytes", pa.int64()),
+    *[pa.field(name, pa.float64()) for name in STAT_FIELDS],
+    pa.field("perplexity", pa.float64()),
+    pa.field("ppl_status", pa.string()),
+    pa.field("pii", pa.string()),
+    pa.field("cluster", pa.string()),
+]
+KEPT_SCHEMA = pa.schema(_DOC_FIELDS)
+REJECTED_SCHEMA = pa.schema([*_DOC_FIELDS, pa.field("reason", pa.string()), pa.field("detail", pa.string())])
+QUARANTINE_SCHEMA = pa.schema([
+    pa.field("source", pa.string()),
+    pa.field("file", pa.string()),
+    pa.field("line", pa.int64()),
+    pa.field("raw", pa.binary()),
+    pa.field("error", pa.string()),
+])
+SCHEMAS = {"kept": KEPT_SCHEMA, "rejected": REJECTED_SCHEMA, "quarantine": QUARANTINE_SCHEMA}
+
+
+def kind_of(row: dict[str, Any]) -> str:
+    if row.get("kind") == "quarantine":
+        return "quarantine"
+    return "kept" if row["status"] == "kept" else "rejected"
+
+
+def sort_key(kind: str, row: dict[str, Any]) -> tuple:
+    if kind == "quarantine":
+        return (row["file"], row["line"], row["error"])
+    return (row["id"], row.get("origin") or "")
+
+
+def shard_of(kind: str, row: dict[str, Any], num_shards: int) -> int:
+    key = f"{row['file']}:{row['line']}" if kind == "quarantine" else str(row["id"])
+    return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "big") % num_shards
+
+
+def shard_name(shard: int, num_shards: int) -> str:
+    return f"part-{shard:05d}-of-{num_shards:05d}.parquet"
+
+
+def write_table(path: Path, table: pa.Table) -> None:
+    """Write a Parquet file atomically (temporary name, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp, compression="zstd", write_statistics=True)
+    os.replace(tmp, path)
+
+
+def write_shard(out_dir: str, kind: str, shard: int, num_shards: int, rows: Iterable[dict[str, Any]]) -> str:
+    schema = SCHEMAS[kind]
+    ordered = sorted(rows, key=lambda r: sort_key(kind, r))
+    table = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in ordered], schema=schema)
+    path = Path(out_dir) / kind / shard_name(shard, num_shards)
+    write_table(path, table)
+    return str(path)
+
+
+def ensure_dirs(out_dir: Path) -> None:
+    """Every output directory exists and holds at least one (possibly empty) file with the schema."""
+    for kind in KINDS:
+        d = out_dir / kind
+        d.mkdir(parents=True, exist_ok=True)
+        if not any(d.glob("*.parquet")):
+            write_table(d / "part-00000-of-00000.parquet", SCHEMAS[kind].empty_table())
+
+
+def read_kind(out_dir: Path, kind: str, columns: list[str] | None = None) -> pa.Table:
+    files = sorted((out_dir / kind).glob("*.parquet"))
+    if not files:
+        return SCHEMAS[kind].empty_table() if columns is None else SCHEMAS[kind].empty_table().select(columns)
+    return pa.concat_tables([pq.read_table(f, columns=columns) for f in files])

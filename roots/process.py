@@ -1,0 +1,235 @@
+"""The per-document stages of a source run, in order, on batches of documents; no Beam here.
+
+Score, then decide: every statistic is computed and stored for each document that reaches the scoring
+stages, and only then are the per-language thresholds applied, so thresholds can be re-tuned later from
+the stored values. The Beam DoFn in `pipelines/` only wraps `DocumentProcessor`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from roots import normalise as norm
+from roots import quality
+from roots.recipes import Recipe
+
+STAGES = ("recipe", "normalise", "langid", "modify", "quality", "perplexity", "pii")
+STAT_FIELDS = ("number_words", "char_repetition_ratio", "word_repetition_ratio", "special_characters_ratio",
+               "stopwords_ratio", "flagged_words_ratio")
+
+
+@dataclass(frozen=True)
+class ProcessConfig:
+    """Everything a worker needs, picklable, with paths that a cluster filesystem can serve."""
+
+    source: str
+    declared: tuple[str, ...] = ()  # empty for `multi` sources: language ID assigns the language
+    recipe: tuple[str, ...] = ()
+    skip: frozenset[str] = frozenset()
+    thresholds: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    langid_model: str | None = None
+    max_chars: int = norm.DEFAULT_MAX_CHARS
+    pii_tags: tuple[str, ...] = ()
+    lm_dir: str | None = None
+
+
+class DocumentProcessor:
+    """Holds the models (loaded lazily, once per worker) and runs the stages on a batch."""
+
+    def __init__(self, cfg: ProcessConfig) -> None:
+        self.cfg = cfg
+        self.recipe = Recipe.from_names(cfg.recipe)
+        self._langid: Any = None
+        self._pii: Any = None
+        self._params: dict[str, quality.LangParams] = {}
+        self._lms: dict[str, Any] = {}
+        self.timings: dict[str, float] = defaultdict(float)
+
+    # ------------------------------------------------------------------ lazy resources
+    def params(self, lang: str) -> quality.LangParams:
+        if lang not in self._params:
+            overrides: dict[str, Any] = dict(self.cfg.thresholds.get("default", {}))
+            overrides.update(self.cfg.thresholds.get(lang, {}))
+            self._params[lang] = quality.load_params(lang, overrides or None)
+        return self._params[lang]
+
+    @property
+    def langid(self) -> Any:
+        if self._langid is None:
+            from roots import langid
+
+            self._langid = langid.load(self.cfg.langid_model)
+        return self._langid
+
+    @property
+    def pii(self) -> Any:
+        if self._pii is None:
+            from roots.pii import PiiScrubber
+
+            self._pii = PiiScrubber(tags=frozenset(self.cfg.pii_tags))
+        return self._pii
+
+    def lm(self, lang: str) -> Any:
+        """The perplexity model for a language, or None when none was trained."""
+        if lang not in self._lms:
+            model = None
+            if self.cfg.lm_dir:
+                model_dir = Path(self.cfg.lm_dir) / lang
+                if (model_dir / "calibration.json").exists():
+                    from roots.lm import PerplexityModel
+
+                    model = PerplexityModel.load(model_dir)
+            self._lms[lang] = model
+        return self._lms[lang]
+
+    # ------------------------------------------------------------------ stages
+    def process(self, docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        live: list[dict[str, Any]] = []
+        t0 = time.perf_counter()
+        for doc in docs:
+            row = self._new_row(doc)
+            if norm.over_length(doc["text"], self.cfg.max_chars):
+                n = len(doc["text"])
+                row["text"] = doc["text"][: self.cfg.max_chars]
+                self._reject(row, "too_long", f"{n} characters > max {self.cfg.max_chars}; the stored text is "
+                             "truncated to the cap")
+                out.append(row)
+                continue
+            text, op, detail = self.recipe.apply(doc["text"], doc.get("meta") or "")
+            row["text"] = text
+            if op is not None:
+                self._reject(row, op, detail)
+                out.append(row)
+                continue
+            live.append(row)
+        t1 = time.perf_counter()
+        self.timings["recipe"] += t1 - t0
+        for row in live:
+            row["text"] = norm.normalise(row["text"])
+        t2 = time.perf_counter()
+        self.timings["normalise"] += t2 - t1
+        self._language(live)
+        t3 = time.perf_counter()
+        self.timings["langid"] += t3 - t2
+        for row in live:
+            self._score(row)
+        self._perplexity(live)
+        t4 = time.perf_counter()
+        for row in live:
+            if row["status"] == "pending":
+                self._decide(row)
+        self.timings["decide"] += time.perf_counter() - t4
+        t5 = time.perf_counter()
+        if "pii" not in self.cfg.skip and self.cfg.pii_tags:
+            for row in out + live:
+                row["text"], counts = self.pii.scrub(row["text"])
+                row["pii"] = json.dumps(counts, sort_keys=True) if counts else ""
+        self.timings["pii"] += time.perf_counter() - t5
+        return out + live
+
+    def _new_row(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "id": doc["id"], "text": doc["text"], "source": self.cfg.source, "url": doc.get("url"),
+            "origin": doc.get("origin", ""), "meta": doc.get("meta") or "",
+            "lang": self.cfg.declared[0] if self.cfg.declared else "und", "lang_score": None,
+            "lang_predicted": None, "lang_backend": None, "n_chars": len(doc["text"]),
+            "n_bytes": len(doc["text"].encode("utf-8", "surrogatepass")),
+            "perplexity": None, "ppl_status": None, "pii": "", "cluster": None,
+            "status": "pending", "reason": None, "detail": None,
+        }
+        for name in STAT_FIELDS:
+            row[name] = None
+        return row
+
+    @staticmethod
+    def _reject(row: dict[str, Any], reason: str, detail: str) -> None:
+        row["status"], row["reason"], row["detail"] = "rejected", reason, detail
+
+    def _language(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        if "langid" in self.cfg.skip:
+            for row in rows:
+                row["lang_backend"] = "declared"
+            return
+        preds = self.langid.predict([r["text"] for r in rows])
+        declared = self.cfg.declared
+        unknown = [lang for lang in declared if not self.langid.knows(lang)]
+        for row, pred in zip(rows, preds):
+            row["lang_predicted"], row["lang_score"] = pred.lang, round(pred.score, 6)
+            row["lang_backend"] = "fasttext"
+            if not declared:  # multi: language ID assigns the language
+                row["lang"] = pred.lang
+                need = self.params(pred.lang).lid_min
+                if pred.score < need:
+                    self._reject(row, "language", f"predicted {pred.lang} with score {pred.score:.3f} < {need}")
+                continue
+            if pred.lang in declared:
+                row["lang"] = pred.lang
+                need = self.params(pred.lang).lid_min
+                if pred.score < need:
+                    self._reject(row, "language", f"predicted {pred.lang} with score {pred.score:.3f} < {need}")
+                continue
+            if unknown:  # the model cannot recognise a declared language: trust the card, never filter
+                row["lang"], row["lang_backend"] = unknown[0], "declared"
+                continue
+            self._reject(row, "language", f"predicted {pred.lang} ({pred.score:.3f}), declared "
+                                          f"{','.join(declared)}")
+
+    def _score(self, row: dict[str, Any]) -> None:
+        t0 = time.perf_counter()
+        params = self.params(row["lang"])
+        if "modify" not in self.cfg.skip:
+            row["text"] = quality.modify_document(row["text"], params)
+        t1 = time.perf_counter()
+        self.timings["modify"] += t1 - t0
+        row["n_chars"] = len(row["text"])
+        if "quality" not in self.cfg.skip:
+            for key, value in quality.compute_stats(row["text"], row["lang"], params).items():
+                row[key] = float(value)
+        self.timings["quality"] += time.perf_counter() - t1
+
+    def _perplexity(self, rows: list[dict[str, Any]]) -> None:
+        t0 = time.perf_counter()
+        for row in rows:
+            if "perplexity" in self.cfg.skip:
+                row["ppl_status"] = "skipped"
+                continue
+            model = self.lm(row["lang"])
+            if model is None:
+                row["ppl_status"] = "no_model"
+                continue
+            row["perplexity"] = float(model.perplexity(row["text"]))
+            row["ppl_status"] = "scored"
+        self.timings["perplexity"] += time.perf_counter() - t0
+
+    def ppl_threshold(self, lang: str) -> float | None:
+        """Absolute maximum (ROOTS) or a percentile of the model's held-out calibration (cc_net)."""
+        overrides = {**self.cfg.thresholds.get("default", {}), **self.cfg.thresholds.get(lang, {})}
+        pct = overrides.get("ppl_percentile")
+        model = self.lm(lang)
+        if pct is not None and model is not None:
+            return float(model.percentile_threshold(float(pct)))
+        return self.params(lang).ppl_max
+
+    def _decide(self, row: dict[str, Any]) -> None:
+        if "quality" not in self.cfg.skip:
+            stats = {k: row[k] for k in STAT_FIELDS}
+            reason, detail = quality.decide(stats, self.params(row["lang"]))
+            if reason is not None:
+                self._reject(row, reason, detail)
+                return
+        if row["perplexity"] is not None:
+            limit = self.ppl_threshold(row["lang"])
+            if limit is not None and not math.isnan(limit) and row["perplexity"] > limit:
+                self._reject(row, "perplexity", f"perplexity={row['perplexity']:.1f} > max {limit:.1f}")
+                return
+        row["status"] = "kept"

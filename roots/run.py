@@ -1,0 +1,258 @@
+"""Run one source end to end: configuration, Beam pipeline, accounting, atomic publication.
+
+The run writes into a hidden temporary directory next to `runs/<source>/` and renames it into place
+only after the pipeline succeeded and the accounting invariant (input == kept + rejected +
+quarantined) holds, so a killed or failed run never leaves output that looks finished.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from roots import __version__, catalogue, outputs, readers
+from roots.catalogue import Card
+from roots.errors import JobError, UserError
+from roots.process import ProcessConfig
+from roots.workspace import Workspace
+from roots.yamlio import write_json
+
+
+@dataclass
+class RunResult:
+    source: str
+    out_dir: Path
+    stats: dict[str, Any]
+
+
+def reader_spec(card: Card) -> readers.ReaderSpec:
+    data = card.data["data"]
+    return readers.ReaderSpec(
+        source=card.name, fmt=card.fmt, text_field=card.field_name("text") or "text",
+        id_field=card.field_name("id"), url_field=card.field_name("url"),
+        text_unit=data.get("text_unit", "line"), csv_delimiter=data.get("csv_delimiter", ","))
+
+
+def process_config(ws: Workspace, card: Card) -> ProcessConfig:
+    cfg = ws.config()
+    recipe = card.recipe
+    thresholds: dict[str, dict[str, Any]] = {}
+    for source in (cfg.get("thresholds") or {}, recipe.get("thresholds") or {}):
+        for lang, values in source.items():
+            thresholds.setdefault(str(lang), {}).update(values or {})
+    declared = tuple(lang for lang in card.languages if lang not in ("multi",))
+    pii_tags = recipe.get("pii_tags", (cfg.get("pii") or {}).get("tags", []))
+    lm_dir = ws.path_setting("models_dir") / "lm"
+    return ProcessConfig(
+        source=card.name, declared=declared, recipe=tuple(recipe.get("operations") or ()),
+        skip=frozenset(recipe.get("skip") or ()), thresholds=thresholds,
+        langid_model=recipe.get("langid_model") or (cfg.get("langid") or {}).get("model"),
+        max_chars=int((cfg.get("normalise") or {}).get("max_chars", 1_000_000)),
+        pii_tags=tuple(pii_tags), lm_dir=str(lm_dir))
+
+
+def _config_hash(spec: readers.ReaderSpec, cfg: ProcessConfig, extra: dict[str, Any]) -> str:
+    blob = json.dumps({"reader": asdict(spec), "process": _jsonable(asdict(cfg)), "extra": extra,
+                       "version": __version__}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def fingerprint(files: list[tuple[str, int]]) -> str:
+    """Content hash of local inputs; remote inputs are fingerprinted by path and size."""
+    h = hashlib.sha256()
+    for path, size in files:
+        h.update(f"{path}\0{size}\0".encode())
+        if os.path.exists(path):
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()
+
+
+def model_versions(cfg: ProcessConfig) -> dict[str, Any]:
+    from roots import langid
+
+    versions: dict[str, Any] = {"roots": __version__, "python": platform.python_version()}
+    for mod in ("apache_beam", "pyarrow", "fasttext", "kenlm", "sentencepiece", "ftfy", "phonenumbers"):
+        try:
+            module = __import__(mod)
+            versions[mod] = getattr(module, "__version__", "unknown")
+        except ImportError:
+            versions[mod] = None
+    path = langid.resolve_model_path(cfg.langid_model)
+    versions["langid_model"] = {"path": str(path), "sha256": _sha256(path)}
+    lm_root = Path(cfg.lm_dir) if cfg.lm_dir else None
+    if lm_root and lm_root.is_dir():
+        versions["lm_models"] = {d.name: _sha256(d / "lm.binary") for d in sorted(lm_root.iterdir())
+                                 if (d / "lm.binary").exists()}
+    return versions
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, unknown_langs: list[str],
+                  seconds: float) -> dict[str, Any]:
+    cols = ["lang", "lang_backend", "n_bytes", "ppl_status"]
+    kept = outputs.read_kind(out_dir, "kept", cols + ["text"])
+    rejected = outputs.read_kind(out_dir, "rejected", cols + ["reason"])
+    quarantined = outputs.read_kind(out_dir, "quarantine", ["error"]).num_rows
+    per_lang: dict[str, dict[str, Any]] = defaultdict(lambda: {"kept": 0, "rejected": 0, "reasons": Counter(),
+                                                               "bytes_kept": 0, "langid_backend": Counter(),
+                                                               "perplexity": Counter()})
+    for row in kept.select(cols).to_pylist():
+        entry = per_lang[row["lang"]]
+        entry["kept"] += 1
+        entry["langid_backend"][row["lang_backend"] or "none"] += 1
+        entry["perplexity"][row["ppl_status"] or "not_reached"] += 1
+    bytes_out = sum(len(t.encode("utf-8", "surrogatepass")) for t in kept.column("text").to_pylist())
+    reasons: Counter[str] = Counter()
+    for row in rejected.to_pylist():
+        entry = per_lang[row["lang"]]
+        entry["rejected"] += 1
+        entry["reasons"][row["reason"]] += 1
+        entry["langid_backend"][row["lang_backend"] or "none"] += 1
+        entry["perplexity"][row["ppl_status"] or "not_reached"] += 1
+        reasons[row["reason"]] += 1
+    n_kept, n_rej = kept.num_rows, rejected.num_rows
+    n_in = counters.get("input_records", n_kept + n_rej + quarantined)
+    langs = {lang: {"kept": v["kept"], "rejected": v["rejected"], "reasons": dict(sorted(v["reasons"].items())),
+                    "langid_backend": dict(sorted(v["langid_backend"].items())),
+                    "perplexity": dict(sorted(v["perplexity"].items()))}
+             for lang, v in sorted(per_lang.items())}
+    no_lm = sorted(lang for lang, v in langs.items() if v["perplexity"].get("no_model"))
+    return {
+        "source": cfg.source,
+        "documents": {"input": n_in, "kept": n_kept, "rejected": n_rej, "quarantined": quarantined},
+        "reasons": dict(sorted(reasons.items())),
+        "languages": langs,
+        "notes": {
+            "langid_not_filtered": [f"{lang}: declared language unknown to the language-ID model; "
+                                    "kept as declared, not filtered by language ID" for lang in unknown_langs],
+            "perplexity_not_filtered": [f"{lang}: no perplexity model in {cfg.lm_dir}; not filtered by "
+                                        "perplexity (train one with `roots lm train`)" for lang in no_lm],
+        },
+        "bytes": {"in": counters.get("bytes_in"), "out": bytes_out},
+        "timings": {"wall_seconds": round(seconds, 3),
+                    "documents_per_second": round(n_in / seconds, 1) if seconds > 0 else None,
+                    "stage_cpu_seconds": {k: round(v, 3) for k, v in _stage_seconds(counters).items()}},
+    }
+
+
+def _stage_seconds(counters: dict[str, int]) -> dict[str, float]:
+    from pipelines.source_pipeline import stage_seconds
+
+    return stage_seconds(counters)
+
+
+def run_source(ws: Workspace, name: str, out: Path | None = None, beam_args: list[str] | None = None,
+               num_shards: int | None = None) -> RunResult:
+    from pipelines import source_pipeline
+
+    card = catalogue.load_card(ws, name)
+    if not card.active:
+        raise UserError(f"source {name} is killed ({card.killed_reason}); it is not run. Reactivate it in "
+                        f"{card.path} (status.state: active) if that was a mistake.")
+    spec = reader_spec(card)
+    cfg = process_config(ws, card)
+    settings = ws.config()
+    shards = int(num_shards or settings.get("shards", 2))
+    batch_size = int((settings.get("langid") or {}).get("batch_size", 256))
+    location = card.data_location(ws)
+    pattern = readers.file_pattern(card.fmt, location)
+    files = source_pipeline.match_files(pattern)
+    if not files:
+        raise UserError(f"{card.path}: field `data.path`: no files match {pattern!r}. Check the path (relative "
+                        f"paths are inside the workspace {ws.root}).")
+    from roots import langid
+
+    lid = langid.load(cfg.langid_model) if "langid" not in cfg.skip else None
+    unknown = [lang for lang in cfg.declared if lid is not None and not lid.knows(lang)]
+
+    final = Path(out) if out else ws.path_setting("runs_dir") / name
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(f".{final.name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)  # left by a killed run; never looks finished
+    tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    started = dt.datetime.now(dt.UTC)
+    t0 = time.perf_counter()
+    manifest: dict[str, Any] = {
+        "source": name,
+        "card": str(card.path.relative_to(ws.root)) if card.path.is_relative_to(ws.root) else str(card.path),
+        "card_sha256": _sha256(card.path),
+        "input": {"pattern": pattern, "files": [{"path": p, "bytes": s} for p, s in files],
+                  "fingerprint": fingerprint(files)},
+        "config": _jsonable(asdict(cfg)),
+        "config_hash": _config_hash(spec, cfg, {"shards": shards}),
+        "reader": asdict(spec),
+        "shards": shards,
+        "versions": model_versions(cfg),
+        "beam_args": beam_args or [],
+        "started": started.isoformat(timespec="seconds"),
+    }
+    try:
+        counters = source_pipeline.run_pipeline(pattern, spec, cfg, str(tmp), shards, batch_size, beam_args or [])
+        outputs.ensure_dirs(tmp)
+        stats = compute_stats(tmp, counters, cfg, unknown, time.perf_counter() - t0)
+        docs = stats["documents"]
+        if docs["input"] != docs["kept"] + docs["rejected"] + docs["quarantined"]:
+            raise JobError(f"accounting check failed for {name}: input {docs['input']} != kept {docs['kept']} + "
+                           f"rejected {docs['rejected']} + quarantined {docs['quarantined']}; outputs not published")
+        manifest["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        manifest["documents"] = docs
+        write_json(tmp / "stats.json", stats)
+        write_json(tmp / "manifest.json", manifest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    publish(tmp, final)
+    return RunResult(name, final, stats)
+
+
+def publish(tmp: Path, final: Path) -> None:
+    """Swap the finished temporary directory into place; the old run is removed only afterwards."""
+    old = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:8]}"
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def summary_table(results: list[RunResult]) -> str:
+    lines = [f"{'source':<20} {'input':>8} {'kept':>8} {'rejected':>9} {'quarant.':>9}  top reasons"]
+    for r in results:
+        d = r.stats["documents"]
+        top = ", ".join(f"{k}={v}" for k, v in sorted(r.stats["reasons"].items(), key=lambda kv: -kv[1])[:4])
+        lines.append(f"{r.source:<20} {d['input']:>8} {d['kept']:>8} {d['rejected']:>9} {d['quarantined']:>9}  {top}")
+    return "\n".join(lines)
+
+
+def print_summary(results: list[RunResult]) -> None:
+    print(summary_table(results), file=sys.stdout, flush=True)

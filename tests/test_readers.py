@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import io
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from roots.readers import ReaderSpec, file_pattern, read, stable_id
+
+
+def spec(fmt: str, **kw) -> ReaderSpec:
+    return ReaderSpec(source="s", fmt=fmt, **kw)
+
+
+def kinds(records):
+    return [r["kind"] for r in records]
+
+
+def test_jsonl_good_and_broken_lines():
+    lines = [
+        json.dumps({"id": "a", "text": "hello", "url": "http://x/a", "title": "T"}).encode(),
+        b"{not json",
+        b"",
+        json.dumps({"text": 5}).encode(),
+        json.dumps({"body": "no text field"}).encode(),
+        json.dumps(["a", "list"]).encode(),
+        b'{"text": "caf\xe9"}',
+        json.dumps({"text": "no id here"}).encode(),
+    ]
+    out = list(read(spec("jsonl", id_field="id", url_field="url"), "f.jsonl", io.BytesIO(b"\n".join(lines))))
+    assert kinds(out) == ["doc", "quarantine", "quarantine", "quarantine", "quarantine", "quarantine", "doc"]
+    assert out[0]["id"] == "a" and out[0]["url"] == "http://x/a" and json.loads(out[0]["meta"]) == {"title": "T"}
+    errors = [r["error"] for r in out if r["kind"] == "quarantine"]
+    assert "malformed JSON" in errors[0] and [r["line"] for r in out if r["kind"] == "quarantine"] == [2, 4, 5, 6, 7]
+    assert "int, expected a string" in errors[1]
+    assert "no field 'text'" in errors[2]
+    assert "expected an object" in errors[3]
+    assert "not UTF-8" in errors[4] and out[5]["raw"] == b'{"text": "caf\xe9"}'
+    assert out[6]["id"] == stable_id("s", "f.jsonl:8")
+
+
+def test_generated_ids_are_stable():
+    data = b'{"text": "x"}\n{"text": "y"}\n'
+    a = [r["id"] for r in read(spec("jsonl"), "dir/f.jsonl", io.BytesIO(data))]
+    b = [r["id"] for r in read(spec("jsonl"), "dir/f.jsonl", io.BytesIO(data))]
+    assert a == b and len(set(a)) == 2
+
+
+def test_text_line_and_document_modes():
+    data = b"first line\n\nsecond line\n"
+    out = list(read(spec("text", text_unit="line"), "t.txt", io.BytesIO(data)))
+    assert [r["text"] for r in out] == ["first line", "second line"]
+    out = list(read(spec("text", text_unit="document"), "t.txt", io.BytesIO(data)))
+    assert len(out) == 1 and out[0]["text"] == "first line\n\nsecond line\n"
+    out = list(read(spec("text", text_unit="document"), "t.txt", io.BytesIO(b"\xff\xfe bad")))
+    assert kinds(out) == ["quarantine"]
+
+
+def test_csv_rows_and_bad_rows():
+    data = b"id,text,url\n1,hello world,http://a\n2,\"multi\nline\",\n3,a,b,c\n" + b"4,caf\xe9,\n"
+    out = list(read(spec("csv", id_field="id", url_field="url"), "c.csv", io.BytesIO(data)))
+    assert kinds(out) == ["doc", "doc", "quarantine", "quarantine"]
+    assert out[1]["text"] == "multi\nline" and out[0]["id"] == "1"
+
+
+def test_parquet_and_arrow_stream():
+    table = pa.table({"text": ["a", None, "c"], "id": ["1", "2", "3"]})
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    buf.seek(0)
+    out = list(read(spec("parquet", id_field="id"), "p.parquet", buf))
+    assert kinds(out) == ["doc", "quarantine", "doc"] and out[1]["line"] == 2
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    out = list(read(spec("hf", id_field="id"), "data-00000-of-00001.arrow", io.BytesIO(sink.getvalue().to_pybytes())))
+    assert kinds(out) == ["doc", "quarantine", "doc"]
+    out = list(read(spec("parquet"), "bad.parquet", io.BytesIO(b"not parquet")))
+    assert kinds(out) == ["quarantine"]
+
+
+def test_hf_pattern():
+    assert file_pattern("hf", "/data/ds/") == "/data/ds/*.arrow"
+    assert file_pattern("jsonl", "/data/*.jsonl") == "/data/*.jsonl"

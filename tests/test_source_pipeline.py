@@ -1,0 +1,208 @@
+"""End-to-end runs of the per-source Beam pipeline (DirectRunner) on small real inputs."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from roots import outputs, run
+from roots.errors import UserError
+from tests.conftest import udhr_paragraphs, write_card
+
+
+def table(out: Path, kind: str) -> pa.Table:
+    return outputs.read_kind(out, kind)
+
+
+def stats(out: Path) -> dict:
+    return json.loads((out / "stats.json").read_text())
+
+
+def assert_accounted(out: Path, expected_input: int) -> dict:
+    s = stats(out)["documents"]
+    assert s["input"] == expected_input
+    assert s["input"] == s["kept"] + s["rejected"] + s["quarantined"]
+    assert table(out, "kept").num_rows == s["kept"]
+    assert table(out, "rejected").num_rows == s["rejected"]
+    assert table(out, "quarantine").num_rows == s["quarantined"]
+    return s
+
+
+def jsonl(path: Path, records: list, extra_lines: list[bytes] = ()) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(r, ensure_ascii=False).encode() for r in records] + list(extra_lines)
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+
+@pytest.fixture(scope="module")
+def texts() -> dict[str, list[str]]:
+    return {lang: udhr_paragraphs(lang, 4) for lang in ("en", "fr", "de", "ig")}
+
+
+def test_jsonl_multi_source_accounts_for_everything(ws, texts, run_cli):
+    records = [{"id": f"en{i}", "text": t, "url": f"https://example.org/en/{i}"} for i, t in enumerate(texts["en"])]
+    records += [{"id": f"fr{i}", "text": t} for i, t in enumerate(texts["fr"])]
+    records += [{"id": "short", "text": "Too short to keep."}, {"id": "empty", "text": "   "}]
+    broken = [b"{broken json", json.dumps({"id": "num", "text": 42}).encode(), b'{"text": "\xff\xfe"}']
+    jsonl(ws.root / "data" / "a.jsonl", records[:5], broken)
+    jsonl(ws.root / "data" / "b.jsonl", records[5:])
+    write_card(ws, "mix", "data/*.jsonl", data_extra=", id_field: id, url_field: url")
+    rc, out, err = run_cli("--workspace", str(ws.root), "run", "mix")
+    assert rc == 0, err
+    assert "kept" in out and "mix" in out  # summary table
+    res = ws.root / "runs" / "mix"
+    s = assert_accounted(res, len(records) + len(broken))
+    assert s["quarantined"] == 3
+    kept = table(res, "kept").to_pylist()
+    assert {r["lang"] for r in kept} == {"en", "fr"}
+    assert all(r["source"] == "mix" and 0 < r["lang_score"] <= 1 for r in kept)
+    assert next(r for r in kept if r["id"] == "en0")["url"] == "https://example.org/en/0"
+    for column in ("number_words", "char_repetition_ratio", "word_repetition_ratio", "special_characters_ratio",
+                   "stopwords_ratio", "flagged_words_ratio", "n_bytes"):
+        assert all(r[column] is not None for r in kept), column
+    rejected = {r["id"]: r for r in table(res, "rejected").to_pylist()}
+    assert rejected["short"]["reason"] in {"word_count", "language"}
+    quarantine = table(res, "quarantine").to_pylist()
+    assert sorted(q["line"] for q in quarantine) == [6, 7, 8]
+    manifest = json.loads((res / "manifest.json").read_text())
+    assert manifest["input"]["fingerprint"] and manifest["config_hash"] and manifest["finished"]
+
+
+def test_rerun_is_byte_identical(ws, texts, run_cli):
+    jsonl(ws.root / "d.jsonl", [{"text": t} for lang in ("en", "fr", "de") for t in texts[lang]])
+    write_card(ws, "same", "d.jsonl", languages="[en]")
+    assert run_cli("--workspace", str(ws.root), "run", "same")[0] == 0
+    res = ws.root / "runs" / "same"
+
+    def snapshot() -> dict[str, bytes]:
+        return {str(p.relative_to(res)): p.read_bytes() for kind in ("kept", "rejected")
+                for p in sorted((res / kind).glob("*.parquet"))}
+
+    first = snapshot()
+    assert run_cli("--workspace", str(ws.root), "run", "same")[0] == 0
+    assert snapshot() == first
+    # declared English: French and German are rejected by language ID, with the prediction in the detail
+    rejected = table(res, "rejected").to_pylist()
+    assert {r["reason"] for r in rejected} == {"language"}
+    assert {r["lang_predicted"] for r in rejected} == {"fr", "de"}
+    assert table(res, "kept").num_rows == 4
+
+
+def test_declared_language_unknown_to_model_is_not_filtered(ws, texts, run_cli):
+    jsonl(ws.root / "ig.jsonl", [{"text": t} for t in texts["ig"]])
+    write_card(ws, "igbo", "ig.jsonl", languages="[ig]", extra="recipe: {skip: [quality]}\n")
+    assert run_cli("--workspace", str(ws.root), "run", "igbo")[0] == 0
+    res = ws.root / "runs" / "igbo"
+    kept = table(res, "kept").to_pylist()
+    assert len(kept) == 4 and {r["lang"] for r in kept} == {"ig"} and {r["lang_backend"] for r in kept} == {"declared"}
+    notes = stats(res)["notes"]["langid_not_filtered"]
+    assert notes and notes[0].startswith("ig:")
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "text-line", "text-document", "hf"])
+def test_every_format(ws, texts, run_cli, fmt):
+    docs = [t.replace("\n", " ") for t in texts["en"] + texts["fr"]]
+    data = ws.root / "data"
+    data.mkdir()
+    expected_quarantine = 0
+    if fmt == "parquet":
+        pq.write_table(pa.table({"text": docs + [None], "id": [str(i) for i in range(len(docs) + 1)]}),
+                       data / "p.parquet")
+        expected_quarantine, path, extra = 1, "data/*.parquet", ", id_field: id"
+    elif fmt == "csv":
+        body = "id,text\n" + "".join(f'{i},"{t}"\n' for i, t in enumerate(docs)) + "99,a,b\n"
+        (data / "c.csv").write_text(body)
+        expected_quarantine, path, extra = 1, "data/c.csv", ", id_field: id"
+    elif fmt == "text-line":
+        (data / "t.txt").write_bytes("\n".join(docs).encode() + b"\n\xff\xfe broken\n")
+        expected_quarantine, path, extra = 1, "data/t.txt", ", text_unit: line"
+    elif fmt == "text-document":
+        for i, t in enumerate(docs):
+            (data / f"doc{i}.txt").write_text(t)
+        path, extra = "data/*.txt", ", text_unit: document"
+    else:
+        import datasets
+
+        datasets.Dataset.from_dict({"text": docs}).save_to_disk(str(data / "hfds"))
+        path, extra = "data/hfds", ""
+    card_fmt = fmt.split("-")[0]
+    write_card(ws, "fmt", path, fmt=card_fmt, data_extra=extra)
+    rc, _, err = run_cli("--workspace", str(ws.root), "run", "fmt")
+    assert rc == 0, err
+    s = assert_accounted(ws.root / "runs" / "fmt", len(docs) + expected_quarantine)
+    assert s["quarantined"] == expected_quarantine
+    assert s["kept"] >= 6
+
+
+def test_huge_document_is_rejected_fast_not_processed(ws, texts, run_cli):
+    huge = ("word " * 10_000_000)[:50_000_000]
+    jsonl(ws.root / "h.jsonl", [{"id": "huge", "text": huge}, {"id": "ok", "text": texts["en"][0]}])
+    write_card(ws, "big", "h.jsonl")
+    t0 = time.perf_counter()
+    assert run_cli("--workspace", str(ws.root), "run", "big")[0] == 0
+    assert time.perf_counter() - t0 < 60
+    rejected = table(ws.root / "runs" / "big", "rejected").to_pylist()
+    assert [r["reason"] for r in rejected] == ["too_long"]
+    assert rejected[0]["n_chars"] == 50_000_000 and len(rejected[0]["text"]) == 1_000_000
+    assert table(ws.root / "runs" / "big", "kept").num_rows == 1
+
+
+def test_failed_run_leaves_no_finished_output(ws, texts, monkeypatch):
+    jsonl(ws.root / "f.jsonl", [{"text": texts["en"][0]}])
+    write_card(ws, "fail", "f.jsonl")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("worker died")
+
+    from pipelines import source_pipeline
+
+    monkeypatch.setattr(source_pipeline, "run_pipeline", boom)
+    with pytest.raises(RuntimeError):
+        run.run_source(ws, "fail")
+    runs = ws.root / "runs"
+    assert not (runs / "fail").exists()
+    assert not list(runs.glob(".fail.tmp-*"))
+
+
+def test_user_errors(ws, run_cli):
+    write_card(ws, "nofiles", "missing/*.jsonl")
+    rc, _, err = run_cli("--workspace", str(ws.root), "run", "nofiles")
+    assert rc == 2 and "no files match" in err
+    (ws.sources_dir / "dead.yaml").write_text(
+        "name: dead\nlanguages: [en]\nlicense: CC0-1.0\ncustodian: {name: X}\n"
+        "data: {path: x.jsonl, format: jsonl}\nstatus: {state: killed, reason: bad quality}\n")
+    rc, _, err = run_cli("--workspace", str(ws.root), "run", "dead")
+    assert rc == 2 and "killed (bad quality)" in err
+    rc, _, err = run_cli("--workspace", str(ws.root), "run")
+    assert rc == 2 and "--all" in err
+
+
+def test_run_all_and_recipe_operations(ws, texts, run_cli):
+    jsonl(ws.root / "r.jsonl", [{"id": "a", "text": texts["en"][0] + "\nvar x = {1};\n<script>alert(1)</script>"},
+                                {"id": "b", "text": "tiny"}])
+    write_card(ws, "rec", "r.jsonl", languages="[en]",
+               extra="recipe: {operations: [filter_remove_empty_docs, remove_lines_with_code, "
+                     "filter_small_docs_bytes_300]}\n")
+    jsonl(ws.root / "o.jsonl", [{"text": texts["fr"][0]}])
+    write_card(ws, "other", "o.jsonl")
+    rc, out, err = run_cli("--workspace", str(ws.root), "run", "--all")
+    assert rc == 0, err
+    assert "rec" in out and "other" in out
+    res = ws.root / "runs" / "rec"
+    kept = table(res, "kept").to_pylist()
+    assert len(kept) == 1 and "{" not in kept[0]["text"] and "<script" not in kept[0]["text"]
+    rejected = table(res, "rejected").to_pylist()
+    assert rejected[0]["reason"] == "filter_small_docs_bytes_300"
+    assert stats(res)["reasons"] == {"filter_small_docs_bytes_300": 1}
+
+
+def test_unknown_recipe_is_user_error(ws):
+    jsonl(ws.root / "u.jsonl", [{"text": "x"}])
+    write_card(ws, "u", "u.jsonl", extra="recipe: {operations: [filter_small_docs_bytes_x]}\n")
+    with pytest.raises(UserError):
+        run.run_source(ws, "u")
