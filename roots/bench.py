@@ -1,0 +1,147 @@
+"""`make bench`: documents per second per core for each stage and end to end, and peak memory.
+
+The corpus is generated from the bundled UDHR text (many languages, paragraphs of realistic length)
+plus deliberately noisy documents, so every stage does the work it does on real data. Stage rows
+are measured in-process on one core; the end-to-end row runs the real Beam pipeline (DirectRunner,
+one worker process) through `roots run`, so it includes Beam's own overhead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+UDHR = REPO / "sources" / "samples" / "udhr" / "udhr.jsonl"
+
+
+def generate_corpus(n_docs: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Deterministic multilingual documents of 3-8 UDHR articles each, 10% noisy."""
+    rng = random.Random(seed)
+    by_lang: dict[str, list[str]] = {}
+    with UDHR.open(encoding="utf-8") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            by_lang.setdefault(rec["lang"], []).append(rec["text"])
+    langs = sorted(lang for lang, texts in by_lang.items() if len(texts) >= 20)
+    docs = []
+    for i in range(n_docs):
+        lang = rng.choice(langs)
+        paras = rng.sample(by_lang[lang], k=min(len(by_lang[lang]), rng.randint(3, 8)))
+        text = "\n".join(paras)
+        roll = rng.random()
+        if roll < 0.03:
+            text = ("buy now cheap " * 200)
+        elif roll < 0.06:
+            text += f"\nContact: user{i}@example.com or +44 20 7946 {i % 10000:04d}"
+        elif roll < 0.10:
+            text = "Ã©tÃ© " + text
+        docs.append({"id": f"doc{i:07d}", "text": text, "url": f"https://example.org/{lang}/{i}"})
+    return docs
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(label: str, n: int, fn: Callable[[], Any], rows: list[dict[str, Any]]) -> Any:
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    out = fn()
+    wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0
+    rows.append({"stage": label, "docs": n, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
+                 "docs_per_s_per_core": round(n / cpu, 1) if cpu > 0 else None, "peak_rss_mb": round(rss_mb(), 1)})
+    return out
+
+
+def stage_rows(docs: list[dict[str, Any]], lm_dir: Path | None) -> list[dict[str, Any]]:
+    from roots import langid, normalise, pii, quality
+
+    rows: list[dict[str, Any]] = []
+    texts = [d["text"] for d in docs]
+    n = len(texts)
+    norm = timed("normalise", n, lambda: [normalise.normalise(t) for t in texts], rows)
+    model = langid.load()
+    preds = timed("langid (fastText, batched)", n,
+                  lambda: [p for i in range(0, n, 256) for p in model.predict(norm[i:i + 256])], rows)
+    params = {p.lang: quality.load_params(p.lang) for p in preds}
+    modified = timed("modify (ROOTS 2.1)", n,
+                     lambda: [quality.modify_document(t, params[p.lang]) for t, p in zip(norm, preds)], rows)
+    timed("quality statistics", n,
+          lambda: [quality.compute_stats(t, p.lang, params[p.lang]) for t, p in zip(modified, preds)], rows)
+    scrubber = pii.PiiScrubber()
+    timed("pii scrub", n, lambda: [scrubber.scrub(t) for t in modified], rows)
+    if lm_dir is not None:
+        from roots.lm import PerplexityModel
+
+        lms = {d.name: PerplexityModel.load(d) for d in sorted(lm_dir.iterdir()) if (d / "calibration.json").exists()}
+        scored = [(t, lms[p.lang]) for t, p in zip(modified, preds) if p.lang in lms]
+        if scored:
+            timed(f"perplexity ({','.join(sorted(lms))} docs only)", len(scored),
+                  lambda: [m.perplexity(t) for t, m in scored], rows)
+    return rows
+
+
+def end_to_end(docs: list[dict[str, Any]], lm_dir: Path | None) -> dict[str, Any]:
+    from roots import workspace
+    from roots.run import run_source
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = workspace.init(Path(tmp) / "ws")
+        data = ws.root / "bench.jsonl"
+        data.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8")
+        (ws.sources_dir / "bench.yaml").write_text(
+            "name: bench\nlanguages: [multi]\nlicense: CC0-1.0\ncustodian: {name: bench}\n"
+            "data: {path: bench.jsonl, format: jsonl, id_field: id, url_field: url}\nstatus: {state: active}\n")
+        if lm_dir is not None:
+            os.symlink(lm_dir.parent, ws.root / "models")
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        result = run_source(ws, "bench")
+        wall = time.perf_counter() - t0
+        cpu = time.process_time() - c0
+    d = result.stats["documents"]
+    return {"stage": "end to end (roots run, DirectRunner)", "docs": d["input"], "wall_s": round(wall, 3),
+            "cpu_s": round(cpu, 3), "docs_per_s_per_core": round(d["input"] / wall, 1),
+            "peak_rss_mb": round(rss_mb(), 1), "kept": d["kept"], "rejected": d["rejected"]}
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    print(f"{'stage':<42} {'docs':>7} {'wall s':>8} {'cpu s':>8} {'docs/s/core':>12} {'peak RSS MB':>12}")
+    for r in rows:
+        print(f"{r['stage']:<42} {r['docs']:>7} {r['wall_s']:>8} {r['cpu_s']:>8} "
+              f"{r['docs_per_s_per_core']!s:>12} {r['peak_rss_mb']:>12}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--docs", type=int, default=int(os.environ.get("ROOTS_BENCH_DOCS", 4000)))
+    parser.add_argument("--json", help="also write the rows to this JSON file")
+    args = parser.parse_args(argv)
+    lm_dir = REPO / "models" / "lm"
+    lm = lm_dir if lm_dir.is_dir() and any(lm_dir.iterdir()) else None
+    docs = generate_corpus(args.docs)
+    mb = sum(len(d["text"].encode()) for d in docs) / 1e6
+    print(f"corpus: {len(docs)} generated documents, {mb:.1f} MB, cores available: {os.cpu_count()}")
+    rows = stage_rows(docs, lm)
+    rows.append(end_to_end(docs, lm))
+    print_table(rows)
+    print("docs/s/core: stage rows divide by CPU seconds of this process; the end-to-end row divides by wall "
+          "time of a single-worker DirectRunner (one core).")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
