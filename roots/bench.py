@@ -125,7 +125,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--docs", type=int, default=int(os.environ.get("ROOTS_BENCH_DOCS", 4000)))
+    parser.add_argument("--docs", type=int, default=int(os.environ.get("ROOTS_BENCH_DOCS", "4000")))
     parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
     lm_dir = REPO / "models" / "lm"
