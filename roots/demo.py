@@ -16,6 +16,7 @@ def main() -> int:
         ["--workspace", ws, "source", "validate"],
         ["--workspace", ws, "clearance"],
         ["--workspace", ws, "governance", "verify"],
+        ["--workspace", ws, "run", "--all"],
     ]
     for argv in steps:
         print(f"\n$ roots {' '.join(argv[2:])}", flush=True)
