@@ -117,10 +117,41 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+QUALITY_REASONS = ("word_count", "char_repetition", "word_repetition", "special_characters", "stopwords",
+                   "flagged_words")
+
+
+def stage_of(reason: str) -> str:
+    """Which pipeline stage a rejection reason belongs to, for the per-stage counts."""
+    if reason == "too_long":
+        return "length_cap"
+    if reason in QUALITY_REASONS:
+        return "quality"
+    if reason in ("language", "perplexity"):
+        return {"language": "langid", "perplexity": "perplexity"}[reason]
+    if reason.startswith("duplicate"):
+        return "dedup"
+    return "recipe"
+
+
+def stage_counts(n_docs: int, reasons: Counter[str]) -> list[dict[str, Any]]:
+    """Documents entering and leaving each stage, in pipeline order (quarantine happens before these)."""
+    order = ("length_cap", "recipe", "langid", "quality", "perplexity", "dedup")
+    by_stage: Counter[str] = Counter()
+    for reason, n in reasons.items():
+        by_stage[stage_of(reason)] += n
+    rows, live = [], n_docs
+    for stage in order:
+        removed = by_stage.get(stage, 0)
+        rows.append({"stage": stage, "in": live, "removed": removed, "out": live - removed})
+        live -= removed
+    return rows
+
+
 def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, unknown_langs: list[str],
                   seconds: float) -> dict[str, Any]:
     cols = ["lang", "lang_backend", "n_bytes", "ppl_status"]
-    kept = outputs.read_kind(out_dir, "kept", cols + ["text"])
+    kept = outputs.read_kind(out_dir, "kept", cols + ["text", "pii"])
     rejected = outputs.read_kind(out_dir, "rejected", cols + ["reason"])
     quarantined = outputs.read_kind(out_dir, "quarantine", ["error"]).num_rows
     per_lang: dict[str, dict[str, Any]] = defaultdict(lambda: {"kept": 0, "rejected": 0, "reasons": Counter(),
@@ -132,6 +163,10 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
         entry["langid_backend"][row["lang_backend"] or "none"] += 1
         entry["perplexity"][row["ppl_status"] or "not_reached"] += 1
     bytes_out = sum(len(t.encode("utf-8", "surrogatepass")) for t in kept.column("text").to_pylist())
+    pii: Counter[str] = Counter()
+    for counts in kept.column("pii").to_pylist():
+        if counts:
+            pii.update(json.loads(counts))
     reasons: Counter[str] = Counter()
     for row in rejected.to_pylist():
         entry = per_lang[row["lang"]]
@@ -151,6 +186,8 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
         "source": cfg.source,
         "documents": {"input": n_in, "kept": n_kept, "rejected": n_rej, "quarantined": quarantined},
         "reasons": dict(sorted(reasons.items())),
+        "stages": stage_counts(n_kept + n_rej, reasons),
+        "pii_replacements": dict(sorted(pii.items())),
         "languages": langs,
         "notes": {
             "langid_not_filtered": [f"{lang}: declared language unknown to the language-ID model; "
