@@ -8,6 +8,8 @@ from pathlib import Path
 from roots import cli
 
 REPO = Path(__file__).resolve().parent.parent
+LM_REFERENCE = REPO / "roots" / "data" / "lm_reference"
+LM_LANGS = ("en", "fr", "es", "zh", "ar", "hi")  # the sample sources' main languages
 
 
 def main() -> int:
@@ -16,6 +18,8 @@ def main() -> int:
         ["--workspace", ws, "source", "validate"],
         ["--workspace", ws, "clearance"],
         ["--workspace", ws, "governance", "verify"],
+        *[["--workspace", ws, "lm", "train", "--lang", lang, "--corpus", str(LM_REFERENCE / f"{lang}.txt")]
+          for lang in LM_LANGS],
         ["--workspace", ws, "run", "--all"],
     ]
     for argv in steps:
