@@ -11,7 +11,7 @@ from typing import Any
 def cmd_run(args: argparse.Namespace) -> int:
     from roots import catalogue, workspace
     from roots.errors import UserError
-    from roots.run import print_summary, run_source
+    from roots.run import RunResult, execute, plan, print_summary, up_to_date
 
     ws = workspace.resolve(getattr(args, "workspace", None))
     if args.all == bool(args.name):
@@ -26,9 +26,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError("--out names one run directory; use it with a single source, not --all.")
     results = []
     for name in names:
+        p = plan(ws, name, out=Path(args.out) if args.out else None)
+        if args.all and not args.force and up_to_date(p):
+            import json
+
+            print(f"{name}: up to date (same input fingerprint and configuration); skipped. --force reruns it.")
+            results.append(RunResult(name, p.final, json.loads((p.final / "stats.json").read_text())))
+            continue
         print(f"running {name} ...", flush=True)
-        result = run_source(ws, name, out=Path(args.out) if args.out else None,
-                            beam_args=list(getattr(args, "beam_args", [])))
+        result = execute(p, ws, beam_args=list(getattr(args, "beam_args", [])))
         print(f"  -> {result.out_dir}  ({result.stats['timings']['documents_per_second']} documents/s)", flush=True)
         results.append(result)
     print()
@@ -41,8 +47,10 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("name", nargs="?")
     p.add_argument("--all", action="store_true", help="run every active source")
     p.add_argument("--out", help="output directory (default: runs/NAME in the workspace)")
+    p.add_argument("--force", action="store_true", help="with --all: rerun sources that are up to date")
     p.epilog = "Beam options follow `--`, e.g. `roots run web -- --runner=DirectRunner --direct_num_workers=2`."
     register_lm(sub, add)
+    add(sub, "status", cmd_status, "each source: killed, not run, running, failed, finished (fingerprint) or stale")
 
 
 def cmd_lm_train(args: argparse.Namespace) -> int:
@@ -72,3 +80,39 @@ def register_lm(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--order", type=int, default=5, help="n-gram order (ROOTS: 5)")
     p.add_argument("--vocab-size", type=int, default=8000, help="SentencePiece vocabulary (soft limit)")
     p.add_argument("--memory", default="1G", help="lmplz memory cap (-S), e.g. 1G or 20%%")
+
+
+def source_state(ws: Any, card: Any) -> tuple[str, str]:
+    """(state, detail) of one source's run, as `roots status` prints it."""
+    from roots.errors import UserError
+    from roots.run import finished_manifest, in_flight, plan, up_to_date
+
+    if not card.active:
+        return "killed", card.killed_reason or ""
+    final = ws.path_setting("runs_dir") / card.name
+    flights = in_flight(final)
+    if any(alive for _, _, alive in flights):
+        pid = next(pid for _, pid, alive in flights if alive)
+        return "running", f"process {pid}"
+    manifest = finished_manifest(final)
+    failed = "; an interrupted run left a temporary directory (the next run removes it)" if flights else ""
+    if manifest is None:
+        return ("failed" if flights else "not run"), failed.lstrip("; ")
+    try:
+        current = up_to_date(plan(ws, card.name))
+    except UserError as exc:
+        return "finished", f"{manifest['finished']}, but the source cannot be planned now: {exc}"
+    docs = manifest.get("documents", {})
+    detail = (f"{manifest['finished']}, fingerprint {manifest['input']['fingerprint'][:12]}, "
+              f"kept {docs.get('kept')}/{docs.get('input')}{failed}")
+    return ("finished" if current else "stale"), detail + ("" if current else "; input or configuration changed")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from roots import catalogue, workspace
+    from roots.cli import _table
+
+    ws = workspace.resolve(getattr(args, "workspace", None))
+    rows = [(card.name, *source_state(ws, card)) for card in catalogue.load_all(ws)]
+    _table(("source", "state", "detail"), rows)
+    return 0

@@ -208,8 +208,24 @@ def _stage_seconds(counters: dict[str, int]) -> dict[str, float]:
     return stage_seconds(counters)
 
 
-def run_source(ws: Workspace, name: str, out: Path | None = None, beam_args: list[str] | None = None,
-               num_shards: int | None = None) -> RunResult:
+@dataclass
+class RunPlan:
+    """Everything decided before a run starts; also what `roots status` compares finished runs against."""
+
+    card: Card
+    spec: readers.ReaderSpec
+    cfg: ProcessConfig
+    pattern: str
+    files: list[tuple[str, int]]
+    fingerprint: str
+    config_hash: str
+    shards: int
+    batch_size: int
+    final: Path
+    versions: dict[str, Any]
+
+
+def plan(ws: Workspace, name: str, out: Path | None = None, num_shards: int | None = None) -> RunPlan:
     from pipelines import source_pipeline
 
     card = catalogue.load_card(ws, name)
@@ -221,41 +237,100 @@ def run_source(ws: Workspace, name: str, out: Path | None = None, beam_args: lis
     settings = ws.config()
     shards = int(num_shards or settings.get("shards", 2))
     batch_size = int((settings.get("langid") or {}).get("batch_size", 256))
-    location = card.data_location(ws)
-    pattern = readers.file_pattern(card.fmt, location)
+    pattern = readers.file_pattern(card.fmt, card.data_location(ws))
     files = source_pipeline.match_files(pattern)
     if not files:
         raise UserError(f"{card.path}: field `data.path`: no files match {pattern!r}. Check the path (relative "
                         f"paths are inside the workspace {ws.root}).")
+    versions = model_versions(cfg)
+    final = Path(out) if out else ws.path_setting("runs_dir") / name
+    return RunPlan(card, spec, cfg, pattern, files, fingerprint(files),
+                   _config_hash(spec, cfg, {"shards": shards, "models": versions}), shards, batch_size, final,
+                   versions)
+
+
+def finished_manifest(final: Path) -> dict[str, Any] | None:
+    path = final / "manifest.json"
+    if not path.exists():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None
+    return manifest if manifest.get("finished") else None
+
+
+def up_to_date(p: RunPlan) -> bool:
+    """A finished run with the same input fingerprint and configuration hash need not run again."""
+    manifest = finished_manifest(p.final)
+    return bool(manifest and manifest.get("input", {}).get("fingerprint") == p.fingerprint
+                and manifest.get("config_hash") == p.config_hash)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def in_flight(final: Path) -> list[tuple[Path, int | None, bool]]:
+    """Temporary run directories next to `final`: (path, pid, whether that process is alive)."""
+    found = []
+    for tmp in sorted(final.parent.glob(f".{final.name}.tmp-*")):
+        try:
+            pid = int((tmp / ".pid").read_text().strip())
+        except (OSError, ValueError):
+            pid = None
+        found.append((tmp, pid, pid is not None and _pid_alive(pid)))
+    return found
+
+
+def run_source(ws: Workspace, name: str, out: Path | None = None, beam_args: list[str] | None = None,
+               num_shards: int | None = None) -> RunResult:
+    return execute(plan(ws, name, out, num_shards), ws, beam_args)
+
+
+def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> RunResult:
+    from pipelines import source_pipeline
     from roots import langid
 
+    name, cfg = p.card.name, p.cfg
     lid = langid.load(cfg.langid_model) if "langid" not in cfg.skip else None
     unknown = [lang for lang in cfg.declared if lid is not None and not lid.knows(lang)]
-
-    final = Path(out) if out else ws.path_setting("runs_dir") / name
+    final = p.final
     final.parent.mkdir(parents=True, exist_ok=True)
-    for stale in final.parent.glob(f".{final.name}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)  # left by a killed run; never looks finished
+    for tmp_dir, pid, alive in in_flight(final):
+        if alive and pid != os.getpid():
+            raise UserError(f"source {name} is already being run by process {pid} ({tmp_dir}); wait for it or "
+                            "stop it first.")
+        shutil.rmtree(tmp_dir, ignore_errors=True)  # left by a killed run; it never looked finished
     tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
+    (tmp / ".pid").write_text(str(os.getpid()))
     started = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
+    card = p.card
     manifest: dict[str, Any] = {
         "source": name,
         "card": str(card.path.relative_to(ws.root)) if card.path.is_relative_to(ws.root) else str(card.path),
         "card_sha256": _sha256(card.path),
-        "input": {"pattern": pattern, "files": [{"path": p, "bytes": s} for p, s in files],
-                  "fingerprint": fingerprint(files)},
+        "input": {"pattern": p.pattern, "files": [{"path": f, "bytes": s} for f, s in p.files],
+                  "fingerprint": p.fingerprint},
         "config": _jsonable(asdict(cfg)),
-        "config_hash": _config_hash(spec, cfg, {"shards": shards}),
-        "reader": asdict(spec),
-        "shards": shards,
-        "versions": model_versions(cfg),
+        "config_hash": p.config_hash,
+        "reader": asdict(p.spec),
+        "shards": p.shards,
+        "versions": p.versions,
         "beam_args": beam_args or [],
         "started": started.isoformat(timespec="seconds"),
     }
     try:
-        counters = source_pipeline.run_pipeline(pattern, spec, cfg, str(tmp), shards, batch_size, beam_args or [])
+        counters = source_pipeline.run_pipeline(p.pattern, p.spec, cfg, str(tmp), p.shards, p.batch_size,
+                                                beam_args or [])
         outputs.ensure_dirs(tmp)
         stats = compute_stats(tmp, counters, cfg, unknown, time.perf_counter() - t0)
         docs = stats["documents"]
@@ -266,6 +341,7 @@ def run_source(ws: Workspace, name: str, out: Path | None = None, beam_args: lis
         manifest["documents"] = docs
         write_json(tmp / "stats.json", stats)
         write_json(tmp / "manifest.json", manifest)
+        (tmp / ".pid").unlink()
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
