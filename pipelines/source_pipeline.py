@@ -16,7 +16,9 @@ import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.metrics import Metrics
 
+from pipelines.dedup import apply_dedup
 from roots import outputs, readers
+from roots.dedup import DedupConfig
 from roots.process import STAGES, DocumentProcessor, ProcessConfig
 
 NAMESPACE = "roots"
@@ -102,7 +104,7 @@ def shard_writer(rows: beam.PCollection, label: str, out_dir: str, num_shards: i
 
 
 def build(p: beam.Pipeline, pattern: str, spec: readers.ReaderSpec, cfg: ProcessConfig, out_dir: str,
-          num_shards: int, batch_size: int) -> None:
+          num_shards: int, batch_size: int, dedup_cfg: DedupConfig | None = None) -> None:
     files = (p
              | "Pattern" >> beam.Create([pattern])
              | "Match" >> fileio.MatchAll()
@@ -112,7 +114,13 @@ def build(p: beam.Pipeline, pattern: str, spec: readers.ReaderSpec, cfg: Process
                  | "Spread" >> beam.Reshuffle()
                  | "Batch" >> beam.BatchElements(min_batch_size=min(16, batch_size), max_batch_size=batch_size)
                  | "Process" >> beam.ParDo(ProcessBatch(cfg)))
-    everything = (processed, records.quarantine) | "All" >> beam.Flatten()
+    signatures = None
+    if dedup_cfg is not None:  # after the filters: no work is spent on rejected documents
+        processed, signatures = apply_dedup(processed, dedup_cfg)
+    branches = [processed, records.quarantine]
+    if signatures is not None:
+        branches.append(signatures | "TagSignatures" >> beam.Map(lambda row: {**row, "kind": "signatures"}))
+    everything = tuple(branches) | "All" >> beam.Flatten()
     shard_writer(everything, "Out", out_dir, num_shards)
 
 
@@ -151,12 +159,12 @@ def match_files(pattern: str) -> list[tuple[str, int]]:
 
 
 def run_pipeline(pattern: str, spec: readers.ReaderSpec, cfg: ProcessConfig, out_dir: str, num_shards: int,
-                 batch_size: int, beam_args: list[str]) -> dict[str, int]:
+                 batch_size: int, beam_args: list[str], dedup_cfg: DedupConfig | None = None) -> dict[str, int]:
     from apache_beam.options.pipeline_options import PipelineOptions
 
     options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
     p = beam.Pipeline(options=options)
-    build(p, pattern, spec, cfg, out_dir, num_shards, batch_size)
+    build(p, pattern, spec, cfg, out_dir, num_shards, batch_size, dedup_cfg)
     result = p.run()
     result.wait_until_finish()
     return query_counters(result)

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from roots.process import STAT_FIELDS
 
-KINDS = ("kept", "rejected", "quarantine")
+KINDS = ("kept", "rejected", "quarantine", "signatures")
 
 _DOC_FIELDS: list[pa.Field] = [
     pa.field("id", pa.string()),
@@ -48,12 +48,24 @@ QUARANTINE_SCHEMA = pa.schema([
     pa.field("raw", pa.binary()),
     pa.field("error", pa.string()),
 ])
-SCHEMAS = {"kept": KEPT_SCHEMA, "rejected": REJECTED_SCHEMA, "quarantine": QUARANTINE_SCHEMA}
+SIGNATURES_SCHEMA = pa.schema([
+    pa.field("id", pa.string()),
+    pa.field("source", pa.string()),
+    pa.field("lang", pa.string()),
+    pa.field("cluster", pa.string()),
+    pa.field("signature", pa.binary()),
+    pa.field("num_perm", pa.int64()),
+    pa.field("seed", pa.int64()),
+    pa.field("ngram", pa.int64()),
+    pa.field("scheme", pa.string()),
+])
+SCHEMAS = {"kept": KEPT_SCHEMA, "rejected": REJECTED_SCHEMA, "quarantine": QUARANTINE_SCHEMA,
+           "signatures": SIGNATURES_SCHEMA}
 
 
 def kind_of(row: dict[str, Any]) -> str:
-    if row.get("kind") == "quarantine":
-        return "quarantine"
+    if row.get("kind") in ("quarantine", "signatures"):
+        return str(row["kind"])
     return "kept" if row["status"] == "kept" else "rejected"
 
 

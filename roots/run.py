@@ -17,12 +17,13 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from roots import __version__, catalogue, outputs, readers
 from roots.catalogue import Card
+from roots.dedup import DedupConfig
 from roots.errors import JobError, UserError
 from roots.process import ProcessConfig
 from roots.workspace import Workspace
@@ -223,6 +224,7 @@ class RunPlan:
     batch_size: int
     final: Path
     versions: dict[str, Any]
+    dedup: DedupConfig | None
 
 
 def plan(ws: Workspace, name: str, out: Path | None = None, num_shards: int | None = None) -> RunPlan:
@@ -244,9 +246,26 @@ def plan(ws: Workspace, name: str, out: Path | None = None, num_shards: int | No
                         f"paths are inside the workspace {ws.root}).")
     versions = model_versions(cfg)
     final = Path(out) if out else ws.path_setting("runs_dir") / name
-    return RunPlan(card, spec, cfg, pattern, files, fingerprint(files),
-                   _config_hash(spec, cfg, {"shards": shards, "models": versions}), shards, batch_size, final,
-                   versions)
+    dedup_cfg = dedup_config(ws, card)
+    extra = {"shards": shards, "models": versions, "dedup": asdict(dedup_cfg) if dedup_cfg else None}
+    return RunPlan(card, spec, cfg, pattern, files, fingerprint(files), _config_hash(spec, cfg, extra), shards,
+                   batch_size, final, versions, dedup_cfg)
+
+
+def dedup_config(ws: Workspace, card: Card) -> DedupConfig | None:
+    """Workspace `dedup:` settings overlaid with the card's `recipe.dedup`; None when the card skips dedup."""
+    if "dedup" in (card.recipe.get("skip") or ()):
+        return None
+    values = {**(ws.config().get("dedup") or {}), **(card.recipe.get("dedup") or {})}
+    known = {f.name for f in fields(DedupConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise UserError(f"{card.path}: field `recipe.dedup`: unknown setting(s) {', '.join(unknown)}; "
+                        f"known: {', '.join(sorted(known))}.")
+    try:
+        return DedupConfig(**values)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"{card.path}: field `recipe.dedup`: {exc}") from None
 
 
 def finished_manifest(final: Path) -> dict[str, Any] | None:
@@ -330,7 +349,7 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
     }
     try:
         counters = source_pipeline.run_pipeline(p.pattern, p.spec, cfg, str(tmp), p.shards, p.batch_size,
-                                                beam_args or [])
+                                                beam_args or [], p.dedup)
         outputs.ensure_dirs(tmp)
         stats = compute_stats(tmp, counters, cfg, unknown, time.perf_counter() - t0)
         docs = stats["documents"]

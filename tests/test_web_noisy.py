@@ -38,9 +38,10 @@ def test_accounting(result):
 
 def test_every_class_lands_where_expected(result):
     _, kept, rejected, _, expected = result
+    duplicated = {exp["duplicate_of"] for exp in expected.values() if exp["class"].startswith("dup-")}
     for doc_id, exp in expected.items():
-        if exp["class"].startswith("dup-") or exp["expected"] == "invalid":
-            continue  # duplicates are decided by the dedup stage, invalid lines by the reader
+        if exp["class"].startswith("dup-") or exp["expected"] == "invalid" or doc_id in duplicated:
+            continue  # duplicate pairs are checked below, invalid lines by the reader
         if exp["expected"].startswith("keep"):
             assert doc_id in kept, (doc_id, rejected.get(doc_id, {}).get("detail"))
         else:
@@ -70,3 +71,18 @@ def test_repairs_and_scrubbing(result):
             text = kept[doc_id]["text"]
             assert "<script" not in text and "{" not in text
     assert scrubbed >= 13
+
+
+def test_exactly_one_copy_of_each_duplicate_pair_survives(result):
+    _, kept, rejected, _, expected = result
+    pairs = [(doc_id, exp["duplicate_of"], exp["class"]) for doc_id, exp in expected.items()
+             if exp["class"].startswith("dup-")]
+    assert len(pairs) == 30
+    for dup, orig, cls in pairs:
+        assert (dup in kept) != (orig in kept), (dup, orig)
+        keeper, copy = (dup, orig) if dup in kept else (orig, dup)
+        assert rejected[copy]["reason"] == "duplicate"
+        kind = "exact" if cls == "dup-exact" else "near"
+        assert rejected[copy]["detail"] == f"duplicate of {keeper} ({kind})"
+        assert rejected[copy]["cluster"] == kept[keeper]["cluster"] == keeper
+    assert all(row["cluster"] for row in kept.values())
