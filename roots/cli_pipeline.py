@@ -50,6 +50,7 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--force", action="store_true", help="with --all: rerun sources that are up to date")
     p.epilog = "Beam options follow `--`, e.g. `roots run web -- --runner=DirectRunner --direct_num_workers=2`."
     register_lm(sub, add)
+    register_merge(sub, add)
     add(sub, "status", cmd_status, "each source: killed, not run, running, failed, finished (fingerprint) or stale")
 
 
@@ -116,3 +117,47 @@ def cmd_status(args: argparse.Namespace) -> int:
     rows = [(card.name, *source_state(ws, card)) for card in catalogue.load_all(ws)]
     _table(("source", "state", "detail"), rows)
     return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from roots import workspace
+    from roots.merge import merge
+
+    ws = workspace.resolve(getattr(args, "workspace", None))
+    print("merging cleared sources ...", flush=True)
+    result = merge(ws, out=Path(args.out) if args.out else None, vocab_size=args.vocab_size,
+                   beam_args=list(getattr(args, "beam_args", [])))
+    m = result.manifest
+    print(f"  -> {result.out_dir}")
+    for s in m["sources_included"]:
+        print(f"  included {s['source']:<20} {s['clearance']}")
+    for s in m["sources_excluded"]:
+        print(f"  EXCLUDED {s['source']:<20} {s['reason']}")
+    print(f"  takedowns applied: {m['takedowns_applied']}; tokens: "
+          + ", ".join(f"{g}={t['train']}+{t['valid']}" for g, t in sorted(m["tokens"].items())))
+    return 0
+
+
+def cmd_takedown_add(args: argparse.Namespace) -> int:
+    from roots import takedowns, workspace
+
+    ws = workspace.resolve(getattr(args, "workspace", None))
+    t = takedowns.add(ws, args.source, doc_id=args.id, url_prefix=args.url_prefix, text_sha=args.text_hash,
+                      reason=args.reason)
+    print(f"filed takedown {t.id} for {args.source}; the next `roots merge` applies it")
+    return 0
+
+
+def register_merge(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
+    p = add(sub, "merge", cmd_merge, "merge cleared sources into a release (tokenizer, Megatron shards, manifest)")
+    p.add_argument("--out", help="release directory (default: release/ in the workspace)")
+    p.add_argument("--vocab-size", type=int, help="tokenizer vocabulary (default 250,680 as BLOOM)")
+    td = sub.add_parser("takedown", help="takedown requests applied at the next merge")
+    tsub = td.add_subparsers(dest="subcommand", metavar="ACTION", required=True)
+    p = add(tsub, "add", cmd_takedown_add, "file a takedown (by document id, URL prefix or text hash)")
+    p.add_argument("--source", required=True)
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--id")
+    group.add_argument("--url-prefix")
+    group.add_argument("--text-hash", help="SHA-256 of the document text as stored in kept/")
+    p.add_argument("--reason", required=True)

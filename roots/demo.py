@@ -21,6 +21,7 @@ def main() -> int:
         *[["--workspace", ws, "lm", "train", "--lang", lang, "--corpus", str(LM_REFERENCE / f"{lang}.txt")]
           for lang in LM_LANGS],
         ["--workspace", ws, "run", "--all"],
+        ["--workspace", ws, "merge"],
     ]
     for argv in steps:
         print(f"\n$ roots {' '.join(argv[2:])}", flush=True)

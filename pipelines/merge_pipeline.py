@@ -1,0 +1,51 @@
+"""Beam wiring of the merge's tokenisation: each kept Parquet file becomes partial Megatron datasets.
+
+One DoFn call streams one input file (so memory does not grow with the corpus), tokenizes its documents
+in batches and writes one partial `.bin/.idx` plus lineage per (language, split) under a name derived
+from the file's position. Partials are merged in that order by the driver, so the release is the same
+whichever runner, worker count or retry produced the partials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from roots import release_parts
+
+
+class TokenizeFile(beam.DoFn):
+    def __init__(self, tokenizer_path: str, parts_dir: str, valid_fraction: float, seed: int) -> None:
+        self.tokenizer_path = tokenizer_path
+        self.parts_dir = parts_dir
+        self.valid_fraction = valid_fraction
+        self.seed = seed
+        self.tok: Any = None
+
+    def setup(self) -> None:
+        from roots import tokenizer
+
+        self.tok = tokenizer.load(self.tokenizer_path)
+
+    def process(self, task: dict[str, Any], drops: dict[str, str]) -> Iterator[str]:
+        counts = release_parts.tokenize_file(self.tok, task, drops, self.parts_dir, self.valid_fraction, self.seed)
+        Metrics.counter("roots", "merge_documents").inc(counts["documents"])
+        Metrics.counter("roots", "merge_tokens").inc(counts["tokens"])
+        yield task["path"]
+
+
+def run(tasks: list[dict[str, Any]], drops: dict[str, str], tokenizer_path: str, parts_dir: str,
+        valid_fraction: float, seed: int, beam_args: list[str]) -> None:
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
+    with beam.Pipeline(options=options) as p:
+        drop_side = p | "Drops" >> beam.Create(sorted(drops.items()))
+        (p
+         | "Files" >> beam.Create(tasks)
+         | "Spread" >> beam.Reshuffle()
+         | "Tokenize" >> beam.ParDo(TokenizeFile(tokenizer_path, parts_dir, valid_fraction, seed),
+                                    drops=beam.pvalue.AsDict(drop_side)))

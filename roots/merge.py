@@ -1,0 +1,321 @@
+"""`roots merge`: the only place sources meet; writes a release a Megatron trainer reads directly.
+
+Order of decisions, each recorded in the release manifest: clearance gate (licence policy or a valid
+permission record, at merge time, so a revocation after a run still excludes the source) -> takedowns
+-> cross-source near duplicates (from the saved MinHash signatures) -> per-source sampling ratios ->
+per-language validation hold-out -> tokenizer training on an alpha-weighted, line-deduplicated sample
+-> tokenisation into Megatron shards (Beam) -> blend weights -> manifest with lineage and hashes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from roots import __version__, catalogue, clearance, megatron, outputs, takedowns
+from roots import release_parts as parts
+from roots import tokenizer as toklib
+from roots.errors import UserError
+from roots.workspace import Workspace
+from roots.yamlio import write_json
+
+DEFAULTS: dict[str, Any] = {
+    "seed": 42,
+    "valid_fraction": 0.05,  # ROOTS held out 5% of each language
+    "tokenizer_alpha": 0.3,  # ROOTS's alpha for the tokenizer sample
+    "blend_alpha": 1.0,  # 1.0: weights proportional to tokens; < 1 up-samples small languages
+    "tokenizer_sample_bytes": 200_000_000,
+    "tokenizer_min_frequency": 2,
+    "vocab_size": toklib.BLOOM_VOCAB_SIZE,
+    "source_ratios": {},  # e.g. {big_english_crawl: 0.5}, as ROOTS capped English
+    "dedup": True,
+}
+
+
+@dataclass
+class Included:
+    name: str
+    run_dir: Path
+    basis: str
+    record: str | None
+    files: list[Path]
+
+
+@dataclass
+class Plan:
+    included: list[Included] = field(default_factory=list)
+    excluded: list[dict[str, str]] = field(default_factory=list)
+
+
+def settings(ws: Workspace) -> dict[str, Any]:
+    merged = dict(DEFAULTS)
+    merged.update(ws.config().get("merge") or {})
+    return merged
+
+
+def gate(ws: Workspace) -> Plan:
+    """Which sources enter and why; every other source is listed with the reason it does not."""
+    from roots.run import finished_manifest
+
+    cards = catalogue.load_all(ws)
+    decisions = {d.source: d for d in clearance.clearance(ws, cards) if d.scope == "training"}
+    plan = Plan()
+    for card in cards:
+        d = decisions[card.name]
+        if not d.cleared:
+            plan.excluded.append({"source": card.name, "reason": f"not cleared for training: {d.basis}"})
+            continue
+        run_dir = ws.path_setting("runs_dir") / card.name
+        if finished_manifest(run_dir) is None:
+            plan.excluded.append({"source": card.name, "reason": f"no finished run in {run_dir}; run "
+                                  f"`roots run {card.name}` first"})
+            continue
+        files = sorted((run_dir / "kept").glob("*.parquet"))
+        plan.included.append(Included(card.name, run_dir, d.basis, d.record, files))
+    return plan
+
+
+def _iter_kept(inc: Included, columns: list[str]) -> Iterator[dict[str, Any]]:
+    for path in inc.files:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024, columns=columns):
+            yield from batch.to_pylist()
+
+
+def cross_source_duplicates(plan: Plan, cfg: dict[str, Any]) -> dict[str, str]:
+    """Near duplicates across sources from the saved signatures; keeps the copy of the preferred source.
+
+    Preference, documented for data owners: a source cleared by licence policy beats one cleared by a
+    (revocable) permission record; then the source listed first alphabetically; then the lowest id.
+    """
+    if not cfg.get("dedup", True) or len(plan.included) < 2:
+        return {}
+    from roots import dedup_merge
+
+    return dedup_merge.duplicates_across(plan.included)
+
+
+def decide_drops(plan: Plan, takedown_list: list[takedowns.Takedown], cfg: dict[str, Any],
+                 dups: dict[str, str]) -> tuple[dict[str, str], dict[str, Counter[str]]]:
+    """(document key -> why it leaves the release, per-source counts of each cause)."""
+    drops: dict[str, str] = {}
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    ratios = cfg.get("source_ratios") or {}
+    for inc in plan.included:
+        mine = [t for t in takedown_list if t.source == inc.name]
+        ratio = float(ratios.get(inc.name, 1.0))
+        for row in _iter_kept(inc, ["id", "url", "text"]):
+            key = parts.doc_key(inc.name, row["id"])
+            why = None
+            if mine:
+                sha = takedowns.text_hash(row["text"])
+                hit = next((t for t in mine if t.matches(inc.name, row["id"], row["url"], sha)), None)
+                if hit is not None:
+                    why, cause = f"takedown {hit.id}: {hit.reason}", "takedown"
+            if why is None and key in dups:
+                why, cause = dups[key], "cross_source_duplicate"
+            if why is None and ratio < 1.0 and parts.unit_hash(int(cfg["seed"]), inc.name, row["id"]) >= ratio:
+                why, cause = f"sampled out (source ratio {ratio})", "sampled_out"
+            if why is not None:
+                drops[key] = why
+                counts[inc.name][cause] += 1
+    return drops, counts
+
+
+def tokenizer_sample(plan: Plan, drops: dict[str, str], cfg: dict[str, Any]) -> Iterator[str]:
+    """Alpha-weighted per-language sample (two streaming passes: sizes, then selection), line-deduplicated."""
+    sizes: Counter[str] = Counter()
+    for inc in plan.included:
+        for row in _iter_kept(inc, ["id", "lang", "n_bytes"]):
+            if parts.doc_key(inc.name, row["id"]) not in drops:
+                sizes[parts.group_of(row["lang"])] += int(row["n_bytes"] or 0)
+    total = sum(sizes.values())
+    if total == 0:
+        return iter(())
+    alpha = float(cfg["tokenizer_alpha"])
+    q = {lang: (n / total) ** alpha for lang, n in sizes.items()}
+    z = sum(q.values())
+    budget = float(cfg["tokenizer_sample_bytes"])
+    prob = {lang: min(1.0, budget * q[lang] / z / n) for lang, n in sizes.items() if n}
+
+    def selected() -> Iterator[str]:
+        for inc in plan.included:
+            for row in _iter_kept(inc, ["id", "lang", "text"]):
+                key = parts.doc_key(inc.name, row["id"])
+                lang = parts.group_of(row["lang"])
+                if key not in drops and parts.unit_hash(int(cfg["seed"]) + 7, inc.name, row["id"]) < prob[lang]:
+                    yield row["text"]
+
+    return toklib.dedup_lines(selected())
+
+
+def blend(tokens: dict[str, dict[str, int]], alpha: float) -> dict[str, Any]:
+    """Per-language weights for megatron-core (`--data-path` string and `--per-split-data-args-path` JSON)."""
+    train = {g: t["train"] for g, t in tokens.items() if t.get("train")}
+    total = sum(train.values())
+    raw = {g: (n / total) ** alpha for g, n in train.items()} if total else {}
+    z = sum(raw.values())
+    weights = {g: round(v / z, 8) for g, v in sorted(raw.items())}
+    per_split: dict[str, list[str] | None] = {"train": [], "valid": [], "test": None}
+    for g, w in weights.items():
+        per_split["train"] += [str(w), f"shards/{g}_text_document"]
+    valid = {g: t["valid"] for g, t in tokens.items() if t.get("valid")}
+    vz = sum(valid.values())
+    for g, n in sorted(valid.items()):
+        per_split["valid"] += [str(round(n / vz, 8)), f"shards/{g}_valid_text_document"]
+    return {
+        "alpha": alpha,
+        "weights": weights,
+        "tokens": {g: tokens[g] for g in sorted(tokens)},
+        "data_path": " ".join(f"{w} shards/{g}_text_document" for g, w in weights.items()),
+        "per_split_data_args": per_split,
+        "note": "paths are relative to the release directory; run the trainer from there or prefix them",
+    }
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class MergeResult:
+    out_dir: Path
+    manifest: dict[str, Any]
+
+
+def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
+          beam_args: list[str] | None = None) -> MergeResult:
+    from pipelines import merge_pipeline
+
+    cfg = settings(ws)
+    if vocab_size is not None:
+        cfg["vocab_size"] = vocab_size
+    if int(cfg["vocab_size"]) < 260:
+        raise UserError("--vocab-size must be at least 260 (256 bytes + 4 special tokens).")
+    plan = gate(ws)
+    if not plan.included:
+        reasons = "; ".join(f"{e['source']}: {e['reason']}" for e in plan.excluded) or "no sources registered"
+        raise UserError(f"no source may enter a release ({reasons}).")
+    final = Path(out) if out else ws.path_setting("release_dir")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(f".{final.name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+    (tmp / "shards").mkdir(parents=True)
+    started = dt.datetime.now(dt.UTC)
+    try:
+        takedown_list = takedowns.load_all(ws)
+        dups = cross_source_duplicates(plan, cfg)
+        drops, drop_counts = decide_drops(plan, takedown_list, cfg, dups)
+        print(f"  training the tokenizer (vocabulary {cfg['vocab_size']}) ...", flush=True)
+        tok = toklib.train_tokenizer(tokenizer_sample(plan, drops, cfg), vocab_size=int(cfg["vocab_size"]),
+                                     min_frequency=int(cfg["tokenizer_min_frequency"]))
+        toklib.save_hf_files(tok, tmp)
+        tasks = [{"index": i, "source": inc.name, "path": str(path), "clearance": inc.basis, "record": inc.record}
+                 for i, (inc, path) in enumerate((inc, p) for inc in plan.included for p in inc.files)]
+        parts_dir = tmp / "_parts"
+        print(f"  tokenizing {len(tasks)} kept files into Megatron shards ...", flush=True)
+        merge_pipeline.run(tasks, drops, str(tmp / "tokenizer.json"), str(parts_dir), float(cfg["valid_fraction"]),
+                           int(cfg["seed"]), beam_args or [])
+        tokens, docs = assemble(parts_dir, tmp, len(tasks))
+        shutil.rmtree(parts_dir)
+        blend_data = blend(tokens, float(cfg["blend_alpha"]))
+        write_json(tmp / "blend.json", blend_data)
+        write_json(tmp / "per_split_data_args.json", blend_data["per_split_data_args"])
+        manifest = build_manifest(ws, plan, cfg, takedown_list, drop_counts, tokens, docs, tmp, tok, started)
+        write_json(tmp / "manifest.json", manifest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    from roots.run import publish
+
+    publish(tmp, final)
+    return MergeResult(final, manifest)
+
+
+def assemble(parts_dir: Path, out: Path, n_tasks: int) -> tuple[dict[str, dict[str, int]], dict[str, Any]]:
+    """Merge the partial datasets of each (group, split) in input-file order; lineage in the same order."""
+    done = sorted((parts_dir / "_done").glob("*.json")) if (parts_dir / "_done").exists() else []
+    if len(done) != n_tasks:
+        from roots.errors import JobError
+
+        raise JobError(f"tokenisation finished {len(done)} of {n_tasks} files; the release was not written")
+    tokens: dict[str, dict[str, int]] = defaultdict(lambda: {"train": 0, "valid": 0})
+    docs: dict[str, Any] = defaultdict(lambda: {"train": 0, "valid": 0})
+    lineage_dir = out / "lineage"
+    for group_dir in sorted(p for p in parts_dir.iterdir() if p.is_dir() and p.name != "_done"):
+        for split_dir in sorted(group_dir.iterdir()):
+            split = split_dir.name
+            prefixes = sorted({p.with_suffix("") for p in split_dir.glob("part-*.idx")})
+            name = f"{group_dir.name}_text_document" if split == "train" else f"{group_dir.name}_valid_text_document"
+            megatron.merge_datasets(prefixes, out / "shards" / name)
+            tables = [pq.read_table(p.with_suffix(".lineage.parquet")) for p in prefixes]
+            lineage = pa.concat_tables(tables) if tables else parts.LINEAGE_SCHEMA.empty_table()
+            lineage = lineage.add_column(0, "document_index", pa.array(range(lineage.num_rows), pa.int64()))
+            outputs.write_table(lineage_dir / f"{name}.parquet", lineage)
+            tokens[group_dir.name][split] = int(pa.compute.sum(lineage.column("tokens")).as_py() or 0)
+            docs[group_dir.name][split] = lineage.num_rows
+    return dict(tokens), dict(docs)
+
+
+def build_manifest(ws: Workspace, plan: Plan, cfg: dict[str, Any], takedown_list: list[takedowns.Takedown],
+                   drop_counts: dict[str, Counter[str]], tokens: dict[str, dict[str, int]], docs: dict[str, Any],
+                   out: Path, tok: Any, started: dt.datetime) -> dict[str, Any]:
+    sources = []
+    for inc in plan.included:
+        run_manifest = json.loads((inc.run_dir / "manifest.json").read_text())
+        stats = json.loads((inc.run_dir / "stats.json").read_text())
+        langs = {lang: {"kept": v["kept"]} for lang, v in stats["languages"].items() if v["kept"]}
+        sources.append({
+            "source": inc.name, "clearance": inc.basis, "permission_record": inc.record,
+            "run": {"finished": run_manifest.get("finished"), "config_hash": run_manifest.get("config_hash"),
+                    "input_fingerprint": run_manifest["input"]["fingerprint"]},
+            "documents_kept_by_run": stats["documents"]["kept"], "bytes_kept_by_run": stats["bytes"]["out"],
+            "languages": langs, "removed_at_merge": dict(sorted(drop_counts.get(inc.name, Counter()).items())),
+        })
+    files = {str(p.relative_to(out)): _sha256(p) for p in sorted(out.rglob("*")) if p.is_file()
+             and p.name != "manifest.json"}
+    shard_tokens = {f"shards/{g}_{'text' if s == 'train' else 'valid_text'}_document": n
+                    for g, t in tokens.items() for s, n in t.items() if n}
+    return {
+        "roots_version": __version__,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "sources_included": sources,
+        "sources_excluded": plan.excluded,
+        "takedowns": [{"id": t.id, "source": t.source, "reason": t.reason} for t in takedown_list],
+        "takedowns_applied": sum(c["takedown"] for c in drop_counts.values()),
+        "configuration": {k: v for k, v in cfg.items()},
+        "tokenizer": {"vocab_size": tok.get_vocab_size(), "eod_id": toklib.eod_id(tok),
+                      "dtype": megatron.dtype_for_vocab(tok.get_vocab_size()).__name__},
+        "documents": docs,
+        "tokens": tokens,
+        "shard_tokens": shard_tokens,
+        "files_sha256": files,
+        "versions": {"roots": __version__, "tokenizers": _version("tokenizers"), "pyarrow": pa.__version__,
+                     "apache_beam": _version("apache_beam")},
+        "lineage": "lineage/<shard>.parquet: document_index -> source, id, url, tokens, clearance, permission_record",
+        "host": os.uname().nodename,
+    }
+
+
+def _version(module: str) -> str | None:
+    try:
+        return str(__import__(module).__version__)
+    except ImportError:
+        return None
