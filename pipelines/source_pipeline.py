@@ -46,9 +46,7 @@ class ReadRecords(beam.DoFn):
                     print(f"  ... {path}: {n} records read", file=sys.stderr, flush=True)
                 if record["kind"] == "quarantine":
                     self.quarantined.inc()
-                    yield beam.pvalue.TaggedOutput("quarantine", record)
-                else:
-                    yield record
+                yield record
         print(f"  read {path}: {n} records", file=sys.stderr, flush=True)
 
 
@@ -109,15 +107,18 @@ def build(p: beam.Pipeline, pattern: str, spec: readers.ReaderSpec, cfg: Process
              | "Pattern" >> beam.Create([pattern])
              | "Match" >> fileio.MatchAll()
              | "Open" >> fileio.ReadMatches())
-    records = files | "Read" >> beam.ParDo(ReadRecords(spec)).with_outputs("quarantine", main="docs")
-    processed = (records.docs
+    # Filters, not tagged outputs: Beam's DaskRunner mixes up the outputs of multi-output DoFns.
+    records = files | "Read" >> beam.ParDo(ReadRecords(spec))
+    quarantine = records | "Quarantined" >> beam.Filter(lambda r: r["kind"] == "quarantine")
+    processed = (records
+                 | "Documents" >> beam.Filter(lambda r: r["kind"] == "doc")
                  | "Spread" >> beam.Reshuffle()
                  | "Batch" >> beam.BatchElements(min_batch_size=min(16, batch_size), max_batch_size=batch_size)
                  | "Process" >> beam.ParDo(ProcessBatch(cfg)))
     signatures = None
     if dedup_cfg is not None:  # after the filters: no work is spent on rejected documents
         processed, signatures = apply_dedup(processed, dedup_cfg)
-    branches = [processed, records.quarantine]
+    branches = [processed, quarantine]
     if signatures is not None:
         branches.append(signatures | "TagSignatures" >> beam.Map(lambda row: {**row, "kind": "signatures"}))
     everything = tuple(branches) | "All" >> beam.Flatten()
