@@ -51,6 +51,7 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p.epilog = "Beam options follow `--`, e.g. `roots run web -- --runner=DirectRunner --direct_num_workers=2`."
     register_lm(sub, add)
     register_merge(sub, add)
+    register_report(sub, add)
     add(sub, "status", cmd_status, "each source: killed, not run, running, failed, finished (fingerprint) or stale")
 
 
@@ -161,3 +162,37 @@ def register_merge(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> Non
     group.add_argument("--url-prefix")
     group.add_argument("--text-hash", help="SHA-256 of the document text as stored in kept/")
     p.add_argument("--reason", required=True)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from roots import report, workspace
+
+    ws = workspace.resolve(getattr(args, "workspace", None))
+    target = Path(args.dir) if args.dir else ws.path_setting("runs_dir")
+    print(f"wrote {report.build_report(target, Path(args.out) if args.out else None)}")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from roots import catalogue, report, workspace
+
+    ws = workspace.resolve(getattr(args, "workspace", None))
+    catalogue.load_card(ws, args.name)
+    run_dir = ws.path_setting("runs_dir") / args.name
+    if not (run_dir / "manifest.json").exists():
+        from roots.errors import UserError
+
+        raise UserError(f"source {args.name} has no finished run in {run_dir}; run `roots run {args.name}` first.")
+    print(report.inspect_rows(run_dir, reason=args.reason, lang=args.lang, n=args.n), end="")
+    return 0
+
+
+def register_report(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
+    p = add(sub, "report", cmd_report, "write report.html for a run dir, a runs root or a release (default: runs/)")
+    p.add_argument("dir", nargs="?")
+    p.add_argument("--out", help="output file (default: DIR/report.html)")
+    p = add(sub, "inspect", cmd_inspect, "show sample documents of a run with their statistics and thresholds")
+    p.add_argument("name")
+    p.add_argument("--reason", help="a rejection reason, or kept")
+    p.add_argument("--lang")
+    p.add_argument("-n", type=int, default=5)

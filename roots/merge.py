@@ -51,6 +51,7 @@ class Included:
     basis: str
     record: str | None
     files: list[Path]
+    license: str
 
 
 @dataclass
@@ -83,7 +84,7 @@ def gate(ws: Workspace) -> Plan:
                                   f"`roots run {card.name}` first"})
             continue
         files = sorted((run_dir / "kept").glob("*.parquet"))
-        plan.included.append(Included(card.name, run_dir, d.basis, d.record, files))
+        plan.included.append(Included(card.name, run_dir, d.basis, d.record, files, card.license))
     return plan
 
 
@@ -237,7 +238,13 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
         blend_data = blend(tokens, float(cfg["blend_alpha"]))
         write_json(tmp / "blend.json", blend_data)
         write_json(tmp / "per_split_data_args.json", blend_data["per_split_data_args"])
+        from roots import datacard, report
+
+        datacard.write_release_card(tmp, card_view(manifest_stub(plan, tokens, docs, takedown_list)))
         manifest = build_manifest(ws, plan, cfg, takedown_list, drop_counts, tokens, docs, tmp, tok, started)
+        write_json(tmp / "manifest.json", manifest)
+        report.build_report(tmp)  # reads the manifest; its own hash is added afterwards
+        manifest["files_sha256"]["report.html"] = _sha256(tmp / "report.html")
         write_json(tmp / "manifest.json", manifest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -273,6 +280,31 @@ def assemble(parts_dir: Path, out: Path, n_tasks: int) -> tuple[dict[str, dict[s
     return dict(tokens), dict(docs)
 
 
+def manifest_stub(plan: Plan, tokens: dict[str, dict[str, int]], docs: dict[str, Any],
+                  takedown_list: list[takedowns.Takedown]) -> dict[str, Any]:
+    return {"plan": plan, "tokens": tokens, "documents": docs, "takedowns": takedown_list}
+
+
+def card_view(stub: dict[str, Any]) -> dict[str, Any]:
+    """The release as the data card and report read it: sources with clearance, exclusions, languages."""
+    plan: Plan = stub["plan"]
+    tokens, docs = stub["tokens"], stub["documents"]
+    sources = []
+    for inc in plan.included:
+        sources.append({"name": inc.name, "clearance": inc.basis, "license": inc.license,
+                        "run_dir": str(inc.run_dir)})
+    return {
+        "name": "release",
+        "sources": sources,
+        "excluded": [{"name": e["source"], "reason": e["reason"]} for e in plan.excluded],
+        "languages": {g: {"documents": docs[g]["train"] + docs[g]["valid"],
+                          "tokens": tokens[g]["train"] + tokens[g]["valid"]} for g in sorted(tokens)},
+        "takedowns": [{"id": t.id, "source": t.source, "reason": t.reason} for t in stub["takedowns"]],
+        "tokens": sum(t["train"] + t["valid"] for t in tokens.values()),
+        "documents": sum(d["train"] + d["valid"] for d in docs.values()),
+    }
+
+
 def build_manifest(ws: Workspace, plan: Plan, cfg: dict[str, Any], takedown_list: list[takedowns.Takedown],
                    drop_counts: dict[str, Counter[str]], tokens: dict[str, dict[str, int]], docs: dict[str, Any],
                    out: Path, tok: Any, started: dt.datetime) -> dict[str, Any]:
@@ -292,7 +324,9 @@ def build_manifest(ws: Workspace, plan: Plan, cfg: dict[str, Any], takedown_list
              and p.name != "manifest.json"}
     shard_tokens = {f"shards/{g}_{'text' if s == 'train' else 'valid_text'}_document": n
                     for g, t in tokens.items() for s, n in t.items() if n}
+    view = card_view(manifest_stub(plan, tokens, docs, takedown_list))
     return {
+        **{k: view[k] for k in ("name", "sources", "excluded", "languages")},
         "roots_version": __version__,
         "started": started.isoformat(timespec="seconds"),
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

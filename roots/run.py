@@ -344,6 +344,7 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
         "reader": asdict(p.spec),
         "shards": p.shards,
         "versions": p.versions,
+        "dedup": asdict(p.dedup) if p.dedup else None,
         "beam_args": beam_args or [],
         "started": started.isoformat(timespec="seconds"),
     }
@@ -360,6 +361,9 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
         manifest["documents"] = docs
         write_json(tmp / "stats.json", stats)
         write_json(tmp / "manifest.json", manifest)
+        from roots import datacard
+
+        datacard.write_data_card(tmp, card.data)
         (tmp / ".pid").unlink()
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

