@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 TOOLS  := .tools
 STAMP  := $(VENV)/.installed
 
-.PHONY: all setup lmplz test run bench lint clean
+.PHONY: all setup lmplz test run bench bench-vs-datatrove lint clean
 
 all: test
 
@@ -43,6 +43,10 @@ run: setup
 
 bench: setup
 	$(PY) -m roots.bench
+
+# datatrove gets its own virtual environment (.venv-datatrove), built by the benchmark on first use.
+bench-vs-datatrove: setup
+	$(PY) -m roots.bench_vs_datatrove
 
 clean:
 	rm -rf runs release models

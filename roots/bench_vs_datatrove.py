@@ -1,0 +1,563 @@
+"""`make bench-vs-datatrove`: roots and datatrove on the same corpus, stage by stage and end to end.
+
+Why this exists: roots makes different design choices from datatrove (Beam, score-then-decide, per-language
+ROOTS parameters), and the cost of those choices should be a number measured on one machine, not a guess.
+
+How it is measured, and why that way:
+
+* One corpus: `roots.bench.generate_corpus(--docs)` (multilingual UDHR paragraphs plus spam, PII and
+  mojibake documents) written once to JSONL; both tools read that file.
+* Same models: fastText `lid.176.ftz` (the copy roots uses) and the roots-trained English SentencePiece +
+  KenLM pair (`models/lm/en`, trained into the scratch directory from `roots/data/lm_reference/en.txt` when
+  missing). See `roots/tools/datatrove_bench.py` for how datatrove is pointed at both without downloads.
+* Every measurement is a fresh process (roots' in this venv, datatrove's in `.venv-datatrove`), so its peak
+  memory is its own. Peak memory is the largest sum of RSS over the process and all its descendants,
+  sampled from /proc every 20 ms (shared pages of forked children are counted in each, as RSS does).
+* Stage rows time one stage's per-document work on all documents in-process, around the loop only (models
+  are loaded first), and divide by the CPU seconds of that loop: documents per second per core. No
+  document is dropped between stages, so both tools score exactly the same texts.
+* End-to-end rows run each tool's real pipeline on one core: roots' Beam pipeline (`roots.run.run_source`,
+  DirectRunner, one worker) and datatrove's `LocalPipelineExecutor(tasks=1, workers=1)`. CPU is that of
+  the whole process tree from start to exit (interpreter, imports, model loading included), read from
+  `wait4`; filters drop documents, so later stages see what each tool kept.
+
+The equivalences and the remaining differences are printed under the table and stored in the JSON file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+DATATROVE_VENV = REPO / ".venv-datatrove"
+SETUP_SCRIPT = REPO / "roots" / "tools" / "setup_datatrove_venv.sh"
+DATATROVE_SCRIPT = REPO / "roots" / "tools" / "datatrove_bench.py"
+LM_REFERENCE = REPO / "roots" / "data" / "lm_reference" / "en.txt"
+DEFAULT_JSON = REPO / "runs" / "bench_vs_datatrove.json"
+
+STAGES = ("langid", "quality", "perplexity", "minhash")
+TITLES = {
+    "langid": "language ID (fastText lid.176.ftz)",
+    "quality": "repetition + quality heuristics",
+    "perplexity": "perplexity (roots en KenLM, all docs)",
+    "minhash": "MinHash signatures (5-grams, 14x9)",
+    "e2e": "end to end (LID > heuristics > ppl > write)",
+    "dedup": "MinHash near-dedup end to end",
+}
+LSH_BANDS, LSH_ROWS, NUM_PERM = 14, 9, 128
+POLL_SECONDS = 0.02
+SIGNATURE_BATCH = 256  # roots.dedup.DedupConfig.signature_batch
+LID_BATCH = 256  # as roots/bench.py; the pipeline's default is the workspace's langid.batch_size
+
+
+# ------------------------------------------------------------------------------------------ measuring
+class MeasureError(RuntimeError):
+    """A measured subprocess failed; the message ends with the tail of its log."""
+
+
+@dataclass
+class Measured:
+    """One subprocess: its exit status, wall and CPU time (whole tree), and peak memory."""
+
+    rc: int
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    peak_single_rss_mb: float
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+def _children() -> dict[int, list[int]]:
+    """Parent pid -> child pids, from /proc (stdlib only: psutil is not a roots dependency)."""
+    kids: dict[int, list[int]] = defaultdict(list)
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        kids[int(stat.rsplit(b")", 1)[1].split()[1])].append(int(entry.name))
+    return kids
+
+
+def _rss_bytes(pid: int, page: int = os.sysconf("SC_PAGE_SIZE")) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * page
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def tree_rss(root: int) -> tuple[int, int]:
+    """(sum, largest) RSS in bytes over `root` and all its descendants right now."""
+    kids, stack, total, largest = _children(), [root], 0, 0
+    while stack:
+        pid = stack.pop()
+        rss = _rss_bytes(pid)
+        total, largest = total + rss, max(largest, rss)
+        stack.extend(kids.get(pid, ()))
+    return total, largest
+
+
+def run_measured(cmd: Sequence[str], log: Path, result: Path, env: dict[str, str] | None = None) -> Measured:
+    """Run `cmd`, sampling its process tree's RSS, and collect CPU time with wait4 once it exits.
+
+    wait4's rusage covers the child and every descendant it waited for, which is the whole tree for
+    both tools (Beam's DirectRunner and datatrove's multiprocess manager reap their children).
+    """
+    has_proc = Path("/proc/self/statm").exists()
+    with log.open("wb") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(list(cmd), stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
+                                env={**os.environ, **(env or {})})
+        peak = peak_single = 0
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if has_proc:
+                total, largest = tree_rss(proc.pid)
+                peak, peak_single = max(peak, total), max(peak_single, largest)
+            time.sleep(POLL_SECONDS)
+        wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    # ru_maxrss is the largest single process (KiB on Linux); the floor for a run too short to sample
+    peak_single = max(peak_single, usage.ru_maxrss * 1024)
+    peak = max(peak, peak_single)
+    measured = Measured(proc.returncode, round(wall, 3), round(usage.ru_utime + usage.ru_stime, 3),
+                        round(peak / 2**20, 1), round(peak_single / 2**20, 1))
+    if proc.returncode != 0:
+        tail = log.read_text("utf-8", errors="replace")[-3000:]
+        raise MeasureError(f"{' '.join(cmd)} failed with exit status {proc.returncode} (log: {log}):\n{tail}")
+    measured.result = json.loads(result.read_text())
+    return measured
+
+
+# ---------------------------------------------------------------------------------------- preparation
+def ensure_datatrove_venv(venv: Path) -> Path:
+    """Create or reuse the datatrove environment (the script is idempotent and fast when it exists)."""
+    subprocess.run(["bash", str(SETUP_SCRIPT), str(venv)], check=True)
+    return venv / "bin" / "python"
+
+
+def ensure_lm(scratch: Path) -> Path:
+    """The roots English model: models/lm/en when trained, else one trained now into the scratch dir."""
+    from roots.lm import CALIBRATION, LM_BINARY, SP_MODEL, train_lm
+
+    model = REPO / "models" / "lm" / "en"
+    if all((model / name).is_file() for name in (SP_MODEL, LM_BINARY, CALIBRATION)):
+        return model
+    model = scratch / "lm" / "en"
+    print(f"{REPO / 'models' / 'lm' / 'en'} is missing: training the English model from {LM_REFERENCE} "
+          f"into {model}", file=sys.stderr)
+    train_lm("en", LM_REFERENCE, model)
+    return model
+
+
+def write_corpus(n_docs: int, path: Path) -> dict[str, Any]:
+    from roots.bench import generate_corpus
+
+    docs = generate_corpus(n_docs)
+    with path.open("w", encoding="utf-8") as fh:
+        for doc in docs:
+            fh.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    return {"docs": len(docs), "mb": round(sum(len(d["text"].encode()) for d in docs) / 1e6, 2)}
+
+
+# ------------------------------------------------------------------------- roots workers (subprocesses)
+def _read_texts(corpus: Path) -> list[dict[str, Any]]:
+    with corpus.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def _timed(fn: Any) -> tuple[Any, float, float]:
+    c0, t0 = time.process_time(), time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0, time.process_time() - c0
+
+
+def worker_stage(name: str, corpus: Path, lm_dir: Path, langs_file: Path | None) -> dict[str, Any]:
+    """One roots stage on every document, with the same functions the pipeline calls."""
+    from roots import langid, quality
+
+    docs = _read_texts(corpus)
+    texts = [d["text"] for d in docs]
+    out: dict[str, Any] = {"docs": len(texts)}
+    t0 = time.perf_counter()
+    if name == "langid":
+        model = langid.load()
+        model.predict(["warm up"])
+        out["load_s"] = time.perf_counter() - t0
+        preds, out["wall_s"], out["cpu_s"] = _timed(
+            lambda: [p for i in range(0, len(texts), LID_BATCH) for p in model.predict(texts[i:i + LID_BATCH])])
+        out["values"] = [[p.lang, round(p.score, 4)] for p in preds]
+        out["kept"] = sum(p.score >= quality.load_params(p.lang).lid_min for p in preds)
+        out["model"] = str(model.path)
+    elif name == "quality":
+        langs = [lang for lang, _ in json.loads(langs_file.read_text())["values"]] if langs_file else ["en"] * len(texts)
+        params = {lang: quality.load_params(lang) for lang in set(langs)}
+        quality.compute_stats("warm up the word lists", "en", params.get("en") or quality.load_params("en"))
+        for lang in params:  # stop-word and flagged-word lists load on first use
+            quality.stopwords(lang)
+            quality.flagged_words(lang)
+        out["load_s"] = time.perf_counter() - t0
+
+        def score() -> list[str | None]:
+            reasons = []
+            for text, lang in zip(texts, langs):
+                p = params[lang]
+                modified = quality.modify_document(text, p)
+                reasons.append(quality.decide(quality.compute_stats(modified, lang, p), p)[0])
+            return reasons
+
+        reasons, out["wall_s"], out["cpu_s"] = _timed(score)
+        out["kept"] = reasons.count(None)
+    elif name == "perplexity":
+        from roots.lm import PerplexityModel
+
+        model = PerplexityModel.load(lm_dir)
+        model.perplexity("warm up")
+        out["load_s"] = time.perf_counter() - t0
+        out["values"], out["wall_s"], out["cpu_s"] = _timed(lambda: [model.perplexity(t) for t in texts])
+    elif name == "minhash":
+        from roots import dedup
+
+        # no language: roots.dedup picks character shingles from the script, as datatrove has no LID here
+        no_langs: list[str | None] = [None] * len(texts)
+        dedup.minhash_signatures(["warm up the permutations"], [None], NUM_PERM, 1, 5)
+        out["load_s"] = time.perf_counter() - t0
+
+        def sign() -> int:
+            n = 0
+            for i in range(0, len(texts), SIGNATURE_BATCH):
+                sigs = dedup.minhash_signatures(texts[i:i + SIGNATURE_BATCH], no_langs[i:i + SIGNATURE_BATCH],
+                                                NUM_PERM, 1, 5)
+                n += sum(not dedup.is_empty_signature(s) for s in sigs)
+            return n
+
+        out["signed"], out["wall_s"], out["cpu_s"] = _timed(sign)
+    else:
+        raise SystemExit(f"unknown stage {name!r}")
+    return out
+
+
+#: roots' recipe for the end-to-end row: every stage datatrove's pipeline has, nothing it lacks.
+E2E_RECIPE = "{skip: [pii, dedup]}"
+#: roots' recipe for the dedup row: only near-duplicate removal (normalisation cannot be switched off).
+DEDUP_RECIPE = "{skip: [langid, modify, quality, perplexity, pii], dedup: {exact: false, near: true}}"
+
+
+def worker_run(corpus: Path, lm_dir: Path, scratch: Path, recipe: str) -> dict[str, Any]:
+    """roots' Beam pipeline on the corpus exactly as `roots run` runs it, from a throw-away workspace whose
+    card sets `recipe` and whose models directory holds only the English LM (the one datatrove gets)."""
+    from roots import workspace
+    from roots.run import run_source
+
+    ws = workspace.init(scratch / "ws")
+    os.symlink(corpus, ws.root / "bench.jsonl")
+    (ws.root / "models" / "lm").mkdir(parents=True)
+    os.symlink(lm_dir, ws.root / "models" / "lm" / "en")
+    (ws.sources_dir / "bench.yaml").write_text(
+        "name: bench\nlanguages: [multi]\nlicense: CC0-1.0\ncustodian: {name: bench}\n"
+        "data: {path: bench.jsonl, format: jsonl, id_field: id, url_field: url}\nstatus: {state: active}\n"
+        f"recipe: {recipe}\n")
+    result, wall, cpu = _timed(lambda: run_source(ws, "bench"))
+    stats = result.stats
+    backends: dict[str, int] = defaultdict(int)
+    for entry in stats["languages"].values():
+        for backend, n in entry.get("langid_backend", {}).items():
+            backends[backend] += n
+    return {"wall_s": wall, "cpu_s": cpu, "documents": stats["documents"], "reasons": stats["reasons"],
+            "stages": stats["stages"], "langid_backends": dict(backends),
+            "duplicates": sum(n for reason, n in stats["reasons"].items() if reason.startswith("duplicate")),
+            "stage_cpu_seconds": stats["timings"].get("stage_cpu_seconds")}
+
+
+# ---------------------------------------------------------------------------------------- orchestration
+@dataclass
+class Row:
+    """One line of the table."""
+
+    stage: str
+    tool: str
+    docs: int
+    wall_s: float
+    cpu_s: float
+    docs_per_s_per_core: float | None
+    peak_rss_mb: float
+    note: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _rate(docs: int, cpu: float) -> float | None:
+    return round(docs / cpu, 1) if cpu > 0 else None
+
+
+class Bench:
+    """Runs every measurement as a subprocess and keeps the rows."""
+
+    def __init__(self, work: Path, dt_python: Path, corpus: Path, lm_dir: Path, lid_model: Path) -> None:
+        self.work, self.dt_python, self.corpus, self.lm_dir, self.lid_model = work, dt_python, corpus, lm_dir, lid_model
+        self.rows: list[Row] = []
+        self.dt_env = {"HF_ASSETS_CACHE": str(work / "hf_assets"), "HF_HOME": str(work / "hf_home"),
+                       "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+    def roots(self, label: str, *args: str) -> Measured:
+        """A roots worker (this module with --worker) in a fresh process of this interpreter."""
+        out = self.work / f"roots-{label}.json"
+        cmd = [sys.executable, "-m", "roots.bench_vs_datatrove", "--worker", *args, "--corpus", str(self.corpus),
+               "--lm-dir", str(self.lm_dir), "--scratch", str(self.work / f"roots-{label}"), "--out", str(out)]
+        return run_measured(cmd, self.work / f"roots-{label}.log", out)
+
+    def datatrove(self, label: str, *args: str) -> Measured:
+        """roots/tools/datatrove_bench.py in datatrove's own environment, with a private HF cache."""
+        out = self.work / f"datatrove-{label}.json"
+        cmd = [str(self.dt_python), str(DATATROVE_SCRIPT), *args, "--corpus", str(self.corpus),
+               "--lid-model", str(self.lid_model), "--lm-dir", str(self.lm_dir),
+               "--workdir", str(self.work / f"datatrove-{label}"), "--out", str(out)]
+        return run_measured(cmd, self.work / f"datatrove-{label}.log", out, env=self.dt_env)
+
+    def stage_row(self, stage: str, tool: str, m: Measured, note: str = "") -> Row:
+        r = m.result
+        row = Row(TITLES[stage], tool, r["docs"], round(r["wall_s"], 3), round(r["cpu_s"], 3),
+                  _rate(r["docs"], r["cpu_s"]), m.peak_rss_mb, note,
+                  {k: v for k, v in r.items() if k != "values"} | {"process": asdict(m) | {"result": None}})
+        self.rows.append(row)
+        return row
+
+    def process_row(self, stage: str, tool: str, docs: int, m: Measured, note: str) -> Row:
+        """A row whose CPU is the whole process tree (end-to-end measurements)."""
+        row = Row(TITLES[stage], tool, docs, m.wall_s, m.cpu_s, _rate(docs, m.cpu_s), m.peak_rss_mb, note,
+                  m.result | {"process": asdict(m) | {"result": None}})
+        self.rows.append(row)
+        return row
+
+
+def compare_stages(bench: Bench, n_docs: int) -> dict[str, Any]:
+    """Stage rows for both tools, plus checks that the shared models give the same answers."""
+    checks: dict[str, Any] = {}
+    roots_lid = bench.roots("langid", "stage", "langid")
+    dt_lid = bench.datatrove("langid", "stage", "langid")
+    bench.stage_row("langid", "roots", roots_lid,
+                    f"batched, k=1, lower-cased, 4k chars; {roots_lid.result['kept']} pass lid_min")
+    bench.stage_row("langid", "datatrove", dt_lid,
+                    f"per doc, k=-1, raw text; {dt_lid.result['kept']} pass > 0.70")
+    a, b = roots_lid.result["values"], dt_lid.result["values"]
+    checks["langid_top1_agreement"] = round(sum(x[0] == y[0] for x, y in zip(a, b)) / max(1, len(a)), 4)
+    checks["langid_model_sha256"] = dt_lid.result["lid_model_sha256"]
+    langs_file = bench.work / "roots-langid.json"
+
+    roots_q = bench.roots("quality", "stage", "quality", "--langs", str(langs_file))
+    dt_q = bench.datatrove("quality", "stage", "quality")
+    bench.stage_row("quality", "roots", roots_q,
+                    f"ROOTS modify+stats+decide, per-language params; {roots_q.result['kept']} pass")
+    parts = dt_q.result["parts"]
+    bench.stage_row("quality", "datatrove", dt_q,
+                    f"Gopher rep {_rate(n_docs, parts['GopherRepetitionFilter']['cpu_s'])} + quality "
+                    f"{_rate(n_docs, parts['GopherQualityFilter']['cpu_s'])} docs/s, en; {dt_q.result['kept']} pass")
+
+    roots_p = bench.roots("perplexity", "stage", "perplexity")
+    dt_p = bench.datatrove("perplexity", "stage", "perplexity")
+    a, b = roots_p.result["values"], dt_p.result["values"]
+    same = sum(x == y for x, y in zip(a, b))
+    checks["perplexity_identical"] = f"{same}/{len(a)}"
+    bench.stage_row("perplexity", "roots", roots_p, "roots.lm.PerplexityModel")
+    bench.stage_row("perplexity", "datatrove", dt_p, f"KenlmModel subclass; identical on {same}/{len(a)} docs")
+
+    roots_m = bench.roots("minhash", "stage", "minhash")
+    dt_m = bench.datatrove("minhash", "stage", "minhash")
+    bench.stage_row("minhash", "roots", roots_m, "regex words, SHA-1+affine64, numpy batch")
+    bench.stage_row("minhash", "datatrove", dt_m, "spaCy words, xxhash64, mod 2^61-1")
+    return checks
+
+
+def flows(rows: list[Row]) -> list[str]:
+    """Documents in and out of each end-to-end stage, per tool: later stages see what earlier ones kept."""
+    lines = []
+    for row in rows:
+        if row.stage != TITLES["e2e"]:
+            continue
+        if row.tool == "roots":
+            steps = [f"{s['stage']} {s['in']}>{s['out']}" for s in row.detail.get("stages", []) if s["removed"]]
+        else:
+            steps = [f"{b['block'].split(': ', 1)[-1]} {b['total']}>{b['forwarded']}"
+                     for b in row.detail.get("blocks", []) if b.get("forwarded") is not None]
+        lines.append(f"{row.tool} end-to-end flow: " + ", ".join(steps))
+    return lines
+
+
+def compare_e2e(bench: Bench, n_docs: int, with_dedup: bool) -> list[str]:
+    """End-to-end rows; returns failures of the optional dedup rows instead of aborting on them."""
+    r = bench.roots("e2e", "run", E2E_RECIPE)
+    d = r.result["documents"]
+    lid = ", ".join(f"{k} {v}" for k, v in sorted(r.result["langid_backends"].items()))
+    bench.process_row("e2e", "roots", n_docs, r,
+                      f"Beam DirectRunner; pipeline {_rate(n_docs, r.result['cpu_s'])} docs/s/core; "
+                      f"kept {d['kept']}; LID by {lid}")
+    t = bench.datatrove("e2e", "e2e")
+    blocks = t.result["blocks"]
+    kept = next((b["forwarded"] for b in reversed(blocks) if b["forwarded"] is not None), None)
+    bench.process_row("e2e", "datatrove", n_docs, t,
+                      f"LocalPipelineExecutor; pipeline {_rate(n_docs, t.result['cpu_s'])} docs/s/core; "
+                      f"kept {kept}")
+    failures: list[str] = []
+    if with_dedup:
+        try:
+            r = bench.roots("dedup", "run", DEDUP_RECIPE)
+            bench.process_row("dedup", "roots", n_docs, r,
+                              f"Beam: normalise, MinHash-LSH, star CC; pipeline {_rate(n_docs, r.result['cpu_s'])} "
+                              f"docs/s/core; removed {r.result['duplicates']}")
+        except MeasureError as exc:
+            failures.append(f"roots dedup: {exc}")
+        try:
+            t = bench.datatrove("dedup", "dedup")
+            jobs = ", ".join(f"{k} {v['cpu_s']:.1f}" for k, v in t.result["jobs"].items())
+            bench.process_row("dedup", "datatrove", n_docs, t,
+                              f"4 jobs (in-job CPU s: {jobs}); removed {t.result['removed']}")
+        except MeasureError as exc:
+            failures.append(f"datatrove dedup: {exc}")
+    return failures
+
+
+EQUIVALENT = [
+    "Same input file (roots.bench.generate_corpus), same machine, one core per tool, fresh process each.",
+    ("Language ID: the same fastText file, lid.176.ftz (sha256 checked); threshold 0.70 in both "
+     "(roots' default lid_min; datatrove's own default is 0.65)."),
+    ("Perplexity: the same roots-trained sp.model + lm.binary, the same normalisation and the same cc_net "
+     "score (checked per document); max 1500 (ROOTS en) for documents labelled en, others unscored."),
+    "MinHash: word 5-grams, 64-bit hashes, 14 bands x 9 rows (roots' lsh_params(0.7, 128)).",
+]
+DIFFERENT = [
+    ("Language ID: roots lower-cases, truncates to 4,000 characters and predicts in batches of 256 with "
+     "k=1; datatrove predicts one raw document at a time with k=-1 (all 176 scores). roots applies "
+     "per-language lid_min (0.70-0.95, >=), datatrove one threshold (>)."),
+    ("Heuristics are not the same rules: roots computes ROOTS's six statistics (word count, character and "
+     "word repetition, special characters, stop words, flagged words) with per-language parameters and "
+     "its own word splitting; datatrove runs Gopher repetition + Gopher quality with spaCy's English "
+     "tokenizer and English stop words for every document (its default; no per-language config). Gopher "
+     "filters return at the first failed rule; roots computes every statistic for every document."),
+    ("Datatrove has no perplexity filter (only CCNetPerplexityStats with edugp's Hub models, lower-cased and "
+     "accent-stripped input); the datatrove side uses a subclass of its KenlmModel that loads roots' files "
+     "and normalises as roots.lm does (roots/tools/datatrove_bench.py, RootsPerplexityFilter)."),
+    ("End to end, roots also normalises text (ftfy, NFC, control characters), applies ROOTS's word removals "
+     "before scoring, scores every stage for every document (score, then decide) and writes kept and "
+     "rejected documents to Parquet with their statistics; datatrove drops a document at the first failing "
+     "filter (so later filters see fewer documents: mostly English survives Gopher quality) and writes only "
+     "kept documents, gzipped JSONL. PII scrubbing is switched off in roots (recipe skip: [pii]) because "
+     "datatrove's pipeline has none. roots' language ID also routes the documents fastText is unsure of to "
+     "CLD3 (roots/data/langid_routing.yaml); the end-to-end note counts the documents each backend labelled."),
+    ("MinHash: roots hashes regex \\w+ words (characters for scripts without spaces) with SHA-1 + the "
+     "datasketch affine64 permutation; datatrove tokenizes with spaCy, hashes with xxhash64 and permutes "
+     "modulo 2^61-1. Dedup end to end: roots' Beam pipeline with every other stage skipped (it still "
+     "normalises and writes Parquet) finds clusters with large-star/small-star rounds in Beam; datatrove runs "
+     "its four local jobs (signatures, 14 bucket tasks, cluster, filter) through files on disk."),
+    ("Peak memory is the summed RSS of each process tree (datatrove's LocalPipelineExecutor always starts a "
+     "multiprocess manager process; Beam's DirectRunner runs in-process)."),
+]
+
+
+def print_table(rows: list[Row], corpus: dict[str, Any]) -> None:
+    print(f"\ncorpus: {corpus['docs']} documents, {corpus['mb']} MB; machine: {os.cpu_count()} cores; "
+          "docs/s/core = documents / CPU seconds")
+    head = f"{'stage':<44} {'tool':<10} {'docs':>6} {'wall s':>8} {'CPU s':>8} {'docs/s/core':>11} {'peak RSS MB':>11}"
+    print(head + "  notes")
+    print("-" * (len(head) + 40))
+    last = None
+    for r in rows:
+        stage = r.stage if r.stage != last else ""
+        last = r.stage
+        print(f"{stage:<44} {r.tool:<10} {r.docs:>6} {r.wall_s:>8.2f} {r.cpu_s:>8.2f} "
+              f"{r.docs_per_s_per_core!s:>11} {r.peak_rss_mb:>11.1f}  {r.note}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=5000, help="documents to generate (default 5000)")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"results file (default {DEFAULT_JSON})")
+    parser.add_argument("--datatrove-venv", type=Path, default=DATATROVE_VENV)
+    parser.add_argument("--no-dedup", action="store_true", help="skip the MinHash dedup end-to-end rows")
+    parser.add_argument("--keep-workdir", action="store_true", help="keep the scratch directory (logs, outputs)")
+    # internal: one measurement inside a worker subprocess
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--lm-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--langs", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--scratch", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        return _worker(args)
+
+    started = time.perf_counter()
+    dt_python = ensure_datatrove_venv(args.datatrove_venv)
+    work = Path(tempfile.mkdtemp(prefix="roots-vs-datatrove-"))
+    try:
+        from roots import langid
+
+        lm_dir = ensure_lm(work)
+        lid_model = langid.resolve_model_path(None)
+        corpus_path = work / "corpus.jsonl"
+        corpus = write_corpus(args.docs, corpus_path)
+        bench = Bench(work, dt_python, corpus_path, lm_dir, lid_model)
+        print(f"benchmarking {corpus['docs']} documents ({corpus['mb']} MB) in {work}", file=sys.stderr)
+        try:
+            checks = compare_stages(bench, corpus["docs"])
+            failures = compare_e2e(bench, corpus["docs"], with_dedup=not args.no_dedup)
+        except MeasureError as exc:
+            print(f"benchmark failed: {exc}", file=sys.stderr)
+            return 1
+        print_table(bench.rows, corpus)
+        for failure in failures:
+            print(f"\nFAILED (row left out) {failure}")
+        print("\nchecks: " + ", ".join(f"{k}={v}" for k, v in checks.items()))
+        print("\n".join(flows(bench.rows)))
+        print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}; wall times include waiting for the "
+              "CPU when the machine is busy, docs/s/core (CPU time) does not")
+        print("\nequivalent:\n" + "\n".join(f"  - {line}" for line in EQUIVALENT))
+        print("different:\n" + "\n".join(f"  - {line}" for line in DIFFERENT))
+        dt_version = next(r.detail.get("datatrove_version") for r in bench.rows if r.tool == "datatrove")
+        versions = {"datatrove": dt_version, "python": sys.version.split()[0]}
+        report = {"corpus": corpus, "cores": os.cpu_count(), "load_average": os.getloadavg(), "versions": versions,
+                  "models": {"lid": str(lid_model), "lm": str(lm_dir)}, "checks": checks,
+                  "rows": [asdict(r) for r in bench.rows], "failures": failures, "equivalent": EQUIVALENT, "different": DIFFERENT,
+                  "total_seconds": round(time.perf_counter() - started, 1)}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2, default=str))
+        print(f"\nresults: {args.json} (total {report['total_seconds']} s)")
+    finally:
+        if args.keep_workdir:
+            print(f"scratch directory kept: {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    kind, *rest = args.worker
+    if kind == "stage":
+        result = worker_stage(rest[0], args.corpus, args.lm_dir, args.langs)
+    elif kind == "run":
+        args.scratch.mkdir(parents=True, exist_ok=True)
+        result = worker_run(args.corpus, args.lm_dir, args.scratch, rest[0])
+    else:
+        raise SystemExit(f"unknown worker {kind!r}")
+    args.out.write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
