@@ -1,32 +1,39 @@
 """Beam wiring of deduplication: URL, template lines, exact and MinHash-LSH near duplicates, global per source.
 
-Only rows whose status is 'kept' take part; every other row passes through untouched. The stages, in order:
+Only rows whose status is 'kept' take part; every other row passes through untouched. Stages, in order:
 
-1. URL (`cfg.url`): GroupByKey on `url_key`; the smallest node keeps, the others are rejected
-   (`duplicate_url`). It runs first so that pages crawled twice do not double-count their lines below.
-2. Template lines (`cfg.template`): CombinePerKey counts every stripped line occurrence (16-byte digest) over
-   the source; digests with count >= `template_min_count` become a side input (AsDict) and are removed from
-   every document. A document left empty is rejected (`dedup_template_soft`). Runs before exact/near
-   dedup because it changes texts.
-3. Exact (`cfg.exact`): GroupByKey on the ROOTS md5 key; one keeper per key. Signatures are then computed
-   for exact keepers only.
-4. Near (`cfg.near`): MinHash signatures (numpy, datasketch's hash family) -> (band, band digest) keys ->
-   GroupByKey -> star edges from each bucket's smallest node -> Distinct -> connected components.
-5. Resolution: one GroupByKey on the "anchor" node joins each surviving row, the duplicates that point at
-   it and its component label, so every row, including the rejected copies, ends with
-   `cluster` = id of the document its cluster keeps, and rejected rows say `duplicate of <that id>`.
+1. URL (`cfg.url`): GroupByKey of full rows on `url_key`; the smallest node keeps, the others become
+   riders (`duplicate_url`) plus an edge to their keeper. It runs first so that pages crawled twice do not
+   double-count their lines in the template count.
+2. Template lines (`cfg.template`): CombinePerKey counts every stripped line occurrence (16-byte digest)
+   over the source; digests with count >= `template_min_count` become a side input (AsDict) and are
+   removed from every document. A document left empty is rejected (`dedup_template_soft`). It runs before
+   exact/near dedup because it changes texts.
+3. Near (`cfg.near`): MinHash signatures (numpy batch, datasketch's hash family) -> (band, band digest)
+   keys -> GroupByKey -> star edges from each bucket's smallest node.
+4. Exact (`cfg.exact`): GroupByKey of (ROOTS md5 key, node) -> star edges from each group's smallest node,
+   and each other member's exact parent (for the detail text).
+5. URL, exact and LSH edges -> connected components (below) -> (node, component minimum).
+6. Resolution: one GroupByKey on the node joins each row with its label and exact parent, so every row,
+   the rejected copies included, ends with `cluster` = id of the document its cluster keeps, and rejected
+   rows say `duplicate of <that id> (exact|near|url ...)`.
+
+Exact duplicates are edges in the same graph rather than a separate stage over full rows: full rows are
+shuffled once (resolution) instead of twice, every resolution group holds one row, and the keeper is the
+same (the component minimum). The price is that exact copies are signed and banded too.
 
 Connected components: `cfg.max_cc_rounds` rounds of large-star + small-star (Kiveris et al., "Connected
 Components in MapReduce and Beyond", 2014) are unrolled in the graph (three shuffles each: large-star
 GroupByKey, small-star GroupByKey, Distinct). Rounds after convergence are identities on the star-shaped
 edge set. After the last round a CombinePerKey counts nodes that break the converged shape; if there are
-any, the remaining edges (at most `cfg.max_uf_edges`, else the run fails) go to one worker for union-find.
+any, all remaining edges (at most `cfg.max_uf_edges`, else the run fails) go to one worker for union-find.
 
-Memory per key: every GroupByKey consumer makes two passes over its re-iterable values (first the minimum
-or the label, then the emission) and keeps nothing else, so a giant bucket, URL or cluster needs O(1)
-memory beyond what the runner pages in (DirectRunner holds a group in memory; Dataflow pages it). The
-exceptions are stated: the frequent-line side input is held by every worker (about 100 bytes per frequent
-line), and the union-find fallback holds its edges on one worker.
+Memory per key: GroupByKey consumers make two passes over their re-iterable values (first the minimum,
+then the emission) and keep nothing else, so a giant bucket, URL, exact group or hub node needs O(1)
+memory beyond what the runner pages in (DirectRunner holds a group in memory; Dataflow pages it); the
+URL group holds full rows, the others node keys. The exceptions: the frequent-line side input is held
+by every worker (about 100 bytes per frequent line), and the union-find fallback holds its edges on one
+worker.
 
 Determinism: every decision is a minimum over a total order (node keys), counts are sums, so bundles,
 worker counts and input order do not change keepers or cluster ids.
@@ -35,6 +42,7 @@ worker counts and input order do not change keepers or cluster ids.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import apache_beam as beam
@@ -45,12 +53,34 @@ from roots.dedup import DedupConfig, Node
 
 NAMESPACE = "roots"
 # private fields carried between stages and removed before rows leave `apply_dedup`
-NODE, SIG, KIND, PARENT, ANCHOR = "_dedup_node", "_dedup_sig", "_dedup_kind", "_dedup_parent", "_dedup_anchor"
-PRIVATE = (NODE, SIG, KIND, PARENT, ANCHOR)
+NODE, SIG, KIND, PARENT = "_dedup_node", "_dedup_sig", "_dedup_kind", "_dedup_parent"
+PRIVATE = (NODE, SIG, KIND, PARENT)
 
 
 def _count(name: str, n: int = 1) -> None:
     Metrics.counter(NAMESPACE, name).inc(n)
+
+
+# ------------------------------------------------------------------------------------------ multi-output
+# Beam's DaskRunner mixes up the outputs of multi-output DoFns (`with_outputs`, `Partition`), so every
+# multi-output step here tags its outputs as (tag, value) pairs and splits them with filters instead.
+
+def _tag_outputs(element, fn, *args):  # unannotated on purpose: Beam would infer type hints from annotations
+    """(tag, value) pairs for every output of `fn`; the main output has tag None."""
+    for out in fn(element, *args):
+        if isinstance(out, beam.pvalue.TaggedOutput):
+            yield out.tag, out.value
+        else:
+            yield None, out
+
+
+def _flatmap_outputs(pc: beam.PCollection, label: str, fn: Any, *args: Any, main: str,
+                     tags: tuple[str, ...]) -> SimpleNamespace:
+    tagged = pc | label >> beam.FlatMap(_tag_outputs, fn, *args)
+    outs = {main: tagged | f"{label}.{main}" >> beam.FlatMap(lambda kv: [kv[1]] if kv[0] is None else [])}
+    for tag in tags:
+        outs[tag] = tagged | f"{label}.{tag}" >> beam.FlatMap(lambda kv, t=tag: [kv[1]] if kv[0] == t else [])
+    return SimpleNamespace(**outs)
 
 
 # ------------------------------------------------------------------------------------------------ keyed dedup
@@ -63,8 +93,7 @@ def _keep_min(item: tuple[Any, Iterable[dict[str, Any]]], kind: str) -> Iterator
         if row[NODE] == keeper:
             yield row
         else:
-            _count(f"dedup_{kind}_duplicates")
-            yield beam.pvalue.TaggedOutput("riders", {**row, KIND: kind, PARENT: keeper, ANCHOR: keeper})
+            yield beam.pvalue.TaggedOutput("riders", {**row, KIND: kind, PARENT: keeper})
 
 
 class _DedupOnKey(beam.PTransform):
@@ -85,10 +114,9 @@ class _DedupOnKey(beam.PTransform):
             else:
                 yield (key, row)
 
-        split = live | "Key" >> beam.FlatMap(keyed).with_outputs("unkeyed", main="keyed")
-        grouped = (split.keyed
-                   | "Group" >> beam.GroupByKey()
-                   | "KeepMin" >> beam.FlatMap(_keep_min, self.kind).with_outputs("riders", main="kept"))
+        split = _flatmap_outputs(live, "Key", keyed, main="keyed", tags=("unkeyed",))
+        grouped = _flatmap_outputs(split.keyed | "Group" >> beam.GroupByKey(), "KeepMin", _keep_min, self.kind,
+                                   main="kept", tags=("riders",))
         survivors = (grouped.kept, split.unkeyed) | "Survivors" >> beam.Flatten()
         return survivors, grouped.riders
 
@@ -123,9 +151,8 @@ class _Template(beam.PTransform):
                         row["text"], cfg.template_min_len)])
                     | "Count" >> beam.CombinePerKey(sum)
                     | "Frequent" >> beam.Filter(lambda kv: kv[1] >= cfg.template_min_count))
-        out = live | "Strip" >> beam.FlatMap(
-            _strip_templates, beam.pvalue.AsDict(frequent), cfg.template_min_len).with_outputs(
-                "emptied", main="live")
+        out = _flatmap_outputs(live, "Strip", _strip_templates, beam.pvalue.AsDict(frequent),
+                               cfg.template_min_len, main="live", tags=("emptied",))
         return out.live, out.emptied
 
 
@@ -195,7 +222,7 @@ def _union_find_edges(item: tuple[Any, Iterable[tuple[Node, Node]]], limit: int)
 
 
 class ConnectedComponents(beam.PTransform):
-    """Edges (smaller, larger) -> (node, component minimum) for every non-minimum node in an edge.
+    """Edges -> (node, component minimum) for every non-minimum node in an edge (self-loops ignored).
 
     Unrolled large-star/small-star rounds, a convergence check, and a union-find fallback guarded by a
     size limit (see the module docstring)."""
@@ -206,7 +233,9 @@ class ConnectedComponents(beam.PTransform):
         self.max_uf_edges = max_uf_edges
 
     def expand(self, edges: beam.PCollection) -> beam.PCollection:
-        edges = edges | "Distinct0" >> beam.Distinct()
+        edges = (edges
+                 | "Orient" >> beam.FlatMap(lambda e: [] if e[0] == e[1] else [(min(e), max(e))])
+                 | "Distinct0" >> beam.Distinct())
         for i in range(1, self.max_rounds + 1):
             edges = (edges
                      | f"LargeStarOut{i}" >> beam.FlatMap(_both_ways)
@@ -242,51 +271,51 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in PRIVATE}
 
 
-def _finish(row: dict[str, Any], root: Node, cfg: DedupConfig, near_tagged: bool) -> Iterator[Any]:
-    """Write cluster/status on one row given its component root; emit a signature row for keepers."""
-    kind = row.get(KIND)
-    out = _public(row)
-    out["cluster"] = dedup.node_id(root)
-    if kind is not None:  # exact or URL rider
-        reason = "duplicate_url" if kind == "url" else "duplicate"
-        out.update(status="rejected", reason=reason, detail=dedup.duplicate_detail(root, kind, row[PARENT]))
-        yield out
-        return
-    if row[NODE] != root:
-        _count("dedup_near_duplicates")
-        out.update(status="rejected", reason="duplicate", detail=dedup.duplicate_detail(root, "near"))
-        yield out
-        return
-    yield out
-    if near_tagged and row.get(SIG) is not None:
-        yield beam.pvalue.TaggedOutput("signatures", {
-            "id": out["id"], "source": out.get("source"), "lang": out.get("lang"), "cluster": out["cluster"],
-            "signature": row[SIG], "num_perm": cfg.num_perm, "seed": cfg.seed, "ngram": cfg.ngram,
-            "scheme": dedup.SCHEME,
-        })
+def _exact_edges(item: tuple[str, Iterable[Node]]) -> Iterator[Any]:
+    """Star edges of one exact-hash group, and each non-minimum member's exact parent (side output)."""
+    _, nodes = item
+    low = min(nodes)
+    for node in nodes:
+        if node != low:
+            yield (low, node)
+            yield beam.pvalue.TaggedOutput("parents", (node, ("exact", low)))
 
 
-def _resolve_group(item: tuple[Node, Iterable[tuple[str, Any]]], cfg: DedupConfig) -> Iterator[Any]:
-    anchor, values = item
-    root = anchor
+def _resolve(item: tuple[Node, Iterable[tuple[str, Any]]], cfg: DedupConfig) -> Iterator[Any]:
+    """Write cluster/status on the row of one node, given its component root and exact parent, and emit
+    a signature row when it is kept."""
+    node, values = item
+    root, exact_parent, rows = node, None, []
     for tag, value in values:
         if tag == "label":
             root = value
-    for tag, value in values:
-        if tag == "row":
-            yield from _finish(value, root, cfg, near_tagged=True)
-
-
-def _reanchor(item: tuple[Node, Iterable[tuple[str, Any]]]) -> Iterator[dict[str, Any]]:
-    """URL riders of a keeper that was itself an exact duplicate now anchor on that exact keeper."""
-    _, values = item
-    target = None
-    for tag, value in values:
-        if tag == "to":
-            target = value
-    for tag, value in values:
-        if tag == "row":
-            yield value if target is None else {**value, ANCHOR: target}
+        elif tag == "exact":
+            exact_parent = value
+        else:
+            rows.append(value)  # one row per node (two only if (id, origin) is not unique)
+    for row in rows:
+        out = _public(row)
+        out["cluster"] = dedup.node_id(root)
+        if row.get(KIND) == "url":
+            _count("dedup_url_duplicates")
+            out.update(status="rejected", reason="duplicate_url",
+                       detail=dedup.duplicate_detail(root, "url", row[PARENT]))
+        elif exact_parent is not None:
+            _count("dedup_exact_duplicates")
+            out.update(status="rejected", reason="duplicate",
+                       detail=dedup.duplicate_detail(root, "exact", exact_parent))
+        elif root != node:
+            _count("dedup_near_duplicates")
+            out.update(status="rejected", reason="duplicate", detail=dedup.duplicate_detail(root, "near"))
+        else:
+            _count("dedup_kept")
+            if row.get(SIG) is not None:
+                yield beam.pvalue.TaggedOutput("signatures", {
+                    "id": out["id"], "source": out.get("source"), "lang": out.get("lang"),
+                    "cluster": out["cluster"], "signature": row[SIG], "num_perm": cfg.num_perm,
+                    "seed": cfg.seed, "ngram": cfg.ngram, "scheme": dedup.SCHEME,
+                })
+        yield out
 
 
 class Dedup(beam.PTransform):
@@ -299,53 +328,52 @@ class Dedup(beam.PTransform):
     def expand(self, rows: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         cfg = self.cfg
         keep = cfg.keep
-        parts = rows | "Split" >> beam.Partition(lambda row, n: 0 if row.get("status") == "kept" else 1, 2)
-        live = parts[0] | "Node" >> beam.Map(lambda row: {**row, NODE: dedup.node_key(row, keep)})
-        done: list[beam.PCollection] = [parts[1]]
-        url_riders = exact_riders = None
+        # filters rather than Partition: see the multi-output note above
+        passing = rows | "NotKept" >> beam.Filter(lambda row: row.get("status") != "kept")
+        live = (rows
+                | "Kept" >> beam.Filter(lambda row: row.get("status") == "kept")
+                | "Node" >> beam.Map(lambda row: {**row, NODE: dedup.node_key(row, keep)}))
+        done: list[beam.PCollection] = [passing]
+        to_resolve: list[beam.PCollection] = []
+        edges: list[beam.PCollection] = []
+        tagged: list[beam.PCollection] = []
 
         if cfg.url:
             live, url_riders = live | "Url" >> _DedupOnKey(lambda row: dedup.url_key(row.get("url")), "url")
+            to_resolve.append(url_riders)
+            edges.append(url_riders | "UrlEdges" >> beam.Map(lambda row: (row[PARENT], row[NODE])))
         if cfg.template:
             live, emptied = live | "Template" >> _Template(cfg)
             done.append(emptied)
+        if cfg.near:
+            live = (live
+                    | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=cfg.signature_batch)
+                    | "Sign" >> beam.ParDo(_Sign(cfg)))
+            b, r = dedup.lsh_params(cfg.threshold, cfg.num_perm)
+            edges.append(live
+                         | "Bands" >> beam.FlatMap(_bands, b, r)
+                         | "Buckets" >> beam.GroupByKey()
+                         | "BucketEdges" >> beam.FlatMap(_bucket_edges))
         if cfg.exact:
-            live, exact_riders = live | "Exact" >> _DedupOnKey(lambda row: dedup.exact_key(row["text"]), "exact")
-        if url_riders is not None and exact_riders is not None:
-            # a URL keeper may itself be an exact duplicate: point its riders at the exact keeper
-            url_riders = (
-                (url_riders | "UrlRow" >> beam.Map(lambda row: (row[ANCHOR], ("row", row))),
-                 exact_riders | "ExactTo" >> beam.Map(lambda row: (row[NODE], ("to", row[ANCHOR]))))
-                | "UrlExactFlatten" >> beam.Flatten()
-                | "UrlExactGroup" >> beam.GroupByKey()
-                | "Reanchor" >> beam.FlatMap(_reanchor))
-        riders = [pc for pc in (url_riders, exact_riders) if pc is not None]
+            groups = (live
+                      | "ExactKey" >> beam.FlatMap(
+                          lambda row: [] if (k := dedup.exact_key(row["text"])) is None else [(k, row[NODE])])
+                      | "ExactGroup" >> beam.GroupByKey())
+            exact = _flatmap_outputs(groups, "ExactEdges", _exact_edges, main="edges", tags=("parents",))
+            edges.append(exact.edges)
+            tagged.append(exact.parents)
+        to_resolve.append(live)
 
-        if not cfg.near:
-            finished = ((live, *riders)
-                        | "NoNearFlatten" >> beam.Flatten()
-                        | "FinishNoNear" >> beam.FlatMap(
-                            lambda row: _finish(row, row.get(ANCHOR, row[NODE]), cfg, near_tagged=False)))
-            out = (*done, finished) | "All" >> beam.Flatten()
-            return out, rows.pipeline | "NoSignatures" >> beam.Create([])
-
-        b, r = dedup.lsh_params(cfg.threshold, cfg.num_perm)
-        signed = (live
-                  | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=cfg.signature_batch)
-                  | "Sign" >> beam.ParDo(_Sign(cfg)))
-        edges = (signed
-                 | "Bands" >> beam.FlatMap(_bands, b, r)
-                 | "Buckets" >> beam.GroupByKey()
-                 | "StarEdges" >> beam.FlatMap(_bucket_edges))
-        labels = edges | "Components" >> ConnectedComponents(cfg.max_cc_rounds, cfg.max_uf_edges)
-        resolved = (
-            (signed | "SelfAnchor" >> beam.Map(lambda row: (row[NODE], ("row", row))),
-             *[pc | f"Anchor{i}" >> beam.Map(lambda row: (row[ANCHOR], ("row", row)))
-               for i, pc in enumerate(riders)],
-             labels | "LabelTag" >> beam.Map(lambda kv: (kv[0], ("label", kv[1]))))
-            | "ResolveFlatten" >> beam.Flatten()
-            | "ResolveGroup" >> beam.GroupByKey()
-            | "Resolve" >> beam.FlatMap(_resolve_group, cfg).with_outputs("signatures", main="rows"))
+        if edges:
+            all_edges = tuple(edges) | "Edges" >> beam.Flatten()
+            labels = all_edges | "Components" >> ConnectedComponents(cfg.max_cc_rounds, cfg.max_uf_edges)
+            tagged.append(labels | "LabelTag" >> beam.Map(lambda kv: (kv[0], ("label", kv[1]))))
+        keyed_rows = [pc | f"RowTag{i}" >> beam.Map(lambda row: (row[NODE], ("row", row)))
+                      for i, pc in enumerate(to_resolve)]
+        grouped = ((*keyed_rows, *tagged)
+                   | "ResolveFlatten" >> beam.Flatten()
+                   | "ResolveGroup" >> beam.GroupByKey())
+        resolved = _flatmap_outputs(grouped, "Resolve", _resolve, cfg, main="rows", tags=("signatures",))
         out = (*done, resolved.rows) | "All" >> beam.Flatten()
         return out, resolved.signatures
 
