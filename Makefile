@@ -7,11 +7,11 @@ PY     := $(VENV)/bin/python
 TOOLS  := .tools
 STAMP  := $(VENV)/.installed
 
-.PHONY: all setup lmplz test run bench bench-vs-datatrove lint clean
+.PHONY: all setup lmplz chromium test run bench bench-vs-datatrove lint clean
 
 all: test
 
-setup: $(STAMP) lmplz
+setup: $(STAMP) lmplz chromium
 
 # setup.cfg is the packaging; pip still wants a setup.py (or pyproject.toml) to find it, so a
 # two-line shim is generated (git-ignored) rather than adding files to the fixed top level.
@@ -27,6 +27,14 @@ $(STAMP): setup.cfg
 	touch $(STAMP)
 
 lmplz: $(TOOLS)/bin/lmplz
+
+# Headless Chromium renders report.html in tests/test_report_browser.py (Debian package `chromium`).
+# Installed only when missing; sudo only when not already root.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  echo "installing chromium (apt) for the browser test of report.html"; \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 $(TOOLS)/bin/lmplz:
 	bash roots/tools/build_kenlm.sh $(TOOLS)

@@ -48,6 +48,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from pipelines.batching import BatchByKey
 from roots import dedup
 from roots.dedup import DedupConfig, Node
 
@@ -347,7 +348,7 @@ class Dedup(beam.PTransform):
             done.append(emptied)
         if cfg.near:
             live = (live
-                    | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=cfg.signature_batch)
+                    | "Batch" >> BatchByKey(cfg.signature_batch, 64, lambda row: repr(row[NODE]))
                     | "Sign" >> beam.ParDo(_Sign(cfg)))
             b, r = dedup.lsh_params(cfg.threshold, cfg.num_perm)
             edges.append(live

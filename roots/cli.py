@@ -238,6 +238,9 @@ def _extend(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     except ImportError:  # pipeline commands not available in this build
         return
     cli_pipeline.register(sub, add)
+    from roots import cli_langid
+
+    cli_langid.register(sub, add)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,6 +25,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.out and len(names) > 1:
         raise UserError("--out names one run directory; use it with a single source, not --all.")
     results = []
+    if args.rethreshold:
+        from roots.rethreshold import rethreshold
+
+        if args.out:
+            raise UserError("--rethreshold rewrites the source's run in place; it does not take --out.")
+        for name in names:
+            print(f"re-thresholding {name} from its stored statistics ...", flush=True)
+            results.append(rethreshold(ws, name))
+            print(f"  {results[-1].stats['rethreshold']['changed']} document(s) changed outcome", flush=True)
+        print()
+        print_summary(results)
+        return 0
     for name in names:
         p = plan(ws, name, out=Path(args.out) if args.out else None)
         if args.all and not args.force and up_to_date(p):
@@ -48,6 +60,8 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--all", action="store_true", help="run every active source")
     p.add_argument("--out", help="output directory (default: runs/NAME in the workspace)")
     p.add_argument("--force", action="store_true", help="with --all: rerun sources that are up to date")
+    p.add_argument("--rethreshold", action="store_true",
+                   help="re-apply the current thresholds to the stored statistics of the last run (no models)")
     p.epilog = "Beam options follow `--`, e.g. `roots run web -- --runner=DirectRunner --direct_num_workers=2`."
     register_lm(sub, add)
     register_merge(sub, add)
@@ -187,7 +201,21 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    from roots import workspace
+    from roots.publish import publish_source
+
+    ws = workspace.resolve(getattr(args, "workspace", None))
+    out = publish_source(ws, args.name, Path(args.out))
+    print(f"published {args.name} -> {out} (load it with datasets.load_dataset({str(out)!r}))")
+    return 0
+
+
 def register_report(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
+    p = add(sub, "publish", cmd_publish, "export a source's kept documents as a datasets folder (needs release "
+            "clearance)")
+    p.add_argument("name")
+    p.add_argument("--out", required=True)
     p = add(sub, "report", cmd_report, "write report.html for a run dir, a runs root or a release (default: runs/)")
     p.add_argument("dir", nargs="?")
     p.add_argument("--out", help="output file (default: DIR/report.html)")

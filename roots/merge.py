@@ -238,10 +238,12 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
         blend_data = blend(tokens, float(cfg["blend_alpha"]))
         write_json(tmp / "blend.json", blend_data)
         write_json(tmp / "per_split_data_args.json", blend_data["per_split_data_args"])
-        from roots import datacard, report
+        from roots import datacard, fertility, report
 
         datacard.write_release_card(tmp, card_view(manifest_stub(plan, tokens, docs, takedown_list)))
         manifest = build_manifest(ws, plan, cfg, takedown_list, drop_counts, tokens, docs, tmp, tok, started)
+        manifest["fertility"] = fertility.fertility_from_lineage(tok, tmp, {inc.name: inc.run_dir
+                                                                             for inc in plan.included})
         write_json(tmp / "manifest.json", manifest)
         report.build_report(tmp)  # reads the manifest; its own hash is added afterwards
         manifest["files_sha256"]["report.html"] = _sha256(tmp / "report.html")
@@ -327,6 +329,7 @@ def build_manifest(ws: Workspace, plan: Plan, cfg: dict[str, Any], takedown_list
     view = card_view(manifest_stub(plan, tokens, docs, takedown_list))
     return {
         **{k: view[k] for k in ("name", "sources", "excluded", "languages")},
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "roots_version": __version__,
         "started": started.isoformat(timespec="seconds"),
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -101,6 +101,74 @@ def write_shard(out_dir: str, kind: str, shard: int, num_shards: int, rows: Iter
     return str(path)
 
 
+FRAGMENTS = "_fragments"
+
+
+def write_fragment(out_dir: str, kind: str, shard: int, rows: Iterable[dict[str, Any]]) -> str:
+    """Write one group of a shard under a name derived from its content.
+
+    Some runners (Beam's DaskRunner) may hand a shard's rows to the writer in several groups, or run a
+    group twice; content-named fragments make both harmless, and `consolidate` turns them into the one
+    sorted file per shard that every runner then produces identically.
+    """
+    schema = SCHEMAS[kind]
+    ordered = sorted(rows, key=lambda r: sort_key(kind, r))
+    digest = hashlib.blake2b(digest_size=12)
+    for r in ordered:
+        digest.update(repr(sort_key(kind, r)).encode("utf-8", "surrogatepass") + b"\0")
+    table = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in ordered], schema=schema)
+    path = Path(out_dir) / FRAGMENTS / kind / f"{shard:05d}" / f"{digest.hexdigest()}.parquet"
+    if not path.exists():
+        write_table(path, table)
+    return str(path)
+
+
+def consolidate(out_dir: Path, num_shards: int) -> None:
+    """One sorted Parquet file per (kind, shard) from its fragments, each row once; memory: one shard."""
+    root = out_dir / FRAGMENTS
+    if not root.exists():
+        return
+    for kind in KINDS:
+        for shard_dir in sorted((root / kind).glob("*")) if (root / kind).exists() else []:
+            rows: dict[tuple, dict[str, Any]] = {}
+            for frag in sorted(shard_dir.glob("*.parquet")):
+                for r in pq.read_table(frag).to_pylist():
+                    rows.setdefault(sort_key(kind, r), r)
+            shard = int(shard_dir.name)
+            table = pa.Table.from_pylist([rows[k] for k in sorted(rows)], schema=SCHEMAS[kind])
+            write_table(out_dir / kind / shard_name(shard, num_shards), table)
+    import shutil
+
+    shutil.rmtree(root)
+
+
+COUNTS = "_input_counts"
+
+
+def write_input_count(out_dir: str, path: str, records: int, size: int) -> None:
+    import json
+
+    name = hashlib.blake2b(path.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+    target = Path(out_dir) / COUNTS / f"{name}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"path": path, "records": records, "bytes": size}))
+    os.replace(tmp, target)
+
+
+def read_input_counts(out_dir: Path) -> tuple[int, int, int] | None:
+    """(files, records, bytes) from the readers' count records, removing them; None if there are none."""
+    import json
+    import shutil
+
+    root = out_dir / COUNTS
+    if not root.exists():
+        return None
+    entries = [json.loads(p.read_text()) for p in sorted(root.glob("*.json"))]
+    shutil.rmtree(root)
+    return len(entries), sum(e["records"] for e in entries), sum(e["bytes"] for e in entries)
+
+
 def ensure_dirs(out_dir: Path) -> None:
     """Every output directory exists and holds at least one (possibly empty) file with the schema."""
     for kind in KINDS:

@@ -35,6 +35,7 @@ class ProcessConfig:
     skip: frozenset[str] = frozenset()
     thresholds: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     langid_model: str | None = None
+    langid_routing: str | None = None  # routing table YAML; None: roots/data/langid_routing.yaml
     max_chars: int = norm.DEFAULT_MAX_CHARS
     pii_tags: tuple[str, ...] = ()
     lm_dir: str | None = None
@@ -154,35 +155,54 @@ class DocumentProcessor:
         row["status"], row["reason"], row["detail"] = "rejected", reason, detail
 
     def _language(self, rows: list[dict[str, Any]]) -> None:
+        """Assign each row's language with the routed backends (roots/data/langid_routing.yaml).
+
+        fastText decides what it is sure of; CLD3 decides the languages the table trusts it with when
+        fastText is not sure. `lang_backend` records which one decided (or `declared`), so the run stats
+        show per language how many documents each backend labelled. A declared language that no backend
+        covers is kept as declared: filtering it would reject every document for a model's blind spot.
+        """
         if not rows:
             return
         if "langid" in self.cfg.skip:
             for row in rows:
                 row["lang_backend"] = "declared"
             return
-        preds = self.langid.predict([r["text"] for r in rows])
+        from roots.langid_routing import load_router
+
+        router = load_router(self.cfg.langid_model, self.cfg.langid_routing)  # cached: once per worker
+        decisions = router.predict([r["text"] for r in rows], lid_min=lambda lang: self.params(lang).lid_min)
         declared = self.cfg.declared
-        unknown = [lang for lang in declared if not self.langid.knows(lang)]
-        for row, pred in zip(rows, preds):
+        uncovered = [lang for lang in declared if not router.covers(lang)]
+        for row, pred in zip(rows, decisions):
             row["lang_predicted"], row["lang_score"] = pred.lang, round(pred.score, 6)
-            row["lang_backend"] = "fasttext"
-            if not declared:  # multi: language ID assigns the language
-                row["lang"] = pred.lang
-                need = self.params(pred.lang).lid_min
-                if pred.score < need:
-                    self._reject(row, "language", f"predicted {pred.lang} with score {pred.score:.3f} < {need}")
-                continue
-            if pred.lang in declared:
-                row["lang"] = pred.lang
-                need = self.params(pred.lang).lid_min
-                if pred.score < need:
-                    self._reject(row, "language", f"predicted {pred.lang} with score {pred.score:.3f} < {need}")
-                continue
-            if unknown:  # the model cannot recognise a declared language: trust the card, never filter
-                row["lang"], row["lang_backend"] = unknown[0], "declared"
-                continue
-            self._reject(row, "language", f"predicted {pred.lang} ({pred.score:.3f}), declared "
-                                          f"{','.join(declared)}")
+            row["lang_backend"] = pred.backend
+            self.language_verdict(row, uncovered)
+
+    def language_verdict(self, row: dict[str, Any], uncovered: Sequence[str]) -> None:
+        """Assign the language and reject on the stored prediction; shared with `--rethreshold`."""
+        declared = self.cfg.declared
+        pred_lang, score, backend = row["lang_predicted"], float(row["lang_score"]), row["lang_backend"]
+        if not declared:  # multi: language ID assigns the language
+            row["lang"] = pred_lang
+            need = self.params(pred_lang).lid_min
+            if score < need:
+                self._reject(row, "language", f"predicted {pred_lang} with score {score:.3f} < {need} "
+                                              f"({backend})")
+            return
+        if pred_lang in declared:
+            row["lang"] = pred_lang
+            need = self.params(pred_lang).lid_min
+            if score < need:
+                self._reject(row, "language", f"predicted {pred_lang} with score {score:.3f} < {need} "
+                                              f"({backend})")
+            return
+        if uncovered:  # no backend can recognise a declared language: trust the card, never filter
+            row["lang"], row["lang_backend"] = uncovered[0], "declared"
+            return
+        row["lang"] = declared[0]
+        self._reject(row, "language", f"predicted {pred_lang} ({score:.3f}, {backend}), declared "
+                                      f"{','.join(declared)}")
 
     def _score(self, row: dict[str, Any]) -> None:
         t0 = time.perf_counter()
@@ -219,6 +239,10 @@ class DocumentProcessor:
         if pct is not None and model is not None:
             return float(model.percentile_threshold(float(pct)))
         return self.params(lang).ppl_max
+
+    def decide(self, row: dict[str, Any]) -> None:
+        """Apply the quality and perplexity thresholds to a row's stored statistics."""
+        self._decide(row)
 
     def _decide(self, row: dict[str, Any]) -> None:
         if "quality" not in self.cfg.skip:

@@ -59,6 +59,7 @@ def process_config(ws: Workspace, card: Card) -> ProcessConfig:
         source=card.name, declared=declared, recipe=tuple(recipe.get("operations") or ()),
         skip=frozenset(recipe.get("skip") or ()), thresholds=thresholds,
         langid_model=recipe.get("langid_model") or (cfg.get("langid") or {}).get("model"),
+        langid_routing=(cfg.get("langid") or {}).get("routing"),
         max_chars=int((cfg.get("normalise") or {}).get("max_chars", 1_000_000)),
         pii_tags=tuple(pii_tags), lm_dir=str(lm_dir))
 
@@ -95,7 +96,7 @@ def model_versions(cfg: ProcessConfig) -> dict[str, Any]:
     from roots import langid
 
     versions: dict[str, Any] = {"roots": __version__, "python": platform.python_version()}
-    for mod in ("apache_beam", "pyarrow", "fasttext", "kenlm", "sentencepiece", "ftfy", "phonenumbers"):
+    for mod in ("apache_beam", "pyarrow", "fasttext", "gcld3", "kenlm", "sentencepiece", "ftfy", "phonenumbers"):
         try:
             module = __import__(mod)
             versions[mod] = getattr(module, "__version__", "unknown")
@@ -103,6 +104,12 @@ def model_versions(cfg: ProcessConfig) -> dict[str, Any]:
             versions[mod] = None
     path = langid.resolve_model_path(cfg.langid_model)
     versions["langid_model"] = {"path": str(path), "sha256": _sha256(path)}
+    from importlib import resources
+
+    from roots.langid_routing import ROUTING_FILE
+
+    table = Path(cfg.langid_routing) if cfg.langid_routing else Path(str(resources.files("roots") / ROUTING_FILE))
+    versions["langid_routing"] = {"path": str(table), "sha256": _sha256(table) if table.exists() else None}
     lm_root = Path(cfg.lm_dir) if cfg.lm_dir else None
     if lm_root and lm_root.is_dir():
         versions["lm_models"] = {d.name: _sha256(d / "lm.binary") for d in sorted(lm_root.iterdir())
@@ -191,7 +198,7 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
         "pii_replacements": dict(sorted(pii.items())),
         "languages": langs,
         "notes": {
-            "langid_not_filtered": [f"{lang}: declared language unknown to the language-ID model; "
+            "langid_not_filtered": [f"{lang}: declared language unknown to every language-ID backend; "
                                     "kept as declared, not filtered by language ID" for lang in unknown_langs],
             "perplexity_not_filtered": [f"{lang}: no perplexity model in {cfg.lm_dir}; not filtered by "
                                         "perplexity (train one with `roots lm train`)" for lang in no_lm],
@@ -315,11 +322,11 @@ def run_source(ws: Workspace, name: str, out: Path | None = None, beam_args: lis
 
 def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> RunResult:
     from pipelines import source_pipeline
-    from roots import langid
+    from roots.langid_routing import load_router
 
     name, cfg = p.card.name, p.cfg
-    lid = langid.load(cfg.langid_model) if "langid" not in cfg.skip else None
-    unknown = [lang for lang in cfg.declared if lid is not None and not lid.knows(lang)]
+    router = load_router(cfg.langid_model, cfg.langid_routing) if "langid" not in cfg.skip else None
+    unknown = [lang for lang in cfg.declared if router is not None and not router.covers(lang)]
     final = p.final
     final.parent.mkdir(parents=True, exist_ok=True)
     for tmp_dir, pid, alive in in_flight(final):
@@ -350,7 +357,13 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
     }
     try:
         counters = source_pipeline.run_pipeline(p.pattern, p.spec, cfg, str(tmp), p.shards, p.batch_size,
-                                                beam_args or [], p.dedup)
+                                                beam_args or [], p.dedup, sum(size for _, size in p.files))
+        outputs.consolidate(tmp, p.shards)
+        counted = outputs.read_input_counts(tmp)
+        if counted is None or counted[0] != len(p.files):
+            raise JobError(f"the pipeline read {0 if counted is None else counted[0]} of {len(p.files)} input files "
+                           f"of {name}; outputs not published")
+        counters = {**counters, "input_records": counted[1], "bytes_in": counted[2]}
         outputs.ensure_dirs(tmp)
         stats = compute_stats(tmp, counters, cfg, unknown, time.perf_counter() - t0)
         docs = stats["documents"]

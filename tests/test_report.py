@@ -310,3 +310,101 @@ def test_inspect_rejects_typos_and_neutralises_terminal_escapes(dup_run: Path) -
     out = report.inspect_rows(dup_run, reason="word_count")
     assert "\x1b" not in out and "\u202e" not in out
     assert "\\x1b[31mred\\u202egnp.exe" in out
+
+
+# ------------------------------------------------------------------------------------------ tokenizer fertility
+FERTILITY = {
+    "en": {"documents": 3, "words": 300, "chars": 1500, "tokens": 390, "tokens_per_word": 1.3, "tokens_per_char": 0.26,
+           "word_unit": "whitespace"},
+    "fr": {"documents": 2, "words": 200, "chars": 1100, "tokens": 280, "tokens_per_word": 1.4,
+           "tokens_per_char": 0.2545, "word_unit": "whitespace"},
+    "<b>xx</b>": {"documents": 1, "words": 100, "chars": 600, "tokens": 310, "tokens_per_word": 3.1,
+                  "tokens_per_char": 0.5167, "word_unit": "whitespace"},
+    "zh": {"documents": 1, "words": 400, "chars": 420, "tokens": 300, "tokens_per_word": 0.75,
+           "tokens_per_char": 0.7143, "word_unit": "character"},
+}
+
+
+def _tiny_tokenizer() -> Any:
+    from roots import tokenizer as toklib
+
+    return toklib.train_tokenizer([PROSE, "Le personnel de la bibliothèque aide les visiteurs.", "图书馆的工作人员"] * 5,
+                                  vocab_size=300, min_frequency=1)
+
+
+def test_fertility_counts_words_chars_and_tokens_without_eod() -> None:
+    from roots import fertility
+    from roots import tokenizer as toklib
+
+    tok = _tiny_tokenizer()
+    docs = [("en", PROSE), ("en", "two  words\n</s>"), ("zh", "图书馆的工作人员，很好。 ok"), ("fr", "")]
+    out = fertility.fertility(tok, iter(docs), batch_size=2)  # a generator, in batches smaller than the input
+    assert list(out) == ["en", "fr", "zh"]
+    en = out["en"]
+    assert en["documents"] == 2 and en["words"] == len(PROSE.split()) + 3
+    assert en["chars"] == len(PROSE) + len("two  words\n</s>")
+    # encoded as the shards are (a literal </s> is text), less the EOD the shards append
+    expected = sum(len(toklib.encode_document(tok, t)) - 1 for _, t in docs[:2])
+    assert en["tokens"] == expected and en["word_unit"] == "whitespace"
+    assert en["tokens_per_word"] == round(expected / en["words"], 4)
+    assert en["tokens_per_char"] == round(expected / en["chars"], 4)
+    zh = out["zh"]  # one word per Han character, punctuation stripped, the Latin word kept
+    assert zh["word_unit"] == "character" and zh["words"] == 8 + 2 + 1
+    assert out["fr"] == {"documents": 1, "words": 0, "chars": 0, "tokens": 0, "tokens_per_word": None,
+                         "tokens_per_char": None, "word_unit": "whitespace"}
+    assert fertility.word_unit("zh-Hant") == fertility.word_unit("th") == "character"
+    assert fertility.word_unit("ko") == fertility.word_unit("code-python") == "whitespace"
+
+
+def test_fertility_reads_only_held_out_documents(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from roots import fertility
+    from roots.release_parts import LINEAGE_SCHEMA
+
+    run = fake_run(tmp_path / "runs", "fake", [_doc("a", text="alpha beta gamma"), _doc("b", text="delta"),
+                                                 _doc("c", lang="fr", text="un deux")])
+    release = tmp_path / "release"
+    (release / "lineage").mkdir(parents=True)
+    rows = [{"source": "fake", "id": i, "url": None, "lang": lang, "tokens": 1, "clearance": "x",
+             "permission_record": None} for i, lang in (("a", "en"), ("c", "fr"))]
+    outputs.write_table(release / "lineage" / "en_valid_text_document.parquet",
+                        pa.Table.from_pylist(rows[:1], schema=LINEAGE_SCHEMA))
+    outputs.write_table(release / "lineage" / "fr_valid_text_document.parquet",
+                        pa.Table.from_pylist(rows[1:], schema=LINEAGE_SCHEMA))
+    # a training shard's lineage is never read
+    outputs.write_table(release / "lineage" / "en_text_document.parquet",
+                        pa.Table.from_pylist([{**rows[0], "id": "b"}], schema=LINEAGE_SCHEMA))
+    out = fertility.fertility_from_lineage(_tiny_tokenizer(), release, {"fake": run})
+    assert {k: (v["documents"], v["words"], v["chars"]) for k, v in out.items()} == {"en": (1, 3, 16),
+                                                                                      "fr": (1, 2, 7)}
+    with pytest.raises(UserError, match="no run directory given for source 'fake'"):
+        fertility.fertility_from_lineage(_tiny_tokenizer(), release, {})
+    outputs.write_table(release / "lineage" / "de_valid_text_document.parquet",
+                        pa.Table.from_pylist([{**rows[0], "id": "gone", "lang": "de"}], schema=LINEAGE_SCHEMA))
+    with pytest.raises(UserError, match="1 held-out document.*'gone'.*run changed after the release"):
+        fertility.fertility_from_lineage(_tiny_tokenizer(), release, {"fake": run})
+
+
+def test_release_fertility_section() -> None:
+    html = report.section_release({**RELEASE, "fertility": FERTILITY})
+    part = html[html.index('id="release-fertility"'):]
+    assert "Tokenizer fertility" in part and "held-out" in part
+    # whitespace languages worst first, then the character-unit ones
+    order = [part.index(cell) for cell in ("&lt;b&gt;xx&lt;/b&gt;", "<td>fr</td>", "<td>en</td>",
+                                           '<span class="warn">zh</span>')]
+    assert order == sorted(order)
+    assert "<b>xx" not in part  # a language code from the data is escaped, in the table and the chart
+    assert '<span class="warn">&lt;b&gt;xx&lt;/b&gt;</span>' in part  # the worst whitespace language, flagged
+    assert '<span class="warn">zh</span>' in part  # the worst (only) character-unit language
+    assert "<td>fr</td>" in part and "<td>en</td>" in part  # 1.4 and 1.3: not flagged
+    assert "whitespace words 1.40; character words 0.75" in part  # medians per word unit
+    assert "<td class=\"n\">3.10</td><td class=\"n\">0.517</td>" in part
+    chart = re.search(r"<svg.*?</svg>", part, re.DOTALL).group(0)
+    assert "Tokens per word on held-out text" in chart and chart.count('class="rej"') == 2
+    assert "0.75 (character words)" in chart
+    assert "Not measured (no held-out document): " not in part  # en, fr, zh all measured
+    fewer = report.section_release({**RELEASE, "fertility": {"en": FERTILITY["en"]}})
+    assert "Not measured (no held-out document): fr, zh." in fewer
+    old = report.section_release(RELEASE)  # a manifest from before fertility was measured
+    assert 'id="release-fertility"' in old and "Not recorded in this manifest" in old
