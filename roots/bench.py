@@ -50,6 +50,14 @@ def generate_corpus(n_docs: int, seed: int = 0) -> list[dict[str, Any]]:
 
 
 def rss_mb() -> float:
+    """Peak RSS of this process image. /proc's VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec,
+    so a benchmark child started from a big parent would report the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -92,10 +100,11 @@ def stage_rows(docs: list[dict[str, Any]], lm_dir: Path | None) -> list[dict[str
     return rows
 
 
-def end_to_end(docs: list[dict[str, Any]], lm_dir: Path | None) -> dict[str, Any]:
-    from roots import workspace
+def end_to_end(docs: list[dict[str, Any]], lm_dir: Path | None, with_merge: bool = False) -> list[dict[str, Any]]:
+    from roots import merge, workspace
     from roots.run import run_source
 
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         ws = workspace.init(Path(tmp) / "ws")
         data = ws.root / "bench.jsonl"
@@ -110,32 +119,83 @@ def end_to_end(docs: list[dict[str, Any]], lm_dir: Path | None) -> dict[str, Any
         result = run_source(ws, "bench")
         wall = time.perf_counter() - t0
         cpu = time.process_time() - c0
-    d = result.stats["documents"]
-    return {"stage": "end to end (roots run, DirectRunner)", "docs": d["input"], "wall_s": round(wall, 3),
-            "cpu_s": round(cpu, 3), "docs_per_s_per_core": round(d["input"] / wall, 1),
-            "peak_rss_mb": round(rss_mb(), 1), "kept": d["kept"], "rejected": d["rejected"]}
+        d = result.stats["documents"]
+        rows.append({"stage": "end to end (roots run, DirectRunner)", "docs": d["input"], "wall_s": round(wall, 3),
+                     "cpu_s": round(cpu, 3), "docs_per_s_per_core": round(d["input"] / wall, 1),
+                     "peak_rss_mb": round(rss_mb(), 1), "kept": d["kept"], "rejected": d["rejected"]})
+        if with_merge:
+            t0 = time.perf_counter()
+            released = merge.merge(ws, vocab_size=32_000)
+            m = released.manifest
+            tokens = sum(t["train"] + t["valid"] for t in m["tokens"].values())
+            t = m["timings"]
+            rows.append({"stage": "merge: tokenizer training (32k vocab)", "docs": d["kept"],
+                         "wall_s": t["tokenizer_train_s"], "cpu_s": t["tokenizer_train_cpu_s"],
+                         "docs_per_s_per_core": None, "peak_rss_mb": round(rss_mb(), 1)})
+            rows.append({"stage": "merge: tokenize + write shards", "docs": d["kept"],
+                         "wall_s": t["tokenize_and_write_s"], "cpu_s": t["tokenize_and_write_cpu_s"],
+                         "docs_per_s_per_core": round(d["kept"] / t["tokenize_and_write_cpu_s"], 1),
+                         "tokens": tokens,
+                         "tokens_per_s_per_core": round(tokens / t["tokenize_and_write_cpu_s"], 1),
+                         "peak_rss_mb": round(rss_mb(), 1)})
+            rows.append({"stage": "merge end to end", "docs": d["kept"], "wall_s": round(time.perf_counter() - t0, 3),
+                         "cpu_s": None, "docs_per_s_per_core": None, "peak_rss_mb": round(rss_mb(), 1)})
+    return rows
+
+
+def memory_rows(sizes: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Peak RSS of a fresh process running one source and the merge, at corpus sizes 10x apart."""
+    import subprocess
+
+    out = []
+    for n in sizes:
+        proc = subprocess.run([sys.executable, "-m", "roots.bench", "--child", str(n)], capture_output=True,
+                              text=True, check=True)
+        rows = json.loads(proc.stdout.strip().splitlines()[-1])
+        out.append({"stage": f"memory: run + merge, {n} docs (fresh process)", "docs": n,
+                    "wall_s": rows[0]["wall_s"], "cpu_s": rows[0]["cpu_s"],
+                    "docs_per_s_per_core": rows[0]["docs_per_s_per_core"],
+                    "peak_rss_mb": max(r["peak_rss_mb"] for r in rows)})
+    return out
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    print(f"{'stage':<42} {'docs':>7} {'wall s':>8} {'cpu s':>8} {'docs/s/core':>12} {'peak RSS MB':>12}")
+    print(f"{'stage':<46} {'docs':>7} {'wall s':>8} {'cpu s':>8} {'docs/s/core':>12} {'peak RSS MB':>12}")
     for r in rows:
-        print(f"{r['stage']:<42} {r['docs']:>7} {r['wall_s']:>8} {r['cpu_s']:>8} "
-              f"{r['docs_per_s_per_core']!s:>12} {r['peak_rss_mb']:>12}")
+        print(f"{r['stage']:<46} {r['docs']!s:>7} {r['wall_s']!s:>8} {r['cpu_s']!s:>8} "
+              f"{r['docs_per_s_per_core']!s:>12} {r['peak_rss_mb']!s:>12}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--docs", type=int, default=int(os.environ.get("ROOTS_BENCH_DOCS", "4000")))
     parser.add_argument("--json", help="also write the rows to this JSON file")
+    parser.add_argument("--no-memory", action="store_true", help="skip the two fresh-process memory rows")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        lm_dir = REPO / "models" / "lm"
+        child_rows = end_to_end(generate_corpus(args.child, seed=1), lm_dir if lm_dir.is_dir() else None,
+                                with_merge=True)
+        print(json.dumps(child_rows))
+        return 0
     lm_dir = REPO / "models" / "lm"
     lm = lm_dir if lm_dir.is_dir() and any(lm_dir.iterdir()) else None
     docs = generate_corpus(args.docs)
     mb = sum(len(d["text"].encode()) for d in docs) / 1e6
     print(f"corpus: {len(docs)} generated documents, {mb:.1f} MB, cores available: {os.cpu_count()}")
     rows = stage_rows(docs, lm)
-    rows.append(end_to_end(docs, lm))
+    from roots.langid_routing import bench_rows
+
+    rows.extend(bench_rows([d["text"] for d in docs]))
+    rows.extend(end_to_end(docs, lm, with_merge=True))
+    if not args.no_memory:
+        rows.extend(memory_rows((args.docs // 10, args.docs)))
     print_table(rows)
+    for r in rows:
+        if r.get("tokens_per_s_per_core"):
+            print(f"shard writing: {r['tokens']} tokens, {r['tokens_per_s_per_core']:.0f} tokens/s per core "
+                  "(target: HF tokenizers' own single-core encode, about 850k tokens/s)")
     print("docs/s/core: stage rows divide by CPU seconds of this process; the end-to-end row divides by wall "
           "time of a single-worker DirectRunner (one core).")
     if args.json:

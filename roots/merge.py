@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -224,16 +225,22 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
         dups = cross_source_duplicates(plan, cfg)
         drops, drop_counts = decide_drops(plan, takedown_list, cfg, dups)
         print(f"  training the tokenizer (vocabulary {cfg['vocab_size']}) ...", flush=True)
+        t_tok, c_tok = time.perf_counter(), time.process_time()
         tok = toklib.train_tokenizer(tokenizer_sample(plan, drops, cfg), vocab_size=int(cfg["vocab_size"]),
                                      min_frequency=int(cfg["tokenizer_min_frequency"]))
+        timings = {"tokenizer_train_s": round(time.perf_counter() - t_tok, 3),
+                   "tokenizer_train_cpu_s": round(time.process_time() - c_tok, 3)}
         toklib.save_hf_files(tok, tmp)
         tasks = [{"index": i, "source": inc.name, "path": str(path), "clearance": inc.basis, "record": inc.record}
                  for i, (inc, path) in enumerate((inc, p) for inc in plan.included for p in inc.files)]
         parts_dir = tmp / "_parts"
         print(f"  tokenizing {len(tasks)} kept files into Megatron shards ...", flush=True)
+        t_sh, c_sh = time.perf_counter(), time.process_time()
         merge_pipeline.run(tasks, drops, str(tmp / "tokenizer.json"), str(parts_dir), float(cfg["valid_fraction"]),
                            int(cfg["seed"]), beam_args or [])
         tokens, docs = assemble(parts_dir, tmp, len(tasks))
+        timings["tokenize_and_write_s"] = round(time.perf_counter() - t_sh, 3)
+        timings["tokenize_and_write_cpu_s"] = round(time.process_time() - c_sh, 3)
         shutil.rmtree(parts_dir)
         blend_data = blend(tokens, float(cfg["blend_alpha"]))
         write_json(tmp / "blend.json", blend_data)
@@ -242,6 +249,7 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
 
         datacard.write_release_card(tmp, card_view(manifest_stub(plan, tokens, docs, takedown_list)))
         manifest = build_manifest(ws, plan, cfg, takedown_list, drop_counts, tokens, docs, tmp, tok, started)
+        manifest["timings"] = timings
         manifest["fertility"] = fertility.fertility_from_lineage(tok, tmp, {inc.name: inc.run_dir
                                                                              for inc in plan.included})
         write_json(tmp / "manifest.json", manifest)

@@ -244,13 +244,15 @@ def plan(ws: Workspace, name: str, out: Path | None = None, num_shards: int | No
     spec = reader_spec(card)
     cfg = process_config(ws, card)
     settings = ws.config()
-    shards = int(num_shards or settings.get("shards", 2))
+    shards = int(num_shards or settings.get("shards") or 0)
     batch_size = int((settings.get("langid") or {}).get("batch_size", 256))
     pattern = readers.file_pattern(card.fmt, card.data_location(ws))
     files = source_pipeline.match_files(pattern)
     if not files:
         raise UserError(f"{card.path}: field `data.path`: no files match {pattern!r}. Check the path (relative "
                         f"paths are inside the workspace {ws.root}).")
+    if shards <= 0:  # about 64 MB of input per output shard: the driver consolidates one shard at a time
+        shards = max(2, sum(size for _, size in files) // 64_000_000 + 1)
     versions = model_versions(cfg)
     final = Path(out) if out else ws.path_setting("runs_dir") / name
     dedup_cfg = dedup_config(ws, card)
