@@ -18,7 +18,6 @@ Nothing here downloads anything: models are trained locally from corpora the ope
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import itertools
 import json
@@ -35,6 +34,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from roots.audit import sha256_file
 from roots.errors import JobError, UserError
 
 __all__ = [
@@ -243,14 +243,6 @@ def _split_holdout(lines: list[str], fraction: float, seed: int) -> tuple[list[s
     return train, heldout
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _run_tool(argv: list[str], stdin_path: Path, stdout_path: Path, log_path: Path, what: str) -> None:
     """Run a KenLM tool with files for stdin/stdout/stderr and turn a failure into a JobError.
 
@@ -424,7 +416,7 @@ def train_lm(
             "n_heldout_lines": len(heldout),
             "calibration_source": "heldout" if heldout else "train",
             "corpus": str(corpus),
-            "corpus_sha256": _sha256(corpus),
+            "corpus_sha256": sha256_file(corpus),
             "normalization_version": NORMALIZATION_VERSION,
             "perplexity": "ROOTS/cc_net: round(10 ** (-log10 score / (n_pieces + 1)), 1), bos/eos, per document",
             "percentiles": percentiles,

@@ -10,7 +10,6 @@ per-language validation hold-out -> tokenizer training on an alpha-weighted, lin
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -28,6 +27,7 @@ import pyarrow.parquet as pq
 from roots import __version__, catalogue, clearance, megatron, outputs, takedowns
 from roots import release_parts as parts
 from roots import tokenizer as toklib
+from roots.audit import sha256_file
 from roots.errors import UserError
 from roots.workspace import Workspace
 from roots.yamlio import write_json
@@ -186,14 +186,6 @@ def blend(tokens: dict[str, dict[str, int]], alpha: float) -> dict[str, Any]:
     }
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 @dataclass
 class MergeResult:
     out_dir: Path
@@ -254,7 +246,7 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
                                                                              for inc in plan.included})
         write_json(tmp / "manifest.json", manifest)
         report.build_report(tmp)  # reads the manifest; its own hash is added afterwards
-        manifest["files_sha256"]["report.html"] = _sha256(tmp / "report.html")
+        manifest["files_sha256"]["report.html"] = sha256_file(tmp / "report.html")
         write_json(tmp / "manifest.json", manifest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -330,7 +322,7 @@ def build_manifest(ws: Workspace, plan: Plan, cfg: dict[str, Any], takedown_list
             "documents_kept_by_run": stats["documents"]["kept"], "bytes_kept_by_run": stats["bytes"]["out"],
             "languages": langs, "removed_at_merge": dict(sorted(drop_counts.get(inc.name, Counter()).items())),
         })
-    files = {str(p.relative_to(out)): _sha256(p) for p in sorted(out.rglob("*")) if p.is_file()
+    files = {str(p.relative_to(out)): sha256_file(p) for p in sorted(out.rglob("*")) if p.is_file()
              and p.name != "manifest.json"}
     shard_tokens = {f"shards/{g}_{'text' if s == 'train' else 'valid_text'}_document": n
                     for g, t in tokens.items() for s, n in t.items() if n}

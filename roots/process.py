@@ -183,14 +183,7 @@ class DocumentProcessor:
         """Assign the language and reject on the stored prediction; shared with `--rethreshold`."""
         declared = self.cfg.declared
         pred_lang, score, backend = row["lang_predicted"], float(row["lang_score"]), row["lang_backend"]
-        if not declared:  # multi: language ID assigns the language
-            row["lang"] = pred_lang
-            need = self.params(pred_lang).lid_min
-            if score < need:
-                self._reject(row, "language", f"predicted {pred_lang} with score {score:.3f} < {need} "
-                                              f"({backend})")
-            return
-        if pred_lang in declared:
+        if not declared or pred_lang in declared:  # multi: language ID assigns the language
             row["lang"] = pred_lang
             need = self.params(pred_lang).lid_min
             if score < need:

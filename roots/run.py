@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from roots import __version__, catalogue, outputs, readers
+from roots.audit import sha256_file
 from roots.catalogue import Card
 from roots.dedup import DedupConfig
 from roots.errors import JobError, UserError
@@ -103,26 +104,18 @@ def model_versions(cfg: ProcessConfig) -> dict[str, Any]:
         except ImportError:
             versions[mod] = None
     path = langid.resolve_model_path(cfg.langid_model)
-    versions["langid_model"] = {"path": str(path), "sha256": _sha256(path)}
+    versions["langid_model"] = {"path": str(path), "sha256": sha256_file(path)}
     from importlib import resources
 
     from roots.langid_routing import ROUTING_FILE
 
     table = Path(cfg.langid_routing) if cfg.langid_routing else Path(str(resources.files("roots") / ROUTING_FILE))
-    versions["langid_routing"] = {"path": str(table), "sha256": _sha256(table) if table.exists() else None}
+    versions["langid_routing"] = {"path": str(table), "sha256": sha256_file(table) if table.exists() else None}
     lm_root = Path(cfg.lm_dir) if cfg.lm_dir else None
     if lm_root and lm_root.is_dir():
-        versions["lm_models"] = {d.name: _sha256(d / "lm.binary") for d in sorted(lm_root.iterdir())
+        versions["lm_models"] = {d.name: sha256_file(d / "lm.binary") for d in sorted(lm_root.iterdir())
                                  if (d / "lm.binary").exists()}
     return versions
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 QUALITY_REASONS = ("word_count", "char_repetition", "word_repetition", "special_characters", "stopwords",
@@ -345,7 +338,7 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
     manifest: dict[str, Any] = {
         "source": name,
         "card": str(card.path.relative_to(ws.root)) if card.path.is_relative_to(ws.root) else str(card.path),
-        "card_sha256": _sha256(card.path),
+        "card_sha256": sha256_file(card.path),
         "input": {"pattern": p.pattern, "files": [{"path": f, "bytes": s} for f, s in p.files],
                   "fingerprint": p.fingerprint},
         "config": _jsonable(asdict(cfg)),
