@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +176,14 @@ def ensure_dirs(out_dir: Path) -> None:
         d.mkdir(parents=True, exist_ok=True)
         if not any(d.glob("*.parquet")):
             write_table(d / "part-00000-of-00000.parquet", SCHEMAS[kind].empty_table())
+
+
+def iter_kind(out_dir: Path, kind: str, columns: list[str] | None = None,
+              batch_size: int = 2048) -> Iterator[dict[str, Any]]:
+    """Rows of one output kind, streamed in batches (bounded memory, whatever the source's size)."""
+    for path in sorted((out_dir / kind).glob("*.parquet")):
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=columns):
+            yield from batch.to_pylist()
 
 
 def read_kind(out_dir: Path, kind: str, columns: list[str] | None = None) -> pa.Table:

@@ -152,31 +152,31 @@ def stage_counts(n_docs: int, reasons: Counter[str]) -> list[dict[str, Any]]:
 def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, unknown_langs: list[str],
                   seconds: float) -> dict[str, Any]:
     cols = ["lang", "lang_backend", "n_bytes", "ppl_status"]
-    kept = outputs.read_kind(out_dir, "kept", cols + ["text", "pii"])
-    rejected = outputs.read_kind(out_dir, "rejected", cols + ["reason"])
-    quarantined = outputs.read_kind(out_dir, "quarantine", ["error"]).num_rows
     per_lang: dict[str, dict[str, Any]] = defaultdict(lambda: {"kept": 0, "rejected": 0, "reasons": Counter(),
                                                                "bytes_kept": 0, "langid_backend": Counter(),
                                                                "perplexity": Counter()})
-    for row in kept.select(cols).to_pylist():
+    n_kept = n_rej = bytes_out = 0
+    pii: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    # streamed batch by batch: the accounting must not hold a whole source in memory
+    for row in outputs.iter_kind(out_dir, "kept", [*cols, "text", "pii"]):
+        n_kept += 1
         entry = per_lang[row["lang"]]
         entry["kept"] += 1
         entry["langid_backend"][row["lang_backend"] or "none"] += 1
         entry["perplexity"][row["ppl_status"] or "not_reached"] += 1
-    bytes_out = sum(len(t.encode("utf-8", "surrogatepass")) for t in kept.column("text").to_pylist())
-    pii: Counter[str] = Counter()
-    for counts in kept.column("pii").to_pylist():
-        if counts:
-            pii.update(json.loads(counts))
-    reasons: Counter[str] = Counter()
-    for row in rejected.to_pylist():
+        bytes_out += len(row["text"].encode("utf-8", "surrogatepass"))
+        if row["pii"]:
+            pii.update(json.loads(row["pii"]))
+    for row in outputs.iter_kind(out_dir, "rejected", [*cols, "reason"]):
+        n_rej += 1
         entry = per_lang[row["lang"]]
         entry["rejected"] += 1
         entry["reasons"][row["reason"]] += 1
         entry["langid_backend"][row["lang_backend"] or "none"] += 1
         entry["perplexity"][row["ppl_status"] or "not_reached"] += 1
         reasons[row["reason"]] += 1
-    n_kept, n_rej = kept.num_rows, rejected.num_rows
+    quarantined = sum(1 for _ in outputs.iter_kind(out_dir, "quarantine", ["line"]))
     n_in = counters.get("input_records", n_kept + n_rej + quarantined)
     langs = {lang: {"kept": v["kept"], "rejected": v["rejected"], "reasons": dict(sorted(v["reasons"].items())),
                     "langid_backend": dict(sorted(v["langid_backend"].items())),
