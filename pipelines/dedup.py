@@ -358,7 +358,8 @@ class Dedup(beam.PTransform):
         if cfg.exact:
             groups = (live
                       | "ExactKey" >> beam.FlatMap(
-                          lambda row: [] if (k := dedup.exact_key(row["text"])) is None else [(k, row[NODE])])
+                          lambda row: [] if (k := dedup.exact_key(row["text"], row.get("lang"))) is None
+                          else [(k, row[NODE])])
                       | "ExactGroup" >> beam.GroupByKey())
             exact = _flatmap_outputs(groups, "ExactEdges", _exact_edges, main="edges", tags=("parents",))
             edges.append(exact.edges)

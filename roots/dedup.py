@@ -98,9 +98,19 @@ def exact_hash(text: str) -> str:
     return hashlib.md5(normalise_for_hash(text).encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def exact_key(text: str) -> str | None:
-    """`exact_hash`, or None when nothing is left after normalisation (such texts are never merged)."""
-    normalised = normalise_for_hash(text)
+_WHITESPACE = regex.compile(r"\s+")
+
+
+def exact_key(text: str, lang: str | None = None) -> str | None:
+    """`exact_hash`, or None when nothing is left after normalisation (such texts are never merged).
+
+    Code (`lang` code or code-*) is compared on whitespace-stripped content only, as ROOTS's code branch did:
+    digits and punctuation carry meaning there (`a - b` and `a + b` are different programs).
+    """
+    if lang is not None and (lang == "code" or lang.startswith("code-")):
+        normalised = _WHITESPACE.sub("", text)
+    else:
+        normalised = normalise_for_hash(text)
     if not normalised:
         return None
     return hashlib.md5(normalised.encode("utf-8", "surrogatepass")).hexdigest()

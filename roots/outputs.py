@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from roots.process import STAT_FIELDS
+from roots.process import CODE_STAT_FIELDS, STAT_FIELDS
 
 KINDS = ("kept", "rejected", "quarantine", "signatures")
 
@@ -34,6 +34,8 @@ _DOC_FIELDS: list[pa.Field] = [
     pa.field("n_chars", pa.int64()),
     pa.field("n_bytes", pa.int64()),
     *[pa.field(name, pa.float64()) for name in STAT_FIELDS],
+    *[pa.field(name, pa.float64()) for name in CODE_STAT_FIELDS],  # code sources only; null for text
+    pa.field("license", pa.string()),  # code sources: the file's licence expression; null for text
     pa.field("perplexity", pa.float64()),
     pa.field("ppl_status", pa.string()),
     pa.field("pii", pa.string()),

@@ -23,6 +23,7 @@ from roots.recipes import Recipe
 STAGES = ("recipe", "normalise", "langid", "modify", "quality", "perplexity", "pii")
 STAT_FIELDS = ("number_words", "char_repetition_ratio", "word_repetition_ratio", "special_characters_ratio",
                "stopwords_ratio", "flagged_words_ratio")
+CODE_STAT_FIELDS = ("max_line_length", "mean_line_length", "alphanum_fraction", "token_length_std")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,11 @@ class ProcessConfig:
     max_chars: int = norm.DEFAULT_MAX_CHARS
     pii_tags: tuple[str, ...] = ()
     lm_dir: str | None = None
+    # A `kind: code` source goes through roots/code.py instead of the natural-language stages.
+    code: bool = False
+    code_languages: str | None = None  # language table YAML; None: roots/data/code_languages.yaml
+    license: str = ""  # the card's licence: a code file's licence unless the file states its own
+    cleared_licenses: frozenset[str] = frozenset()  # lower-cased ids the policy clears for training
 
 
 class DocumentProcessor:
@@ -50,6 +56,7 @@ class DocumentProcessor:
         self._langid: Any = None
         self._pii: Any = None
         self._params: dict[str, quality.LangParams] = {}
+        self._code_params: dict[str, Any] = {}
         self._lms: dict[str, Any] = {}
         self.timings: dict[str, float] = defaultdict(float)
 
@@ -91,7 +98,20 @@ class DocumentProcessor:
         return self._lms[lang]
 
     # ------------------------------------------------------------------ stages
+    def code_params(self, lang: str) -> Any:
+        """Code thresholds of a `code-<x>` language: the table, then the card's `code` and `code-<x>` overrides."""
+        if lang not in self._code_params:
+            from roots import code
+
+            overrides: dict[str, Any] = dict(self.cfg.thresholds.get(code.UNKNOWN_LANG, {}))
+            overrides.update(self.cfg.thresholds.get(lang, {}))
+            table = code.load_table(self.cfg.code_languages)
+            self._code_params[lang] = table.params(code.lang_key(lang) or "", overrides or None)
+        return self._code_params[lang]
+
     def process(self, docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self.cfg.code:
+            return self._process_code(docs)
         out: list[dict[str, Any]] = []
         live: list[dict[str, Any]] = []
         t0 = time.perf_counter()
@@ -136,6 +156,76 @@ class DocumentProcessor:
         self.timings["pii"] += time.perf_counter() - t5
         return out + live
 
+    def _process_code(self, docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Code: no normalisation, language ID, word removals, quality or perplexity (they would break or
+        reject code); the language comes from the extension, then code statistics and filters, then
+        secrets instead of personal PII. The text is kept exactly as read, apart from scrubbed secrets."""
+        from roots import code
+
+        table = code.load_table(self.cfg.code_languages)
+        rows: list[dict[str, Any]] = []
+        t0 = time.perf_counter()
+        for doc in docs:
+            row = self._new_row(doc)
+            rows.append(row)
+            key = table.language_of(doc.get("code_path") or "")
+            row.update(lang=code.doc_lang(key), lang_backend="extension", ppl_status="skipped")
+            if doc.get("code_error"):
+                row["n_bytes"] = int(doc.get("code_bytes") or 0)
+                self._reject(row, *doc["code_error"])
+                continue
+            if norm.over_length(doc["text"], self.cfg.max_chars):
+                n = len(doc["text"])
+                row["text"] = doc["text"][: self.cfg.max_chars]
+                self._reject(row, "too_long", f"{n} characters > max {self.cfg.max_chars}; the stored text is "
+                             "truncated to the cap")
+                continue
+            text, op, detail = self.recipe.apply(doc["text"], doc.get("meta") or "")
+            row["text"], row["n_chars"] = text, len(text)
+            if op is not None:
+                self._reject(row, op, detail)
+                continue
+            if key is None:
+                self._reject(row, "code_unknown_extension", f"no programming language in {table.path} has the "
+                             f"extension of {doc.get('code_path') or '(no path)'!r}")
+                continue
+            row["license"], origin = code.file_licence(text, doc.get("license"), self.cfg.license)
+            if origin != "card":
+                row["meta"] = _with_meta(row["meta"], "license_from", origin)
+            if "quality" not in self.cfg.skip:
+                for name, value in code.code_stats(text).items():
+                    row[name] = float(value)
+        t1 = time.perf_counter()
+        self.timings["quality"] += t1 - t0
+        for row in rows:
+            if row["status"] == "pending":
+                self._decide(row)
+        t2 = time.perf_counter()
+        self.timings["decide"] += t2 - t1
+        if "pii" not in self.cfg.skip:
+            for row in rows:
+                row["text"], counts = code.scrub_secrets(row["text"])
+                row["pii"] = json.dumps(counts, sort_keys=True) if counts else ""
+        self.timings["pii"] += time.perf_counter() - t2
+        return rows
+
+    def _decide_code(self, row: dict[str, Any]) -> None:
+        """Licence, then ROOTS's code filters, on the stored statistics (so `--rethreshold` works too)."""
+        from roots import code
+
+        if row.get("license"):
+            why = code.licence_verdict(row["license"], self.cfg.license, self.cfg.cleared_licenses)
+            if why is not None:
+                self._reject(row, "code_license", why)
+                return
+        if "quality" not in self.cfg.skip and code.lang_key(row["lang"]):
+            stats = {k: row.get(k) for k in CODE_STAT_FIELDS}
+            reason, detail = code.decide(row["text"], stats, self.code_params(row["lang"]))
+            if reason is not None:
+                self._reject(row, reason, detail or "")
+                return
+        row["status"] = "kept"
+
     def _new_row(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         row: dict[str, Any] = {
             "id": doc["id"], "text": doc["text"], "source": self.cfg.source, "url": doc.get("url"),
@@ -146,8 +236,9 @@ class DocumentProcessor:
             "perplexity": None, "ppl_status": None, "pii": "", "cluster": None,
             "status": "pending", "reason": None, "detail": None,
         }
-        for name in STAT_FIELDS:
+        for name in (*STAT_FIELDS, *CODE_STAT_FIELDS):
             row[name] = None
+        row["license"] = None
         return row
 
     @staticmethod
@@ -238,6 +329,9 @@ class DocumentProcessor:
         self._decide(row)
 
     def _decide(self, row: dict[str, Any]) -> None:
+        if self.cfg.code:
+            self._decide_code(row)
+            return
         if "quality" not in self.cfg.skip:
             stats = {k: row[k] for k in STAT_FIELDS}
             reason, detail = quality.decide(stats, self.params(row["lang"]))
@@ -250,3 +344,10 @@ class DocumentProcessor:
                 self._reject(row, "perplexity", f"perplexity={row['perplexity']:.1f} > max {limit:.1f}")
                 return
         row["status"] = "kept"
+
+
+def _with_meta(meta: str, key: str, value: Any) -> str:
+    """Add one key to a row's JSON `meta` (an empty string when the record had no other fields)."""
+    data = json.loads(meta) if meta else {}
+    data[key] = value
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)

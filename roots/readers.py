@@ -11,7 +11,9 @@ import csv
 import hashlib
 import io
 import json
+import os
 import posixpath
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -28,6 +30,13 @@ class ReaderSpec:
     url_field: str | None = None
     text_unit: str = "line"  # text format: "line" or "document"
     csv_delimiter: str = ","
+    # Code sources (`kind: code`): a text source is a tree of files, one document per file; other formats
+    # hold one file per record, its path in `path_field` (which gives the programming language).
+    code: bool = False
+    path_field: str = "path"
+    license_field: str | None = None
+    code_root: str | None = None  # tree root, so document ids and origins are paths inside the tree
+    max_file_bytes: int = 1 << 20
 
 
 def stable_id(source: str, origin: str) -> str:
@@ -43,6 +52,8 @@ def quarantine(spec: ReaderSpec, path: str, line: int, raw: bytes | str, error: 
 
 def _document(spec: ReaderSpec, path: str, line: int, record: dict[str, Any]) -> dict[str, Any]:
     """Build a document from a parsed record, or a quarantine entry if its text is unusable."""
+    if spec.code:
+        return _code_record(spec, path, line, record)
     if spec.text_field not in record:
         return quarantine(spec, path, line, _dump(record), f"no field {spec.text_field!r} in the record "
                           f"(fields: {', '.join(sorted(map(str, record))) or 'none'}); set data.text_field in the card")
@@ -92,6 +103,9 @@ def read_jsonl(spec: ReaderSpec, path: str, fh: IO[bytes]) -> Iterator[dict[str,
 
 
 def read_text(spec: ReaderSpec, path: str, fh: IO[bytes]) -> Iterator[dict[str, Any]]:
+    if spec.code:
+        yield read_code_file(spec, path, fh)
+        return
     if spec.text_unit == "document":
         data = fh.read()
         try:
@@ -130,6 +144,89 @@ def read_csv(spec: ReaderSpec, path: str, fh: IO[bytes]) -> Iterator[dict[str, A
             yield _document(spec, path, line_no, dict(row))
     except csv.Error as exc:
         yield quarantine(spec, path, reader.line_num, b"", f"CSV parse error: {exc}; the rest of the file was skipped")
+
+
+def code_document(spec: ReaderSpec, doc_id: str, origin: str, file_path: str | None, content: str | bytes,
+                  license_value: Any = None, meta: str = "") -> dict[str, Any]:
+    """A code document: the file's exact text (no normalisation, so it round-trips byte for byte), or,
+    for a binary or oversized file, an empty text and the reason (`code_binary`, `code_size`) that the
+    processor rejects it with. Those are rejections, not quarantine: a binary in a source tree is not a
+    broken record to fix, and the stats should count it with the other code filters."""
+    data = content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass")
+    error, text = None, ""
+    if len(data) > spec.max_file_bytes:
+        error = ["code_size", f"{len(data)} bytes > max {spec.max_file_bytes} bytes per file"]
+    elif isinstance(content, str) and (nul := content.find("\x00")) >= 0:
+        error = ["code_binary", f"binary file: NUL character at offset {nul}"]
+    elif isinstance(content, bytes):
+        from roots.code import decode_source
+
+        decoded, why = decode_source(content)
+        if decoded is None:
+            error = ["code_binary", why]
+        else:
+            text = decoded
+    else:
+        text = content
+    return {"kind": "doc", "id": doc_id, "text": text, "url": None, "origin": origin, "meta": meta,
+            "code_path": file_path, "license": license_value, "code_error": error, "code_bytes": len(data)}
+
+
+def _code_record(spec: ReaderSpec, path: str, line: int, record: dict[str, Any]) -> dict[str, Any]:
+    """A record of a JSONL/Parquet/CSV/Arrow code dataset: `content` and `path` fields (names from the card)."""
+    if spec.text_field not in record:
+        return quarantine(spec, path, line, _dump(record), f"no field {spec.text_field!r} in the record "
+                          f"(fields: {', '.join(sorted(map(str, record))) or 'none'}); set data.text_field in the card")
+    content = record[spec.text_field]
+    if not isinstance(content, (str, bytes)):
+        return quarantine(spec, path, line, _dump(record), f"field {spec.text_field!r} is "
+                          f"{type(content).__name__}, expected a string or bytes")
+    file_path = record.get(spec.path_field)
+    doc_id = record.get(spec.id_field) if spec.id_field else None
+    if doc_id is None or isinstance(doc_id, (dict, list)):
+        doc_id = stable_id(spec.source, f"{posixpath.basename(path)}:{line}")
+    meta = {k: v for k, v in record.items() if k not in {spec.text_field, spec.id_field, spec.license_field}}
+    lic = record.get(spec.license_field) if spec.license_field else None
+    doc = code_document(spec, str(doc_id), f"{posixpath.basename(path)}:{line}",
+                        file_path if isinstance(file_path, str) else None, content, lic, _dump(meta) if meta else "")
+    url = record.get(spec.url_field) if spec.url_field else None
+    doc["url"] = url if isinstance(url, str) else None
+    return doc
+
+
+def read_code_file(spec: ReaderSpec, path: str, fh: IO[bytes]) -> dict[str, Any]:
+    """One source file, one document; its id and origin are its path inside the tree (stable across
+    machines and workspaces), so `main.go` in two directories are two documents."""
+    data = fh.read(spec.max_file_bytes + 1)
+    size = len(data)
+    if size > spec.max_file_bytes:  # count the rest without holding it: a stray 4 GB dump must not OOM
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            size += len(chunk)
+        data = b""
+    rel = relative_path(spec.code_root, path)
+    doc = code_document(spec, stable_id(spec.source, rel), rel, rel, data)
+    if size > spec.max_file_bytes:
+        doc["code_error"] = ["code_size", f"{size} bytes > max {spec.max_file_bytes} bytes per file (not read)"]
+        doc["code_bytes"] = size
+    return doc
+
+
+def relative_path(root: str | None, path: str) -> str:
+    if root and path.startswith(root):
+        return path[len(root):].lstrip("/\\") or posixpath.basename(path)
+    return path
+
+
+def code_root(location: str) -> str:
+    """The directory a code tree's paths are relative to: the location up to its first glob character."""
+    prefix = re.match(r"[^*?\[]*", location).group(0)  # type: ignore[union-attr]
+    if prefix == location and not location.endswith("/") and not _is_local_file(location):
+        return location.rstrip("/") + "/"  # a directory
+    return prefix if prefix.endswith("/") else posixpath.dirname(prefix) + "/"
+
+
+def _is_local_file(location: str) -> bool:
+    return "://" not in location and os.path.isfile(location)
 
 
 def _has_surrogates(text: str) -> bool:
@@ -182,10 +279,13 @@ READERS = {
 }
 
 
-def file_pattern(fmt: str, location: str) -> str:
-    """The glob Beam should match: a save_to_disk folder is read through its Arrow files."""
+def file_pattern(fmt: str, location: str, code: bool = False) -> str:
+    """The glob Beam should match: a save_to_disk folder is read through its Arrow files, a code tree
+    given as a directory through every file below it."""
     if fmt == "hf":
         return location.rstrip("/") + "/*.arrow"
+    if code and fmt == "text" and not re.search(r"[*?\[]", location) and not _is_local_file(location):
+        return location.rstrip("/") + "/**"
     return location
 
 

@@ -27,7 +27,8 @@ from roots.workspace import Workspace
 from roots.yamlio import write_json
 
 REDECIDED = frozenset({"language", "word_count", "char_repetition", "word_repetition", "special_characters",
-                       "stopwords", "flagged_words", "perplexity"})
+                       "stopwords", "flagged_words", "perplexity", "code_max_line_length",
+                       "code_mean_line_length", "code_alphanum", "code_token_length"})
 
 
 def redecide(proc: DocumentProcessor, row: dict[str, Any]) -> dict[str, Any]:

@@ -38,12 +38,47 @@ class RunResult:
     stats: dict[str, Any]
 
 
-def reader_spec(card: Card) -> readers.ReaderSpec:
+def reader_spec(card: Card, ws: Workspace | None = None) -> readers.ReaderSpec:
     data = card.data["data"]
+    if not card.is_code:
+        return readers.ReaderSpec(
+            source=card.name, fmt=card.fmt, text_field=card.field_name("text") or "text",
+            id_field=card.field_name("id"), url_field=card.field_name("url"),
+            text_unit=data.get("text_unit", "line"), csv_delimiter=data.get("csv_delimiter", ","))
+    # Code: a `text` source is a tree of files (one document each); other formats hold `content` + `path`.
+    from roots import code
+
+    table = code.load_table(code_languages_path(ws))
+    overrides = [v.get("max_bytes") for k, v in (card.recipe.get("thresholds") or {}).items()
+                 if (k == code.UNKNOWN_LANG or str(k).startswith(code.LANG_PREFIX)) and isinstance(v, dict)]
+    max_bytes = max([table.max_bytes_any(), *(int(b) for b in overrides if b is not None)])
+    location = card.data_location(ws) if ws is not None else str(data["path"])
     return readers.ReaderSpec(
-        source=card.name, fmt=card.fmt, text_field=card.field_name("text") or "text",
+        source=card.name, fmt=card.fmt, text_field=data.get("text_field") or "content",
         id_field=card.field_name("id"), url_field=card.field_name("url"),
-        text_unit=data.get("text_unit", "line"), csv_delimiter=data.get("csv_delimiter", ","))
+        csv_delimiter=data.get("csv_delimiter", ","), code=True, path_field=data.get("path_field") or "path",
+        license_field=data.get("license_field"), code_root=readers.code_root(location), max_file_bytes=max_bytes)
+
+
+def code_languages_path(ws: Workspace | None) -> str | None:
+    """The workspace's own language table (`code: {languages: FILE}` in roots.yaml), or None: the bundled one."""
+    if ws is None:
+        return None
+    value = (ws.config().get("code") or {}).get("languages")
+    if not value:
+        return None
+    path = Path(str(value))
+    return str(path if path.is_absolute() else ws.root / path)
+
+
+def cleared_for_training(ws: Workspace) -> frozenset[str]:
+    """Lower-cased licence ids the policy clears for training (code files are filtered on them)."""
+    from roots import clearance
+
+    policy = clearance.load_policy(ws)
+    always = {str(lic).lower() for lic in policy.get("always_require_permission") or ()}
+    return frozenset(str(lic).lower() for lic, scopes in (policy.get("clears") or {}).items()
+                     if "training" in (scopes or ()) and str(lic).lower() not in always)
 
 
 def process_config(ws: Workspace, card: Card) -> ProcessConfig:
@@ -56,13 +91,22 @@ def process_config(ws: Workspace, card: Card) -> ProcessConfig:
     declared = tuple(lang for lang in card.languages if lang not in ("multi",))
     pii_tags = recipe.get("pii_tags", (cfg.get("pii") or {}).get("tags", []))
     lm_dir = ws.path_setting("models_dir") / "lm"
+    skip = frozenset(recipe.get("skip") or ())
+    code_settings: dict[str, Any] = {}
+    if card.is_code:
+        # The natural-language stages do not apply to code (roots/code.py); saying so in `skip` also
+        # makes the manifest, the data card and the report show them as skipped.
+        skip |= {"langid", "modify", "perplexity"}
+        declared = ("code",)
+        code_settings = {"code": True, "code_languages": code_languages_path(ws), "license": card.license,
+                         "cleared_licenses": cleared_for_training(ws)}
     return ProcessConfig(
         source=card.name, declared=declared, recipe=tuple(recipe.get("operations") or ()),
-        skip=frozenset(recipe.get("skip") or ()), thresholds=thresholds,
+        skip=skip, thresholds=thresholds,
         langid_model=recipe.get("langid_model") or (cfg.get("langid") or {}).get("model"),
         langid_routing=(cfg.get("langid") or {}).get("routing"),
         max_chars=int((cfg.get("normalise") or {}).get("max_chars", 1_000_000)),
-        pii_tags=tuple(pii_tags), lm_dir=str(lm_dir))
+        pii_tags=tuple(pii_tags), lm_dir=str(lm_dir), **code_settings)
 
 
 def _config_hash(spec: readers.ReaderSpec, cfg: ProcessConfig, extra: dict[str, Any]) -> str:
@@ -127,6 +171,8 @@ def stage_of(reason: str) -> str:
     if reason == "too_long":
         return "length_cap"
     if reason in QUALITY_REASONS:
+        return "quality"
+    if reason.startswith("code_"):  # roots/code.py's filters are a code source's quality stage
         return "quality"
     if reason in ("language", "perplexity"):
         return {"language": "langid", "perplexity": "perplexity"}[reason]
@@ -234,12 +280,12 @@ def plan(ws: Workspace, name: str, out: Path | None = None, num_shards: int | No
     if not card.active:
         raise UserError(f"source {name} is killed ({card.killed_reason}); it is not run. Reactivate it in "
                         f"{card.path} (status.state: active) if that was a mistake.")
-    spec = reader_spec(card)
+    spec = reader_spec(card, ws)
     cfg = process_config(ws, card)
     settings = ws.config()
     shards = int(num_shards or settings.get("shards") or 0)
     batch_size = int((settings.get("langid") or {}).get("batch_size", 256))
-    pattern = readers.file_pattern(card.fmt, card.data_location(ws))
+    pattern = readers.file_pattern(card.fmt, card.data_location(ws), code=card.is_code)
     files = source_pipeline.match_files(pattern)
     if not files:
         raise UserError(f"{card.path}: field `data.path`: no files match {pattern!r}. Check the path (relative "
