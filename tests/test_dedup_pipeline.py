@@ -48,3 +48,11 @@ def test_copies_across_files_and_workers_boilerplate_is_not_a_duplicate(ws, run_
     assert len(kept) + len(rejected) == 8
     kept1, rejected1 = run(ws, run_cli, "one", 1)
     assert kept1 == kept and rejected1 == rejected
+
+
+def test_code_exact_key_strips_only_whitespace():
+    from roots.dedup import exact_key
+
+    assert exact_key("return a - b", "code-python") != exact_key("return a + b", "code-python")
+    assert exact_key("def f():\n    return 1", "code-python") == exact_key("def f():\n\treturn 1", "code-python")
+    assert exact_key("Hello, world 1") == exact_key("Hello world 2")  # text: ROOTS's recipe
