@@ -22,7 +22,6 @@ Exact deduplication runs in the source's dedup stage, on the kept documents, lik
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields
@@ -421,16 +420,9 @@ _DETECTORS = (_pem, _url_password, _assigned, _email, _key)  # order = priority 
 
 def find_secrets(text: str) -> list[tuple[int, int, str]]:
     """Non-overlapping (start, end, tag) spans, earlier detectors winning overlaps."""
-    starts: list[int] = []
-    chosen: list[tuple[int, int, str]] = []
-    for detector in _DETECTORS:
-        for s, e, tag in detector(text):
-            i = bisect.bisect_left(starts, s)
-            if (i > 0 and chosen[i - 1][1] > s) or (i < len(chosen) and chosen[i][0] < e):
-                continue
-            starts.insert(i, s)
-            chosen.insert(i, (s, e, tag))
-    return chosen
+    from roots.pii import non_overlapping
+
+    return non_overlapping(span for detector in _DETECTORS for span in detector(text))
 
 
 def scrub_secrets(text: str) -> tuple[str, dict[str, int]]:

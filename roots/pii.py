@@ -246,6 +246,20 @@ def _phone_finder(regions: tuple[str, ...]) -> Callable[[str], Iterator[Span]]:
     return find
 
 
+def non_overlapping(candidates: Iterable[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """(start, end, tag) spans sorted by start; a candidate overlapping an earlier-chosen one is dropped, so
+    the order of the candidates is the detectors' priority."""
+    starts: list[int] = []
+    chosen: list[tuple[int, int, str]] = []
+    for s, e, tag in candidates:
+        i = bisect.bisect_left(starts, s)
+        if (i > 0 and chosen[i - 1][1] > s) or (i < len(chosen) and chosen[i][0] < e):
+            continue
+        starts.insert(i, s)
+        chosen.insert(i, (s, e, tag))
+    return chosen
+
+
 @dataclass(frozen=True)
 class PiiScrubber:
     """Replaces PII spans with ``PI:<TAG>``; construct once and reuse, it is immutable and thread-safe."""
@@ -280,16 +294,8 @@ class PiiScrubber:
         return [(tag, fn) for tag, fn in every if tag in self.tags]
 
     def _find(self, text: str) -> list[tuple[int, int, str]]:
-        starts: list[int] = []
-        chosen: list[tuple[int, int, str]] = []
-        for tag, fn in self._detectors():
-            for s, e in sorted(fn(text), key=lambda sp: (sp[0], -sp[1])):
-                i = bisect.bisect_left(starts, s)
-                if (i > 0 and chosen[i - 1][1] > s) or (i < len(chosen) and chosen[i][0] < e):
-                    continue
-                starts.insert(i, s)
-                chosen.insert(i, (s, e, tag))
-        return chosen
+        return non_overlapping((s, e, tag) for tag, fn in self._detectors()
+                               for s, e in sorted(fn(text), key=lambda sp: (sp[0], -sp[1])))
 
     def scrub(self, text: str) -> tuple[str, dict[str, int]]:
         """Return scrubbed text and count of replacements per tag (only tags with >0).
