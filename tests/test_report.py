@@ -35,16 +35,21 @@ def _card(recipe: list[str]) -> dict[str, Any]:
     return card
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """web_noisy plus hostile documents, without `remove_lines_with_code` so the markup reaches the outputs."""
-    ws = workspace.init(tmp_path_factory.mktemp("report") / "ws")
+def copy_hostile_sample(ws: workspace.Workspace) -> None:
+    """The bundled web_noisy sample plus the hostile documents and the broken raw line, in `ws`."""
     target = ws.root / "sources" / "samples" / "web_noisy"
     shutil.copytree(SAMPLE, target)
     with (target / "web.jsonl").open("a", encoding="utf-8") as fh:
         for doc in HOSTILE:
             fh.write(json.dumps(doc) + "\n")
         fh.write(HOSTILE_RAW)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """web_noisy plus hostile documents, without `remove_lines_with_code` so the markup reaches the outputs."""
+    ws = workspace.init(tmp_path_factory.mktemp("report") / "ws")
+    copy_hostile_sample(ws)
     config = yaml.safe_load(ws.config_path.read_text())
     config["normalise"] = {"max_chars": 3000}  # the sample's longest document has 1,710 characters
     ws.config_path.write_text(yaml.safe_dump(config))

@@ -42,7 +42,7 @@ import yaml
 from roots import fertility, merge, report, workspace
 from roots.run import run_source
 from tests.conftest import udhr_paragraphs, write_card
-from tests.test_report import HOSTILE, HOSTILE_RAW, SAMPLE, _card
+from tests.test_report import _card, copy_hostile_sample
 
 CHROMIUM_ENV = "ROOTS_CHROMIUM"  # a path to use instead of `chromium` on PATH
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -288,12 +288,7 @@ def release_ws(tmp_path_factory: pytest.TempPathFactory) -> tuple[workspace.Work
 
     Half of the documents are held out so every language has validation text to measure."""
     ws = workspace.init(tmp_path_factory.mktemp("browser") / "ws")
-    target = ws.root / "sources" / "samples" / "web_noisy"
-    shutil.copytree(SAMPLE, target)
-    with (target / "web.jsonl").open("a", encoding="utf-8") as fh:
-        for doc in HOSTILE:
-            fh.write(json.dumps(doc) + "\n")
-        fh.write(HOSTILE_RAW)
+    copy_hostile_sample(ws)
     (ws.sources_dir / "web_noisy.yaml").write_text(yaml.safe_dump(_card(["filter_remove_empty_docs"])))
     records = [{"id": f"{lang}{i}", "text": text, "url": f"https://udhr.example/{lang}/{i}"}
                for lang in ("en", "fr", "zh", "ja") for i, text in enumerate(udhr_paragraphs(lang, 6))]
