@@ -512,3 +512,21 @@ def test_processor_on_records_without_beam():
     again = {**row, "status": "pending"}
     strict.decide(again)
     assert again["status"] == "rejected" and again["reason"] == "code_max_line_length"
+
+
+def test_bundled_code_sample_and_its_data_card(tmp_path):
+    """The `make run` code sample: 6 files kept, 2 rejected, and a card that describes code steps."""
+    import shutil
+
+    from roots import workspace as ws_mod
+    from roots.run import run_source
+
+    repo = Path(__file__).resolve().parent.parent
+    ws = ws_mod.init(tmp_path / "ws")
+    shutil.copytree(repo / "sources" / "samples" / "code", ws.root / "sources" / "samples" / "code")
+    shutil.copy(repo / "sources" / "code_sample.yaml", ws.sources_dir / "code_sample.yaml")
+    result = run_source(ws, "code_sample")
+    assert result.stats["documents"] == {"input": 8, "kept": 6, "rejected": 2, "quarantined": 0}
+    card = (result.out_dir / "README.md").read_text()
+    assert "**Programming language** from the file extension" in card and "max line length" in card
+    assert "**Normalisation**" not in card and "stop words min" not in card
