@@ -84,9 +84,8 @@ class ProcessBatch(beam.DoFn):
 
 
 class WriteShard(beam.DoFn):
-    def __init__(self, out_dir: str, num_shards: int) -> None:
+    def __init__(self, out_dir: str) -> None:
         self.out_dir = out_dir
-        self.num_shards = num_shards
 
     def process(self, item: tuple[tuple[str, int], Any]) -> Iterator[str]:
         (kind, shard), rows = item
@@ -103,7 +102,7 @@ def shard_writer(rows: beam.PCollection, label: str, out_dir: str, num_shards: i
     return (rows
             | f"Key{label}" >> beam.Map(keyed)
             | f"Group{label}" >> beam.GroupByKey()
-            | f"Write{label}" >> beam.ParDo(WriteShard(out_dir, num_shards)))
+            | f"Write{label}" >> beam.ParDo(WriteShard(out_dir)))
 
 
 def build(p: beam.Pipeline, pattern: str, spec: readers.ReaderSpec, cfg: ProcessConfig, out_dir: str,

@@ -101,17 +101,8 @@ def _is_uri(path: str) -> bool:
     return "://" in path
 
 
-def _fix_for(error: jsonschema.ValidationError) -> str:
-    for candidate in (error.schema, *[e.schema for e in (error.context or [])]):
-        if isinstance(candidate, dict) and "x-fix" in candidate:
-            return str(candidate["x-fix"])
-    parent = error.parent
-    while parent is not None:
-        if isinstance(parent.schema, dict) and "x-fix" in parent.schema:
-            return str(parent.schema["x-fix"])
-        parent = parent.parent
-    if error.validator == "required":
-        return "add the missing field"
+def _default_fix(error: jsonschema.ValidationError) -> str:
+    """The fix for a rule whose schema path carries no `x-fix` hint."""
     if error.validator == "additionalProperties":
         return "remove or rename the unknown field (see `roots source add --help` for the card fields)"
     return "correct the value"
@@ -141,7 +132,7 @@ def _nested_fix(schema_: dict[str, Any], error: jsonschema.ValidationError) -> s
         if isinstance(sub, dict) and "x-fix" in sub:
             return str(sub["x-fix"])
         return f"add `{missing}:` to the card"
-    return str(fix) if fix else _fix_for(error)
+    return str(fix) if fix else _default_fix(error)
 
 
 def check_card(path: Path, data: Any, ws: Workspace, check_filename: bool = True) -> list[Problem]:

@@ -239,8 +239,9 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
         write_json(tmp / "per_split_data_args.json", blend_data["per_split_data_args"])
         from roots import datacard, fertility, report
 
-        datacard.write_release_card(tmp, card_view(manifest_stub(plan, tokens, docs, takedown_list)))
-        manifest = build_manifest(ws, plan, cfg, takedown_list, drop_counts, tokens, docs, tmp, tok, started)
+        view = card_view(plan, tokens, docs, takedown_list)
+        datacard.write_release_card(tmp, view)
+        manifest = build_manifest(ws, plan, cfg, takedown_list, drop_counts, tokens, docs, tmp, tok, started, view)
         manifest["timings"] = timings
         manifest["fertility"] = fertility.fertility_from_lineage(tok, tmp, {inc.name: inc.run_dir
                                                                              for inc in plan.included})
@@ -282,15 +283,9 @@ def assemble(parts_dir: Path, out: Path, n_tasks: int) -> tuple[dict[str, dict[s
     return dict(tokens), dict(docs)
 
 
-def manifest_stub(plan: Plan, tokens: dict[str, dict[str, int]], docs: dict[str, Any],
-                  takedown_list: list[takedowns.Takedown]) -> dict[str, Any]:
-    return {"plan": plan, "tokens": tokens, "documents": docs, "takedowns": takedown_list}
-
-
-def card_view(stub: dict[str, Any]) -> dict[str, Any]:
+def card_view(plan: Plan, tokens: dict[str, dict[str, int]], docs: dict[str, Any],
+              takedown_list: list[takedowns.Takedown]) -> dict[str, Any]:
     """The release as the data card and report read it: sources with clearance, exclusions, languages."""
-    plan: Plan = stub["plan"]
-    tokens, docs = stub["tokens"], stub["documents"]
     sources = []
     for inc in plan.included:
         sources.append({"name": inc.name, "clearance": inc.basis, "license": inc.license,
@@ -301,7 +296,7 @@ def card_view(stub: dict[str, Any]) -> dict[str, Any]:
         "excluded": [{"name": e["source"], "reason": e["reason"]} for e in plan.excluded],
         "languages": {g: {"documents": docs[g]["train"] + docs[g]["valid"],
                           "tokens": tokens[g]["train"] + tokens[g]["valid"]} for g in sorted(tokens)},
-        "takedowns": [{"id": t.id, "source": t.source, "reason": t.reason} for t in stub["takedowns"]],
+        "takedowns": [{"id": t.id, "source": t.source, "reason": t.reason} for t in takedown_list],
         "tokens": sum(t["train"] + t["valid"] for t in tokens.values()),
         "documents": sum(d["train"] + d["valid"] for d in docs.values()),
     }
@@ -309,7 +304,7 @@ def card_view(stub: dict[str, Any]) -> dict[str, Any]:
 
 def build_manifest(ws: Workspace, plan: Plan, cfg: dict[str, Any], takedown_list: list[takedowns.Takedown],
                    drop_counts: dict[str, Counter[str]], tokens: dict[str, dict[str, int]], docs: dict[str, Any],
-                   out: Path, tok: Any, started: dt.datetime) -> dict[str, Any]:
+                   out: Path, tok: Any, started: dt.datetime, view: dict[str, Any]) -> dict[str, Any]:
     sources = []
     for inc in plan.included:
         run_manifest = json.loads((inc.run_dir / "manifest.json").read_text())
@@ -326,7 +321,6 @@ def build_manifest(ws: Workspace, plan: Plan, cfg: dict[str, Any], takedown_list
              and p.name != "manifest.json"}
     shard_tokens = {f"shards/{g}_{'text' if s == 'train' else 'valid_text'}_document": n
                     for g, t in tokens.items() for s, n in t.items() if n}
-    view = card_view(manifest_stub(plan, tokens, docs, takedown_list))
     return {
         **{k: view[k] for k in ("name", "sources", "excluded", "languages")},
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -146,7 +146,7 @@ class DocumentProcessor:
         t4 = time.perf_counter()
         for row in live:
             if row["status"] == "pending":
-                self._decide(row)
+                self.decide(row)
         self.timings["decide"] += time.perf_counter() - t4
         t5 = time.perf_counter()
         if "pii" not in self.cfg.skip and self.cfg.pii_tags:
@@ -199,7 +199,7 @@ class DocumentProcessor:
         self.timings["quality"] += t1 - t0
         for row in rows:
             if row["status"] == "pending":
-                self._decide(row)
+                self.decide(row)
         t2 = time.perf_counter()
         self.timings["decide"] += t2 - t1
         if "pii" not in self.cfg.skip:
@@ -325,10 +325,7 @@ class DocumentProcessor:
         return self.params(lang).ppl_max
 
     def decide(self, row: dict[str, Any]) -> None:
-        """Apply the quality and perplexity thresholds to a row's stored statistics."""
-        self._decide(row)
-
-    def _decide(self, row: dict[str, Any]) -> None:
+        """Apply the quality and perplexity thresholds to a row's stored statistics (also `--rethreshold`)."""
         if self.cfg.code:
             self._decide_code(row)
             return
