@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "vocab_size": toklib.BLOOM_VOCAB_SIZE,
     "source_ratios": {},  # e.g. {big_english_crawl: 0.5}, as ROOTS capped English
     "dedup": True,
+    "tokenizer_file": None,  # a tokenizer.json to use as is instead of training one (relative: to the workspace)
 }
 
 
@@ -186,6 +187,26 @@ def blend(tokens: dict[str, dict[str, int]], alpha: float) -> dict[str, Any]:
     }
 
 
+def supplied_tokenizer(ws: Workspace, value: Any) -> Any:
+    """The tokenizer named by the merge setting `tokenizer_file`, loaded; None when it is not set."""
+    if not value:
+        return None
+    path = Path(str(value))
+    path = path if path.is_absolute() else ws.root / path
+    if not path.is_file():
+        raise UserError(f"merge setting `tokenizer_file`: {path} is not a file; give the path of a "
+                        "tokenizer.json, or remove the setting to train the tokenizer.")
+    try:
+        tok = toklib.load(path)
+    except Exception as exc:  # noqa: BLE001 (tokenizers raises a bare Exception for a malformed file)
+        raise UserError(f"merge setting `tokenizer_file`: {path} is not a tokenizer.json ({exc}).") from None
+    missing = [t for t in toklib.SPECIAL_TOKENS if tok.token_to_id(t) is None]
+    if missing:
+        raise UserError(f"merge setting `tokenizer_file`: {path} lacks the special token(s) {', '.join(missing)} "
+                        "that the release needs (</s> is the end-of-document token).")
+    return tok
+
+
 @dataclass
 class MergeResult:
     out_dir: Path
@@ -201,6 +222,7 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
         cfg["vocab_size"] = vocab_size
     if int(cfg["vocab_size"]) < 260:
         raise UserError("--vocab-size must be at least 260 (256 bytes + 4 special tokens).")
+    supplied = supplied_tokenizer(ws, cfg.get("tokenizer_file"))
     plan = gate(ws)
     if not plan.included:
         reasons = "; ".join(f"{e['source']}: {e['reason']}" for e in plan.excluded) or "no sources registered"
@@ -216,10 +238,14 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
         takedown_list = takedowns.load_all(ws)
         dups = cross_source_duplicates(plan, cfg)
         drops, drop_counts = decide_drops(plan, takedown_list, cfg, dups)
-        print(f"  training the tokenizer (vocabulary {cfg['vocab_size']}) ...", flush=True)
         t_tok, c_tok = time.perf_counter(), time.process_time()
-        tok = toklib.train_tokenizer(tokenizer_sample(plan, drops, cfg), vocab_size=int(cfg["vocab_size"]),
-                                     min_frequency=int(cfg["tokenizer_min_frequency"]))
+        if supplied is not None:
+            print(f"  using the tokenizer {cfg['tokenizer_file']} (not training one) ...", flush=True)
+            tok = supplied
+        else:
+            print(f"  training the tokenizer (vocabulary {cfg['vocab_size']}) ...", flush=True)
+            tok = toklib.train_tokenizer(tokenizer_sample(plan, drops, cfg), vocab_size=int(cfg["vocab_size"]),
+                                         min_frequency=int(cfg["tokenizer_min_frequency"]))
         timings = {"tokenizer_train_s": round(time.perf_counter() - t_tok, 3),
                    "tokenizer_train_cpu_s": round(time.process_time() - c_tok, 3)}
         toklib.save_hf_files(tok, tmp)
