@@ -47,19 +47,29 @@ DATATROVE_SCRIPT = REPO / "roots" / "tools" / "datatrove_bench.py"
 LM_REFERENCE = REPO / "roots" / "data" / "lm_reference" / "en.txt"
 DEFAULT_JSON = REPO / "runs" / "bench_vs_datatrove.json"
 
-STAGES = ("langid", "quality", "perplexity", "minhash")
+STAGES = ("langid", "quality", "perplexity", "pii", "minhash", "tokenize")
 TITLES = {
     "langid": "language ID (fastText lid.176.ftz)",
     "quality": "repetition + quality heuristics",
     "perplexity": "perplexity (roots en KenLM, all docs)",
+    "pii": "PII: emails + IP addresses",
     "minhash": "MinHash signatures (5-grams, 14x9)",
-    "e2e": "end to end (LID > heuristics > ppl > write)",
+    "tokenize": "tokenise into Megatron .bin/.idx",
+    "e2e": "end to end (LID>heur>ppl>PII>dedup>shards)",
+    "kernels": "bare kernels (LID+KenLM+MinHash+encode)",
     "dedup": "MinHash near-dedup end to end",
 }
 LSH_BANDS, LSH_ROWS, NUM_PERM = 14, 9, 128
 POLL_SECONDS = 0.02
 SIGNATURE_BATCH = 256  # roots.dedup.DedupConfig.signature_batch
 LID_BATCH = 256  # as roots/bench.py; the pipeline's default is the workspace's langid.batch_size
+TOKENIZE_BATCH = 256  # roots.release_parts.BATCH
+#: roots' PII tags that match datatrove's PIIFormatter (emails and IP addresses)
+PII_TAGS = ("EMAIL", "IP_ADDRESS")
+#: vocabulary of the BLOOM-style BPE trained once on the corpus for both tools (< 65,500: uint16 tokens in both)
+TOKENIZER_VOCAB = 32_000
+#: the goals of issue 8, printed next to the measured ratios
+GOAL_VS_DATATROVE, GOAL_VS_KERNELS = 2.0, 1.5
 
 
 # ------------------------------------------------------------------------------------------ measuring
@@ -168,6 +178,16 @@ def ensure_lm(scratch: Path) -> Path:
     return model
 
 
+def ensure_tokenizer(scratch: Path, corpus: Path) -> Path:
+    """One BLOOM-style byte-level BPE (roots.tokenizer, the merge's own trainer) trained on the corpus, saved
+    as tokenizer.json; both tools tokenise with this file, so their shards can be compared byte for byte."""
+    from roots import tokenizer as toklib
+
+    tok = toklib.train_tokenizer(toklib.dedup_lines(d["text"] for d in _read_texts(corpus)),
+                                 vocab_size=TOKENIZER_VOCAB, min_frequency=2)
+    return toklib.save_hf_files(tok, scratch / "tokenizer") / "tokenizer.json"
+
+
 def write_corpus(n_docs: int, path: Path) -> dict[str, Any]:
     from roots.bench import generate_corpus
 
@@ -190,7 +210,8 @@ def _timed(fn: Any) -> tuple[Any, float, float]:
     return out, time.perf_counter() - t0, time.process_time() - c0
 
 
-def worker_stage(name: str, corpus: Path, lm_dir: Path, langs_file: Path | None) -> dict[str, Any]:
+def worker_stage(name: str, corpus: Path, lm_dir: Path, langs_file: Path | None, tokenizer: Path | None = None,
+                 scratch: Path | None = None) -> dict[str, Any]:
     """One roots stage on every document, with the same functions the pipeline calls."""
     from roots import langid, quality
 
@@ -250,24 +271,120 @@ def worker_stage(name: str, corpus: Path, lm_dir: Path, langs_file: Path | None)
             return n
 
         out["signed"], out["wall_s"], out["cpu_s"] = _timed(sign)
+    elif name == "pii":
+        from roots.pii import PiiScrubber
+
+        scrubber = PiiScrubber(tags=frozenset(PII_TAGS))
+        scrubber.scrub("warm up a@b.org 10.0.0.1")
+        out["load_s"] = time.perf_counter() - t0
+        scrubbed, out["wall_s"], out["cpu_s"] = _timed(lambda: [scrubber.scrub(t) for t in texts])
+        out["changed"] = sum(bool(counts) for _, counts in scrubbed)
+        out["replacements"] = {tag: sum(c.get(tag, 0) for _, c in scrubbed) for tag in PII_TAGS}
+    elif name == "tokenize":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from roots import release_parts
+        from roots import tokenizer as toklib
+
+        if tokenizer is None or scratch is None:
+            raise SystemExit("stage tokenize needs --tokenizer and --scratch")
+        # the merge's per-file function on one kept-style Parquet file (written before the clock starts):
+        # read, encode in batches with the EOD appended, write .bin/.idx and the lineage table
+        scratch.mkdir(parents=True, exist_ok=True)
+        kept = scratch / "kept.parquet"
+        pq.write_table(pa.table({"id": [d["id"] for d in docs], "text": texts, "url": [d.get("url") for d in docs],
+                                 "lang": ["en"] * len(docs)}), kept)
+        tok = toklib.load(tokenizer)
+        toklib.encode_documents(tok, ["warm up"])
+        task = {"index": 0, "source": "bench", "path": str(kept), "clearance": "licence", "record": None}
+        out["load_s"] = time.perf_counter() - t0
+        counts, out["wall_s"], out["cpu_s"] = _timed(
+            lambda: release_parts.tokenize_file(tok, task, {}, str(scratch / "parts"), 0.0, 42))
+        out["tokens"], out["documents_written"] = counts["tokens"], counts["documents"]
+        out["bin_sha256"] = sha256_file(release_parts.part_prefix(str(scratch / "parts"), "en", "train", 0)
+                                        .with_suffix(".bin"))
     else:
         raise SystemExit(f"unknown stage {name!r}")
     return out
 
 
-#: roots' recipe for the end-to-end row: every stage datatrove's pipeline has, nothing it lacks.
-E2E_RECIPE = "{skip: [pii, dedup]}"
+def sha256_file(path: Path) -> str:
+    from roots.audit import sha256_file as sha
+
+    return sha(path)
+
+
+def worker_kernels(corpus: Path, lm_dir: Path, tokenizer: Path, ids_file: Path) -> dict[str, Any]:
+    """The libraries roots' end-to-end run is built on, called in a tight loop on the documents that run fed
+    them (ids_file, written by the roots end-to-end worker): fastText predict (list API, batches of 256) on
+    every document, SentencePiece + KenLM on those roots scored, MinHash (roots.dedup's numpy path) on those
+    that reached dedup, HF tokenizers encode (one thread) on those released. Inputs are prepared before
+    the clock starts, exactly as roots prepares them (lower-cased for fastText, LM-normalised for KenLM)."""
+    import fasttext
+
+    from roots import dedup, langid
+    from roots import tokenizer as toklib
+    from roots.lm import PerplexityModel, normalize_for_lm
+
+    docs = _read_texts(corpus)
+    by_id = {d["id"]: d["text"] for d in docs}
+    ids = json.loads(ids_file.read_text())
+    texts = [d["text"] for d in docs]
+    parts: dict[str, dict[str, Any]] = {}
+
+    def part(name: str, n: int, fn: Any) -> None:
+        _, wall, cpu = _timed(fn)
+        parts[name] = {"docs": n, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "docs_per_s": _rate(n, cpu)}
+
+    model = fasttext.load_model(str(langid.resolve_model_path(None)))
+    lid_in = [t[:langid.MAX_PREDICT_CHARS].lower().replace("\n", " ").replace("\r", " ") for t in texts]
+    model.predict(lid_in[:1], k=1)
+    part("fastText predict", len(lid_in),
+         lambda: [model.predict(lid_in[i:i + LID_BATCH], k=1) for i in range(0, len(lid_in), LID_BATCH)])
+
+    pm = PerplexityModel.load(lm_dir)
+    pm.perplexity("warm up")
+    sp, lm = pm._sp, pm._lm  # the loaded SentencePiece and KenLM objects themselves
+    lm_in = [normalize_for_lm(by_id[i]) for i in ids["scored"]]
+    part("SentencePiece+KenLM score", len(lm_in), lambda: [lm.score(" ".join(sp.encode_as_pieces(t))) for t in lm_in])
+
+    mh_in = [by_id[i] for i in ids["deduplicated"]]
+    no_langs: list[str | None] = [None] * len(mh_in)
+    dedup.minhash_signatures(["warm up the permutations"], [None], NUM_PERM, 1, 5)
+    part("MinHash (shingles+hash)", len(mh_in),
+         lambda: [dedup.minhash_signatures(mh_in[i:i + SIGNATURE_BATCH], no_langs[i:i + SIGNATURE_BATCH],
+                                           NUM_PERM, 1, 5) for i in range(0, len(mh_in), SIGNATURE_BATCH)])
+
+    tok = toklib.load(tokenizer)
+    tok_in = [by_id[i] for i in ids["released"]]
+    tok.encode_batch_fast(["warm up"], add_special_tokens=False)
+    part("tokenizers encode", len(tok_in),
+         lambda: [tok.encode_batch_fast(tok_in[i:i + TOKENIZE_BATCH], add_special_tokens=False)
+                  for i in range(0, len(tok_in), TOKENIZE_BATCH)])
+    return {"docs": len(texts), "wall_s": sum(p["wall_s"] for p in parts.values()),
+            "cpu_s": sum(p["cpu_s"] for p in parts.values()), "parts": parts}
+
+
+#: roots' recipe for the end-to-end row: every stage datatrove's pipeline has (PII limited to its two kinds,
+#: near-duplicate removal only), nothing it lacks; the merge then tokenises the kept documents into shards.
+E2E_RECIPE = "{pii_tags: [EMAIL, IP_ADDRESS], dedup: {exact: false, near: true}}"
 #: roots' recipe for the dedup row: only near-duplicate removal (normalisation cannot be switched off).
 DEDUP_RECIPE = "{skip: [langid, modify, quality, perplexity, pii], dedup: {exact: false, near: true}}"
 
 
-def worker_run(corpus: Path, lm_dir: Path, scratch: Path, recipe: str) -> dict[str, Any]:
+def worker_run(corpus: Path, lm_dir: Path, scratch: Path, recipe: str, tokenizer: Path | None = None) -> dict[str, Any]:
     """roots' Beam pipeline on the corpus exactly as `roots run` runs it, from a throw-away workspace whose
-    card sets `recipe` and whose models directory holds only the English LM (the one datatrove gets)."""
-    from roots import workspace
+    card sets `recipe` and whose models directory holds only the English LM (the one datatrove gets); with
+    `tokenizer`, then `roots merge` with that tokenizer.json (merge setting `tokenizer_file`) into Megatron
+    shards. Also writes scratch/ids.json: which documents each library was fed (for the kernels row)."""
+    from roots import outputs, workspace
     from roots.run import run_source
+    from roots.yamlio import write_yaml
 
     ws = workspace.init(scratch / "ws")
+    if tokenizer is not None:
+        write_yaml(ws.config_path, {**ws.config(), "merge": {"tokenizer_file": str(tokenizer)}})
     os.symlink(corpus, ws.root / "bench.jsonl")
     (ws.root / "models" / "lm").mkdir(parents=True)
     os.symlink(lm_dir, ws.root / "models" / "lm" / "en")
@@ -281,10 +398,29 @@ def worker_run(corpus: Path, lm_dir: Path, scratch: Path, recipe: str) -> dict[s
     for entry in stats["languages"].values():
         for backend, n in entry.get("langid_backend", {}).items():
             backends[backend] += n
-    return {"wall_s": wall, "cpu_s": cpu, "documents": stats["documents"], "reasons": stats["reasons"],
-            "stages": stats["stages"], "langid_backends": dict(backends),
-            "duplicates": sum(n for reason, n in stats["reasons"].items() if reason.startswith("duplicate")),
-            "stage_cpu_seconds": stats["timings"].get("stage_cpu_seconds")}
+    out = {"wall_s": wall, "cpu_s": cpu, "documents": stats["documents"], "reasons": stats["reasons"],
+           "stages": stats["stages"], "langid_backends": dict(backends),
+           "duplicates": sum(n for reason, n in stats["reasons"].items() if reason.startswith("duplicate")),
+           "stage_cpu_seconds": stats["timings"].get("stage_cpu_seconds")}
+    if tokenizer is None:
+        return out
+    from roots.merge import merge
+
+    released, m_wall, m_cpu = _timed(lambda: merge(ws, out=scratch / "release"))
+    manifest = released.manifest
+    out["merge"] = {"wall_s": m_wall, "cpu_s": m_cpu, "timings": manifest.get("timings"),
+                    "documents": sum(d["train"] + d["valid"] for d in manifest["documents"].values()),
+                    "tokens": sum(t["train"] + t["valid"] for t in manifest["tokens"].values()),
+                    "shards": sorted(manifest["shard_tokens"])}
+    rows = [*outputs.iter_kind(result.out_dir, "kept", ["id", "perplexity"]),
+            *outputs.iter_kind(result.out_dir, "rejected", ["id", "perplexity", "reason"])]
+    ids = {"scored": [r["id"] for r in rows if r["perplexity"] is not None],
+           "deduplicated": [r["id"] for r in rows if "reason" not in r or str(r["reason"]).startswith("duplicate")],
+           "released": [r["id"] for r in rows if "reason" not in r]}
+    (scratch / "ids.json").write_text(json.dumps(ids))
+    out["ids_file"] = str(scratch / "ids.json")
+    out["fed"] = {k: len(v) for k, v in ids.items()}
+    return out
 
 
 # ---------------------------------------------------------------------------------------- orchestration
@@ -310,24 +446,29 @@ def _rate(docs: int, cpu: float) -> float | None:
 class Bench:
     """Runs every measurement as a subprocess and keeps the rows."""
 
-    def __init__(self, work: Path, dt_python: Path, corpus: Path, lm_dir: Path, lid_model: Path) -> None:
+    def __init__(self, work: Path, dt_python: Path, corpus: Path, lm_dir: Path, lid_model: Path,
+                 tokenizer: Path) -> None:
         self.work, self.dt_python, self.corpus, self.lm_dir, self.lid_model = work, dt_python, corpus, lm_dir, lid_model
+        self.tokenizer = tokenizer
         self.rows: list[Row] = []
-        self.dt_env = {"HF_ASSETS_CACHE": str(work / "hf_assets"), "HF_HOME": str(work / "hf_home"),
-                       "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        # One core each: HF tokenizers' Rust thread pool off in both tools (it is what encode_batch uses).
+        self.env = {"TOKENIZERS_PARALLELISM": "false", "RAYON_NUM_THREADS": "1"}
+        self.dt_env = {**self.env, "HF_ASSETS_CACHE": str(work / "hf_assets"), "HF_HOME": str(work / "hf_home"),
+                       "HF_HUB_OFFLINE": "1"}
 
     def roots(self, label: str, *args: str) -> Measured:
         """A roots worker (this module with --worker) in a fresh process of this interpreter."""
         out = self.work / f"roots-{label}.json"
         cmd = [sys.executable, "-m", "roots.bench_vs_datatrove", "--worker", *args, "--corpus", str(self.corpus),
-               "--lm-dir", str(self.lm_dir), "--scratch", str(self.work / f"roots-{label}"), "--out", str(out)]
-        return run_measured(cmd, self.work / f"roots-{label}.log", out)
+               "--lm-dir", str(self.lm_dir), "--tokenizer", str(self.tokenizer),
+               "--scratch", str(self.work / f"roots-{label}"), "--out", str(out)]
+        return run_measured(cmd, self.work / f"roots-{label}.log", out, env=self.env)
 
     def datatrove(self, label: str, *args: str) -> Measured:
         """roots/tools/datatrove_bench.py in datatrove's own environment, with a private HF cache."""
         out = self.work / f"datatrove-{label}.json"
         cmd = [str(self.dt_python), str(DATATROVE_SCRIPT), *args, "--corpus", str(self.corpus),
-               "--lid-model", str(self.lid_model), "--lm-dir", str(self.lm_dir),
+               "--lid-model", str(self.lid_model), "--lm-dir", str(self.lm_dir), "--tokenizer", str(self.tokenizer),
                "--workdir", str(self.work / f"datatrove-{label}"), "--out", str(out)]
         return run_measured(cmd, self.work / f"datatrove-{label}.log", out, env=self.dt_env)
 
@@ -378,10 +519,32 @@ def compare_stages(bench: Bench, n_docs: int) -> dict[str, Any]:
     bench.stage_row("perplexity", "roots", roots_p, "roots.lm.PerplexityModel")
     bench.stage_row("perplexity", "datatrove", dt_p, f"KenlmModel subclass; identical on {same}/{len(a)} docs")
 
+    roots_pii = bench.roots("pii", "stage", "pii")
+    dt_pii = bench.datatrove("pii", "stage", "pii")
+    reps = ", ".join(f"{k} {v}" for k, v in roots_pii.result["replacements"].items())
+    bench.stage_row("pii", "roots", roots_pii,
+                    f"PiiScrubber(EMAIL, IP_ADDRESS), validated spans -> PI:<TAG>; {roots_pii.result['changed']} "
+                    f"docs changed ({reps})")
+    bench.stage_row("pii", "datatrove", dt_pii, f"PIIFormatter (all IPs), fake addresses; "
+                    f"{dt_pii.result['changed']} docs changed")
+    checks["pii_docs_changed"] = f"roots {roots_pii.result['changed']} / datatrove {dt_pii.result['changed']}"
+
     roots_m = bench.roots("minhash", "stage", "minhash")
     dt_m = bench.datatrove("minhash", "stage", "minhash")
     bench.stage_row("minhash", "roots", roots_m, "regex words, SHA-1+affine64, numpy batch")
     bench.stage_row("minhash", "datatrove", dt_m, "spaCy words, xxhash64, mod 2^61-1")
+
+    roots_t = bench.roots("tokenize", "stage", "tokenize")
+    dt_t = bench.datatrove("tokenize", "stage", "tokenize")
+    same_bin = roots_t.result["bin_sha256"] == dt_t.result["bin_sha256"]
+    bench.stage_row("tokenize", "roots", roots_t,
+                    f"release_parts.tokenize_file: Parquet in, encode_batch_fast x{TOKENIZE_BATCH}, .bin/.idx + "
+                    f"lineage; {roots_t.result['tokens']} tokens")
+    bench.stage_row("tokenize", "datatrove", dt_t,
+                    f"MegatronDocumentTokenizer.write_tokens: encode_batch x10000, .bin/.idx; "
+                    f"{dt_t.result['tokens']} tokens; .bin {'identical' if same_bin else 'DIFFERENT'}")
+    checks["tokens"] = f"roots {roots_t.result['tokens']} / datatrove {dt_t.result['tokens']}"
+    checks["megatron_bin_identical"] = same_bin
     return checks
 
 
@@ -393,27 +556,57 @@ def flows(rows: list[Row]) -> list[str]:
             continue
         if row.tool == "roots":
             steps = [f"{s['stage']} {s['in']}>{s['out']}" for s in row.detail.get("stages", []) if s["removed"]]
+            merged = row.detail.get("merge")
+            if merged:
+                steps.append(f"merge {merged['documents']} docs > {merged['tokens']} tokens in "
+                             f"{len(merged['shards'])} shard(s)")
         else:
             steps = [f"{b['block'].split(': ', 1)[-1]} {b['total']}>{b['forwarded']}"
                      for b in row.detail.get("blocks", []) if b.get("forwarded") is not None]
+            if row.detail.get("tokens") is not None:
+                steps.append(f"tokenizer {row.detail['tokens']} tokens")
         lines.append(f"{row.tool} end-to-end flow: " + ", ".join(steps))
+    return lines
+
+
+def where_time_goes(rows: list[Row]) -> list[str]:
+    """CPU seconds per stage inside each end-to-end run, largest first (what limits each tool)."""
+    lines = []
+    for row in rows:
+        if row.stage != TITLES["e2e"]:
+            continue
+        if row.tool == "roots":
+            parts = {f"run:{k}": float(v) for k, v in (row.detail.get("stage_cpu_seconds") or {}).items()}
+            merged = row.detail.get("merge") or {}
+            if merged:
+                parts["merge (all)"] = float(merged["cpu_s"])
+            inside = float(row.detail.get("cpu_s") or 0.0)
+            parts["process outside run+merge (imports, Beam start-up)"] = max(0.0, row.cpu_s - inside - parts.get(
+                "merge (all)", 0.0))
+        else:
+            parts = {f"job:{k}": float(v["cpu_s"]) for k, v in (row.detail.get("jobs") or {}).items()}
+            parts["process outside the jobs (imports, executor)"] = max(0.0, row.cpu_s - float(row.detail["cpu_s"]))
+        top = sorted(parts.items(), key=lambda kv: -kv[1])
+        lines.append(f"{row.tool} end-to-end CPU s by part: " + ", ".join(f"{k} {v:.2f}" for k, v in top))
     return lines
 
 
 def compare_e2e(bench: Bench, n_docs: int, with_dedup: bool) -> list[str]:
     """End-to-end rows; returns failures of the optional dedup rows instead of aborting on them."""
-    r = bench.roots("e2e", "run", E2E_RECIPE)
-    d = r.result["documents"]
+    r = bench.roots("e2e", "run", E2E_RECIPE, "merge")
+    d, merged = r.result["documents"], r.result["merge"]
     lid = ", ".join(f"{k} {v}" for k, v in sorted(r.result["langid_backends"].items()))
     bench.process_row("e2e", "roots", n_docs, r,
-                      f"Beam DirectRunner; pipeline {_rate(n_docs, r.result['cpu_s'])} docs/s/core; "
-                      f"kept {d['kept']}; LID by {lid}")
+                      f"roots run (Beam DirectRunner) + roots merge; in-process {_rate(n_docs, r.result['cpu_s'] + merged['cpu_s'])}"
+                      f" docs/s/core; kept {d['kept']} (dups {r.result['duplicates']}); released {merged['documents']}"
+                      f" docs, {merged['tokens']} tokens; LID by {lid}")
     t = bench.datatrove("e2e", "e2e")
-    blocks = t.result["blocks"]
-    kept = next((b["forwarded"] for b in reversed(blocks) if b["forwarded"] is not None), None)
     bench.process_row("e2e", "datatrove", n_docs, t,
-                      f"LocalPipelineExecutor; pipeline {_rate(n_docs, t.result['cpu_s'])} docs/s/core; "
-                      f"kept {kept}")
+                      f"5 LocalPipelineExecutor jobs; in-process {_rate(n_docs, t.result['cpu_s'])} docs/s/core; "
+                      f"dups {t.result['removed']}; released {t.result['released']} docs, {t.result['tokens']} tokens")
+    k = bench.roots("kernels", "kernels", "--ids", r.result["ids_file"])
+    parts = "; ".join(f"{name} {v['docs_per_s']}/s on {v['docs']}" for name, v in k.result["parts"].items())
+    bench.stage_row("kernels", "libraries", k, f"tight loops, docs roots fed each: {parts}")
     failures: list[str] = []
     if with_dedup:
         try:
@@ -433,6 +626,15 @@ def compare_e2e(bench: Bench, n_docs: int, with_dedup: bool) -> list[str]:
     return failures
 
 
+def ratios(rows: list[Row]) -> dict[str, float | None]:
+    """roots / datatrove end to end, and how many times the kernels' rate roots' end-to-end rate is."""
+    rate = {(r.stage, r.tool): r.docs_per_s_per_core for r in rows}
+    roots_e2e, dt_e2e = rate.get((TITLES["e2e"], "roots")), rate.get((TITLES["e2e"], "datatrove"))
+    kernels = rate.get((TITLES["kernels"], "libraries"))
+    return {"roots_over_datatrove_e2e": round(roots_e2e / dt_e2e, 2) if roots_e2e and dt_e2e else None,
+            "kernels_over_roots_e2e": round(kernels / roots_e2e, 2) if roots_e2e and kernels else None}
+
+
 EQUIVALENT = [
     "Same input file (roots.bench.generate_corpus), same machine, one core per tool, fresh process each.",
     ("Language ID: the same fastText file, lid.176.ftz (sha256 checked); threshold 0.70 in both "
@@ -440,6 +642,15 @@ EQUIVALENT = [
     ("Perplexity: the same roots-trained sp.model + lm.binary, the same normalisation and the same cc_net "
      "score (checked per document); max 1500 (ROOTS en) for documents labelled en, others unscored."),
     "MinHash: word 5-grams, 64-bit hashes, 14 bands x 9 rows (roots' lsh_params(0.7, 128)).",
+    ("PII: emails and IP addresses in both (roots tags EMAIL + IP_ADDRESS, datatrove PIIFormatter with "
+     "only_remove_public_ips=False because roots redacts private addresses too)."),
+    ("Tokenisation: the same tokenizer.json (a BLOOM-style byte-level BPE, vocabulary "
+     f"{TOKENIZER_VOCAB:,}, trained once on the corpus by roots.tokenizer), '</s>' appended to every "
+     "document, uint16 tokens in Megatron's mmap .bin/.idx format in both (roots' merge and datatrove's "
+     "MegatronDocumentTokenizer); the tokenisation stage rows check that the two .bin files are identical."),
+    ("Kernels row: the libraries under roots' end-to-end run (fastText predict, SentencePiece + KenLM score, "
+     "roots.dedup MinHash, HF tokenizers encode) in tight loops, one core, on exactly the documents roots' "
+     "run fed each of them (every document; those scored; those that reached dedup; those released)."),
 ]
 DIFFERENT = [
     ("Language ID: roots lower-cases, truncates to 4,000 characters and predicts in batches of 256 with "
@@ -457,9 +668,23 @@ DIFFERENT = [
      "before scoring, scores every stage for every document (score, then decide) and writes kept and "
      "rejected documents to Parquet with their statistics; datatrove drops a document at the first failing "
      "filter (so later filters see fewer documents: mostly English survives Gopher quality) and writes only "
-     "kept documents, gzipped JSONL. PII scrubbing is switched off in roots (recipe skip: [pii]) because "
-     "datatrove's pipeline has none. roots' language ID also routes the documents fastText is unsure of to "
-     "CLD3 (roots/data/langid_routing.yaml); the end-to-end note counts the documents each backend labelled."),
+     "kept documents, gzipped JSONL, which its dedup and tokenisation jobs read back. roots' language ID also "
+     "routes the documents fastText is unsure of to CLD3 (roots/data/langid_routing.yaml); the end-to-end "
+     "note counts the documents each backend labelled."),
+    ("PII: roots finds candidates with bounded regexes and validates them (TLD, IPv4/IPv6 parsing) and "
+     "writes PI:EMAIL / PI:IP_ADDRESS, repeating until nothing matches; datatrove runs one email and one "
+     "IPv4 regex (no IPv6) and substitutes fake addresses. roots scrubs every document it writes, rejected "
+     "ones included; datatrove only those that passed its filters."),
+    ("Tokenisation end to end: `roots merge` (Beam DirectRunner) re-checks clearance and takedowns, holds "
+     "out 5% per language for validation, writes one shard pair per language and split plus a lineage "
+     "table per shard, tokenizer files, blend weights, data card, report and a manifest hashing every file; "
+     "datatrove's MegatronDocumentTokenizer writes one .bin/.idx for the task. roots encodes with "
+     "encode_batch_fast (no offsets) in batches of 256 and never turns a literal '</s>' in the text into "
+     "the special id; datatrove uses encode_batch (with offsets) in batches of 10,000 and its EOS "
+     "post-processor. Neither trains a tokenizer in the timed runs."),
+    ("Dedup inside end to end: roots' run removes near duplicates among the documents its filters kept, in "
+     "the same Beam job (recipe dedup: {exact: false, near: true}); datatrove runs its signature, 14 "
+     "bucket, cluster and filter steps as separate jobs over files on disk."),
     ("MinHash: roots hashes regex \\w+ words (characters for scripts without spaces) with SHA-1 + the "
      "datasketch affine64 permutation; datatrove tokenizes with spaCy, hashes with xxhash64 and permutes "
      "modulo 2^61-1. Dedup end to end: roots' Beam pipeline with every other stage skipped (it still "
@@ -496,6 +721,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--lm-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--langs", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--tokenizer", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--ids", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--scratch", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -512,7 +739,8 @@ def main(argv: list[str] | None = None) -> int:
         lid_model = langid.resolve_model_path(None)
         corpus_path = work / "corpus.jsonl"
         corpus = write_corpus(args.docs, corpus_path)
-        bench = Bench(work, dt_python, corpus_path, lm_dir, lid_model)
+        tokenizer = ensure_tokenizer(work, corpus_path)
+        bench = Bench(work, dt_python, corpus_path, lm_dir, lid_model, tokenizer)
         print(f"benchmarking {corpus['docs']} documents ({corpus['mb']} MB) in {work}", file=sys.stderr)
         try:
             checks = compare_stages(bench, corpus["docs"])
@@ -523,8 +751,14 @@ def main(argv: list[str] | None = None) -> int:
         print_table(bench.rows, corpus)
         for failure in failures:
             print(f"\nFAILED (row left out) {failure}")
+        found = ratios(bench.rows)
+        print(f"\nroots / datatrove end to end: {found['roots_over_datatrove_e2e']}x docs/s/core "
+              f"(goal >= {GOAL_VS_DATATROVE}x)")
+        print(f"bare kernels / roots end to end: {found['kernels_over_roots_e2e']}x (roots is that many times "
+              f"slower than its libraries alone; goal <= {GOAL_VS_KERNELS}x)")
         print("\nchecks: " + ", ".join(f"{k}={v}" for k, v in checks.items()))
         print("\n".join(flows(bench.rows)))
+        print("\n".join(where_time_goes(bench.rows)))
         print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}; wall times include waiting for the "
               "CPU when the machine is busy, docs/s/core (CPU time) does not")
         print("\nequivalent:\n" + "\n".join(f"  - {line}" for line in EQUIVALENT))
@@ -532,7 +766,10 @@ def main(argv: list[str] | None = None) -> int:
         dt_version = next(r.detail.get("datatrove_version") for r in bench.rows if r.tool == "datatrove")
         versions = {"datatrove": dt_version, "python": sys.version.split()[0]}
         report = {"corpus": corpus, "cores": os.cpu_count(), "load_average": os.getloadavg(), "versions": versions,
-                  "models": {"lid": str(lid_model), "lm": str(lm_dir)}, "checks": checks,
+                  "models": {"lid": str(lid_model), "lm": str(lm_dir), "tokenizer_vocab": TOKENIZER_VOCAB},
+                  "ratios": found, "goals": {"roots_over_datatrove_e2e": f">= {GOAL_VS_DATATROVE}",
+                                              "kernels_over_roots_e2e": f"<= {GOAL_VS_KERNELS}"},
+                  "where_time_goes": where_time_goes(bench.rows), "checks": checks,
                   "rows": [asdict(r) for r in bench.rows], "failures": failures, "equivalent": EQUIVALENT, "different": DIFFERENT,
                   "total_seconds": round(time.perf_counter() - started, 1)}
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -549,10 +786,13 @@ def main(argv: list[str] | None = None) -> int:
 def _worker(args: argparse.Namespace) -> int:
     kind, *rest = args.worker
     if kind == "stage":
-        result = worker_stage(rest[0], args.corpus, args.lm_dir, args.langs)
+        result = worker_stage(rest[0], args.corpus, args.lm_dir, args.langs, args.tokenizer, args.scratch)
     elif kind == "run":
         args.scratch.mkdir(parents=True, exist_ok=True)
-        result = worker_run(args.corpus, args.lm_dir, args.scratch, rest[0])
+        result = worker_run(args.corpus, args.lm_dir, args.scratch, rest[0],
+                            args.tokenizer if rest[1:] == ["merge"] else None)
+    elif kind == "kernels":
+        result = worker_kernels(args.corpus, args.lm_dir, args.tokenizer, args.ids)
     else:
         raise SystemExit(f"unknown worker {kind!r}")
     args.out.write_text(json.dumps(result))

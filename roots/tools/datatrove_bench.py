@@ -11,10 +11,16 @@ Modes (each writes one JSON object to --out):
   timed around the loop only (models are loaded before the clock starts). Documents are not dropped between
   stages, so both tools do the work of a stage on exactly the same texts. NAME is one of `langid`,
   `quality` (GopherRepetitionFilter then GopherQualityFilter, each on every document), `perplexity`
-  (every document, with the English model) or `minhash` (signatures only).
-* `e2e`: the real pipeline on one core, `LocalPipelineExecutor(tasks=1, workers=1)`:
-  JsonlReader -> LanguageFilter -> GopherRepetitionFilter -> GopherQualityFilter -> RootsPerplexityFilter
-  -> JsonlWriter. Filters drop documents as datatrove does, so later blocks see fewer documents.
+  (every document, with the English model), `pii` (PIIFormatter, emails and IPv4 addresses), `minhash`
+  (signatures only) or `tokenize` (MegatronDocumentTokenizer's `write_tokens`: encode and write one
+  Megatron .bin/.idx pair, with the tokenizer.json given by --tokenizer and `</s>` appended).
+* `e2e`: the real pipeline on one core, every job a `LocalPipelineExecutor(workers=1)`, run one after the
+  other in this process, as datatrove's examples chain filtering, MinHash dedup and tokenisation:
+  1. filter: JsonlReader -> LanguageFilter -> GopherRepetitionFilter -> GopherQualityFilter ->
+     RootsPerplexityFilter -> PIIFormatter -> JsonlWriter (the kept documents, gzipped JSONL);
+  2-4. MinhashDedupSignature, MinhashDedupBuckets (one task per bucket), MinhashDedupCluster on them;
+  5. tokenize: JsonlReader -> MinhashDedupFilter -> MegatronDocumentTokenizer (Megatron .bin/.idx).
+  Filters drop documents as datatrove does, so later blocks see fewer documents.
 * `dedup`: datatrove's four MinHash jobs (signatures, buckets, cluster, filter), each with tasks=1.
 
 Where datatrove is pointed at roots' models, and why:
@@ -54,6 +60,22 @@ LID_THRESHOLD = 0.70
 PPL_MAX_EN = 1500.0
 #: roots' MinHash banding for threshold 0.7 and 128 permutations: 14 bands x 9 rows, 64-bit hashes.
 MINHASH_BANDS, MINHASH_ROWS = 14, 9
+#: the end-of-document token roots' tokenizer appends (roots.tokenizer.EOS), appended here by datatrove.
+EOS_TOKEN = "</s>"
+
+
+def pii_formatter() -> Any:
+    """Emails and IPv4 addresses, private ones included: roots' IP_ADDRESS tag redacts every valid address,
+    datatrove's default (only_remove_public_ips=True) only public ones."""
+    from datatrove.pipeline.formatters import PIIFormatter
+
+    return PIIFormatter(remove_emails=True, remove_ips=True, only_remove_public_ips=False)
+
+
+def megatron_tokenizer(output_folder: Path, tokenizer: Path) -> Any:
+    from datatrove.pipeline.tokens import MegatronDocumentTokenizer
+
+    return MegatronDocumentTokenizer(str(output_folder), tokenizer_name_or_path=str(tokenizer), eos_token=EOS_TOKEN)
 
 
 # ------------------------------------------------------------------------------------------ perplexity
@@ -256,6 +278,23 @@ def run_stage(name: str, args: argparse.Namespace) -> dict[str, Any]:
                 return n
 
             out["signed"], out["wall_s"], out["cpu_s"] = _timed(sign)
+    elif name == "pii":
+        block = pii_formatter()
+        block.format("warm up a@b.org 10.0.0.1")
+        out["load_s"] = time.perf_counter() - t0
+        texts = [d.text for d in docs]
+        scrubbed, out["wall_s"], out["cpu_s"] = _timed(lambda: [block.format(t) for t in texts])
+        out["changed"] = sum(a != b for a, b in zip(texts, scrubbed))
+    elif name == "tokenize":
+        if args.tokenizer is None:
+            raise SystemExit("stage tokenize needs --tokenizer")
+        block = megatron_tokenizer(args.workdir / "shards", args.tokenizer)
+        block.tokenizer.encode("warm up")  # loads tokenizer.json before the clock starts
+        out["load_s"] = time.perf_counter() - t0
+        written, out["wall_s"], out["cpu_s"] = _timed(lambda: block.write_tokens(iter(docs), "stage_tokens"))
+        out["tokens"] = int(sum(written.sequence_lengths))
+        out["documents_written"] = len(written.sequence_lengths)
+        out["bin_sha256"] = _sha256(args.workdir / "shards" / "stage_tokens.bin")
     else:
         raise SystemExit(f"unknown stage {name!r}")
     return out
@@ -280,33 +319,65 @@ def _block_stats(logging_dir: Path) -> list[dict[str, Any]]:
             value = stats.get(key)
             return int(value["total"]) if isinstance(value, dict) else value
 
-        rows.append({"block": block["name"], "time_s": round(block["time_stats"].get("total", 0.0), 3),
+        timing = block.get("time_stats")
+        total_s = timing.get("total", 0.0) if isinstance(timing, dict) else float(timing or 0.0)
+        rows.append({"block": block["name"], "time_s": round(total_s, 3),
                      "total": count("total"), "forwarded": count("forwarded"), "dropped": count("dropped"),
-                     "documents": count("documents")})
+                     "documents": count("documents"), "tokens": count("tokens")})
     return rows
 
 
 def run_e2e(args: argparse.Namespace) -> dict[str, Any]:
+    """Filtering (with PII), MinHash dedup and Megatron tokenisation, as five local jobs on one core."""
     from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.dedup import MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature
+    from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets
     from datatrove.pipeline.filters import GopherQualityFilter, GopherRepetitionFilter, LanguageFilter
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
 
+    if args.tokenizer is None:
+        raise SystemExit("e2e needs --tokenizer")
     seed_lid_model(args.lid_model)
-    work = args.workdir
-    executor = LocalPipelineExecutor(
-        pipeline=[
+    work, cfg = args.workdir, _minhash_config()
+
+    def local(pipeline: list[Any], name: str, tasks: int = 1) -> LocalPipelineExecutor:
+        return LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=1, logging_dir=str(work / "logs" / name),
+                                     skip_completed=False)
+
+    jobs = [
+        ("filter", local([
             JsonlReader(str(args.corpus.parent), glob_pattern=args.corpus.name),
             LanguageFilter(language_threshold=LID_THRESHOLD),
             GopherRepetitionFilter(language="en"),
             GopherQualityFilter(language="en"),
             RootsPerplexityFilter({"en": str(args.lm_dir)}, max_perplexity=PPL_MAX_EN),
-            JsonlWriter(str(work / "output")),
-        ],
-        tasks=1, workers=1, logging_dir=str(work / "logs"), skip_completed=False)
-    _, wall, cpu = _timed(executor.run)
-    return {"wall_s": wall, "cpu_s": cpu, "blocks": _block_stats(work / "logs"),
-            "lid_model_sha256": check_lid_model(args.lid_model)}
+            pii_formatter(),
+            JsonlWriter(str(work / "filtered")),
+        ], "filter")),
+        ("signatures", local([JsonlReader(str(work / "filtered")),
+                              MinhashDedupSignature(str(work / "sigs"), config=cfg, language="en")], "signatures")),
+        # stage 2 insists on at least one task per bucket; workers=1 still runs them one after another
+        ("buckets", local([MinhashDedupBuckets(str(work / "sigs"), str(work / "buckets"), config=cfg)], "buckets",
+                          tasks=cfg.num_buckets)),
+        ("cluster", local([MinhashDedupCluster(str(work / "buckets"), str(work / "remove_ids"), config=cfg)],
+                          "cluster")),
+        ("tokenize", local([JsonlReader(str(work / "filtered")), MinhashDedupFilter(str(work / "remove_ids")),
+                            megatron_tokenizer(work / "shards", args.tokenizer)], "tokenize")),
+    ]
+    out: dict[str, Any] = {"jobs": {}}
+    total_wall = total_cpu = 0.0
+    for name, executor in jobs:
+        _, wall, cpu = _timed(executor.run)
+        total_wall, total_cpu = total_wall + wall, total_cpu + cpu
+        out["jobs"][name] = {"wall_s": wall, "cpu_s": cpu}
+    blocks = _block_stats(work / "logs" / "filter") + _block_stats(work / "logs" / "tokenize")
+    dedup = next(b for b in blocks if "minhash" in b["block"].lower())
+    writer = blocks[-1]
+    out.update(wall_s=total_wall, cpu_s=total_cpu, blocks=blocks, removed=dedup["dropped"] or 0,
+               released=dedup["forwarded"], lid_model_sha256=check_lid_model(args.lid_model),
+               tokens=writer.get("tokens"), shards=sorted(p.name for p in (work / "shards").glob("*")))
+    return out
 
 
 def run_dedup(args: argparse.Namespace) -> dict[str, Any]:
@@ -352,10 +423,11 @@ def run_dedup(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=("stage", "e2e", "dedup"))
-    parser.add_argument("stage", nargs="?", help="with `stage`: langid, quality, perplexity or minhash")
+    parser.add_argument("stage", nargs="?", help="with `stage`: langid, quality, perplexity, pii, minhash or tokenize")
     parser.add_argument("--corpus", type=Path, required=True, help="JSONL with id, text, url")
     parser.add_argument("--lid-model", type=Path, required=True, help="roots' lid.176.ftz")
     parser.add_argument("--lm-dir", type=Path, required=True, help="roots' model directory for en")
+    parser.add_argument("--tokenizer", type=Path, help="tokenizer.json for `stage tokenize` and `e2e`")
     parser.add_argument("--workdir", type=Path, required=True, help="scratch directory for outputs and logs")
     parser.add_argument("--out", type=Path, required=True, help="where to write the JSON result")
     args = parser.parse_args(argv)
