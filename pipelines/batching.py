@@ -49,7 +49,3 @@ class BatchByKey(beam.PTransform):
                 | "Group" >> beam.GroupByKey()
                 | "Chunk" >> beam.FlatMap(_chunks, self.batch_size))
 
-
-def n_keys_for(total_bytes: int, bytes_per_group: int = 4_000_000) -> int:
-    """Enough groups that one group holds about `bytes_per_group` of input, at least one."""
-    return max(1, min(65_536, total_bytes // bytes_per_group + 1))

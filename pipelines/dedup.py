@@ -1,26 +1,24 @@
 """Beam wiring of deduplication: URL, template lines, exact and MinHash-LSH near duplicates, global per source.
 
-Only rows whose status is 'kept' take part; every other row passes through untouched. Stages, in order:
+Only rows whose status is 'kept' take part; every other row passes through untouched. Only small keys
+are shuffled: the per-row work lives in `roots/dedup_rows.py`, and the source pipeline keeps the texts in
+spill files next to its workers (see `pipelines/source_pipeline.py`). Steps, in order:
 
-1. URL (`cfg.url`): GroupByKey of full rows on `url_key`; the smallest node keeps, the others become
-   riders (`duplicate_url`) plus an edge to their keeper. It runs first so that pages crawled twice do not
+1. URL (`cfg.url`): (URL key, node) pairs -> GroupByKey -> every node but the smallest of a key is a
+   rider (`duplicate_url`) with an edge to its keeper. First, so that pages crawled twice do not
    double-count their lines in the template count.
 2. Template lines (`cfg.template`): CombinePerKey counts every stripped line occurrence (16-byte digest)
-   over the source; digests with count >= `template_min_count` become a side input (AsDict) and are
-   removed from every document. A document left empty is rejected (`dedup_template_soft`). It runs before
+   of the live rows; digests with count >= `template_min_count` become a side input (AsDict) and are
+   removed from every document. A document left empty is rejected (`dedup_template_soft`). Before
    exact/near dedup because it changes texts.
 3. Near (`cfg.near`): MinHash signatures (numpy batch, datasketch's hash family) -> (band, band digest)
    keys -> GroupByKey -> star edges from each bucket's smallest node.
 4. Exact (`cfg.exact`): GroupByKey of (ROOTS md5 key, node) -> star edges from each group's smallest node,
-   and each other member's exact parent (for the detail text).
+   and each other member's exact parent.
 5. URL, exact and LSH edges -> connected components (below) -> (node, component minimum).
-6. Resolution: one GroupByKey on the node joins each row with its label and exact parent, so every row,
-   the rejected copies included, ends with `cluster` = id of the document its cluster keeps, and rejected
-   rows say `duplicate of <that id> (exact|near|url ...)`.
-
-Exact duplicates are edges in the same graph rather than a separate stage over full rows: full rows are
-shuffled once (resolution) instead of twice, every resolution group holds one row, and the keeper is the
-same (the component minimum). The price is that exact copies are signed and banded too.
+6. Resolution: each row looks its node up in the labels, exact parents and riders (side inputs holding
+   only documents that have a duplicate) and ends with `cluster` = id of the document its cluster keeps;
+   rejected rows say `duplicate of <that id> (exact|near|url ...)`.
 
 Connected components: `cfg.max_cc_rounds` rounds of large-star + small-star (Kiveris et al., "Connected
 Components in MapReduce and Beyond", 2014) are unrolled in the graph (three shuffles each: large-star
@@ -28,12 +26,12 @@ GroupByKey, small-star GroupByKey, Distinct). Rounds after convergence are ident
 edge set. After the last round a CombinePerKey counts nodes that break the converged shape; if there are
 any, all remaining edges (at most `cfg.max_uf_edges`, else the run fails) go to one worker for union-find.
 
-Memory per key: GroupByKey consumers make two passes over their re-iterable values (first the minimum,
-then the emission) and keep nothing else, so a giant bucket, URL, exact group or hub node needs O(1)
-memory beyond what the runner pages in (DirectRunner holds a group in memory; Dataflow pages it); the
-URL group holds full rows, the others node keys. The exceptions: the frequent-line side input is held
-by every worker (about 100 bytes per frequent line), and the union-find fallback holds its edges on one
-worker.
+Memory bounds (DirectRunner holds every shuffle in memory; Dataflow, Flink and Spark spill to disk):
+per kept document one URL key and node (~150 bytes), its band keys (bands x ~90 bytes: 14 x 90 = 1.3 kB
+at the 0.7/128 default) and one exact key (~120 bytes); per distinct long line ~60 bytes while counting
+templates; the side inputs hold ~200 bytes per document that has a duplicate and ~40 bytes per frequent
+line, on every worker; the union-find fallback holds its edges on one worker. GroupByKey consumers make
+two passes over their re-iterable values (minimum, then emission) and keep nothing else.
 
 Determinism: every decision is a minimum over a total order (node keys), counts are sums, so bundles,
 worker counts and input order do not change keepers or cluster ids.
@@ -49,13 +47,10 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipelines.batching import BatchByKey
-from roots import dedup
+from roots import dedup, dedup_rows
 from roots.dedup import DedupConfig, Node
 
 NAMESPACE = "roots"
-# private fields carried between stages and removed before rows leave `apply_dedup`
-NODE, SIG, KIND, PARENT = "_dedup_node", "_dedup_sig", "_dedup_kind", "_dedup_parent"
-PRIVATE = (NODE, SIG, KIND, PARENT)
 
 
 def _count(name: str, n: int = 1) -> None:
@@ -82,106 +77,6 @@ def _flatmap_outputs(pc: beam.PCollection, label: str, fn: Any, *args: Any, main
     for tag in tags:
         outs[tag] = tagged | f"{label}.{tag}" >> beam.FlatMap(lambda kv, t=tag: [kv[1]] if kv[0] == t else [])
     return SimpleNamespace(**outs)
-
-
-# ------------------------------------------------------------------------------------------------ keyed dedup
-
-def _keep_min(item: tuple[Any, Iterable[dict[str, Any]]], kind: str) -> Iterator[Any]:
-    """Keep the rows carrying the smallest node of the group; the others become riders of that node."""
-    _, rows = item
-    keeper = min(row[NODE] for row in rows)
-    for row in rows:
-        if row[NODE] == keeper:
-            yield row
-        else:
-            yield beam.pvalue.TaggedOutput("riders", {**row, KIND: kind, PARENT: keeper})
-
-
-class _DedupOnKey(beam.PTransform):
-    """One keeper per key (None keys pass); returns (survivors, riders)."""
-
-    def __init__(self, key_fn: Any, kind: str) -> None:
-        super().__init__()
-        self.key_fn = key_fn
-        self.kind = kind
-
-    def expand(self, live: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
-        key_fn = self.key_fn
-
-        def keyed(row: dict[str, Any]) -> Iterator[Any]:
-            key = key_fn(row)
-            if key is None:
-                yield beam.pvalue.TaggedOutput("unkeyed", row)
-            else:
-                yield (key, row)
-
-        split = _flatmap_outputs(live, "Key", keyed, main="keyed", tags=("unkeyed",))
-        grouped = _flatmap_outputs(split.keyed | "Group" >> beam.GroupByKey(), "KeepMin", _keep_min, self.kind,
-                                   main="kept", tags=("riders",))
-        survivors = (grouped.kept, split.unkeyed) | "Survivors" >> beam.Flatten()
-        return survivors, grouped.riders
-
-
-# ------------------------------------------------------------------------------------------------ template
-
-def _strip_templates(row: dict[str, Any], frequent: dict[bytes, int], min_len: int) -> Iterator[Any]:
-    text, removed = dedup.remove_template_lines(row["text"], frequent, min_len)
-    if not removed:
-        yield row
-        return
-    _count("dedup_template_lines_removed", removed)
-    out = {**row, "text": text, "n_chars": len(text), "n_bytes": len(text.encode("utf-8", "surrogatepass"))}
-    if text.strip():
-        yield out
-        return
-    _count("dedup_template_emptied")
-    out.update(status="rejected", reason="dedup_template_soft", cluster=str(row["id"]),
-               detail=f"empty after removing {removed} template lines")
-    yield beam.pvalue.TaggedOutput("emptied", _public(out))
-
-
-class _Template(beam.PTransform):
-    def __init__(self, cfg: DedupConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-
-    def expand(self, live: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
-        cfg = self.cfg
-        frequent = (live
-                    | "Lines" >> beam.FlatMap(lambda row: [(k, 1) for k in dedup.template_line_keys(
-                        row["text"], cfg.template_min_len)])
-                    | "Count" >> beam.CombinePerKey(sum)
-                    | "Frequent" >> beam.Filter(lambda kv: kv[1] >= cfg.template_min_count))
-        out = _flatmap_outputs(live, "Strip", _strip_templates, beam.pvalue.AsDict(frequent),
-                               cfg.template_min_len, main="live", tags=("emptied",))
-        return out.live, out.emptied
-
-
-# ------------------------------------------------------------------------------------------------ signatures
-
-class _Sign(beam.DoFn):
-    """Attach the MinHash signature (bytes) to a batch of rows; numpy batch path, see roots.dedup."""
-
-    def __init__(self, cfg: DedupConfig) -> None:
-        self.cfg = cfg
-
-    def process(self, batch: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        sigs = dedup.minhash_signatures([r["text"] for r in batch], [r.get("lang") for r in batch],
-                                        self.cfg.num_perm, self.cfg.seed, self.cfg.ngram)
-        for row, sig in zip(batch, sigs):
-            # no shingles (no words at all): no signature, never a near duplicate, no signature row
-            yield {**row, SIG: None if dedup.is_empty_signature(sig) else dedup.signature_to_bytes(sig)}
-
-
-def _bands(row: dict[str, Any], b: int, r: int) -> Iterator[tuple[tuple[int, bytes], Node]]:
-    if row[SIG] is None:
-        return
-    for key in dedup.band_keys(dedup.signature_from_bytes(row[SIG]), b, r):
-        yield key, row[NODE]
-
-
-def _bucket_edges(item: tuple[Any, Iterable[Node]]) -> Iterator[tuple[Node, Node]]:
-    return dedup.star_edges(item[1])
 
 
 # ------------------------------------------------------------------------------------------------ components
@@ -266,10 +161,11 @@ class ConnectedComponents(beam.PTransform):
         return (star, fallback) | "Labels" >> beam.Flatten()
 
 
-# ------------------------------------------------------------------------------------------------ resolution
 
-def _public(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k not in PRIVATE}
+# ------------------------------------------------------------------------------------------------ decisions
+
+def _bucket_edges(item: tuple[Any, Iterable[Node]]) -> Iterator[tuple[Node, Node]]:
+    return dedup.star_edges(item[1])
 
 
 def _exact_edges(item: tuple[str, Iterable[Node]]) -> Iterator[Any]:
@@ -279,48 +175,99 @@ def _exact_edges(item: tuple[str, Iterable[Node]]) -> Iterator[Any]:
     for node in nodes:
         if node != low:
             yield (low, node)
-            yield beam.pvalue.TaggedOutput("parents", (node, ("exact", low)))
+            yield beam.pvalue.TaggedOutput("parents", (node, low))
 
 
-def _resolve(item: tuple[Node, Iterable[tuple[str, Any]]], cfg: DedupConfig) -> Iterator[Any]:
-    """Write cluster/status on the row of one node, given its component root and exact parent, and emit
-    a signature row when it is kept."""
-    node, values = item
-    root, exact_parent, rows = node, None, []
-    for tag, value in values:
-        if tag == "label":
-            root = value
-        elif tag == "exact":
-            exact_parent = value
+def url_riders(url_keys: beam.PCollection) -> beam.PCollection:
+    """(URL key, node) pairs -> (rider, keeper) for every page but the keeper of its URL."""
+    return (url_keys
+            | "UrlGroup" >> beam.GroupByKey()
+            | "UrlRiders" >> beam.FlatMap(dedup_rows.url_riders))
+
+
+def frequent_lines(line_keys: beam.PCollection, min_count: int) -> beam.PCollection:
+    """Line digests -> (digest, count) for the lines seen at least `min_count` times in the source."""
+    return (line_keys
+            | "LineOnes" >> beam.Map(lambda k: (k, 1))
+            | "LineCount" >> beam.CombinePerKey(sum)
+            | "Frequent" >> beam.Filter(lambda kv: kv[1] >= min_count))
+
+
+class Decisions(beam.PTransform):
+    """(band keys, exact keys, URL riders) -> (labels: (node, component root), exact parents: (node, parent)).
+
+    Only nodes that have a duplicate appear in either output, which is what keeps the side inputs of the
+    resolution small."""
+
+    def __init__(self, cfg: DedupConfig, bands: beam.PCollection | None, exact: beam.PCollection | None,
+                 riders: beam.PCollection | None) -> None:
+        super().__init__()
+        self.cfg, self.bands, self.exact, self.riders = cfg, bands, exact, riders
+
+    def expand(self, p: beam.pvalue.PBegin) -> tuple[beam.PCollection, beam.PCollection]:
+        cfg = self.cfg
+        edges: list[beam.PCollection] = []
+        parents: beam.PCollection | None = None
+        if self.riders is not None:
+            edges.append(self.riders | "UrlEdges" >> beam.Map(lambda kv: (kv[1], kv[0])))
+        if self.bands is not None:
+            edges.append(self.bands
+                         | "Buckets" >> beam.GroupByKey()
+                         | "BucketEdges" >> beam.FlatMap(_bucket_edges))
+        if self.exact is not None:
+            groups = self.exact | "ExactGroup" >> beam.GroupByKey()
+            exact = _flatmap_outputs(groups, "ExactEdges", _exact_edges, main="edges", tags=("parents",))
+            edges.append(exact.edges)
+            parents = exact.parents
+        if edges:
+            all_edges = tuple(edges) | "Edges" >> beam.Flatten()
+            labels = all_edges | "Components" >> ConnectedComponents(cfg.max_cc_rounds, cfg.max_uf_edges)
         else:
-            rows.append(value)  # one row per node (two only if (id, origin) is not unique)
-    for row in rows:
-        out = _public(row)
-        out["cluster"] = dedup.node_id(root)
-        if row.get(KIND) == "url":
-            _count("dedup_url_duplicates")
-            out.update(status="rejected", reason="duplicate_url",
-                       detail=dedup.duplicate_detail(root, "url", row[PARENT]))
-        elif exact_parent is not None:
-            _count("dedup_exact_duplicates")
-            out.update(status="rejected", reason="duplicate",
-                       detail=dedup.duplicate_detail(root, "exact", exact_parent))
-        elif root != node:
-            _count("dedup_near_duplicates")
-            out.update(status="rejected", reason="duplicate", detail=dedup.duplicate_detail(root, "near"))
-        else:
-            _count("dedup_kept")
-            if row.get(SIG) is not None:
-                yield beam.pvalue.TaggedOutput("signatures", {
-                    "id": out["id"], "source": out.get("source"), "lang": out.get("lang"),
-                    "cluster": out["cluster"], "signature": row[SIG], "num_perm": cfg.num_perm,
-                    "seed": cfg.seed, "ngram": cfg.ngram, "scheme": dedup.SCHEME,
-                })
-        yield out
+            labels = p | "NoLabels" >> beam.Create([])
+        if parents is None:
+            parents = p | "NoParents" >> beam.Create([])
+        return labels, parents
+
+
+def count_resolved(counter: str) -> None:
+    if counter:
+        _count(counter)
+
+
+# ------------------------------------------------------------------------------------------------ rows
+
+class _Resolve(beam.DoFn):
+    def __init__(self, cfg: DedupConfig) -> None:
+        self.cfg = cfg
+
+    def process(self, row, labels, parents):  # unannotated: Beam would infer type hints
+        node = dedup_rows.node_of(row[dedup_rows.NODE]) if row.get(dedup_rows.NODE) is not None else None
+        out, sig_row, counter = dedup_rows.resolve(row, labels.get(node), parents.get(node), self.cfg)
+        count_resolved(counter)
+        yield None, out
+        if sig_row is not None:
+            yield "signatures", sig_row
+
+
+def _marked(row, cfg):  # unannotated: Beam would infer type hints
+    out = dict(row)
+    dedup_rows.mark(out, cfg)
+    return out
+
+
+def _prepare_batch(batch, cfg, riders, frequent):  # unannotated: Beam would infer type hints
+    rows, counts = dedup_rows.prepare(batch, cfg, riders, frequent)
+    for name, n in counts.items():
+        if n:
+            _count(name, n)
+    return rows
 
 
 class Dedup(beam.PTransform):
-    """rows -> (rows with status/reason/detail/cluster updated, signature rows of kept documents)."""
+    """rows -> (rows with status/reason/detail/cluster updated, signature rows of kept documents).
+
+    The in-memory variant (the rows themselves flow through the runner), for pipelines that hold their
+    documents in a PCollection; the source pipeline runs the same steps over spill files instead."""
 
     def __init__(self, cfg: DedupConfig) -> None:
         super().__init__()
@@ -328,56 +275,30 @@ class Dedup(beam.PTransform):
 
     def expand(self, rows: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         cfg = self.cfg
-        keep = cfg.keep
-        # filters rather than Partition: see the multi-output note above
-        passing = rows | "NotKept" >> beam.Filter(lambda row: row.get("status") != "kept")
-        live = (rows
-                | "Kept" >> beam.Filter(lambda row: row.get("status") == "kept")
-                | "Node" >> beam.Map(lambda row: {**row, NODE: dedup.node_key(row, keep)}))
-        done: list[beam.PCollection] = [passing]
-        to_resolve: list[beam.PCollection] = []
-        edges: list[beam.PCollection] = []
-        tagged: list[beam.PCollection] = []
-
+        p = rows.pipeline
+        marked = rows | "Mark" >> beam.Map(_marked, cfg)
+        riders = None
         if cfg.url:
-            live, url_riders = live | "Url" >> _DedupOnKey(lambda row: dedup.url_key(row.get("url")), "url")
-            to_resolve.append(url_riders)
-            edges.append(url_riders | "UrlEdges" >> beam.Map(lambda row: (row[PARENT], row[NODE])))
+            riders = url_riders(marked | "UrlKeys" >> beam.FlatMap(
+                lambda row: [] if row.get(dedup_rows.URL_KEY) is None
+                else [(row[dedup_rows.URL_KEY], dedup_rows.node_of(row[dedup_rows.NODE]))]))
+        rider_side = beam.pvalue.AsDict(riders if riders is not None else p | "NoRiders" >> beam.Create([]))
+        frequent = p | "NoFrequent" >> beam.Create([])
         if cfg.template:
-            live, emptied = live | "Template" >> _Template(cfg)
-            done.append(emptied)
-        if cfg.near:
-            live = (live
-                    | "Batch" >> BatchByKey(cfg.signature_batch, 64, lambda row: repr(row[NODE]))
-                    | "Sign" >> beam.ParDo(_Sign(cfg)))
-            b, r = dedup.lsh_params(cfg.threshold, cfg.num_perm)
-            edges.append(live
-                         | "Bands" >> beam.FlatMap(_bands, b, r)
-                         | "Buckets" >> beam.GroupByKey()
-                         | "BucketEdges" >> beam.FlatMap(_bucket_edges))
-        if cfg.exact:
-            groups = (live
-                      | "ExactKey" >> beam.FlatMap(
-                          lambda row: [] if (k := dedup.exact_key(row["text"], row.get("lang"))) is None
-                          else [(k, row[NODE])])
-                      | "ExactGroup" >> beam.GroupByKey())
-            exact = _flatmap_outputs(groups, "ExactEdges", _exact_edges, main="edges", tags=("parents",))
-            edges.append(exact.edges)
-            tagged.append(exact.parents)
-        to_resolve.append(live)
-
-        if edges:
-            all_edges = tuple(edges) | "Edges" >> beam.Flatten()
-            labels = all_edges | "Components" >> ConnectedComponents(cfg.max_cc_rounds, cfg.max_uf_edges)
-            tagged.append(labels | "LabelTag" >> beam.Map(lambda kv: (kv[0], ("label", kv[1]))))
-        keyed_rows = [pc | f"RowTag{i}" >> beam.Map(lambda row: (row[NODE], ("row", row)))
-                      for i, pc in enumerate(to_resolve)]
-        grouped = ((*keyed_rows, *tagged)
-                   | "ResolveFlatten" >> beam.Flatten()
-                   | "ResolveGroup" >> beam.GroupByKey())
-        resolved = _flatmap_outputs(grouped, "Resolve", _resolve, cfg, main="rows", tags=("signatures",))
-        out = (*done, resolved.rows) | "All" >> beam.Flatten()
-        return out, resolved.signatures
+            frequent = frequent_lines(marked | "LineKeys" >> beam.FlatMap(
+                dedup_rows.template_keys, rider_side, cfg.template_min_len), cfg.template_min_count)
+        prepared = (marked
+                    | "Batch" >> BatchByKey(cfg.signature_batch, 64, lambda row: f"{row['id']}\x1f{row.get('origin')}")
+                    | "Prepare" >> beam.FlatMap(_prepare_batch, cfg, rider_side, beam.pvalue.AsDict(frequent)))
+        bands = (prepared | "Bands" >> beam.FlatMap(dedup_rows.band_keys, *dedup.lsh_params(cfg.threshold, cfg.num_perm))
+                 if cfg.near else None)
+        exact = prepared | "ExactKeys" >> beam.FlatMap(dedup_rows.exact_keys) if cfg.exact else None
+        labels, parents = p | "Decide" >> Decisions(cfg, bands, exact, riders)
+        tagged = prepared | "Resolve" >> beam.ParDo(_Resolve(cfg), beam.pvalue.AsDict(labels),
+                                                    beam.pvalue.AsDict(parents))
+        out = tagged | "Rows" >> beam.FlatMap(lambda kv: [kv[1]] if kv[0] is None else [])
+        sigs = tagged | "Signatures" >> beam.FlatMap(lambda kv: [kv[1]] if kv[0] == "signatures" else [])
+        return out, sigs
 
 
 def apply_dedup(rows: beam.PCollection, cfg: DedupConfig, label: str = "Dedup"

@@ -1,8 +1,23 @@
-"""Beam wiring of the per-source pipeline: read -> process (batched) -> deterministic shard writer.
+"""Beam wiring of the per-source pipeline: per-file passes over spill files, small keys through the shuffles.
+
+Why this shape: a runner holds what it shuffles (the DirectRunner in memory), so documents never go
+through a shuffle. Each input file is one unit of work:
+
+1. `ProcessFile` streams the file, runs the document stages in batches (models load once per worker)
+   and writes every row to a spill file (`roots/spill.py`), malformed records to quarantine fragments.
+   Without dedup it writes the output fragments directly and the run ends there.
+2. Dedup keys are read back from the spill files: URL keys -> URL riders; line digests -> frequent
+   template lines (both side inputs of the next pass).
+3. `PrepareFile` removes template lines, computes signatures and exact keys, and writes a second spill.
+4. Band and exact keys -> `pipelines.dedup.Decisions` -> labels and exact parents (only documents that
+   have a duplicate; side inputs).
+5. `FinishFile` resolves every row and writes the output fragments, which the driver consolidates into
+   sorted shards.
 
 All logic lives in `roots/`; this module only maps it onto Beam so that any runner can execute it.
-Counters per stage, status and reason are Beam metrics, so progress and drops are visible in any
-runner's UI, in the spirit of TFDS's C4 pipeline.
+Counters per stage, status and reason are Beam metrics, in the spirit of TFDS's C4 pipeline. Spill and
+fragment files have final names only when complete, so a step that a runner re-executes (DaskRunner)
+reuses or rewrites them identically.
 """
 
 from __future__ import annotations
@@ -10,15 +25,15 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.metrics import Metrics
 
-from pipelines.batching import BatchByKey, n_keys_for
-from pipelines.dedup import apply_dedup
-from roots import outputs, readers
+from pipelines import dedup as dedup_beam
+from roots import dedup, dedup_rows, outputs, readers, spill
 from roots.dedup import DedupConfig
 from roots.process import STAGES, DocumentProcessor, ProcessConfig
 
@@ -26,106 +41,183 @@ NAMESPACE = "roots"
 PROGRESS_EVERY = 10_000
 
 
-class ReadRecords(beam.DoFn):
-    """Stream one matched file into document and quarantine records (through Beam's filesystems)."""
-
-    def __init__(self, spec: readers.ReaderSpec, out_dir: str) -> None:
-        self.spec = spec
-        self.out_dir = out_dir
-        self.read = Metrics.counter(NAMESPACE, "input_records")
-        self.quarantined = Metrics.counter(NAMESPACE, "quarantined")
-        self.bytes_in = Metrics.counter(NAMESPACE, "bytes_in")
-
-    def process(self, readable: fileio.ReadableFile) -> Iterator[Any]:
-        path = readable.metadata.path
-        self.bytes_in.inc(readable.metadata.size_in_bytes)
-        n = 0
-        with readable.open() as fh:
-            for record in readers.read(self.spec, path, fh):
-                n += 1
-                self.read.inc()
-                if n % PROGRESS_EVERY == 0:
-                    print(f"  ... {path}: {n} records read", file=sys.stderr, flush=True)
-                if record["kind"] == "quarantine":
-                    self.quarantined.inc()
-                yield record
-        print(f"  read {path}: {n} records", file=sys.stderr, flush=True)
-        # Not every runner reports metrics (DaskRunner does not); the accounting check needs the input
-        # count from somewhere independent of the outputs, so each file leaves a small count record.
-        outputs.write_input_count(self.out_dir, path, n, readable.metadata.size_in_bytes)
+def _count(name: str, n: int = 1) -> None:
+    Metrics.counter(NAMESPACE, name).inc(n)
 
 
-class ProcessBatch(beam.DoFn):
-    """Run the document stages on a batch; models load once per worker in setup()."""
+class ProcessFile(beam.DoFn):
+    """Read one matched file (through Beam's filesystems) and run the document stages on it in batches."""
 
-    def __init__(self, cfg: ProcessConfig) -> None:
-        self.cfg = cfg
+    def __init__(self, spec: readers.ReaderSpec, cfg: ProcessConfig, out_dir: str, num_shards: int,
+                 batch_size: int, dedup_cfg: DedupConfig | None) -> None:
+        self.spec, self.cfg, self.out_dir, self.num_shards = spec, cfg, out_dir, num_shards
+        self.batch_size = max(1, int(batch_size))
+        self.dedup_cfg = dedup_cfg
         self.processor: DocumentProcessor | None = None
 
     def setup(self) -> None:
         self.processor = DocumentProcessor(self.cfg)
 
-    def start_bundle(self) -> None:
+    def process(self, readable: fileio.ReadableFile) -> Iterator[str]:
         assert self.processor is not None
+        path = readable.metadata.path
+        name = outputs.file_id(path)
+        target = spill.path_for(self.out_dir, "processed", name) if self.dedup_cfg is not None else None
+        if target is not None and Path(target).exists():  # a re-executed step: the work is done
+            yield target
+            return
         self.processor.timings.clear()
-
-    def process(self, batch: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        assert self.processor is not None
-        for row in self.processor.process(batch):
-            Metrics.counter(NAMESPACE, f"status_{row['status']}").inc()
-            if row["status"] == "rejected":
-                Metrics.counter(NAMESPACE, f"reason_{row['reason']}").inc()
-            yield row
-
-    def finish_bundle(self) -> None:
-        assert self.processor is not None
+        fragments = outputs.FragmentWriter(self.out_dir, name, self.num_shards)
+        writer = spill.Writer(target) if target is not None else None
+        n = 0
+        batch: list[dict[str, Any]] = []
+        try:
+            with readable.open() as fh:
+                for record in readers.read(self.spec, path, fh):
+                    n += 1
+                    if n % PROGRESS_EVERY == 0:
+                        print(f"  ... {path}: {n} records read", file=sys.stderr, flush=True)
+                    if record["kind"] == "quarantine":
+                        _count("quarantined")
+                        fragments.add("quarantine", record)
+                        continue
+                    batch.append(record)
+                    if len(batch) >= self.batch_size:
+                        self._flush(batch, fragments, writer)
+                        batch = []
+            self._flush(batch, fragments, writer)
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        fragments.close()
+        _count("input_records", n)
+        _count("bytes_in", readable.metadata.size_in_bytes)
         for stage, seconds in self.processor.timings.items():
-            Metrics.counter(NAMESPACE, f"stage_us_{stage}").inc(int(seconds * 1e6))
+            _count(f"stage_us_{stage}", int(seconds * 1e6))
+        print(f"  read {path}: {n} records", file=sys.stderr, flush=True)
+        # Not every runner reports metrics (DaskRunner does not); the accounting check needs the input
+        # count from somewhere independent of the outputs, so each file leaves a small count record.
+        outputs.write_input_count(self.out_dir, path, n, readable.metadata.size_in_bytes)
+        if writer is not None:
+            yield writer.close()
+
+    def _flush(self, batch: list[dict[str, Any]], fragments: outputs.FragmentWriter,
+               writer: spill.Writer | None) -> None:
+        if not batch:
+            return
+        assert self.processor is not None
+        rows = self.processor.process(batch)
+        for row in rows:
+            _count(f"status_{row['status']}")
+            if row["status"] == "rejected":
+                _count(f"reason_{row['reason']}")
+        if writer is None:
+            for row in rows:
+                fragments.add(outputs.kind_of(row), row)
+            return
+        for row in rows:
+            dedup_rows.mark(row, self.dedup_cfg)
+        writer.write(rows)
 
 
-class WriteShard(beam.DoFn):
-    def __init__(self, out_dir: str) -> None:
-        self.out_dir = out_dir
-
-    def process(self, item: tuple[tuple[str, int], Any]) -> Iterator[str]:
-        (kind, shard), rows = item
-        yield outputs.write_fragment(self.out_dir, kind, shard, rows)
+def _url_keys(path: str) -> Iterator[tuple[str, dedup.Node]]:
+    for batch in spill.rows(path, columns=[dedup_rows.NODE, dedup_rows.URL_KEY]):
+        for row in batch:
+            if row[dedup_rows.URL_KEY] is not None:
+                yield row[dedup_rows.URL_KEY], dedup_rows.node_of(row[dedup_rows.NODE])
 
 
-def shard_writer(rows: beam.PCollection, label: str, out_dir: str, num_shards: int) -> beam.PCollection:
-    """Group rows by (kind, shard) and write each group once; safe under re-execution."""
+def _line_keys(path, riders, min_len):  # unannotated: Beam would infer type hints
+    for batch in spill.rows(path, columns=[dedup_rows.NODE, "text"]):
+        for row in batch:
+            yield from dedup_rows.template_keys(row, riders, min_len)
 
-    def keyed(row: dict[str, Any]) -> tuple[tuple[str, int], dict[str, Any]]:
-        kind = outputs.kind_of(row)
-        return (kind, outputs.shard_of(kind, row, num_shards)), row
 
-    return (rows
-            | f"Key{label}" >> beam.Map(keyed)
-            | f"Group{label}" >> beam.GroupByKey()
-            | f"Write{label}" >> beam.ParDo(WriteShard(out_dir)))
+class PrepareFile(beam.DoFn):
+    """URL riders marked, template lines removed, signatures and exact keys added: a second spill file."""
+
+    def __init__(self, cfg: DedupConfig) -> None:
+        self.cfg = cfg
+
+    def process(self, path, riders, frequent):  # unannotated: Beam would infer type hints
+        target = str(Path(path).parent.parent / "prepared" / Path(path).name)
+        if not Path(target).exists():
+            writer = spill.Writer(target)
+            try:
+                for batch in spill.rows(path, batch_size=self.cfg.signature_batch):
+                    rows, counts = dedup_rows.prepare(batch, self.cfg, riders, frequent)
+                    for name, n in counts.items():
+                        if n:
+                            _count(name, n)
+                    writer.write(rows)
+            except BaseException:
+                writer.abort()
+                raise
+            writer.close()
+        yield target
+
+
+def _band_keys(path: str, b: int, r: int) -> Iterator[tuple[tuple[int, bytes], dedup.Node]]:
+    for batch in spill.rows(path, columns=[dedup_rows.NODE, dedup_rows.SIG]):
+        for row in batch:
+            yield from dedup_rows.band_keys(row, b, r)
+
+
+def _exact_keys(path: str) -> Iterator[tuple[str, dedup.Node]]:
+    for batch in spill.rows(path, columns=[dedup_rows.NODE, dedup_rows.EXACT]):
+        for row in batch:
+            yield from dedup_rows.exact_keys(row)
+
+
+class FinishFile(beam.DoFn):
+    """Resolve every row of a prepared spill file against the source-wide decisions; write fragments."""
+
+    def __init__(self, cfg: DedupConfig, out_dir: str, num_shards: int) -> None:
+        self.cfg, self.out_dir, self.num_shards = cfg, out_dir, num_shards
+
+    def process(self, path, labels, parents):  # unannotated: Beam would infer type hints
+        fragments = outputs.FragmentWriter(self.out_dir, Path(path).stem, self.num_shards)
+        for batch in spill.rows(path):
+            for row in batch:
+                node = dedup_rows.node_of(row[dedup_rows.NODE]) if row[dedup_rows.NODE] is not None else None
+                out, sig_row, counter = dedup_rows.resolve(row, labels.get(node), parents.get(node), self.cfg)
+                if counter:
+                    _count(counter)
+                fragments.add(outputs.kind_of(out), out)
+                if sig_row is not None:
+                    fragments.add("signatures", sig_row)
+        fragments.close()
+        yield path
 
 
 def build(p: beam.Pipeline, pattern: str, spec: readers.ReaderSpec, cfg: ProcessConfig, out_dir: str,
-          num_shards: int, batch_size: int, dedup_cfg: DedupConfig | None = None, n_keys: int = 1) -> None:
+          num_shards: int, batch_size: int, dedup_cfg: DedupConfig | None = None) -> None:
     files = (p
              | "Pattern" >> beam.Create([pattern])
              | "Match" >> fileio.MatchAll()
+             | "Spread" >> beam.Reshuffle()
              | "Open" >> fileio.ReadMatches())
-    # Filters, not tagged outputs: Beam's DaskRunner mixes up the outputs of multi-output DoFns.
-    records = files | "Read" >> beam.ParDo(ReadRecords(spec, out_dir))
-    quarantine = records | "Quarantined" >> beam.Filter(lambda r: r["kind"] == "quarantine")
-    processed = (records
-                 | "Documents" >> beam.Filter(lambda r: r["kind"] == "doc")
-                 | "Batch" >> BatchByKey(batch_size, n_keys, lambda r: f"{r['origin']}\x1f{r['id']}")
-                 | "Process" >> beam.ParDo(ProcessBatch(cfg)))
-    signatures = None
-    if dedup_cfg is not None:  # after the filters: no work is spent on rejected documents
-        processed, signatures = apply_dedup(processed, dedup_cfg)
-    branches = [processed, quarantine]
-    if signatures is not None:
-        branches.append(signatures | "TagSignatures" >> beam.Map(lambda row: {**row, "kind": "signatures"}))
-    everything = tuple(branches) | "All" >> beam.Flatten()
-    shard_writer(everything, "Out", out_dir, num_shards)
+    processed = files | "Process" >> beam.ParDo(ProcessFile(spec, cfg, out_dir, num_shards, batch_size, dedup_cfg))
+    if dedup_cfg is None:
+        return
+    d = dedup_cfg
+    empty = p | "Nothing" >> beam.Create([])
+    riders = None
+    if d.url:
+        riders = dedup_beam.url_riders(processed | "UrlKeys" >> beam.FlatMap(_url_keys))
+    rider_side = beam.pvalue.AsDict(riders if riders is not None else empty)
+    frequent = empty
+    if d.template:
+        frequent = dedup_beam.frequent_lines(
+            processed | "LineKeys" >> beam.FlatMap(_line_keys, rider_side, d.template_min_len), d.template_min_count)
+    prepared = processed | "Prepare" >> beam.ParDo(PrepareFile(d), rider_side, beam.pvalue.AsDict(frequent))
+    bands = prepared | "Bands" >> beam.FlatMap(_band_keys, *dedup.lsh_params(d.threshold, d.num_perm)) \
+        if d.near else None
+    exact = prepared | "ExactKeys" >> beam.FlatMap(_exact_keys) if d.exact else None
+    labels, parents = p | "Dedup" >> dedup_beam.Decisions(d, bands, exact, riders)
+    _ = prepared | "Finish" >> beam.ParDo(FinishFile(d, out_dir, num_shards), beam.pvalue.AsDict(labels),
+                                          beam.pvalue.AsDict(parents))
 
 
 def stage_seconds(metrics: dict[str, int]) -> dict[str, float]:
@@ -163,13 +255,12 @@ def match_files(pattern: str) -> list[tuple[str, int]]:
 
 
 def run_pipeline(pattern: str, spec: readers.ReaderSpec, cfg: ProcessConfig, out_dir: str, num_shards: int,
-                 batch_size: int, beam_args: list[str], dedup_cfg: DedupConfig | None = None,
-                 input_bytes: int = 0) -> dict[str, int]:
+                 batch_size: int, beam_args: list[str], dedup_cfg: DedupConfig | None = None) -> dict[str, int]:
     from apache_beam.options.pipeline_options import PipelineOptions
 
     options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
     p = beam.Pipeline(options=options)
-    build(p, pattern, spec, cfg, out_dir, num_shards, batch_size, dedup_cfg, n_keys_for(input_bytes))
+    build(p, pattern, spec, cfg, out_dir, num_shards, batch_size, dedup_cfg)
     result = p.run()
     result.wait_until_finish()
     return query_counters(result)

@@ -104,29 +104,63 @@ def write_shard(out_dir: str, kind: str, shard: int, num_shards: int, rows: Iter
 
 
 FRAGMENTS = "_fragments"
+WORK = "_work"  # spill files of the per-file passes (roots.spill)
 
 
-def write_fragment(out_dir: str, kind: str, shard: int, rows: Iterable[dict[str, Any]]) -> str:
-    """Write one group of a shard under a name derived from its content.
+def file_id(path: str) -> str:
+    """Stable short name of an input file, for the names of everything derived from it."""
+    return hashlib.blake2b(path.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
 
-    Some runners (Beam's DaskRunner) may hand a shard's rows to the writer in several groups, or run a
-    group twice; content-named fragments make both harmless, and `consolidate` turns them into the one
-    sorted file per shard that every runner then produces identically.
+
+class FragmentWriter:
+    """The rows one input file contributes to each (kind, shard), streamed to one fragment per pair.
+
+    Fragments are named after the input file, so a re-executed step rewrites the same names with the same
+    rows, and `consolidate` turns each shard's fragments into the one sorted file every runner produces
+    identically. Memory: at most `flush_rows` buffered rows per open fragment.
     """
-    schema = SCHEMAS[kind]
-    ordered = sorted(rows, key=lambda r: sort_key(kind, r))
-    digest = hashlib.blake2b(digest_size=12)
-    for r in ordered:
-        digest.update(repr(sort_key(kind, r)).encode("utf-8", "surrogatepass") + b"\0")
-    table = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in ordered], schema=schema)
-    path = Path(out_dir) / FRAGMENTS / kind / f"{shard:05d}" / f"{digest.hexdigest()}.parquet"
-    if not path.exists():
-        write_table(path, table)
-    return str(path)
+
+    def __init__(self, out_dir: str, name: str, num_shards: int, flush_rows: int = 1024) -> None:
+        self.out_dir, self.name, self.num_shards, self.flush_rows = Path(out_dir), name, num_shards, flush_rows
+        self.buffers: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self.writers: dict[tuple[str, int], tuple[pq.ParquetWriter, Path, Path]] = {}
+
+    def add(self, kind: str, row: dict[str, Any]) -> None:
+        key = (kind, shard_of(kind, row, self.num_shards))
+        buf = self.buffers.setdefault(key, [])
+        buf.append(row)
+        if len(buf) >= self.flush_rows:
+            self._flush(key)
+
+    def _flush(self, key: tuple[str, int]) -> None:
+        rows = self.buffers.pop(key, [])
+        if not rows:
+            return
+        kind, shard = key
+        schema = SCHEMAS[kind]
+        if key not in self.writers:
+            path = self.out_dir / FRAGMENTS / kind / f"{shard:05d}" / f"{self.name}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(self):x}.tmp")
+            self.writers[key] = (pq.ParquetWriter(tmp, schema, compression="zstd"), tmp, path)
+        table = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
+        self.writers[key][0].write_table(table)
+
+    def close(self) -> None:
+        for key in list(self.buffers):
+            self._flush(key)
+        for writer, tmp, path in self.writers.values():
+            writer.close()
+            os.replace(tmp, path)
+        self.writers.clear()
 
 
 def consolidate(out_dir: Path, num_shards: int) -> None:
-    """One sorted Parquet file per (kind, shard) from its fragments, each row once; memory: one shard."""
+    """One sorted Parquet file per (kind, shard) from its fragments, each row once; memory: one shard.
+    Also removes the run's spill files (`roots.spill`), which are no use once the shards exist."""
+    import shutil
+
+    shutil.rmtree(out_dir / WORK, ignore_errors=True)
     root = out_dir / FRAGMENTS
     if not root.exists():
         return
@@ -139,8 +173,6 @@ def consolidate(out_dir: Path, num_shards: int) -> None:
             shard = int(shard_dir.name)
             table = pa.Table.from_pylist([rows[k] for k in sorted(rows)], schema=SCHEMAS[kind])
             write_table(out_dir / kind / shard_name(shard, num_shards), table)
-    import shutil
-
     shutil.rmtree(root)
 
 
@@ -150,8 +182,7 @@ COUNTS = "_input_counts"
 def write_input_count(out_dir: str, path: str, records: int, size: int) -> None:
     import json
 
-    name = hashlib.blake2b(path.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
-    target = Path(out_dir) / COUNTS / f"{name}.json"
+    target = Path(out_dir) / COUNTS / f"{file_id(path)}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps({"path": path, "records": records, "bytes": size}))

@@ -398,7 +398,7 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
     }
     try:
         counters = source_pipeline.run_pipeline(p.pattern, p.spec, cfg, str(tmp), p.shards, p.batch_size,
-                                                beam_args or [], p.dedup, sum(size for _, size in p.files))
+                                                beam_args or [], p.dedup)
         outputs.consolidate(tmp, p.shards)
         counted = outputs.read_input_counts(tmp)
         if counted is None or counted[0] != len(p.files):
