@@ -7,19 +7,36 @@ How it is measured, and why that way:
 
 * One corpus: `roots.bench.generate_corpus(--docs)` (multilingual UDHR paragraphs plus spam, PII and
   mojibake documents) written once to JSONL; both tools read that file.
-* Same models: fastText `lid.176.ftz` (the copy roots uses) and the roots-trained English SentencePiece +
+* Same models: fastText `lid.176.ftz` (the copy roots uses), the roots-trained English SentencePiece +
   KenLM pair (`models/lm/en`, trained into the scratch directory from `roots/data/lm_reference/en.txt` when
-  missing). See `roots/tools/datatrove_bench.py` for how datatrove is pointed at both without downloads.
+  missing) and one tokenizer.json: a BLOOM-style byte-level BPE (32,000 entries) trained once on the corpus
+  by `roots.tokenizer` before anything is timed. See `roots/tools/datatrove_bench.py` for how datatrove is
+  pointed at them without downloads.
 * Every measurement is a fresh process (roots' in this venv, datatrove's in `.venv-datatrove`), so its peak
   memory is its own. Peak memory is the largest sum of RSS over the process and all its descendants,
-  sampled from /proc every 20 ms (shared pages of forked children are counted in each, as RSS does).
+  sampled from /proc every 20 ms (shared pages of forked children are counted in each, as RSS does). HF
+  tokenizers' thread pool is off in both (TOKENIZERS_PARALLELISM=false, RAYON_NUM_THREADS=1): one core each.
 * Stage rows time one stage's per-document work on all documents in-process, around the loop only (models
   are loaded first), and divide by the CPU seconds of that loop: documents per second per core. No
-  document is dropped between stages, so both tools score exactly the same texts.
-* End-to-end rows run each tool's real pipeline on one core: roots' Beam pipeline (`roots.run.run_source`,
-  DirectRunner, one worker) and datatrove's `LocalPipelineExecutor(tasks=1, workers=1)`. CPU is that of
-  the whole process tree from start to exit (interpreter, imports, model loading included), read from
-  `wait4`; filters drop documents, so later stages see what each tool kept.
+  document is dropped between stages, so both tools do exactly the same texts. Stages: language ID,
+  repetition + quality heuristics, perplexity, PII (emails + IP addresses), MinHash signatures and
+  tokenisation into Megatron .bin/.idx (roots: `release_parts.tokenize_file`, the merge's per-file
+  function; datatrove: `MegatronDocumentTokenizer`; the two .bin files are compared byte for byte).
+* End-to-end rows run each tool's real pipeline on one core, with the same stages in the same order
+  (LID > heuristics > perplexity > PII > MinHash near-dedup > tokenisation into Megatron shards): roots'
+  `roots.run.run_source` (Beam DirectRunner, one worker; recipe with PII tags EMAIL + IP_ADDRESS and
+  near-dedup only) then `roots.merge.merge` with the shared tokenizer.json (merge setting
+  `tokenizer_file`), in one process; datatrove's five `LocalPipelineExecutor(workers=1)` jobs (filter +
+  PII, MinHash signatures, buckets, cluster, dedup filter + MegatronDocumentTokenizer), in one process.
+  CPU is that of the whole process tree from start to exit (interpreter, imports, model loading
+  included), read from `wait4`; filters drop documents, so later stages see what each tool kept.
+* The bare-kernels row calls the libraries under roots' end-to-end run in tight loops on one core, on the
+  documents roots' run fed each (fastText predict on every document, SentencePiece + KenLM on those it
+  scored, MinHash on those that reached dedup, HF tokenizers encode on those it released), inputs
+  prepared before the clock starts: the floor for roots' end-to-end rate. Printed ratios: roots /
+  datatrove end to end (goal >= 2x) and kernels / roots end to end (goal <= 1.5x), and where each tool's
+  end-to-end CPU goes.
+* `--no-dedup` leaves out the separate MinHash near-dedup end-to-end rows (dedup alone, both tools).
 
 The equivalences and the remaining differences are printed under the table and stored in the JSON file.
 """
@@ -63,7 +80,6 @@ LSH_BANDS, LSH_ROWS, NUM_PERM = 14, 9, 128
 POLL_SECONDS = 0.02
 SIGNATURE_BATCH = 256  # roots.dedup.DedupConfig.signature_batch
 LID_BATCH = 256  # as roots/bench.py; the pipeline's default is the workspace's langid.batch_size
-TOKENIZE_BATCH = 256  # roots.release_parts.BATCH
 #: roots' PII tags that match datatrove's PIIFormatter (emails and IP addresses)
 PII_TAGS = ("EMAIL", "IP_ADDRESS")
 #: vocabulary of the BLOOM-style BPE trained once on the corpus for both tools (< 65,500: uint16 tokens in both)
@@ -302,8 +318,11 @@ def worker_stage(name: str, corpus: Path, lm_dir: Path, langs_file: Path | None,
         counts, out["wall_s"], out["cpu_s"] = _timed(
             lambda: release_parts.tokenize_file(tok, task, {}, str(scratch / "parts"), 0.0, 42))
         out["tokens"], out["documents_written"] = counts["tokens"], counts["documents"]
-        out["bin_sha256"] = sha256_file(release_parts.part_prefix(str(scratch / "parts"), "en", "train", 0)
-                                        .with_suffix(".bin"))
+        out["batch"] = release_parts.BATCH
+        # one language, no hold-out: the file's tokens are one .bin (a Megatron .bin or the merge's partial
+        # .bin, whose bytes are the shard's), whatever layout release_parts writes around it
+        bins = sorted((scratch / "parts").rglob("*.bin"))
+        out["bin_sha256"] = sha256_file(bins[0]) if len(bins) == 1 else f"{len(bins)} .bin files"
     else:
         raise SystemExit(f"unknown stage {name!r}")
     return out
@@ -356,12 +375,14 @@ def worker_kernels(corpus: Path, lm_dir: Path, tokenizer: Path, ids_file: Path) 
          lambda: [dedup.minhash_signatures(mh_in[i:i + SIGNATURE_BATCH], no_langs[i:i + SIGNATURE_BATCH],
                                            NUM_PERM, 1, 5) for i in range(0, len(mh_in), SIGNATURE_BATCH)])
 
+    from roots.release_parts import BATCH as tok_batch
+
     tok = toklib.load(tokenizer)
     tok_in = [by_id[i] for i in ids["released"]]
     tok.encode_batch_fast(["warm up"], add_special_tokens=False)
     part("tokenizers encode", len(tok_in),
-         lambda: [tok.encode_batch_fast(tok_in[i:i + TOKENIZE_BATCH], add_special_tokens=False)
-                  for i in range(0, len(tok_in), TOKENIZE_BATCH)])
+         lambda: [tok.encode_batch_fast(tok_in[i:i + tok_batch], add_special_tokens=False)
+                  for i in range(0, len(tok_in), tok_batch)])
     return {"docs": len(texts), "wall_s": sum(p["wall_s"] for p in parts.values()),
             "cpu_s": sum(p["cpu_s"] for p in parts.values()), "parts": parts}
 
@@ -409,9 +430,10 @@ def worker_run(corpus: Path, lm_dir: Path, scratch: Path, recipe: str, tokenizer
     released, m_wall, m_cpu = _timed(lambda: merge(ws, out=scratch / "release"))
     manifest = released.manifest
     out["merge"] = {"wall_s": m_wall, "cpu_s": m_cpu, "timings": manifest.get("timings"),
-                    "documents": sum(d["train"] + d["valid"] for d in manifest["documents"].values()),
-                    "tokens": sum(t["train"] + t["valid"] for t in manifest["tokens"].values()),
-                    "shards": sorted(manifest["shard_tokens"])}
+                    "documents": sum(sum(d.values()) for d in manifest["documents"].values()),
+                    "tokens": sum(sum(t.values()) for t in manifest["tokens"].values()),
+                    "shards": sorted(str(p.relative_to(released.out_dir))
+                                     for p in (released.out_dir / "shards").glob("*.bin"))}
     rows = [*outputs.iter_kind(result.out_dir, "kept", ["id", "perplexity"]),
             *outputs.iter_kind(result.out_dir, "rejected", ["id", "perplexity", "reason"])]
     ids = {"scored": [r["id"] for r in rows if r["perplexity"] is not None],
@@ -538,7 +560,7 @@ def compare_stages(bench: Bench, n_docs: int) -> dict[str, Any]:
     dt_t = bench.datatrove("tokenize", "stage", "tokenize")
     same_bin = roots_t.result["bin_sha256"] == dt_t.result["bin_sha256"]
     bench.stage_row("tokenize", "roots", roots_t,
-                    f"release_parts.tokenize_file: Parquet in, encode_batch_fast x{TOKENIZE_BATCH}, .bin/.idx + "
+                    f"release_parts.tokenize_file: Parquet in, encode x{roots_t.result['batch']}, shard bytes + "
                     f"lineage; {roots_t.result['tokens']} tokens")
     bench.stage_row("tokenize", "datatrove", dt_t,
                     f"MegatronDocumentTokenizer.write_tokens: encode_batch x10000, .bin/.idx; "
@@ -577,12 +599,15 @@ def where_time_goes(rows: list[Row]) -> list[str]:
             continue
         if row.tool == "roots":
             parts = {f"run:{k}": float(v) for k, v in (row.detail.get("stage_cpu_seconds") or {}).items()}
+            run_cpu = float(row.detail.get("cpu_s") or 0.0)
+            parts["run: rest (Beam, reading, dedup, Parquet, stats)"] = max(0.0, run_cpu - sum(parts.values()))
             merged = row.detail.get("merge") or {}
+            merge_cpu = float(merged.get("cpu_s") or 0.0)
             if merged:
-                parts["merge (all)"] = float(merged["cpu_s"])
-            inside = float(row.detail.get("cpu_s") or 0.0)
-            parts["process outside run+merge (imports, Beam start-up)"] = max(0.0, row.cpu_s - inside - parts.get(
-                "merge (all)", 0.0))
+                encode = float((merged.get("timings") or {}).get("tokenize_and_write_cpu_s") or 0.0)
+                parts["merge: tokenise + write shards"] = encode
+                parts["merge: rest (gate, lineage, card, report, hashes)"] = max(0.0, merge_cpu - encode)
+            parts["process outside run+merge (imports)"] = max(0.0, row.cpu_s - run_cpu - merge_cpu)
         else:
             parts = {f"job:{k}": float(v["cpu_s"]) for k, v in (row.detail.get("jobs") or {}).items()}
             parts["process outside the jobs (imports, executor)"] = max(0.0, row.cpu_s - float(row.detail["cpu_s"]))
@@ -679,9 +704,11 @@ DIFFERENT = [
      "out 5% per language for validation, writes one shard pair per language and split plus a lineage "
      "table per shard, tokenizer files, blend weights, data card, report and a manifest hashing every file; "
      "datatrove's MegatronDocumentTokenizer writes one .bin/.idx for the task. roots encodes with "
-     "encode_batch_fast (no offsets) in batches of 256 and never turns a literal '</s>' in the text into "
+     "encode_batch_fast (no offsets) in batches of roots.release_parts.BATCH and never turns a literal '</s>' in the text into "
      "the special id; datatrove uses encode_batch (with offsets) in batches of 10,000 and its EOS "
-     "post-processor. Neither trains a tokenizer in the timed runs."),
+     "post-processor. Neither trains a tokenizer in the timed runs. Because datatrove's English-only Gopher "
+     "quality filter drops nearly every non-English document, its dedup and tokenisation jobs get far fewer "
+     "documents than roots' (the end-to-end flow lines give the counts)."),
     ("Dedup inside end to end: roots' run removes near duplicates among the documents its filters kept, in "
      "the same Beam job (recipe dedup: {exact: false, near: true}); datatrove runs its signature, 14 "
      "bucket, cluster and filter steps as separate jobs over files on disk."),
