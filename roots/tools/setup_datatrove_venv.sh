@@ -18,6 +18,8 @@
 #   kenlm==0.3.0, sentencepiece==0.2.3  the same versions roots scores perplexity with.
 #   orjson==3.13.0                 JsonlReader/JsonlWriter import it (it is in the [io] extra, which
 #                                  would also pull datasets and pyarrow).
+#   (tokenizers==0.23.3 comes with datatrove; the same version as the project's .venv, so the
+#   tokenisation rows compare the same HF tokenizers build. PIIFormatter needs nothing extra.)
 #   aiohttp==3.14.5                LanguageFilter resolves its model URL through fsspec's HTTP filesystem
 #                                  even when the model is already cached, and that needs aiohttp, which
 #                                  no datatrove extra but [s3] installs. Nothing is downloaded: the
@@ -193,6 +195,8 @@ import spacy
 
 from datatrove.executor import LocalPipelineExecutor  # noqa: F401
 from datatrove.pipeline.filters import GopherQualityFilter, GopherRepetitionFilter, LanguageFilter  # noqa: F401
+from datatrove.pipeline.formatters import PIIFormatter  # noqa: F401
+from datatrove.pipeline.tokens import MegatronDocumentTokenizer  # noqa: F401  (needs `tokenizers`)
 from datatrove.utils.text import split_into_words
 from fsspec.core import strip_protocol
 
