@@ -1,9 +1,9 @@
 """Beam wiring of the merge's tokenisation: each kept Parquet file becomes partial Megatron datasets.
 
 One DoFn call streams one input file (so memory does not grow with the corpus), tokenizes its documents
-in batches and writes one partial `.bin/.idx` plus lineage per (language, split) under a name derived
-from the file's position. Partials are merged in that order by the driver, so the release is the same
-whichever runner, worker count or retry produced the partials.
+in batches and writes its partial output (token bytes grouped by language and split, plus lineage) under
+a name derived from the file's position. The driver assembles the shards from the partials in that order,
+so the release is the same whichever runner, worker count or retry produced them.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class TokenizeFile(beam.DoFn):
     def setup(self) -> None:
         from roots import tokenizer
 
-        self.tok = tokenizer.load(self.tokenizer_path)
+        self.tok = tokenizer.with_word_cache(tokenizer.load(self.tokenizer_path))
 
     def process(self, task: dict[str, Any], drops: dict[str, str]) -> Iterator[str]:
         counts = release_parts.tokenize_file(self.tok, task, drops, self.parts_dir, self.valid_fraction, self.seed)

@@ -15,16 +15,17 @@ import os
 import shutil
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from roots import __version__, catalogue, clearance, megatron, outputs, takedowns
+from roots import __version__, catalogue, clearance, megatron, takedowns
 from roots import release_parts as parts
 from roots import tokenizer as toklib
 from roots.audit import sha256_file
@@ -256,9 +257,12 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
         t_sh, c_sh = time.perf_counter(), time.process_time()
         merge_pipeline.run(tasks, drops, str(tmp / "tokenizer.json"), str(parts_dir), float(cfg["valid_fraction"]),
                            int(cfg["seed"]), beam_args or [])
+        c_asm = time.process_time()
         tokens, docs = assemble(parts_dir, tmp, len(tasks))
+        assemble_cpu = time.process_time() - c_asm
         timings["tokenize_and_write_s"] = round(time.perf_counter() - t_sh, 3)
         timings["tokenize_and_write_cpu_s"] = round(time.process_time() - c_sh, 3)
+        timings.update(shard_writing_timings(parts_dir, assemble_cpu))
         shutil.rmtree(parts_dir)
         blend_data = blend(tokens, float(cfg["blend_alpha"]))
         write_json(tmp / "blend.json", blend_data)
@@ -285,28 +289,103 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
 
 
 def assemble(parts_dir: Path, out: Path, n_tasks: int) -> tuple[dict[str, dict[str, int]], dict[str, Any]]:
-    """Merge the partial datasets of each (group, split) in input-file order; lineage in the same order."""
-    done = sorted((parts_dir / "_done").glob("*.json")) if (parts_dir / "_done").exists() else []
+    """Concatenate each (group, split)'s ranges of the partial outputs in input-file order into its shard;
+    lineage in the same order (see `release_parts.tokenize_file` for the partial layout)."""
+    done_dir = parts_dir / "_done"
+    done = sorted(done_dir.glob("*.json")) if done_dir.exists() else []
     if len(done) != n_tasks:
         from roots.errors import JobError
 
         raise JobError(f"tokenisation finished {len(done)} of {n_tasks} files; the release was not written")
+    pieces: dict[tuple[str, str], list[tuple[dict[str, Any], str, int, int, int]]] = defaultdict(list)
+    dtypes = set()
+    for path in done:  # zero-padded file index: sorted names are input-file order
+        record = json.loads(path.read_text())
+        dtypes.add(record["dtype"])
+        for seg in record["segments"]:
+            offset = 0
+            for batch, (group, split, _, n_tokens) in enumerate(seg["keys"]):
+                pieces[(group, split)].append((record, seg["name"], batch, offset, n_tokens))
+                offset += n_tokens
+    if len(dtypes) > 1:
+        raise RuntimeError(f"partial outputs of different token dtypes: {sorted(dtypes)}")
+    dtype = np.dtype(dtypes.pop()) if dtypes else None
     tokens: dict[str, dict[str, int]] = defaultdict(lambda: {"train": 0, "valid": 0})
     docs: dict[str, Any] = defaultdict(lambda: {"train": 0, "valid": 0})
     lineage_dir = out / "lineage"
-    for group_dir in sorted(p for p in parts_dir.iterdir() if p.is_dir() and p.name != "_done"):
-        for split_dir in sorted(group_dir.iterdir()):
-            split = split_dir.name
-            prefixes = sorted({p.with_suffix("") for p in split_dir.glob("part-*.idx")})
-            name = f"{group_dir.name}_text_document" if split == "train" else f"{group_dir.name}_valid_text_document"
-            megatron.merge_datasets(prefixes, out / "shards" / name)
-            tables = [pq.read_table(p.with_suffix(".lineage.parquet")) for p in prefixes]
-            lineage = pa.concat_tables(tables) if tables else parts.LINEAGE_SCHEMA.empty_table()
-            lineage = lineage.add_column(0, "document_index", pa.array(range(lineage.num_rows), pa.int64()))
-            outputs.write_table(lineage_dir / f"{name}.parquet", lineage)
-            tokens[group_dir.name][split] = int(pa.compute.sum(lineage.column("tokens")).as_py() or 0)
-            docs[group_dir.name][split] = lineage.num_rows
+    lineage_dir.mkdir(parents=True, exist_ok=True)
+    segments = _Segments(parts_dir)
+    try:
+        for (group, split) in sorted(pieces):
+            name = f"{group}_text_document" if split == "train" else f"{group}_valid_text_document"
+            tables, chunks = [], []
+            for record, seg_name, batch, offset, n_tokens in pieces[(group, split)]:
+                tokens_view, reader = segments.get(seg_name)
+                tables.append(_lineage_table(reader.get_batch(batch), record))
+                chunks.append(tokens_view[offset * dtype.itemsize:(offset + n_tokens) * dtype.itemsize])
+            lineage = pa.concat_tables(tables)
+            # the release directory is published as a whole, so its files need no rename of their own
+            megatron.write_concatenated(out / "shards" / name, chunks, lineage.column("tokens").to_numpy(), dtype,
+                                        atomic=False)
+            lineage = lineage.add_column(0, "document_index", pa.array(np.arange(lineage.num_rows), pa.int64()))
+            pq.write_table(lineage, lineage_dir / f"{name}.parquet", compression="zstd", write_statistics=True)
+            tokens[group][split] = int(pa.compute.sum(lineage.column("tokens")).as_py() or 0)
+            docs[group][split] = lineage.num_rows
+    finally:
+        segments.close()
     return dict(tokens), dict(docs)
+
+
+class _Segments:
+    """Open partial segments (token bytes memory-mapped, lineage reader), the most recent `keep` of them:
+    each shard reads a range from every segment holding its language, so reopening per range would cost
+    one open per (shard, segment) pair."""
+
+    def __init__(self, parts_dir: Path, keep: int = 64) -> None:
+        self.parts_dir = parts_dir
+        self.keep = keep
+        self.open: OrderedDict[str, tuple[Any, Any, memoryview, Any]] = OrderedDict()
+
+    def get(self, name: str) -> tuple[memoryview, Any]:
+        if name in self.open:
+            self.open.move_to_end(name)
+        else:
+            if len(self.open) >= self.keep:
+                self._close(self.open.popitem(last=False)[1])
+            bin_path, arrow_path = parts.segment_paths(self.parts_dir, name)
+            tokens = pa.memory_map(str(bin_path))
+            lineage = pa.memory_map(str(arrow_path))
+            self.open[name] = (tokens, lineage, memoryview(tokens.read_buffer()), pa.ipc.open_file(lineage))
+        return self.open[name][2], self.open[name][3]
+
+    @staticmethod
+    def _close(entry: tuple[Any, Any, memoryview, Any]) -> None:
+        entry[2].release()
+        entry[0].close()
+        entry[1].close()
+
+    def close(self) -> None:
+        while self.open:
+            self._close(self.open.popitem()[1])
+
+
+def shard_writing_timings(parts_dir: Path, assemble_cpu_s: float) -> dict[str, float]:
+    """CPU seconds of shard writing itself: every file's tokenisation into partial outputs (measured inside
+    `tokenize_file`, on whichever worker ran it, the tokenizer's threads included) plus the assembly of
+    the shards and lineage. The Beam step's own overhead is what `tokenize_and_write_cpu_s` adds."""
+    tokenize_cpu = sum(json.loads(p.read_text())["cpu_s"] for p in sorted((parts_dir / "_done").glob("*.json")))
+    return {"shard_tokenize_cpu_s": round(tokenize_cpu, 3), "shard_assemble_cpu_s": round(assemble_cpu_s, 3),
+            "shard_writing_cpu_s": round(tokenize_cpu + assemble_cpu_s, 3)}
+
+
+def _lineage_table(rows: pa.RecordBatch, record: dict[str, Any]) -> pa.Table:
+    """A segment's lineage rows with the per-file columns (source, clearance, permission record) added."""
+    n = rows.num_rows
+    constant = {name: pa.repeat(pa.scalar(record[key], pa.string()), n)
+                for name, key in (("source", "source"), ("clearance", "clearance"),
+                                  ("permission_record", "permission_record"))}
+    return pa.Table.from_arrays([constant[f.name] if f.name in constant else rows.column(f.name)
+                                 for f in parts.LINEAGE_SCHEMA], schema=parts.LINEAGE_SCHEMA)
 
 
 def card_view(plan: Plan, tokens: dict[str, dict[str, int]], docs: dict[str, Any],

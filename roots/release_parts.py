@@ -8,8 +8,10 @@ the document and the permission that let it in.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from roots import megatron, outputs
+from roots import megatron
 from roots import tokenizer as toklib
 
 LINEAGE_SCHEMA = pa.schema([
@@ -29,7 +31,7 @@ LINEAGE_SCHEMA = pa.schema([
     pa.field("clearance", pa.string()),
     pa.field("permission_record", pa.string()),
 ])
-BATCH = 256
+BATCH = 1024
 
 
 def doc_key(source: str, doc_id: str) -> str:
@@ -51,56 +53,129 @@ def group_of(lang: str) -> str:
     return "code" if lang == "code" or lang.startswith("code-") else lang
 
 
-def part_prefix(parts_dir: str, group: str, split: str, index: int) -> Path:
-    return Path(parts_dir) / group / split / f"part-{index:06d}"
+# A segment is written (and its buffers freed) once it holds this many tokens, so memory per worker stays
+# bounded even for a very large kept file; a 64 MB kept file (the run's default shard) is one segment.
+SEGMENT_TOKENS = 1 << 25
+# Columns of a segment's lineage; source, clearance and permission record are constant per file and are
+# added when the shards are assembled.
+SEGMENT_LINEAGE_SCHEMA = pa.schema([LINEAGE_SCHEMA.field(name) for name in ("id", "url", "lang", "tokens")])
 
 
-class _Part:
-    def __init__(self, prefix: Path, dtype: Any) -> None:
-        self.writer = megatron.IndexedDatasetWriter(prefix, dtype)
-        self.prefix = prefix
-        self.lineage: list[dict[str, Any]] = []
+def segment_paths(parts_dir: str | os.PathLike[str], name: str) -> tuple[Path, Path]:
+    """(`.bin`, lineage `.arrow`) of one segment of a kept file's partial output."""
+    base = Path(parts_dir) / name
+    return base.with_suffix(".bin"), base.with_suffix(".arrow")
+
+
+def _replace_atomically(path: Path, write: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class _Segment:
+    """Documents of one file in input order, written grouped by (group, split) when flushed."""
+
+    def __init__(self) -> None:
+        self.arrays: list[np.ndarray] = []
+        self.keys: list[tuple[str, str]] = []
+        self.lineage: list[pa.RecordBatch] = []
         self.tokens = 0
+
+    def add(self, arrays: list[np.ndarray], keys: list[tuple[str, str]], lineage: pa.RecordBatch) -> None:
+        self.arrays += arrays
+        self.keys += keys
+        self.lineage.append(lineage)
+        self.tokens += sum(a.size for a in arrays)
+
+    def flush(self, parts_dir: str, name: str, dtype: np.dtype) -> dict[str, Any]:
+        """Write `.bin` (each key's documents contiguous, in input order) and the lineage, one record batch
+        per key in the same order; returns what the assembly needs to find each key's range."""
+        order = sorted(range(len(self.keys)), key=self.keys.__getitem__)  # stable: input order within a key
+        lineage = pa.Table.from_batches(self.lineage, SEGMENT_LINEAGE_SCHEMA).take(pa.array(order, pa.int64()))
+        keys: list[list[Any]] = []
+        bounds = [0] + [i for i in range(1, len(order)) if self.keys[order[i]] != self.keys[order[i - 1]]] \
+            + [len(order)]
+        bin_path, arrow_path = segment_paths(parts_dir, name)
+        bin_path.parent.mkdir(parents=True, exist_ok=True)
+
+        def write_bin(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
+                for lo, hi in itertools.pairwise(bounds):
+                    tokens = np.concatenate([self.arrays[i] for i in order[lo:hi]]).astype(dtype, copy=False)
+                    fh.write(memoryview(tokens).cast("B"))
+                    keys.append([*self.keys[order[lo]], hi - lo, int(tokens.size)])
+
+        def write_lineage(tmp: Path) -> None:
+            with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, SEGMENT_LINEAGE_SCHEMA) as writer:
+                for lo, hi in itertools.pairwise(bounds):
+                    writer.write_batch(lineage.slice(lo, hi - lo).combine_chunks().to_batches()[0])
+
+        _replace_atomically(bin_path, write_bin)
+        _replace_atomically(arrow_path, write_lineage)
+        return {"name": name, "keys": keys}
 
 
 def tokenize_file(tok: Any, task: dict[str, Any], drops: dict[str, str], parts_dir: str, valid_fraction: float,
-                  seed: int) -> dict[str, int]:
-    """Tokenize one kept file into partial datasets; returns document and token counts."""
-    dtype = megatron.dtype_for_vocab(tok.get_vocab_size())
-    parts: dict[tuple[str, str], _Part] = {}
+                  seed: int) -> dict[str, Any]:
+    """Tokenize one kept file into its partial output; returns document and token counts and CPU time.
+
+    The output is one or more segments (`<index>-<segment>.bin` + `.arrow`) plus `_done/<index>.json`,
+    written last, which lists each segment's (group, split) ranges; the release's shard for a (group,
+    split) is those ranges concatenated in file and segment order (`merge.assemble`). Few files per input
+    file, whatever the number of languages, so a corpus of many small languages costs no per-language
+    file overhead. `cpu_s` is the process CPU time spent here, the tokenizer's threads included.
+    """
+    c0, t0 = time.process_time(), time.perf_counter()
+    dtype = np.dtype(megatron.dtype_for_vocab(tok.get_vocab_size())).newbyteorder("<")
     source, index = task["source"], int(task["index"])
+    groups: dict[str, str] = {}
     n_docs = n_tokens = 0
+    segments: list[dict[str, Any]] = []
+    seg = _Segment()
     pf = pq.ParquetFile(task["path"])
-    try:
-        for batch in pf.iter_batches(batch_size=BATCH, columns=["id", "text", "url", "lang"]):
-            rows = [r for r in batch.to_pylist() if doc_key(source, r["id"]) not in drops]
-            if not rows:
-                continue
-            ids = toklib.encode_documents(tok, [r["text"] for r in rows], append_eod=True)
-            for row, tokens in zip(rows, ids):
-                key = (group_of(row["lang"]), split_of(seed, source, row["id"], valid_fraction))
-                part = parts.get(key)
-                if part is None:
-                    part = parts[key] = _Part(part_prefix(parts_dir, *key, index), dtype)
-                if not part.writer.add_document(np.asarray(tokens, dtype=dtype)):
-                    continue
-                part.lineage.append({"source": source, "id": row["id"], "url": row["url"], "lang": row["lang"],
-                                     "tokens": len(tokens), "clearance": task["clearance"],
-                                     "permission_record": task.get("record")})
-                part.tokens += len(tokens)
-                n_docs += 1
-                n_tokens += len(tokens)
-        for part in parts.values():
-            part.writer.finalize()
-            outputs.write_table(part.prefix.with_suffix(".lineage.parquet"),
-                                pa.Table.from_pylist(part.lineage, schema=LINEAGE_SCHEMA))
-    except BaseException:
-        for part in parts.values():
-            part.writer.abort()
-        raise
+    for batch in pf.iter_batches(batch_size=BATCH, columns=["id", "text", "url", "lang"]):
+        doc_ids = batch.column("id").to_pylist()
+        if drops:
+            keep = [doc_key(source, d) not in drops for d in doc_ids]
+            if not all(keep):
+                batch = batch.filter(pa.array(keep, pa.bool_()))
+                doc_ids = [d for d, k in zip(doc_ids, keep) if k]
+        if not batch.num_rows:
+            continue
+        arrays = toklib.encode_arrays(tok, batch.column("text").to_pylist(), dtype)
+        sizes = np.fromiter((a.size for a in arrays), np.int64, count=len(arrays))
+        langs = batch.column("lang").to_pylist()
+        nonempty = sizes > 0
+        if not nonempty.all():  # empty documents are skipped, as Megatron's preprocessing does
+            batch, sizes = batch.filter(pa.array(nonempty)), sizes[nonempty]
+            arrays = [a for a in arrays if a.size]
+            doc_ids = [d for d, k in zip(doc_ids, nonempty) if k]
+            langs = [x for x, k in zip(langs, nonempty) if k]
+        keys = []
+        for d, lang in zip(doc_ids, langs):
+            group = groups.get(lang)
+            if group is None:
+                group = groups[lang] = group_of(lang)
+            keys.append((group, split_of(seed, source, d, valid_fraction)))
+        columns = [batch.column(name).cast(SEGMENT_LINEAGE_SCHEMA.field(name).type) for name in ("id", "url", "lang")]
+        seg.add(arrays, keys, pa.RecordBatch.from_arrays([*columns, pa.array(sizes, pa.int64())],
+                                                          schema=SEGMENT_LINEAGE_SCHEMA))
+        n_docs += len(arrays)
+        n_tokens += int(sizes.sum())
+        if seg.tokens >= SEGMENT_TOKENS:
+            segments.append(seg.flush(parts_dir, f"{index:06d}-{len(segments):04d}", dtype))
+            seg = _Segment()
+    if seg.keys:
+        segments.append(seg.flush(parts_dir, f"{index:06d}-{len(segments):04d}", dtype))
+    cpu_s, wall_s = time.process_time() - c0, time.perf_counter() - t0
     done = Path(parts_dir) / "_done" / f"{index:06d}.json"
     done.parent.mkdir(parents=True, exist_ok=True)
-    tmp = done.with_name(f".{done.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"path": task["path"], "documents": n_docs, "tokens": n_tokens}))
-    os.replace(tmp, done)
-    return {"documents": n_docs, "tokens": n_tokens}
+    record = {"path": task["path"], "source": source, "clearance": task["clearance"],
+              "permission_record": task.get("record"), "dtype": dtype.str, "documents": n_docs,
+              "tokens": n_tokens, "cpu_s": cpu_s, "wall_s": wall_s, "segments": segments}
+    _replace_atomically(done, lambda tmp: tmp.write_text(json.dumps(record)))
+    return {"documents": n_docs, "tokens": n_tokens, "cpu_s": cpu_s}
