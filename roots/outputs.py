@@ -1,8 +1,9 @@
 """Output tables of a source run and the deterministic shard writer.
 
-Rows are assigned to shards by a hash of their id, sorted inside a shard, and written to a temporary
-name that is renamed into place, so any runner (including ones that re-execute a step) produces the
-same bytes, and a re-run with the same input writes identical files.
+Rows are assigned to shards by a hash of their id. Each input file contributes one fragment per shard,
+named after the file; a shard is its fragments concatenated in name order, streamed into a temporary
+name that is renamed into place. So any runner (including ones that re-execute a step) produces the
+same bytes, a re-run with the same input writes identical files, and no step holds a whole shard.
 """
 
 from __future__ import annotations
@@ -116,21 +117,24 @@ class FragmentWriter:
     """The rows one input file contributes to each (kind, shard), streamed to one fragment per pair.
 
     Fragments are named after the input file, so a re-executed step rewrites the same names with the same
-    rows, and `consolidate` turns each shard's fragments into the one sorted file every runner produces
-    identically. Memory: at most `flush_rows` buffered rows per open fragment.
+    rows, and `consolidate` turns each shard's fragments into the one file every runner produces
+    identically. Memory: at most `flush_rows` buffered rows in all.
     """
 
     def __init__(self, out_dir: str, name: str, num_shards: int, flush_rows: int = 1024) -> None:
         self.out_dir, self.name, self.num_shards, self.flush_rows = Path(out_dir), name, num_shards, flush_rows
         self.buffers: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self.buffered = 0
         self.writers: dict[tuple[str, int], tuple[pq.ParquetWriter, Path, Path]] = {}
 
     def add(self, kind: str, row: dict[str, Any]) -> None:
         key = (kind, shard_of(kind, row, self.num_shards))
-        buf = self.buffers.setdefault(key, [])
-        buf.append(row)
-        if len(buf) >= self.flush_rows:
-            self._flush(key)
+        self.buffers.setdefault(key, []).append(row)
+        self.buffered += 1
+        if self.buffered >= self.flush_rows:
+            for k in list(self.buffers):
+                self._flush(k)
+            self.buffered = 0
 
     def _flush(self, key: tuple[str, int]) -> None:
         rows = self.buffers.pop(key, [])
@@ -156,8 +160,10 @@ class FragmentWriter:
 
 
 def consolidate(out_dir: Path, num_shards: int) -> None:
-    """One sorted Parquet file per (kind, shard) from its fragments, each row once; memory: one shard.
-    Also removes the run's spill files (`roots.spill`), which are no use once the shards exist."""
+    """One Parquet file per (kind, shard) from its fragments, streamed batch by batch (memory: one batch,
+    whatever the shard's size). Rows come fragment by fragment in name order (the input file's id), each
+    fragment in its file's order, so every runner produces the same bytes. Also removes the run's spill
+    files (`roots.spill`), which are no use once the shards exist."""
     import shutil
 
     shutil.rmtree(out_dir / WORK, ignore_errors=True)
@@ -166,13 +172,14 @@ def consolidate(out_dir: Path, num_shards: int) -> None:
         return
     for kind in KINDS:
         for shard_dir in sorted((root / kind).glob("*")) if (root / kind).exists() else []:
-            rows: dict[tuple, dict[str, Any]] = {}
-            for frag in sorted(shard_dir.glob("*.parquet")):
-                for r in pq.read_table(frag).to_pylist():
-                    rows.setdefault(sort_key(kind, r), r)
-            shard = int(shard_dir.name)
-            table = pa.Table.from_pylist([rows[k] for k in sorted(rows)], schema=SCHEMAS[kind])
-            write_table(out_dir / kind / shard_name(shard, num_shards), table)
+            path = out_dir / kind / shard_name(int(shard_dir.name), num_shards)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with pq.ParquetWriter(tmp, SCHEMAS[kind], compression="zstd", write_statistics=True) as writer:
+                for frag in sorted(shard_dir.glob("*.parquet")):
+                    for batch in pq.ParquetFile(frag).iter_batches(batch_size=2048):
+                        writer.write_batch(batch)
+            os.replace(tmp, path)
     shutil.rmtree(root)
 
 
