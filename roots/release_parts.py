@@ -53,9 +53,9 @@ def group_of(lang: str) -> str:
     return "code" if lang == "code" or lang.startswith("code-") else lang
 
 
-# A segment is written (and its buffers freed) once it holds this many tokens, so memory per worker stays
-# bounded even for a very large kept file; a 64 MB kept file (the run's default shard) is one segment.
-SEGMENT_TOKENS = 1 << 25
+# A segment is written (and its buffers freed) once it holds this many tokens (16-32 MB of ids), so memory
+# per worker stays bounded whatever the size of a kept file; a 64 MB kept file is about two segments.
+SEGMENT_TOKENS = 1 << 23
 # Columns of a segment's lineage; source, clearance and permission record are constant per file and are
 # added when the shards are assembled.
 SEGMENT_LINEAGE_SCHEMA = pa.schema([LINEAGE_SCHEMA.field(name) for name in ("id", "url", "lang", "tokens")])
