@@ -53,8 +53,11 @@ bench: setup
 	$(PY) -m roots.bench
 
 # datatrove gets its own virtual environment (.venv-datatrove), built by the benchmark on first use.
+# Two corpora: English prose (datatrove's English-only Gopher filters keep documents too, so both tools do
+# the downstream work) and the multilingual UDHR corpus (datatrove drops nearly all non-English documents).
 bench-vs-datatrove: setup
-	$(PY) -m roots.bench_vs_datatrove
+	$(PY) -m roots.bench_vs_datatrove --corpus-kind english --json runs/bench_vs_datatrove_en.json
+	$(PY) -m roots.bench_vs_datatrove --corpus-kind multilingual
 
 clean:
 	rm -rf runs release models

@@ -26,8 +26,9 @@ class TokenizeFile(beam.DoFn):
         self.tok: Any = None
 
     def setup(self) -> None:
-        from roots import tokenizer
+        from roots import outputs, tokenizer
 
+        outputs.bounded_arrow_memory()
         self.tok = tokenizer.with_word_cache(tokenizer.load(self.tokenizer_path))
 
     def process(self, task: dict[str, Any], drops: dict[str, str]) -> Iterator[str]:

@@ -56,6 +56,7 @@ class ProcessFile(beam.DoFn):
         self.processor: DocumentProcessor | None = None
 
     def setup(self) -> None:
+        outputs.bounded_arrow_memory()
         self.processor = DocumentProcessor(self.cfg)
 
     def process(self, readable: fileio.ReadableFile) -> Iterator[str]:

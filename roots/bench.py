@@ -52,6 +52,43 @@ def iter_corpus(n_docs: int, seed: int = 0) -> Iterator[dict[str, Any]]:
         yield {"id": f"doc{i:07d}", "text": text, "url": f"https://example.org/{lang}/{i}"}
 
 
+def english_paragraphs() -> list[str]:
+    """Prose paragraphs of the Python documentation bundled with the interpreter (`pydoc_data.topics`):
+    English text of realistic shape that is on every machine, for comparisons whose heuristics are
+    English-only (datatrove's Gopher filters)."""
+    import re
+    from pydoc_data.topics import topics
+
+    out = []
+    for topic in topics.values():
+        for para in re.split(r"\n\s*\n", topic):
+            lines = para.split("\n")
+            if any(line.startswith((" ", "\t", ">>>")) for line in lines):
+                continue  # code examples and indented grammar
+            text = " ".join(line.strip() for line in lines)
+            if len(text.split()) >= 25 and "*" not in text and "=" not in text:
+                out.append(text)
+    return out
+
+
+def english_corpus(n_docs: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Deterministic English documents of 3-8 paragraphs each, with the same 10% noise as `generate_corpus`."""
+    rng = random.Random(seed)
+    paras = english_paragraphs()
+    docs = []
+    for i in range(n_docs):
+        text = "\n".join(rng.sample(paras, k=rng.randint(3, 8)))
+        roll = rng.random()
+        if roll < 0.03:
+            text = ("buy now cheap " * 200)
+        elif roll < 0.06:
+            text += f"\nContact: user{i}@example.com or +44 20 7946 {i % 10000:04d}"
+        elif roll < 0.10:
+            text = "Ã©tÃ© " + text
+        docs.append({"id": f"doc{i:07d}", "text": text, "url": f"https://example.org/en/{i}"})
+    return docs
+
+
 def rss_mb() -> float:
     """Peak RSS of this process image. /proc's VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec,
     so a benchmark child started from a big parent would report the parent's peak."""
@@ -332,7 +369,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--docs", type=int, default=int(os.environ.get("ROOTS_BENCH_DOCS", "4000")))
     parser.add_argument("--json", help="also write the rows to this JSON file")
-    parser.add_argument("--no-memory", action="store_true", help="skip the two fresh-process memory rows")
+    parser.add_argument("--no-memory", action="store_true", help="skip the fresh-process memory rows")
+    parser.add_argument("--memory-docs", type=int, default=2000,
+                        help="memory rows at this corpus size and 10x it (default 2000 and 20000)")
+    parser.add_argument("--memory-only", action="store_true", help="only the memory rows")
     parser.add_argument("--merge-docs", type=int, default=int(os.environ.get("ROOTS_BENCH_MERGE_DOCS", "8000")),
                         help="documents of the mostly-English corpus of the shard-writing rows (0: skip)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
@@ -340,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         step, n, root = args.child
         print(json.dumps(memory_child(step, int(n), Path(root))))
+        return 0
+    if args.memory_only:
+        print_table(memory_rows((args.memory_docs, 10 * args.memory_docs)))
         return 0
     lm_dir = REPO / "models" / "lm"
     lm = lm_dir if lm_dir.is_dir() and any(lm_dir.iterdir()) else None
@@ -355,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.extend(shard_rows(args.merge_docs))
     rows.extend(dedup_rows(args.docs))
     if not args.no_memory:
-        rows.extend(memory_rows((args.docs // 10, args.docs)))
+        rows.extend(memory_rows((args.memory_docs, 10 * args.memory_docs)))
     print_table(rows)
     for r in rows:
         if r.get("mb_per_s_per_core"):

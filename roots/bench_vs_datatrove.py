@@ -204,14 +204,14 @@ def ensure_tokenizer(scratch: Path, corpus: Path) -> Path:
     return toklib.save_hf_files(tok, scratch / "tokenizer") / "tokenizer.json"
 
 
-def write_corpus(n_docs: int, path: Path) -> dict[str, Any]:
-    from roots.bench import generate_corpus
+def write_corpus(n_docs: int, path: Path, kind: str = "multilingual") -> dict[str, Any]:
+    from roots.bench import english_corpus, generate_corpus
 
-    docs = generate_corpus(n_docs)
+    docs = english_corpus(n_docs) if kind == "english" else generate_corpus(n_docs)
     with path.open("w", encoding="utf-8") as fh:
         for doc in docs:
             fh.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    return {"docs": len(docs), "mb": round(sum(len(d["text"].encode()) for d in docs) / 1e6, 2)}
+    return {"docs": len(docs), "mb": round(sum(len(d["text"].encode()) for d in docs) / 1e6, 2), "kind": kind}
 
 
 # ------------------------------------------------------------------------- roots workers (subprocesses)
@@ -723,7 +723,8 @@ DIFFERENT = [
 
 
 def print_table(rows: list[Row], corpus: dict[str, Any]) -> None:
-    print(f"\ncorpus: {corpus['docs']} documents, {corpus['mb']} MB; machine: {os.cpu_count()} cores; "
+    print(f"\ncorpus ({corpus.get('kind', 'multilingual')}): {corpus['docs']} documents, {corpus['mb']} MB; "
+          f"machine: {os.cpu_count()} cores; "
           "docs/s/core = documents / CPU seconds")
     head = f"{'stage':<44} {'tool':<10} {'docs':>6} {'wall s':>8} {'CPU s':>8} {'docs/s/core':>11} {'peak RSS MB':>11}"
     print(head + "  notes")
@@ -739,6 +740,10 @@ def print_table(rows: list[Row], corpus: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=5000, help="documents to generate (default 5000)")
+    parser.add_argument("--corpus-kind", choices=("multilingual", "english"), default="multilingual",
+                        help="multilingual: UDHR in many languages (roots.bench.generate_corpus); english: prose "
+                             "from the bundled Python docs, where datatrove's English-only Gopher filters keep "
+                             "documents too, so both tools do the downstream work")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"results file (default {DEFAULT_JSON})")
     parser.add_argument("--datatrove-venv", type=Path, default=DATATROVE_VENV)
     parser.add_argument("--no-dedup", action="store_true", help="skip the MinHash dedup end-to-end rows")
@@ -765,7 +770,7 @@ def main(argv: list[str] | None = None) -> int:
         lm_dir = ensure_lm(work)
         lid_model = langid.resolve_model_path(None)
         corpus_path = work / "corpus.jsonl"
-        corpus = write_corpus(args.docs, corpus_path)
+        corpus = write_corpus(args.docs, corpus_path, args.corpus_kind)
         tokenizer = ensure_tokenizer(work, corpus_path)
         bench = Bench(work, dt_python, corpus_path, lm_dir, lid_model, tokenizer)
         print(f"benchmarking {corpus['docs']} documents ({corpus['mb']} MB) in {work}", file=sys.stderr)

@@ -217,7 +217,9 @@ class MergeResult:
 def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
           beam_args: list[str] | None = None) -> MergeResult:
     from pipelines import merge_pipeline
+    from roots.outputs import bounded_arrow_memory
 
+    bounded_arrow_memory()
     cfg = settings(ws)
     if vocab_size is not None:
         cfg["vocab_size"] = vocab_size

@@ -108,6 +108,14 @@ FRAGMENTS = "_fragments"
 WORK = "_work"  # spill files of the per-file passes (roots.spill)
 
 
+def bounded_arrow_memory() -> None:
+    """Make Arrow allocate with the system allocator. Its default (mimalloc) keeps freed pages for reuse,
+    so after streaming a large file batch by batch a process's RSS still looked like it held the file;
+    a run's memory must not follow its input's size."""
+    if pa.default_memory_pool().backend_name != "system":
+        pa.set_memory_pool(pa.system_memory_pool())
+
+
 def file_id(path: str) -> str:
     """Stable short name of an input file, for the names of everything derived from it."""
     return hashlib.blake2b(path.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
@@ -177,8 +185,9 @@ def consolidate(out_dir: Path, num_shards: int) -> None:
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             with pq.ParquetWriter(tmp, SCHEMAS[kind], compression="zstd", write_statistics=True) as writer:
                 for frag in sorted(shard_dir.glob("*.parquet")):
-                    for batch in pq.ParquetFile(frag).iter_batches(batch_size=2048):
-                        writer.write_batch(batch)
+                    fragment = pq.ParquetFile(frag)
+                    for i in range(fragment.num_row_groups):  # one row group (<= 1024 rows) at a time
+                        writer.write_table(fragment.read_row_group(i, use_threads=False))
             os.replace(tmp, path)
     shutil.rmtree(root)
 
@@ -222,7 +231,8 @@ def iter_kind(out_dir: Path, kind: str, columns: list[str] | None = None,
               batch_size: int = 2048) -> Iterator[dict[str, Any]]:
     """Rows of one output kind, streamed in batches (bounded memory, whatever the source's size)."""
     for path in sorted((out_dir / kind).glob("*.parquet")):
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=columns):
+        # no reader threads: they read ahead whole row groups, and memory would follow the file's size
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=columns, use_threads=False):
             yield from batch.to_pylist()
 
 

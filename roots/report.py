@@ -143,17 +143,21 @@ def fetch_texts(run_dir: Path, ids: Iterable[str]) -> dict[str, str]:
 
 
 def kept_bytes_by_lang(run_dir: Path) -> dict[str, int]:
-    """UTF-8 bytes of kept text per language, one shard at a time so memory stays at one shard."""
+    """UTF-8 bytes of kept text per language, one record batch at a time (memory does not follow the shard)."""
     totals: Counter[str] = Counter()
     for path in sorted((run_dir / "kept").glob("*.parquet")):
-        table = pq.read_table(path, columns=["lang", "text"])
-        if not table.num_rows:
-            continue
-        sizes = pc.binary_length(table.column("text")).fill_null(0)
-        grouped = pa.table({"lang": table.column("lang").fill_null("und"), "n": sizes}).group_by("lang")
-        for row in grouped.aggregate([("n", "sum")]).to_pylist():
-            totals[row["lang"]] += int(row["n_sum"])
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=2048, columns=["lang", "text"], use_threads=False):
+            _add_bytes_by_lang(totals, pa.Table.from_batches([batch]))
     return dict(sorted(totals.items()))
+
+
+def _add_bytes_by_lang(totals: Counter[str], table: pa.Table) -> None:
+    if not table.num_rows:
+        return
+    sizes = pc.binary_length(table.column("text")).fill_null(0)
+    grouped = pa.table({"lang": table.column("lang").fill_null("und"), "n": sizes}).group_by("lang")
+    for row in grouped.aggregate([("n", "sum")]).to_pylist():
+        totals[row["lang"]] += int(row["n_sum"])
 
 
 @dataclass

@@ -366,6 +366,7 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
     from roots.langid_routing import load_router
 
     name, cfg = p.card.name, p.cfg
+    outputs.bounded_arrow_memory()
     router = load_router(cfg.langid_model, cfg.langid_routing) if "langid" not in cfg.skip else None
     unknown = [lang for lang in cfg.declared if router is not None and not router.covers(lang)]
     final = p.final
