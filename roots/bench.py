@@ -29,6 +29,18 @@ def generate_corpus(n_docs: int, seed: int = 0) -> list[dict[str, Any]]:
     return list(iter_corpus(n_docs, seed))
 
 
+def with_noise(text: str, i: int, rng: random.Random) -> str:
+    """10% noisy documents: spam (3%), PII appended (3%), mojibake (4%)."""
+    roll = rng.random()
+    if roll < 0.03:
+        return "buy now cheap " * 200
+    if roll < 0.06:
+        return text + f"\nContact: user{i}@example.com or +44 20 7946 {i % 10000:04d}"
+    if roll < 0.10:
+        return "Ã©tÃ© " + text
+    return text
+
+
 def iter_corpus(n_docs: int, seed: int = 0) -> Iterator[dict[str, Any]]:
     """`generate_corpus` one document at a time (the memory rows must not hold the corpus themselves)."""
     rng = random.Random(seed)
@@ -42,13 +54,7 @@ def iter_corpus(n_docs: int, seed: int = 0) -> Iterator[dict[str, Any]]:
         lang = rng.choice(langs)
         paras = rng.sample(by_lang[lang], k=min(len(by_lang[lang]), rng.randint(3, 8)))
         text = "\n".join(paras)
-        roll = rng.random()
-        if roll < 0.03:
-            text = ("buy now cheap " * 200)
-        elif roll < 0.06:
-            text += f"\nContact: user{i}@example.com or +44 20 7946 {i % 10000:04d}"
-        elif roll < 0.10:
-            text = "Ã©tÃ© " + text
+        text = with_noise(text, i, rng)
         yield {"id": f"doc{i:07d}", "text": text, "url": f"https://example.org/{lang}/{i}"}
 
 
@@ -78,13 +84,7 @@ def english_corpus(n_docs: int, seed: int = 0) -> list[dict[str, Any]]:
     docs = []
     for i in range(n_docs):
         text = "\n".join(rng.sample(paras, k=rng.randint(3, 8)))
-        roll = rng.random()
-        if roll < 0.03:
-            text = ("buy now cheap " * 200)
-        elif roll < 0.06:
-            text += f"\nContact: user{i}@example.com or +44 20 7946 {i % 10000:04d}"
-        elif roll < 0.10:
-            text = "Ã©tÃ© " + text
+        text = with_noise(text, i, rng)
         docs.append({"id": f"doc{i:07d}", "text": text, "url": f"https://example.org/en/{i}"})
     return docs
 
