@@ -309,6 +309,17 @@ def _minhash_config() -> Any:
 
 
 # ------------------------------------------------------------------------------------------- pipelines
+def _run_jobs(jobs: list[tuple[str, Any]]) -> tuple[dict[str, Any], float, float]:
+    """Run datatrove executors in order, timing each: ({"jobs": {name: wall/cpu}}, total wall, total CPU)."""
+    out: dict[str, Any] = {"jobs": {}}
+    total_wall = total_cpu = 0.0
+    for name, executor in jobs:
+        _, wall, cpu = _timed(executor.run)
+        total_wall, total_cpu = total_wall + wall, total_cpu + cpu
+        out["jobs"][name] = {"wall_s": wall, "cpu_s": cpu}
+    return out, total_wall, total_cpu
+
+
 def _block_stats(logging_dir: Path) -> list[dict[str, Any]]:
     """Per-block documents in/out and time from datatrove's own stats.json."""
     rows = []
@@ -365,12 +376,7 @@ def run_e2e(args: argparse.Namespace) -> dict[str, Any]:
         ("tokenize", local([JsonlReader(str(work / "filtered")), MinhashDedupFilter(str(work / "remove_ids")),
                             megatron_tokenizer(work / "shards", args.tokenizer)], "tokenize")),
     ]
-    out: dict[str, Any] = {"jobs": {}}
-    total_wall = total_cpu = 0.0
-    for name, executor in jobs:
-        _, wall, cpu = _timed(executor.run)
-        total_wall, total_cpu = total_wall + wall, total_cpu + cpu
-        out["jobs"][name] = {"wall_s": wall, "cpu_s": cpu}
+    out, total_wall, total_cpu = _run_jobs(jobs)
     blocks = _block_stats(work / "logs" / "filter") + _block_stats(work / "logs" / "tokenize")
     dedup = next(b for b in blocks if "minhash" in b["block"].lower())
     writer = blocks[-1]
@@ -408,12 +414,7 @@ def run_dedup(args: argparse.Namespace) -> dict[str, Any]:
         ("filter", local([reader(), MinhashDedupFilter(str(work / "remove_ids")), JsonlWriter(str(work / "dedup"))],
                          "filter")),
     ]
-    out: dict[str, Any] = {"jobs": {}}
-    total_wall = total_cpu = 0.0
-    for name, executor in jobs:
-        _, wall, cpu = _timed(executor.run)
-        total_wall, total_cpu = total_wall + wall, total_cpu + cpu
-        out["jobs"][name] = {"wall_s": wall, "cpu_s": cpu}
+    out, total_wall, total_cpu = _run_jobs(jobs)
     blocks = _block_stats(work / "logs" / "filter")
     dedup = next(b for b in blocks if "MinHash" in b["block"] or "minhash" in b["block"].lower())
     out.update(wall_s=total_wall, cpu_s=total_cpu, removed=dedup["dropped"] or 0, kept=dedup["forwarded"])
