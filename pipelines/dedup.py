@@ -53,8 +53,14 @@ from roots.dedup import DedupConfig, Node
 NAMESPACE = "roots"
 
 
-def _count(name: str, n: int = 1) -> None:
+def count(name: str, n: int = 1) -> None:
     Metrics.counter(NAMESPACE, name).inc(n)
+
+
+def count_all(counts: dict[str, int]) -> None:
+    for name, n in counts.items():
+        if n:
+            count(name, n)
 
 
 # ------------------------------------------------------------------------------------------ multi-output
@@ -111,7 +117,7 @@ def _union_find_edges(item: tuple[Any, Iterable[tuple[Node, Node]]], limit: int)
         raise RuntimeError(
             f"near-dedup connected components did not converge and {len(edges)} edges remain, more than "
             f"max_uf_edges={limit} for one worker; raise DedupConfig.max_cc_rounds")
-    _count("dedup_cc_fallback_edges", len(edges))
+    count("dedup_cc_fallback_edges", len(edges))
     for node, root in dedup.union_find(edges).items():
         if node != root:
             yield node, root
@@ -148,7 +154,7 @@ class ConnectedComponents(beam.PTransform):
                | "Unconverged" >> beam.CombineGlobally(sum))
 
         def report(n: int) -> int:
-            _count("dedup_cc_unconverged_nodes", n)
+            count("dedup_cc_unconverged_nodes", n)
             return n
 
         bad = bad | "Report" >> beam.Map(report)
@@ -229,11 +235,6 @@ class Decisions(beam.PTransform):
         return labels, parents
 
 
-def count_resolved(counter: str) -> None:
-    if counter:
-        _count(counter)
-
-
 # ------------------------------------------------------------------------------------------------ rows
 
 class _Resolve(beam.DoFn):
@@ -241,9 +242,9 @@ class _Resolve(beam.DoFn):
         self.cfg = cfg
 
     def process(self, row, labels, parents):  # unannotated: Beam would infer type hints
-        node = dedup_rows.node_of(row[dedup_rows.NODE]) if row.get(dedup_rows.NODE) is not None else None
-        out, sig_row, counter = dedup_rows.resolve(row, labels.get(node), parents.get(node), self.cfg)
-        count_resolved(counter)
+        out, sig_row, counter = dedup_rows.resolve(row, labels, parents, self.cfg)
+        if counter:
+            count(counter)
         yield None, out
         if sig_row is not None:
             yield "signatures", sig_row
@@ -257,9 +258,7 @@ def _marked(row, cfg):  # unannotated: Beam would infer type hints
 
 def _prepare_batch(batch, cfg, riders, frequent):  # unannotated: Beam would infer type hints
     rows, counts = dedup_rows.prepare(batch, cfg, riders, frequent)
-    for name, n in counts.items():
-        if n:
-            _count(name, n)
+    count_all(counts)
     return rows
 
 
@@ -279,9 +278,7 @@ class Dedup(beam.PTransform):
         marked = rows | "Mark" >> beam.Map(_marked, cfg)
         riders = None
         if cfg.url:
-            riders = url_riders(marked | "UrlKeys" >> beam.FlatMap(
-                lambda row: [] if row.get(dedup_rows.URL_KEY) is None
-                else [(row[dedup_rows.URL_KEY], dedup_rows.node_of(row[dedup_rows.NODE]))]))
+            riders = url_riders(marked | "UrlKeys" >> beam.FlatMap(dedup_rows.url_keys))
         rider_side = beam.pvalue.AsDict(riders if riders is not None else p | "NoRiders" >> beam.Create([]))
         frequent = p | "NoFrequent" >> beam.Create([])
         if cfg.template:
@@ -290,8 +287,8 @@ class Dedup(beam.PTransform):
         prepared = (marked
                     | "Batch" >> BatchByKey(cfg.signature_batch, 64, lambda row: f"{row['id']}\x1f{row.get('origin')}")
                     | "Prepare" >> beam.FlatMap(_prepare_batch, cfg, rider_side, beam.pvalue.AsDict(frequent)))
-        bands = (prepared | "Bands" >> beam.FlatMap(dedup_rows.band_keys, *dedup.lsh_params(cfg.threshold, cfg.num_perm))
-                 if cfg.near else None)
+        lsh = dedup.lsh_params(cfg.threshold, cfg.num_perm)
+        bands = prepared | "Bands" >> beam.FlatMap(dedup_rows.band_keys, *lsh) if cfg.near else None
         exact = prepared | "ExactKeys" >> beam.FlatMap(dedup_rows.exact_keys) if cfg.exact else None
         labels, parents = p | "Decide" >> Decisions(cfg, bands, exact, riders)
         tagged = prepared | "Resolve" >> beam.ParDo(_Resolve(cfg), beam.pvalue.AsDict(labels),

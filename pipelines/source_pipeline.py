@@ -12,7 +12,7 @@ through a shuffle. Each input file is one unit of work:
 4. Band and exact keys -> `pipelines.dedup.Decisions` -> labels and exact parents (only documents that
    have a duplicate; side inputs).
 5. `FinishFile` resolves every row and writes the output fragments, which the driver consolidates into
-   sorted shards.
+   shards.
 
 All logic lives in `roots/`; this module only maps it onto Beam so that any runner can execute it.
 Counters per stage, status and reason are Beam metrics, in the spirit of TFDS's C4 pipeline. Spill and
@@ -23,26 +23,21 @@ reuses or rewrites them identically.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.io import fileio
-from apache_beam.metrics import Metrics
 
 from pipelines import dedup as dedup_beam
+from pipelines.dedup import count, count_all
 from roots import dedup, dedup_rows, outputs, readers, spill
 from roots.dedup import DedupConfig
 from roots.process import STAGES, DocumentProcessor, ProcessConfig
 
 NAMESPACE = "roots"
 PROGRESS_EVERY = 10_000
-
-
-def _count(name: str, n: int = 1) -> None:
-    Metrics.counter(NAMESPACE, name).inc(n)
 
 
 class ProcessFile(beam.DoFn):
@@ -79,7 +74,7 @@ class ProcessFile(beam.DoFn):
                     if n % PROGRESS_EVERY == 0:
                         print(f"  ... {path}: {n} records read", file=sys.stderr, flush=True)
                     if record["kind"] == "quarantine":
-                        _count("quarantined")
+                        count("quarantined")
                         fragments.add("quarantine", record)
                         continue
                     batch.append(record)
@@ -92,10 +87,10 @@ class ProcessFile(beam.DoFn):
                 writer.abort()
             raise
         fragments.close()
-        _count("input_records", n)
-        _count("bytes_in", readable.metadata.size_in_bytes)
+        count("input_records", n)
+        count("bytes_in", readable.metadata.size_in_bytes)
         for stage, seconds in self.processor.timings.items():
-            _count(f"stage_us_{stage}", int(seconds * 1e6))
+            count(f"stage_us_{stage}", int(seconds * 1e6))
         print(f"  read {path}: {n} records", file=sys.stderr, flush=True)
         # Not every runner reports metrics (DaskRunner does not); the accounting check needs the input
         # count from somewhere independent of the outputs, so each file leaves a small count record.
@@ -110,9 +105,9 @@ class ProcessFile(beam.DoFn):
         assert self.processor is not None
         rows = self.processor.process(batch)
         for row in rows:
-            _count(f"status_{row['status']}")
+            count(f"status_{row['status']}")
             if row["status"] == "rejected":
-                _count(f"reason_{row['reason']}")
+                count(f"reason_{row['reason']}")
         if writer is None:
             for row in rows:
                 fragments.add(outputs.kind_of(row), row)
@@ -122,53 +117,33 @@ class ProcessFile(beam.DoFn):
         writer.write(rows)
 
 
-def _url_keys(path: str) -> Iterator[tuple[str, dedup.Node]]:
-    for batch in spill.rows(path, columns=[dedup_rows.NODE, dedup_rows.URL_KEY]):
+def _spill_keys(path, columns, fn, *args):  # unannotated: Beam would infer type hints
+    """The keys `fn(row, *args)` yields for every row of a spill file, reading only `columns`."""
+    for batch in spill.rows(path, columns=columns):
         for row in batch:
-            if row[dedup_rows.URL_KEY] is not None:
-                yield row[dedup_rows.URL_KEY], dedup_rows.node_of(row[dedup_rows.NODE])
-
-
-def _line_keys(path, riders, min_len):  # unannotated: Beam would infer type hints
-    for batch in spill.rows(path, columns=[dedup_rows.NODE, "text"]):
-        for row in batch:
-            yield from dedup_rows.template_keys(row, riders, min_len)
+            yield from fn(row, *args)
 
 
 class PrepareFile(beam.DoFn):
     """URL riders marked, template lines removed, signatures and exact keys added: a second spill file."""
 
-    def __init__(self, cfg: DedupConfig) -> None:
-        self.cfg = cfg
+    def __init__(self, cfg: DedupConfig, out_dir: str) -> None:
+        self.cfg, self.out_dir = cfg, out_dir
 
     def process(self, path, riders, frequent):  # unannotated: Beam would infer type hints
-        target = str(Path(path).parent.parent / "prepared" / Path(path).name)
+        target = spill.path_for(self.out_dir, "prepared", Path(path).stem)
         if not Path(target).exists():
             writer = spill.Writer(target)
             try:
                 for batch in spill.rows(path, batch_size=self.cfg.signature_batch):
                     rows, counts = dedup_rows.prepare(batch, self.cfg, riders, frequent)
-                    for name, n in counts.items():
-                        if n:
-                            _count(name, n)
+                    count_all(counts)
                     writer.write(rows)
             except BaseException:
                 writer.abort()
                 raise
             writer.close()
         yield target
-
-
-def _band_keys(path: str, b: int, r: int) -> Iterator[tuple[tuple[int, bytes], dedup.Node]]:
-    for batch in spill.rows(path, columns=[dedup_rows.NODE, dedup_rows.SIG]):
-        for row in batch:
-            yield from dedup_rows.band_keys(row, b, r)
-
-
-def _exact_keys(path: str) -> Iterator[tuple[str, dedup.Node]]:
-    for batch in spill.rows(path, columns=[dedup_rows.NODE, dedup_rows.EXACT]):
-        for row in batch:
-            yield from dedup_rows.exact_keys(row)
 
 
 class FinishFile(beam.DoFn):
@@ -181,10 +156,9 @@ class FinishFile(beam.DoFn):
         fragments = outputs.FragmentWriter(self.out_dir, Path(path).stem, self.num_shards)
         for batch in spill.rows(path):
             for row in batch:
-                node = dedup_rows.node_of(row[dedup_rows.NODE]) if row[dedup_rows.NODE] is not None else None
-                out, sig_row, counter = dedup_rows.resolve(row, labels.get(node), parents.get(node), self.cfg)
+                out, sig_row, counter = dedup_rows.resolve(row, labels, parents, self.cfg)
                 if counter:
-                    _count(counter)
+                    count(counter)
                 fragments.add(outputs.kind_of(out), out)
                 if sig_row is not None:
                     fragments.add("signatures", sig_row)
@@ -199,23 +173,31 @@ def build(p: beam.Pipeline, pattern: str, spec: readers.ReaderSpec, cfg: Process
              | "Match" >> fileio.MatchAll()
              | "Spread" >> beam.Reshuffle()
              | "Open" >> fileio.ReadMatches())
-    processed = files | "Process" >> beam.ParDo(ProcessFile(spec, cfg, out_dir, num_shards, batch_size, dedup_cfg))
+    process = ProcessFile(spec, cfg, out_dir, num_shards, batch_size, dedup_cfg)
+    processed = files | "Process" >> beam.ParDo(process)
     if dedup_cfg is None:
         return
     d = dedup_cfg
     empty = p | "Nothing" >> beam.Create([])
+    rows_ = dedup_rows
     riders = None
     if d.url:
-        riders = dedup_beam.url_riders(processed | "UrlKeys" >> beam.FlatMap(_url_keys))
+        url_keys = processed | "UrlKeys" >> beam.FlatMap(_spill_keys, [rows_.NODE, rows_.URL_KEY], rows_.url_keys)
+        riders = dedup_beam.url_riders(url_keys)
     rider_side = beam.pvalue.AsDict(riders if riders is not None else empty)
     frequent = empty
     if d.template:
-        frequent = dedup_beam.frequent_lines(
-            processed | "LineKeys" >> beam.FlatMap(_line_keys, rider_side, d.template_min_len), d.template_min_count)
-    prepared = processed | "Prepare" >> beam.ParDo(PrepareFile(d), rider_side, beam.pvalue.AsDict(frequent))
-    bands = prepared | "Bands" >> beam.FlatMap(_band_keys, *dedup.lsh_params(d.threshold, d.num_perm)) \
-        if d.near else None
-    exact = prepared | "ExactKeys" >> beam.FlatMap(_exact_keys) if d.exact else None
+        line_keys = processed | "LineKeys" >> beam.FlatMap(_spill_keys, [rows_.NODE, "text"], rows_.template_keys,
+                                                            rider_side, d.template_min_len)
+        frequent = dedup_beam.frequent_lines(line_keys, d.template_min_count)
+    prepare = PrepareFile(d, out_dir)
+    prepared = processed | "Prepare" >> beam.ParDo(prepare, rider_side, beam.pvalue.AsDict(frequent))
+    bands = exact = None
+    if d.near:
+        bands = prepared | "Bands" >> beam.FlatMap(_spill_keys, [rows_.NODE, rows_.SIG], rows_.band_keys,
+                                                   *dedup.lsh_params(d.threshold, d.num_perm))
+    if d.exact:
+        exact = prepared | "ExactKeys" >> beam.FlatMap(_spill_keys, [rows_.NODE, rows_.EXACT], rows_.exact_keys)
     labels, parents = p | "Dedup" >> dedup_beam.Decisions(d, bands, exact, riders)
     _ = prepared | "Finish" >> beam.ParDo(FinishFile(d, out_dir, num_shards), beam.pvalue.AsDict(labels),
                                           beam.pvalue.AsDict(parents))
@@ -238,10 +220,6 @@ def query_counters(result: Any) -> dict[str, int]:
         value = c.committed if c.committed is not None else c.attempted
         out[c.key.metric.name] = out.get(c.key.metric.name, 0) + int(value or 0)
     return out
-
-
-def wall(start: float) -> float:
-    return round(time.perf_counter() - start, 3)
 
 
 def match_files(pattern: str) -> list[tuple[str, int]]:

@@ -44,6 +44,12 @@ def mark(row: dict[str, Any], cfg: DedupConfig) -> None:
     row[URL_KEY] = dedup.url_key(row.get("url")) if cfg.url else None
 
 
+def url_keys(row: Mapping[str, Any]) -> Iterator[tuple[str, Node]]:
+    """(URL key, node) of a kept row that has a usable URL."""
+    if row.get(NODE) is not None and row.get(URL_KEY) is not None:
+        yield row[URL_KEY], node_of(row[NODE])
+
+
 def url_riders(group: tuple[str, Sequence[Node]]) -> Iterator[tuple[Node, Node]]:
     """(rider, keeper) for every page of one URL key but the smallest node."""
     _, nodes = group
@@ -113,10 +119,10 @@ def exact_keys(row: Mapping[str, Any]) -> Iterator[tuple[str, Node]]:
         yield row[EXACT], node_of(row[NODE])
 
 
-def resolve(row: Mapping[str, Any], root: Node | None, exact_parent: Node | None,
+def resolve(row: Mapping[str, Any], labels: Mapping[Node, Node], parents: Mapping[Node, Node],
             cfg: DedupConfig) -> tuple[dict[str, Any], dict[str, Any] | None, str]:
-    """The output row of one document given its component root and exact parent (None when it has none),
-    its signature row when it is kept, and the counter to increment.
+    """The output row of one document given the source's decisions (component root and exact parent of
+    every node that has a duplicate), its signature row when it is kept, and the counter to increment.
 
     Every row that entered dedup as kept leaves with `cluster` = the id of the document its cluster keeps.
     """
@@ -124,21 +130,23 @@ def resolve(row: Mapping[str, Any], root: Node | None, exact_parent: Node | None
     if row.get(NODE) is None:
         return out, None, ""
     node = node_of(row[NODE])
-    root = node if root is None else root
+    root = labels.get(node, node)
+    exact_parent = parents.get(node)
     out["cluster"] = dedup.node_id(root)
     if row.get(URL_PARENT) is not None:
         out.update(status="rejected", reason="duplicate_url",
                    detail=dedup.duplicate_detail(root, "url", node_of(row[URL_PARENT])))
         return out, None, "dedup_url_duplicates"
     if exact_parent is not None:
-        out.update(status="rejected", reason="duplicate", detail=dedup.duplicate_detail(root, "exact", exact_parent))
+        out.update(status="rejected", reason="duplicate",
+                   detail=dedup.duplicate_detail(root, "exact", exact_parent))
         return out, None, "dedup_exact_duplicates"
     if root != node:
         out.update(status="rejected", reason="duplicate", detail=dedup.duplicate_detail(root, "near"))
         return out, None, "dedup_near_duplicates"
     sig_row = None
     if row.get(SIG) is not None:
-        sig_row = {"id": out["id"], "source": out.get("source"), "lang": out.get("lang"), "cluster": out["cluster"],
-                   "signature": row[SIG], "num_perm": cfg.num_perm, "seed": cfg.seed, "ngram": cfg.ngram,
-                   "scheme": dedup.SCHEME}
+        sig_row = {"id": out["id"], "source": out.get("source"), "lang": out.get("lang"),
+                   "cluster": out["cluster"], "signature": row[SIG], "num_perm": cfg.num_perm,
+                   "seed": cfg.seed, "ngram": cfg.ngram, "scheme": dedup.SCHEME}
     return out, sig_row, "dedup_kept"

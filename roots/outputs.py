@@ -87,6 +87,11 @@ def shard_name(shard: int, num_shards: int) -> str:
     return f"part-{shard:05d}-of-{num_shards:05d}.parquet"
 
 
+def table_of(rows: Iterable[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Rows as a table of `schema` (fields a row lacks are null, extra keys are dropped)."""
+    return pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
+
+
 def write_table(path: Path, table: pa.Table) -> None:
     """Write a Parquet file atomically (temporary name, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,7 +103,7 @@ def write_table(path: Path, table: pa.Table) -> None:
 def write_shard(out_dir: str, kind: str, shard: int, num_shards: int, rows: Iterable[dict[str, Any]]) -> str:
     schema = SCHEMAS[kind]
     ordered = sorted(rows, key=lambda r: sort_key(kind, r))
-    table = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in ordered], schema=schema)
+    table = table_of(ordered, schema)
     path = Path(out_dir) / kind / shard_name(shard, num_shards)
     write_table(path, table)
     return str(path)
@@ -155,8 +160,7 @@ class FragmentWriter:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(self):x}.tmp")
             self.writers[key] = (pq.ParquetWriter(tmp, schema, compression="zstd"), tmp, path)
-        table = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
-        self.writers[key][0].write_table(table)
+        self.writers[key][0].write_table(table_of(rows, schema))
 
     def close(self) -> None:
         for key in list(self.buffers):

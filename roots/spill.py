@@ -36,10 +36,6 @@ def path_for(out_dir: str, step: str, file_id: str) -> str:
     return str(Path(out_dir) / WORK / step / f"{file_id}.parquet")
 
 
-def table_of(rows: Sequence[dict[str, Any]]) -> pa.Table:
-    return pa.Table.from_pylist([{f.name: r.get(f.name) for f in SCHEMA} for r in rows], schema=SCHEMA)
-
-
 class Writer:
     """Append batches of rows; `close()` renames the file into place (nothing visible before that)."""
 
@@ -51,7 +47,7 @@ class Writer:
 
     def write(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            self.writer.write_table(table_of(rows))
+            self.writer.write_table(outputs.table_of(rows, SCHEMA))
 
     def close(self) -> str:
         self.writer.close()
