@@ -20,17 +20,19 @@ spill files next to its workers (see `pipelines/source_pipeline.py`). Steps, in 
    only documents that have a duplicate) and ends with `cluster` = id of the document its cluster keeps;
    rejected rows say `duplicate of <that id> (exact|near|url ...)`.
 
-Connected components: `cfg.max_cc_rounds` rounds of large-star + small-star (Kiveris et al., "Connected
-Components in MapReduce and Beyond", 2014) are unrolled in the graph (three shuffles each: large-star
-GroupByKey, small-star GroupByKey, Distinct). Rounds after convergence are identities on the star-shaped
-edge set. After the last round a CombinePerKey counts nodes that break the converged shape; if there are
-any, all remaining edges (at most `cfg.max_uf_edges`, else the run fails) go to one worker for union-find.
+Connected components: one `CombineGlobally` whose accumulator is a union-find parent map (the smaller root
+wins, so every root is its component's minimum under the node order). Runners lift it into partial combines
+per worker and merge the partial maps on one worker; a constant handful of transforms whatever the graph,
+where iterative label propagation (large-star/small-star rounds) unrolls a few shuffles per round into the
+graph and paid seconds of graph construction per run. datatrove clusters on a single task too. The final
+map holds every document that has a duplicate, on one worker (~300 bytes each); beyond
+`cfg.max_cc_nodes` such documents the run fails loudly, naming the setting.
 
 Memory bounds (DirectRunner holds every shuffle in memory; Dataflow, Flink and Spark spill to disk):
 per kept document one URL key and node (~150 bytes), its band keys (bands x ~90 bytes: 14 x 90 = 1.3 kB
 at the 0.7/128 default) and one exact key (~120 bytes); per distinct long line ~60 bytes while counting
 templates; the side inputs hold ~200 bytes per document that has a duplicate and ~40 bytes per frequent
-line, on every worker; the union-find fallback holds its edges on one worker. GroupByKey consumers make
+line, on every worker; the union-find holds the documents that have a duplicate on one worker. GroupByKey consumers make
 two passes over their re-iterable values (minimum, then emission) and keep nothing else.
 
 Determinism: every decision is a minimum over a total order (node keys), counts are sums, so bundles,
@@ -49,6 +51,7 @@ from apache_beam.metrics import Metrics
 from pipelines.batching import BatchByKey
 from roots import dedup, dedup_rows
 from roots.dedup import DedupConfig, Node
+from roots.errors import UserError
 
 NAMESPACE = "roots"
 
@@ -87,85 +90,61 @@ def _flatmap_outputs(pc: beam.PCollection, label: str, fn: Any, *args: Any, main
 
 # ------------------------------------------------------------------------------------------------ components
 
-def _large_star(item: tuple[Node, Iterable[Node]]) -> Iterator[tuple[Node, Node]]:
-    return dedup.large_star(item[0], item[1])
+class _UnionFind(beam.CombineFn):
+    """Edges -> {node: component minimum} for every node with an edge that is not its component's minimum.
+
+    The accumulator is a union-find parent map over the nodes that have an edge; runners combine partial
+    maps per worker before the final merge (`merge_accumulators`), so only parent maps travel, not edges.
+    Fails loudly when a map outgrows `limit` nodes (the setting `max_cc_nodes`) instead of exhausting the
+    worker's memory."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def _check(self, parent: dict[Node, Node]) -> dict[Node, Node]:
+        if len(parent) > self.limit:
+            raise UserError(
+                f"dedup: more than max_cc_nodes={self.limit} documents of this source have a duplicate, and "
+                f"their clusters are found on one worker; raise recipe.dedup.max_cc_nodes (about 300 bytes "
+                f"of that worker's memory per document) or split the source")
+        return parent
+
+    def create_accumulator(self) -> dict[Node, Node]:
+        return {}
+
+    def add_input(self, parent: dict[Node, Node], edge: tuple[Node, Node]) -> dict[Node, Node]:
+        if edge[0] != edge[1]:
+            dedup.union(parent, edge[0], edge[1])
+        return self._check(parent)
+
+    def merge_accumulators(self, parents: Iterable[dict[Node, Node]]) -> dict[Node, Node]:
+        it = iter(parents)
+        merged = next(it, {})
+        for other in it:
+            dedup.merge_parents(merged, other)
+        return self._check(merged)
+
+    def extract_output(self, parent: dict[Node, Node]) -> dict[Node, Node]:
+        return dedup.component_minima(parent)
 
 
-def _small_star(item: tuple[Node, Iterable[Node]]) -> Iterator[tuple[Node, Node]]:
-    return dedup.small_star(item[0], item[1])
-
-
-def _both_ways(edge: tuple[Node, Node]) -> list[tuple[Node, Node]]:
-    return [edge, (edge[1], edge[0])]
-
-
-def _roles(edge: tuple[Node, Node]) -> list[tuple[Node, tuple[int, int]]]:
-    return [(edge[1], (1, 0)), (edge[0], (0, 1))]  # (times the larger end, times the smaller end)
-
-
-def _sum_pairs(pairs: Iterable[tuple[int, int]]) -> tuple[int, int]:
-    c = p = 0
-    for x, y in pairs:
-        c += x
-        p += y
-    return c, p
-
-
-def _union_find_edges(item: tuple[Any, Iterable[tuple[Node, Node]]], limit: int) -> Iterator[tuple[Node, Node]]:
-    edges = list(item[1])
-    if len(edges) > limit:
-        raise RuntimeError(
-            f"near-dedup connected components did not converge and {len(edges)} edges remain, more than "
-            f"max_uf_edges={limit} for one worker; raise DedupConfig.max_cc_rounds")
-    count("dedup_cc_fallback_edges", len(edges))
-    for node, root in dedup.union_find(edges).items():
-        if node != root:
-            yield node, root
+def _items(labels: dict[Node, Node]) -> Iterable[tuple[Node, Node]]:
+    return labels.items()
 
 
 class ConnectedComponents(beam.PTransform):
     """Edges -> (node, component minimum) for every non-minimum node in an edge (self-loops ignored).
 
-    Unrolled large-star/small-star rounds, a convergence check, and a union-find fallback guarded by a
-    size limit (see the module docstring)."""
+    One global combine: a constant handful of transforms whatever the graph (see the module docstring)."""
 
-    def __init__(self, max_rounds: int, max_uf_edges: int) -> None:
+    def __init__(self, max_nodes: int) -> None:
         super().__init__()
-        self.max_rounds = max_rounds
-        self.max_uf_edges = max_uf_edges
+        self.max_nodes = max_nodes
 
     def expand(self, edges: beam.PCollection) -> beam.PCollection:
-        edges = (edges
-                 | "Orient" >> beam.FlatMap(lambda e: [] if e[0] == e[1] else [(min(e), max(e))])
-                 | "Distinct0" >> beam.Distinct())
-        for i in range(1, self.max_rounds + 1):
-            edges = (edges
-                     | f"LargeStarOut{i}" >> beam.FlatMap(_both_ways)
-                     | f"LargeStarGroup{i}" >> beam.GroupByKey()
-                     | f"LargeStar{i}" >> beam.FlatMap(_large_star)
-                     | f"SmallStarOut{i}" >> beam.Map(lambda e: (e[1], e[0]))
-                     | f"SmallStarGroup{i}" >> beam.GroupByKey()
-                     | f"SmallStar{i}" >> beam.FlatMap(_small_star)
-                     | f"Distinct{i}" >> beam.Distinct())
-        bad = (edges
-               | "Roles" >> beam.FlatMap(_roles)
-               | "RoleCounts" >> beam.CombinePerKey(_sum_pairs)
-               | "Violations" >> beam.Map(lambda kv: int(kv[1][0] > 1 or (kv[1][0] >= 1 and kv[1][1] >= 1)))
-               | "Unconverged" >> beam.CombineGlobally(sum))
-
-        def report(n: int) -> int:
-            count("dedup_cc_unconverged_nodes", n)
-            return n
-
-        bad = bad | "Report" >> beam.Map(report)
-        flag = beam.pvalue.AsSingleton(bad)
-        star = edges | "StarLabels" >> beam.FlatMap(lambda e, n: [] if n else [(e[1], e[0])], flag)
-        fallback = (edges
-                    | "Leftover" >> beam.FlatMap(lambda e, n: [(0, e)] if n else [], flag)
-                    | "OneWorker" >> beam.GroupByKey()
-                    | "UnionFind" >> beam.FlatMap(_union_find_edges, self.max_uf_edges))
-        return (star, fallback) | "Labels" >> beam.Flatten()
-
+        return (edges
+                | "UnionFind" >> beam.CombineGlobally(_UnionFind(self.max_nodes))
+                | "Labels" >> beam.FlatMap(_items))
 
 
 # ------------------------------------------------------------------------------------------------ decisions
@@ -227,7 +206,7 @@ class Decisions(beam.PTransform):
             parents = exact.parents
         if edges:
             all_edges = tuple(edges) | "Edges" >> beam.Flatten()
-            labels = all_edges | "Components" >> ConnectedComponents(cfg.max_cc_rounds, cfg.max_uf_edges)
+            labels = all_edges | "Components" >> ConnectedComponents(cfg.max_cc_nodes)
         else:
             labels = p | "NoLabels" >> beam.Create([])
         if parents is None:

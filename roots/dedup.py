@@ -50,13 +50,10 @@ KEEP_POLICIES = ("lowest_id", "longest")
 class DedupConfig:
     """What to deduplicate and how; picklable so every worker gets the same copy.
 
-    `max_cc_rounds` is the number of large-star/small-star rounds unrolled in the Beam graph (3 shuffles
-    each). Rounds needed grow like log2 of the longest chain: measured with `star_components`, a path whose
-    ids are in chain order (the worst case) needs 7 rounds at 100 nodes, 10 at 1,000, 13 at 5,000 and 15 at
-    20,000; in random order 6/8/10/11; random graphs and the star-shaped clusters LSH produces settle in
-    about 5. If the graph has not converged after the last round, the remaining edge set is resolved with
-    union-find on one worker when it has at most `max_uf_edges` edges (about 2 GB of Python objects at the
-    default); otherwise the run fails loudly, asking for more rounds, rather than writing wrong clusters.
+    `max_cc_nodes` caps the documents that have a duplicate in one source: clusters are found by one
+    union-find on one worker (`pipelines/dedup.py`), which holds every such document's node (about 300
+    bytes each, so ~1.5 GB at the default). Beyond it the run fails loudly, naming the setting, rather
+    than running out of memory.
     """
 
     exact: bool = True
@@ -69,8 +66,7 @@ class DedupConfig:
     template_min_len: int = 15
     template_min_count: int = 10
     url: bool = False
-    max_cc_rounds: int = 12
-    max_uf_edges: int = 2_000_000
+    max_cc_nodes: int = 5_000_000
     keep: str = "lowest_id"
     signature_batch: int = 256
 
@@ -79,8 +75,8 @@ class DedupConfig:
             raise ValueError(f"keep must be one of {KEEP_POLICIES}, got {self.keep!r}")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
-        if self.num_perm < 2 or self.ngram < 1 or self.max_cc_rounds < 0:
-            raise ValueError("num_perm >= 2, ngram >= 1 and max_cc_rounds >= 0 are required")
+        if self.num_perm < 2 or self.ngram < 1 or self.max_cc_nodes < 1:
+            raise ValueError("num_perm >= 2, ngram >= 1 and max_cc_nodes >= 1 are required")
 
 
 # --------------------------------------------------------------------------------------------------- exact
@@ -423,82 +419,45 @@ def star_edges(members: Iterable[Hashable]) -> Iterator[Edge]:
             yield (low, m)
 
 
-def large_star(node: Hashable, neighbours: Iterable[Hashable]) -> Iterator[Edge]:
-    """Kiveris et al. 2014 large-star: link every larger neighbour of `node` to the smallest node of its
-    closed neighbourhood. `neighbours` holds all neighbours (both directions) and is iterated twice."""
-    low = min(min(neighbours, default=node), node)
-    for v in neighbours:
-        if v > node:
-            yield (low, v)
+def _find(parent: dict[Hashable, Hashable], x: Hashable) -> Hashable:
+    """Root of `x` (path halving); `x` must be in `parent`."""
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
 
 
-def small_star(node: Hashable, smaller: Iterable[Hashable]) -> Iterator[Edge]:
-    """Small-star: link `node` and each of its smaller neighbours to the smallest of them.
-    `smaller` holds only the neighbours below `node` and is iterated twice."""
-    low = min(smaller, default=node)
-    if low == node:
-        return
-    yield (low, node)
-    for v in smaller:
-        if v != low:
-            yield (low, v)
+def union(parent: dict[Hashable, Hashable], u: Hashable, v: Hashable) -> None:
+    """Join the components of `u` and `v` in a union-find parent map; the smaller root becomes the root,
+    so every root is its component's minimum whatever order the edges come in."""
+    ru = _find(parent, u) if u in parent else parent.setdefault(u, u)
+    rv = _find(parent, v) if v in parent else parent.setdefault(v, v)
+    if ru != rv:
+        if rv < ru:
+            ru, rv = rv, ru
+        parent[rv] = ru
 
 
-def star_round(edges: Iterable[Edge]) -> set[Edge]:
-    """One large-star + small-star round in memory (the same functions the Beam graph runs), for tests."""
-    nbrs: dict[Hashable, list[Hashable]] = {}
-    for u, v in edges:
-        nbrs.setdefault(u, []).append(v)
-        nbrs.setdefault(v, []).append(u)
-    large = [e for u, vs in nbrs.items() for e in large_star(u, vs)]
-    smaller: dict[Hashable, list[Hashable]] = {}
-    for u, v in large:
-        smaller.setdefault(v, []).append(u)
-    return {e for u, vs in smaller.items() for e in small_star(u, vs)}
+def merge_parents(parent: dict[Hashable, Hashable], other: Mapping[Hashable, Hashable]) -> None:
+    """Add another parent map's components to `parent`: each (node, its parent) entry is an edge of the
+    same component, so joining them gives the components of both edge sets together."""
+    for node, up in other.items():
+        union(parent, node, up)
 
 
-def unconverged_nodes(edges: Iterable[Edge]) -> int:
-    """Nodes that break the converged shape: a union of stars, each centred on its smallest node.
-
-    The shape holds when every node is the larger end of at most one edge and no node is both a larger
-    and a smaller end. Then each star is one connected component (connectivity is preserved by the rounds)
-    and its centre, the smaller end, is the component minimum."""
-    child: dict[Hashable, int] = {}
-    parent: set[Hashable] = set()
-    for u, v in edges:
-        child[v] = child.get(v, 0) + 1
-        parent.add(u)
-    return sum(1 for v, c in child.items() if c > 1 or v in parent)
+def component_minima(parent: dict[Hashable, Hashable]) -> dict[Hashable, Hashable]:
+    """node -> component minimum for every node of a parent map that is not its own component's minimum."""
+    out = {}
+    for x in list(parent):
+        root = _find(parent, x)
+        if root != x:
+            out[x] = root
+    return out
 
 
 def union_find(edges: Iterable[Edge]) -> dict[Hashable, Hashable]:
-    """Component minimum of every node that appears in an edge (path-halving union-find)."""
+    """Component minimum of every node that appears in an edge (roots map to themselves)."""
     parent: dict[Hashable, Hashable] = {}
-
-    def find(x: Hashable) -> Hashable:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
     for u, v in edges:
-        ru, rv = find(u), find(v)
-        if ru != rv:
-            if rv < ru:
-                ru, rv = rv, ru
-            parent[rv] = ru
-    return {x: find(x) for x in list(parent)}
-
-
-def star_components(edges: Iterable[Edge], max_rounds: int) -> tuple[dict[Hashable, Hashable], int, bool]:
-    """In-memory run of the Beam algorithm: (labels of non-root nodes, rounds run, converged)."""
-    current = {(min(u, v), max(u, v)) for u, v in edges if u != v}
-    rounds = 0
-    while rounds < max_rounds and unconverged_nodes(current):
-        current = star_round(current)
-        rounds += 1
-    converged = unconverged_nodes(current) == 0
-    labels = {v: u for u, v in current} if converged else {
-        k: r for k, r in union_find(current).items() if k != r}
-    return labels, rounds, converged
+        union(parent, u, v)
+    return {x: _find(parent, x) for x in list(parent)}

@@ -217,26 +217,21 @@ def test_star_edges_span_the_bucket() -> None:
     assert list(d.star_edges([4])) == []
 
 
-def test_star_rounds_converge_on_long_paths() -> None:
-    path = [(i, i + 1) for i in range(1000)]  # ids in chain order: the slowest case
-    labels, rounds, converged = d.star_components(path, 12)
-    assert converged and rounds <= 10 and set(labels.values()) == {0} and len(labels) == 1000
-    labels, rounds, converged = d.star_components(path, 3)
-    assert not converged and rounds == 3 and set(labels.values()) == {0}  # union-find fallback
-    assert d.unconverged_nodes([(0, 1), (0, 2), (5, 6)]) == 0
-    assert d.unconverged_nodes([(0, 1), (1, 2)]) == 1 and d.unconverged_nodes([(0, 2), (1, 2)]) == 1
-
-
 @PROPS
 @given(edges=st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)), max_size=120),
-       rounds=st.integers(0, 12))
-def test_star_components_equal_union_find(edges: list[tuple[int, int]], rounds: int) -> None:
-    edges = [(min(u, v), max(u, v)) for u, v in edges if u != v]
+       split=st.integers(0, 120))
+def test_merged_parent_maps_equal_union_find(edges: list[tuple[int, int]], split: int) -> None:
+    """Partial union-finds merged in any split give the components of all edges, minimum as root."""
     expected = {k: r for k, r in d.union_find(edges).items() if k != r}
-    labels, _, converged = d.star_components(edges, rounds)
-    assert labels == expected
-    if rounds == 12:
-        assert converged
+    left: dict = {}
+    right: dict = {}
+    for u, v in edges[:split]:
+        d.union(left, u, v)
+    for u, v in edges[split:]:
+        d.union(right, u, v)
+    d.merge_parents(right, left)
+    assert {k: r for k, r in d.component_minima(right).items() if k != r} == expected
+    assert all(r == min(k for k, rr in d.union_find(edges).items() if rr == r) for r in expected.values())
 
 
 # ================================================================================================ Beam helpers
@@ -434,7 +429,7 @@ def test_template_lines_then_exact_and_url(tmp_path: Path) -> None:
     docs.append(_row("u-1", EN["art20"], url="https://site.org/u1"))
     docs.append(_row("u-2", EN["art20"] + " 1.", url="http://SITE.org/dup?a=1"))
     docs.append(_row("u-3", EN["art21"], url="https://site.org/dup?b=2#x"))
-    rows, sigs = _run(tmp_path, [docs[::2], docs[1::2]], DedupConfig(template=True, url=True, max_cc_rounds=4))
+    rows, sigs = _run(tmp_path, [docs[::2], docs[1::2]], DedupConfig(template=True, url=True))
 
     for i, body in enumerate(bodies):
         row = rows[f"t-{i:02d}"]
@@ -463,25 +458,18 @@ def test_exact_only_without_near(tmp_path: Path) -> None:
 
 # ================================================================================================ Beam: components
 
-def _components(tmp_path: Path, graphs: dict[str, tuple[list[tuple[int, int]], int]],
-                limit: int = 1000) -> tuple[dict[str, dict[int, int]], dict[str, int]]:
-    """Run ConnectedComponents on several (edges, rounds) graphs in one pipeline: labels and the number of
-    edges sent to the union-find fallback, per graph."""
+def _components(tmp_path: Path, graphs: dict[str, list[tuple[int, int]]],
+                limit: int = 1000) -> dict[str, dict[int, int]]:
+    """Run ConnectedComponents on several graphs in one pipeline (several bundles each): labels per graph."""
     results: dict[str, Path] = {}
-    p = beam.Pipeline()
-    for name, (edges, rounds) in graphs.items():
-        labels = (p | f"Edges{name}" >> beam.Create(edges)
-                  | f"CC{name}" >> ConnectedComponents(rounds, limit))
+    p = beam.Pipeline(options=PipelineOptions(["--direct_num_workers=2", "--direct_running_mode=multi_threading"]))
+    for name, edges in graphs.items():
+        labels = (p | f"Edges{name}" >> beam.Create(edges, reshuffle=True)
+                  | f"CC{name}" >> ConnectedComponents(limit))
         results[name] = tmp_path / f"{name}.pkl"
         _dump(labels, results[name], name)
-    result = p.run()
-    result.wait_until_finish()
-    fallback = dict.fromkeys(graphs, 0)
-    for counter in result.metrics().query()["counters"]:
-        if counter.key.metric.name == "dedup_cc_fallback_edges":
-            name = counter.key.step.split("/")[0].removeprefix("CC")
-            fallback[name] += counter.committed or counter.attempted or 0
-    return {name: dict(pickle.loads(path.read_bytes())) for name, path in results.items()}, fallback
+    p.run().wait_until_finish()
+    return {name: dict(pickle.loads(path.read_bytes())) for name, path in results.items()}
 
 
 def _random_graph(seed: int, n: int, m: int) -> list[tuple[int, int]]:
@@ -491,15 +479,13 @@ def _random_graph(seed: int, n: int, m: int) -> list[tuple[int, int]]:
 
 
 def test_beam_components_match_union_find(tmp_path: Path) -> None:
-    path = [(i, i + 1) for i in range(120)]  # ids in chain order: needs 7 rounds
-    graphs = {"path": (path, 8), "random": (_random_graph(1, 400, 300), 8),
-              "fallback": (path, 2)}  # 2 rounds cannot settle it: the check routes it to union-find
-    labels, fallback = _components(tmp_path, graphs)
-    for name, (edges, _) in graphs.items():
+    path = [(i, i + 1) for i in range(120)]  # ids in chain order: the worst case for label propagation
+    graphs = {"path": path, "reversed": path[::-1], "random": _random_graph(1, 400, 300), "empty": []}
+    labels = _components(tmp_path, graphs)
+    for name, edges in graphs.items():
         assert labels[name] == {k: r for k, r in d.union_find(edges).items() if k != r}, name
-    assert fallback == {"path": 0, "random": 0, "fallback": len(d.star_round(d.star_round(path)))}
 
 
-def test_beam_components_fail_loudly_beyond_the_union_find_limit(tmp_path: Path) -> None:
-    with pytest.raises(Exception, match="max_uf_edges"):
-        _components(tmp_path, {"path": ([(i, i + 1) for i in range(50)], 1)}, limit=10)
+def test_beam_components_fail_loudly_beyond_the_node_limit(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="max_cc_nodes"):
+        _components(tmp_path, {"path": [(i, i + 1) for i in range(50)]}, limit=10)
