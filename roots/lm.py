@@ -72,7 +72,7 @@ _EXOTIC_WHITESPACE = (
     "\u3000"  # ideographic space
     "\ufffc"  # object replacement character
 )
-_WHITESPACE_TABLE = str.maketrans({c: " " for c in _EXOTIC_WHITESPACE})
+_WHITESPACE_RE = re.compile(f"[{_EXOTIC_WHITESPACE}]")
 
 # `\d` is Unicode-aware in Python, as it was in cc_net: Arabic-Indic, Devanagari... digits become 0.
 _DIGIT_RE = re.compile(r"\d")
@@ -114,7 +114,11 @@ _UNICODE_PUNCT: dict[str, str] = {
     "％": "%",
     "►": "-",
 }
-_PUNCT_TABLE = str.maketrans(_UNICODE_PUNCT)
+_PUNCT_RE = re.compile("[" + "".join(map(re.escape, _UNICODE_PUNCT)) + "]")
+
+
+def _replace_punct(match: re.Match[str]) -> str:
+    return _UNICODE_PUNCT[match.group()]
 
 
 def normalize_for_lm(text: str) -> str:
@@ -126,13 +130,18 @@ def normalize_for_lm(text: str) -> str:
     lower-casing and accents are kept, matching the ROOTS/cc_net models (`LOWER_CASE=False`,
     `REMOVE_ACCENTS=False`). Digits become 0 because cc_net trained with `NORMALIZE_NUMBERS=True`;
     scoring without it would make every number an unseen token.
+
+    The two character maps are regex substitutions that ASCII text skips (every key is non-ASCII):
+    `str.translate` with a dict looks up every character and cost more than the SentencePiece encode.
     """
     text = _NON_PRINTING_RE.sub("", text).strip()
     if not text:
         return text
-    text = text.translate(_WHITESPACE_TABLE)
+    if text.isascii():
+        return _DIGIT_RE.sub("0", text)
+    text = _WHITESPACE_RE.sub(" ", text)
     text = _DIGIT_RE.sub("0", text)
-    return text.translate(_PUNCT_TABLE)
+    return _PUNCT_RE.sub(_replace_punct, text)
 
 
 # --------------------------------------------------------------------------------------------------

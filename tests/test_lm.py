@@ -11,6 +11,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from roots import lm
 from roots.errors import JobError, UserError
@@ -162,6 +164,27 @@ def test_normalize_exotic_whitespace_and_strip() -> None:
     assert lm.normalize_for_lm("\u3000a\u00a0b\u2009c ") == "a b c"
     assert lm.normalize_for_lm("") == ""
     assert lm.normalize_for_lm("\n\t\x01") == ""
+
+
+def _reference_normalize(text: str) -> str:
+    """`normalize_for_lm` as ROOTS wrote it, with `str.translate`: the regex version must match it."""
+    import re
+
+    text = re.sub("[" + "".join(map(chr, [*range(32), *range(127, 160)])) + "]", "", text).strip()
+    if not text:
+        return text
+    text = text.translate(str.maketrans({c: " " for c in lm._EXOTIC_WHITESPACE}))
+    text = re.sub(r"\d", "0", text)
+    return text.translate(str.maketrans(lm._UNICODE_PUNCT))
+
+
+_LM_TRICKY = [*lm._UNICODE_PUNCT, *lm._EXOTIC_WHITESPACE, "\n", "\t", "\x85", "\x00", "٣", "१", "7", " "]
+
+
+@settings(max_examples=400)
+@given(st.lists(st.one_of(st.sampled_from(_LM_TRICKY), st.text()), max_size=12).map("".join))
+def test_normalize_matches_the_translate_reference(text: str) -> None:
+    assert lm.normalize_for_lm(text) == _reference_normalize(text)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import re
 import unicodedata
 
-from hypothesis import given
+import ftfy
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roots.normalise import normalise, over_length, uniform_whitespace
+from roots.normalise import _FTFY_CONFIG, WHITESPACE, fix_text, normalise, over_length, uniform_whitespace
 
 
 def test_mojibake_repaired_and_nfc():
@@ -32,3 +34,34 @@ def test_normalise_idempotent(text):
 @given(st.text())
 def test_uniform_whitespace_never_grows(text):
     assert len(uniform_whitespace(text)) <= len(text.replace("\r\n", "\n")) + 0
+
+
+# ------------------------------------------------------------------ fast paths == the plain implementation
+def _reference_uniform_whitespace(text: str) -> str:
+    """The unconditional version `uniform_whitespace` skips steps of; kept to prove the skips change nothing."""
+    table = {ord(c): " " for c in WHITESPACE if c != " "}
+    text = text.replace("\r\n", "\n").replace("\r", "\n").translate(table)
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    text = re.sub(r"[ ]{2,}", " ", text)
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
+# Lines of plain ASCII mixed with mojibake, control characters, "\r", escapes and exotic spaces: the cases
+# where skipping ftfy on a line or a regex on a text could differ.
+_TRICKY = ["CafÃ©", "Ã©tÃ©", "â€™", "â€œquotedâ€\x9d", "\x1b[31mred\x1b[0m", "\x00", "\x07", "\x7f", "\x85",
+           "\r", "\r\n", "\u2028", "\u00a0", "\u3000", "\u200b", "\ufeff", "\ufffc", "e\u0301", "\ud800", "\t",
+           "  ", " \n", "\n\n\n", "ï¬", "\u206a", "Â ", "sÃ³", "voilÃ le"]
+_MIXED = st.lists(st.one_of(st.sampled_from(_TRICKY), st.text(st.characters(max_codepoint=127)), st.text()),
+                  max_size=12).map("".join)
+
+
+@settings(max_examples=400)
+@given(_MIXED)
+def test_fix_text_line_skipping_matches_ftfy(text):
+    assert fix_text(text) == ftfy.fix_text(text, _FTFY_CONFIG)
+
+
+@settings(max_examples=400)
+@given(_MIXED)
+def test_uniform_whitespace_matches_reference(text):
+    assert uniform_whitespace(text) == _reference_uniform_whitespace(text)

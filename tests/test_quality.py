@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import unicodedata
+from collections import Counter
 
 import pytest
 from hypothesis import given, settings
@@ -398,3 +400,81 @@ def test_words_are_non_empty_and_stripped(text: str) -> None:
     for word in q.get_words(text, "en"):
         assert word and word[0] not in special and word[-1] not in special
         assert not any(sep in word for sep in " \n\t")
+
+
+# ------------------------------------------------------------- fast paths == the plain implementations
+# The statistics are stored and thresholds re-tuned on them, so a faster implementation must give the same
+# numbers bit for bit. These are the straightforward versions the fast ones replaced.
+def _reference_get_words(text: str) -> list[str]:
+    special = q.special_characters()
+    tokens = re.split(r"[ \n\t]+", text)
+    if q._NOSPACE_RE.search(text):
+        tokens = [unit for token in tokens
+                  for unit in (q._UNIT_RE.findall(token) if q._NOSPACE_RE.search(token) else (token,))]
+    return [word for word in (q._strip(token, special) for token in tokens) if word]
+
+
+def _reference_char_repetition(text: str, n: int, roots_compat: bool) -> float:
+    total = len(text) - n + 1
+    if total <= 0:
+        return 0.0
+    freqs = list(Counter(text[i:i + n] for i in range(total)).values())
+    once = freqs.count(1)
+    k = min(math.isqrt(len(freqs)), once if roots_compat else len(freqs) - once)
+    return sum(sorted(freqs, reverse=True)[:k]) / total if k > 0 else 0.0
+
+
+def _reference_modify(text: str, params: q.LangParams) -> str:
+    if not (params.remove_incorrect_substrings or params.remove_long_words):
+        return text
+    cutoff, special = params.long_word_max_length, q.special_characters()
+
+    def keep(word: str) -> bool:
+        if params.remove_incorrect_substrings and q._INCORRECT_RE.search(word):
+            return False
+        return not (params.remove_long_words and len(q._strip(word, special)) > cutoff)
+
+    lines = ["\t".join(p for p in (" ".join(w for w in part.split(" ") if w and keep(w))
+                                    for part in line.split("\t")) if p) for line in text.split("\n")]
+    return "\n".join(line for line in lines if line)
+
+
+# Repetitive text over small and large alphabets (one or several packed keys per n-gram), exotic spaces
+# (the str.split fast path), space-less scripts, emoji and URL fragments (the modify fast path).
+_PIECES = st.sampled_from(["the cat ", "THE ", "«Ça»", "\u3000", "\u00a0", "\x0b", "\r", "\x1c", "\u2028", "我的",
+                           "กิน", "😀", "!!", "http://x.com", "www", "Pneumonoultramicroscopic", "\t", "\n", " "])
+_REPETITIVE = st.one_of(TEXT, st.lists(st.one_of(_PIECES, st.text(max_size=6)), max_size=40).map("".join),
+                        st.lists(st.text(min_size=1, max_size=30), min_size=1, max_size=4)
+                        .flatmap(lambda parts: st.lists(st.sampled_from(parts), max_size=30)).map("".join))
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_REPETITIVE)
+def test_get_words_matches_reference(text: str) -> None:
+    assert q.get_words(text, "en") == _reference_get_words(text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_REPETITIVE, n=st.integers(min_value=1, max_value=12), compat=st.booleans())
+def test_char_repetition_matches_counter_reference(text: str, n: int, compat: bool) -> None:
+    assert q.char_repetition_ratio(text, n, roots_compat=compat) == _reference_char_repetition(text, n, compat)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_REPETITIVE)
+def test_special_characters_ratio_matches_reference(text: str) -> None:
+    special = q.special_characters()
+    expected = sum(c in special for c in text) / len(text) if text else 0.0
+    assert q.special_characters_ratio(text) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_REPETITIVE, lang=LANGS, cutoff=st.integers(min_value=1, max_value=30))
+def test_modify_document_matches_reference(text: str, lang: str, cutoff: int) -> None:
+    params = q.load_params(lang, {"long_word_max_length": cutoff})
+    assert q.modify_document(text, params) == _reference_modify(text, params)
+
+
+def test_other_spaces_are_every_split_character_but_the_three() -> None:
+    every = {chr(c) for c in range(0x110000) if chr(c).isspace()}
+    assert q._OTHER_SPACES == every - {" ", "\n", "\t"}
