@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from re import _constants as sre_constants  # the stdlib's own regex parser, to read ftfy's badness regex
+from re import _parser as sre_parser
+from typing import Any
 
 import ftfy
+from ftfy import badness, chardata
 
 # The 12 exotic whitespace characters ROOTS mapped to a plain space (ModifyingDocuments.uniform_whitespace).
 WHITESPACE = frozenset(
@@ -27,6 +31,63 @@ _TRAILING = re.compile(r"[ \t]+\n")
 _FTFY_SENSITIVE = re.compile(r"[^\t\n\x20-\x7e]")
 _FTFY_CONFIG = ftfy.TextFixerConfig(unescape_html=False, uncurl_quotes=False, fix_latin_ligatures=False,
                                     fix_character_width=False, normalization="NFC", explain=False)
+
+
+def _explicit_chars(item: tuple[Any, Any]) -> set[str] | None:
+    """The characters one element of a parsed regex matches, when it lists them (a literal, or a class of
+    literals and ranges); None for anything else (categories, negated classes, repeats)."""
+    op, arg = item
+    if op == sre_constants.LITERAL:
+        return {chr(arg)}
+    if op != sre_constants.IN:
+        return None
+    chars: set[str] = set()
+    for kind, value in arg:
+        if kind == sre_constants.LITERAL:
+            chars.add(chr(value))
+        elif kind == sre_constants.RANGE:
+            chars.update(map(chr, range(value[0], value[1] + 1)))
+        else:
+            return None
+    return chars
+
+
+def _mojibake_chars() -> frozenset[str] | None:
+    """Characters without which ftfy's badness regex cannot match, read off that regex.
+
+    Each alternative of `ftfy.badness.BADNESS_RE` has a one-character element listing only non-ASCII
+    characters (accented capitals, C1 controls, box drawing, currency signs...), so no text without one
+    of them is "bad", and ftfy leaves the encoding of such text alone. None when the regex is not shaped
+    like that (another ftfy version): then every line goes through ftfy.
+    """
+    pattern = badness.BADNESS_RE
+    tree = sre_parser.parse(pattern.pattern, pattern.flags)
+    if pattern.flags & re.IGNORECASE or len(tree.data) != 1 or tree.data[0][0] != sre_constants.BRANCH:
+        return None
+    chars: set[str] = set()
+    for branch in tree.data[0][1][1]:
+        classes = [c for c in map(_explicit_chars, branch.data) if c and not any(ch.isascii() for ch in c)]
+        if not classes:
+            return None
+        chars |= min(classes, key=len)
+    return frozenset(chars)
+
+
+_MOJIBAKE = _mojibake_chars() or frozenset()
+# Every character the other steps of our ftfy configuration act on: C1 controls, line breaks other than
+# "\n", surrogates, terminal escapes, and the control characters ftfy removes.
+_FTFY_ACTS_ON = (frozenset(map(chr, chardata.CONTROL_CHARS)) | frozenset(map(chr, range(0x80, 0xA0)))
+                 | frozenset("\r\u2028\u2029\x1b") | frozenset(map(chr, range(0xD800, 0xE000))))
+
+
+def _ftfy_leaves(text: str, *, one_line: bool) -> bool:
+    """True when ftfy (our configuration) provably returns `text` as it is: no step has a character to act
+    on, the text is NFC already, and no line is "bad". Without a character of `_MOJIBAKE` no line can be;
+    otherwise ftfy's own test decides, and only for `one_line` text: on several lines its `^` would miss a
+    bad line start that ftfy, which tests each line alone, sees."""
+    return (len(text) <= _FTFY_CONFIG.max_decode_length and _FTFY_ACTS_ON.isdisjoint(text)
+            and unicodedata.is_normalized("NFC", text)
+            and ((bool(_MOJIBAKE) and _MOJIBAKE.isdisjoint(text)) or (one_line and not badness.is_bad(text))))
 
 DEFAULT_MAX_CHARS = 1_000_000
 
@@ -54,21 +115,25 @@ def uniform_whitespace(text: str) -> str:
 def fix_text(text: str) -> str:
     """`ftfy.fix_text` with our configuration, run only on the lines that can need it; same result.
 
-    ftfy fixes each "\n"-terminated line on its own (a segment, in its words) and leaves a line of
-    printable ASCII and tabs as it is: ASCII holds no mojibake, and such a line has no control character,
-    "\r" or terminal escape for the other fixers to remove. Web text is mostly such lines, and ftfy costs
-    ~0.1 ms per line, so only the other lines go through it. tests/test_normalise.py checks the equality.
+    ftfy fixes each "\n"-terminated line on its own (a segment, in its words) and leaves a line as it is
+    when no step has anything to act on (a line of printable ASCII and tabs, or see `_ftfy_leaves`). Most
+    lines of web text, in any script, are such lines, and ftfy's per-line machinery costs ~0.1 ms, so only
+    the others go through it. tests/test_normalise.py checks the equality.
     """
+    if _ftfy_leaves(text, one_line=False):
+        return text
     out: list[str] = []
-    pos = 0
+    pos = done = 0  # text[:done] is in `out`
     while (m := _FTFY_SENSITIVE.search(text, pos)) is not None:
         start = text.rfind("\n", pos, m.start()) + 1 or pos
-        end = text.find("\n", m.start()) + 1 or len(text)
-        out += [text[pos:start], ftfy.fix_text(text[start:end], _FTFY_CONFIG)]
-        pos = end
+        pos = text.find("\n", m.start()) + 1 or len(text)
+        line = text[start:pos]
+        if not _ftfy_leaves(line, one_line=True):
+            out += [text[done:start], ftfy.fix_text(line, _FTFY_CONFIG)]
+            done = pos
     if not out:
         return text
-    out.append(text[pos:])
+    out.append(text[done:])
     return "".join(out)
 
 

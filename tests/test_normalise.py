@@ -7,7 +7,8 @@ import ftfy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roots.normalise import _FTFY_CONFIG, WHITESPACE, fix_text, normalise, over_length, uniform_whitespace
+from roots import normalise as norm
+from roots.normalise import WHITESPACE, fix_text, normalise, over_length, uniform_whitespace
 
 
 def test_mojibake_repaired_and_nfc():
@@ -50,15 +51,25 @@ def _reference_uniform_whitespace(text: str) -> str:
 # where skipping ftfy on a line or a regex on a text could differ.
 _TRICKY = ["CafÃ©", "Ã©tÃ©", "â€™", "â€œquotedâ€\x9d", "\x1b[31mred\x1b[0m", "\x00", "\x07", "\x7f", "\x85",
            "\r", "\r\n", "\u2028", "\u00a0", "\u3000", "\u200b", "\ufeff", "\ufffc", "e\u0301", "\ud800", "\t",
-           "  ", " \n", "\n\n\n", "ï¬", "\u206a", "Â ", "sÃ³", "voilÃ le"]
+           "  ", " \n", "\n\n\n", "ï¬", "\u206a", "Â ", "sÃ³", "voilÃ le", "OK\nÃ bc", "\nÂ ", "Ã", "é",
+           "ñ", "“", "€", "à²", "ΓΞ", "ВЂ", "\u0301", "Ω", "ο\u0301", "Ж", "中文", "ك"]
 _MIXED = st.lists(st.one_of(st.sampled_from(_TRICKY), st.text(st.characters(max_codepoint=127)), st.text()),
                   max_size=12).map("".join)
 
 
-@settings(max_examples=400)
+@settings(max_examples=1500)
 @given(_MIXED)
 def test_fix_text_line_skipping_matches_ftfy(text):
-    assert fix_text(text) == ftfy.fix_text(text, _FTFY_CONFIG)
+    assert fix_text(text) == ftfy.fix_text(text, norm._FTFY_CONFIG)
+
+
+def test_fix_text_sees_a_bad_line_start_as_ftfy_does():
+    # ftfy's `^[ÃÂ][ ]` matches at the start of each line it fixes, not only at the start of the text.
+    assert fix_text("OK\nÃ bc") == ftfy.fix_text("OK\nÃ bc", norm._FTFY_CONFIG) == "OK\nà bc"
+
+
+def test_mojibake_characters_are_read_off_the_pinned_ftfy():
+    assert norm._MOJIBAKE and "Ã" in norm._MOJIBAKE and not any(c.isascii() for c in norm._MOJIBAKE)
 
 
 @settings(max_examples=400)
