@@ -76,6 +76,8 @@ _WHITESPACE_RE = re.compile(f"[{_EXOTIC_WHITESPACE}]")
 
 # `\d` is Unicode-aware in Python, as it was in cc_net: Arabic-Indic, Devanagari... digits become 0.
 _DIGIT_RE = re.compile(r"\d")
+_ASCII_DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
+_ASCII_NON_PRINTING = bytes([*range(32), 127])
 
 # cc_net's `replace_unicode_punct` map (also ROOTS `normalization.py`), character for character.
 _UNICODE_PUNCT: dict[str, str] = {
@@ -133,12 +135,13 @@ def normalize_for_lm(text: str) -> str:
 
     The two character maps are regex substitutions that ASCII text skips (every key is non-ASCII):
     `str.translate` with a dict looks up every character and cost more than the SentencePiece encode.
+    ASCII text takes the bytes route: its only digits are 0-9, and 127 its only code over 126.
     """
+    if text.isascii():  # one bytes.translate deletes the control bytes and zeroes the digits
+        return text.encode("ascii").translate(_ASCII_DIGITS_TO_ZERO, _ASCII_NON_PRINTING).decode("ascii").strip()
     text = _NON_PRINTING_RE.sub("", text).strip()
     if not text:
         return text
-    if text.isascii():
-        return _DIGIT_RE.sub("0", text)
     text = _WHITESPACE_RE.sub(" ", text)
     text = _DIGIT_RE.sub("0", text)
     return _PUNCT_RE.sub(_replace_punct, text)

@@ -29,6 +29,7 @@ import itertools
 import math
 import re
 import string
+import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -452,15 +453,26 @@ def special_characters_ratio(text: str) -> float:
     """Share of the document's code points that are special characters."""
     if not text:
         return 0.0
-    if text.isascii():  # bytes.translate deletes a byte table at memory speed
+    # Counted at C speed, not with a set lookup per character: ASCII text by deleting the special bytes,
+    # other text by looking its code points up in a table of all of Unicode.
+    if text.isascii():
         return (len(text) - len(text.encode("ascii").translate(None, _ascii_special()))) / len(text)
-    return sum(map(special_characters().__contains__, text)) / len(text)
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return int(np.count_nonzero(_special_table()[codes])) / len(text)
 
 
 @lru_cache(maxsize=1)
 def _ascii_special() -> bytes:
     """The ASCII special characters as bytes, for `bytes.translate`."""
     return bytes(c for c in range(128) if chr(c) in special_characters())
+
+
+@lru_cache(maxsize=1)
+def _special_table() -> np.ndarray:
+    """A boolean per code point (1.1 MB): is it a special character."""
+    table = np.zeros(sys.maxunicode + 1, dtype=bool)
+    table[[ord(c) for c in special_characters()]] = True
+    return table
 
 
 def _list_ratio(words: Sequence[str], vocab: frozenset[str], join: str | None) -> float:
