@@ -37,6 +37,11 @@ class TokenizeFile(beam.DoFn):
         Metrics.counter("roots", "merge_tokens").inc(counts["tokens"])
         yield task["path"]
 
+    def teardown(self) -> None:
+        # The tokenizer's word cache grows with the distinct words seen (up to `ENCODE_WORD_CACHE`); the
+        # DirectRunner may keep this instance after the pipeline, so the cache is let go here, not at exit.
+        self.tok = None
+
 
 def run(tasks: list[dict[str, Any]], drops: dict[str, str], tokenizer_path: str, parts_dir: str,
         valid_fraction: float, seed: int, beam_args: list[str]) -> None:

@@ -92,8 +92,9 @@ def gate(ws: Workspace) -> Plan:
 
 
 def _iter_kept(inc: Included, columns: list[str]) -> Iterator[dict[str, Any]]:
+    """The kept rows of a source, `columns` only, one record batch in memory at a time."""
     for path in inc.files:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024, columns=columns):
+        for batch in parts.read_batches(path, columns):
             yield from batch.to_pylist()
 
 
@@ -112,14 +113,19 @@ def cross_source_duplicates(plan: Plan, cfg: dict[str, Any]) -> dict[str, str]:
 
 def decide_drops(plan: Plan, takedown_list: list[takedowns.Takedown], cfg: dict[str, Any],
                  dups: dict[str, str]) -> tuple[dict[str, str], dict[str, Counter[str]]]:
-    """(document key -> why it leaves the release, per-source counts of each cause)."""
+    """(document key -> why it leaves the release, per-source counts of each cause).
+
+    Memory: the returned map holds one entry per dropped document (takedowns, cross-source duplicates,
+    documents a `source_ratios` entry samples out), so it grows with what is dropped, not with what is kept.
+    Text and URL are read only for a source with takedowns, the only decision that needs them.
+    """
     drops: dict[str, str] = {}
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     ratios = cfg.get("source_ratios") or {}
     for inc in plan.included:
         mine = [t for t in takedown_list if t.source == inc.name]
         ratio = float(ratios.get(inc.name, 1.0))
-        for row in _iter_kept(inc, ["id", "url", "text"]):
+        for row in _iter_kept(inc, ["id", "url", "text"] if mine else ["id"]):
             key = parts.doc_key(inc.name, row["id"])
             why = None
             if mine:
@@ -162,6 +168,24 @@ def tokenizer_sample(plan: Plan, drops: dict[str, str], cfg: dict[str, Any]) -> 
                     yield row["text"]
 
     return toklib.dedup_lines(selected())
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by the step just finished back to the system before the next step starts.
+
+    The merge's steps run one after another in one process, and each frees what it built, but glibc keeps
+    freed heap pages (in the arenas of the threads the tokenizer and Arrow ran on) for reuse: without
+    this, the process's peak is the sum of the steps' high-water marks rather than the largest of them.
+    A no-op where the C library is not glibc.
+    """
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def blend(tokens: dict[str, dict[str, int]], alpha: float) -> dict[str, Any]:
@@ -249,6 +273,7 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
             print(f"  training the tokenizer (vocabulary {cfg['vocab_size']}) ...", flush=True)
             tok = toklib.train_tokenizer(tokenizer_sample(plan, drops, cfg), vocab_size=int(cfg["vocab_size"]),
                                          min_frequency=int(cfg["tokenizer_min_frequency"]))
+            release_freed_memory()
         timings = {"tokenizer_train_s": round(time.perf_counter() - t_tok, 3),
                    "tokenizer_train_cpu_s": round(time.process_time() - c_tok, 3)}
         toklib.save_hf_files(tok, tmp)
@@ -260,12 +285,14 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
         merge_pipeline.run(tasks, drops, str(tmp / "tokenizer.json"), str(parts_dir), float(cfg["valid_fraction"]),
                            int(cfg["seed"]), beam_args or [])
         c_asm = time.process_time()
+        release_freed_memory()
         tokens, docs = assemble(parts_dir, tmp, len(tasks))
         assemble_cpu = time.process_time() - c_asm
         timings["tokenize_and_write_s"] = round(time.perf_counter() - t_sh, 3)
         timings["tokenize_and_write_cpu_s"] = round(time.process_time() - c_sh, 3)
         timings.update(shard_writing_timings(parts_dir, assemble_cpu))
         shutil.rmtree(parts_dir)
+        release_freed_memory()
         blend_data = blend(tokens, float(cfg["blend_alpha"]))
         write_json(tmp / "blend.json", blend_data)
         write_json(tmp / "per_split_data_args.json", blend_data["per_split_data_args"])
@@ -278,6 +305,7 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
         manifest["fertility"] = fertility.fertility_from_lineage(tok, tmp, {inc.name: inc.run_dir
                                                                              for inc in plan.included})
         write_json(tmp / "manifest.json", manifest)
+        release_freed_memory()
         report.build_report(tmp)  # reads the manifest; its own hash is added afterwards
         manifest["files_sha256"]["report.html"] = sha256_file(tmp / "report.html")
         write_json(tmp / "manifest.json", manifest)

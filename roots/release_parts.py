@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,16 @@ LINEAGE_SCHEMA = pa.schema([
     pa.field("permission_record", pa.string()),
 ])
 BATCH = 1024
+
+
+def read_batches(path: str | os.PathLike[str], columns: list[str], batch_size: int = BATCH) -> Iterator[pa.RecordBatch]:
+    """Record batches of a kept Parquet file, holding about one row group of the requested columns.
+
+    Not pyarrow's default `pre_buffer=True`: reading a whole file that way first loads every requested
+    column chunk of every row group (coalesced reads) and keeps them until the reader is done, so memory
+    followed the size of the kept file (about +130 MB of RSS for a 60 MB file's text).
+    """
+    yield from pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=batch_size, columns=columns)
 
 
 def doc_key(source: str, doc_id: str) -> str:
@@ -136,8 +147,7 @@ def tokenize_file(tok: Any, task: dict[str, Any], drops: dict[str, str], parts_d
     n_docs = n_tokens = 0
     segments: list[dict[str, Any]] = []
     seg = _Segment()
-    pf = pq.ParquetFile(task["path"])
-    for batch in pf.iter_batches(batch_size=BATCH, columns=["id", "text", "url", "lang"]):
+    for batch in read_batches(task["path"], ["id", "text", "url", "lang"], BATCH):
         doc_ids = batch.column("id").to_pylist()
         if drops:
             keep = [doc_key(source, d) not in drops for d in doc_ids]

@@ -136,9 +136,17 @@ def fetch_texts(run_dir: Path, ids: Iterable[str]) -> dict[str, str]:
         return found
     for kind in ("kept", "rejected"):
         for path in sorted((run_dir / kind).glob("*.parquet")):
-            table = pq.read_table(path, columns=["id", "text"], filters=[("id", "in", wanted)])
-            for doc_id, text in zip(table.column("id").to_pylist(), table.column("text").to_pylist()):
-                found.setdefault(doc_id, text or "")
+            # One row group at a time, text only where an id matched: a filtered `read_table` decodes the
+            # whole file's text column first, so the report's memory followed the size of the shards.
+            pf = pq.ParquetFile(path, pre_buffer=False)
+            for i in range(pf.num_row_groups):
+                ids = pf.read_row_group(i, columns=["id"]).column("id")
+                hit = pc.is_in(ids, value_set=pa.array(wanted, ids.type))
+                if not pc.any(hit).as_py():
+                    continue
+                table = pf.read_row_group(i, columns=["id", "text"]).filter(hit)
+                for doc_id, text in zip(table.column("id").to_pylist(), table.column("text").to_pylist()):
+                    found.setdefault(doc_id, text or "")
     return found
 
 
@@ -146,7 +154,9 @@ def kept_bytes_by_lang(run_dir: Path) -> dict[str, int]:
     """UTF-8 bytes of kept text per language, one record batch at a time (memory does not follow the shard)."""
     totals: Counter[str] = Counter()
     for path in sorted((run_dir / "kept").glob("*.parquet")):
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=2048, columns=["lang", "text"], use_threads=False):
+        # pre_buffer=False: the default loads every row group's text before the first batch
+        for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=2048, columns=["lang", "text"],
+                                                                         use_threads=False):
             _add_bytes_by_lang(totals, pa.Table.from_batches([batch]))
     return dict(sorted(totals.items()))
 

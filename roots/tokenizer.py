@@ -163,27 +163,42 @@ def with_word_cache(tok: Tokenizer, capacity: int = ENCODE_WORD_CACHE) -> Tokeni
     return fresh
 
 
+# Text per tokenizer call when encoding shards. The Rust side builds a full `Encoding` per document
+# (ids, token strings, offsets, masks: about 100 bytes per token) before any is returned, so one call's
+# transient memory follows the text it is given; a fixed amount of text keeps it at a few tens of MB
+# whatever the batch or document count, while still giving every core several documents at once.
+ENCODE_CHARS = 1 << 18
+
+
 def encode_arrays(tok: Tokenizer, texts: Sequence[str], dtype: np.dtype | type,
-                  append_eod: bool = True) -> list[np.ndarray]:
+                  append_eod: bool = True, max_chars: int = ENCODE_CHARS) -> list[np.ndarray]:
     """`encode_documents` as one numpy array per document in `dtype`, the form shards are written from.
 
     Same ids (special-token text encoded as text, EOD appended to non-empty documents only); an empty
     document gives an empty array. The caller picks a dtype that holds the vocabulary
-    (`megatron.dtype_for_vocab`); ids never exceed it, since they are vocabulary indices.
+    (`megatron.dtype_for_vocab`); ids never exceed it, since they are vocabulary indices. Documents are
+    handed to the tokenizer in runs of at most `max_chars` characters (a longer document alone), which
+    bounds the tokenizer's transient memory; ids do not depend on how documents are grouped.
     """
     eod = eod_id(tok) if append_eod else None
     previous = tok.encode_special_tokens
     tok.encode_special_tokens = True
+    out: list[np.ndarray] = []
     try:
-        encodings = tok.encode_batch_fast(list(texts), add_special_tokens=False)
+        start = 0
+        while start < len(texts):
+            end, chars = start + 1, len(texts[start])
+            while end < len(texts) and chars + len(texts[end]) <= max_chars:
+                chars += len(texts[end])
+                end += 1
+            for enc in tok.encode_batch_fast(list(texts[start:end]), add_special_tokens=False):
+                ids = enc.ids
+                if ids and eod is not None:
+                    ids.append(eod)
+                out.append(np.array(ids, dtype=dtype))
+            start = end
     finally:
         tok.encode_special_tokens = previous
-    out: list[np.ndarray] = []
-    for enc in encodings:
-        ids = enc.ids
-        if ids and eod is not None:
-            ids.append(eod)
-        out.append(np.array(ids, dtype=dtype))
     return out
 
 
