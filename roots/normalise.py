@@ -52,17 +52,31 @@ def _explicit_chars(item: tuple[Any, Any]) -> set[str] | None:
     return chars
 
 
-def _mojibake_chars() -> frozenset[str] | None:
-    """Characters without which ftfy's badness regex cannot match, read off that regex.
+def _char_class(chars: frozenset[str]) -> re.Pattern[str]:
+    """A regex matching any one of `chars`, written as ranges (C-speed search, unlike a set per char)."""
+    codes, ranges = sorted(map(ord, chars)), []
+    for code in codes:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    return re.compile("[" + "".join(f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in ranges) + "]")
+
+
+def _badness_shape() -> tuple[re.Pattern[str], int] | None:
+    """What every match of ftfy's badness regex needs, read off that regex: (a regex for the characters
+    one of which it holds, the longest it can be).
 
     Each alternative of `ftfy.badness.BADNESS_RE` has a one-character element listing only non-ASCII
-    characters (accented capitals, C1 controls, box drawing, currency signs...), so no text without one
-    of them is "bad", and ftfy leaves the encoding of such text alone. None when the regex is not shaped
-    like that (another ftfy version): then every line goes through ftfy.
+    characters (accented capitals, C1 controls, box drawing, currency signs...), and none repeats, so a
+    match is short and holds one of those characters. None when the regex is not shaped like that
+    (another ftfy version): then `_is_bad` runs ftfy's test as it is, and no text skips it.
     """
     pattern = badness.BADNESS_RE
     tree = sre_parser.parse(pattern.pattern, pattern.flags)
-    if pattern.flags & re.IGNORECASE or len(tree.data) != 1 or tree.data[0][0] != sre_constants.BRANCH:
+    width = tree.getwidth()[1]
+    if (pattern.flags & re.IGNORECASE or width > 64 or len(tree.data) != 1
+            or tree.data[0][0] != sre_constants.BRANCH):
         return None
     chars: set[str] = set()
     for branch in tree.data[0][1][1]:
@@ -70,24 +84,51 @@ def _mojibake_chars() -> frozenset[str] | None:
         if not classes:
             return None
         chars |= min(classes, key=len)
-    return frozenset(chars)
+    return _char_class(frozenset(chars)), width
 
 
-_MOJIBAKE = _mojibake_chars() or frozenset()
+_BADNESS_SHAPE = _badness_shape()
 # Every character the other steps of our ftfy configuration act on: C1 controls, line breaks other than
 # "\n", surrogates, terminal escapes, and the control characters ftfy removes.
-_FTFY_ACTS_ON = (frozenset(map(chr, chardata.CONTROL_CHARS)) | frozenset(map(chr, range(0x80, 0xA0)))
-                 | frozenset("\r\u2028\u2029\x1b") | frozenset(map(chr, range(0xD800, 0xE000))))
+_FTFY_ACTS_ON = _char_class(frozenset(map(chr, chardata.CONTROL_CHARS)) | frozenset(map(chr, range(0x80, 0xA0)))
+                            | frozenset("\r\u2028\u2029\x1b") | frozenset(map(chr, range(0xD800, 0xE000))))
+
+
+def _is_bad(line: str) -> bool:
+    """`ftfy.badness.is_bad(line)`, with its regex run only around the characters a match needs.
+
+    Its ~30 alternatives are tried at every position, which made it most of the cost of normalising text
+    with accents; a match lies within `width` characters of one of the needed ones, so the regex only
+    searches those stretches (a match found there is a match in the whole line: it has no lookaround, and
+    its `^` only matches at position 0 either way).
+    """
+    if _BADNESS_SHAPE is None:
+        return badness.is_bad(line)
+    needed, width = _BADNESS_SHAPE
+    search = badness.BADNESS_RE.search
+    lo, hi = 0, -1  # the stretch still to search; none yet
+    for m in needed.finditer(line):
+        start = max(0, m.start() - width + 1)
+        if start > hi:
+            if hi >= 0 and search(line, lo, hi):
+                return True
+            lo = start
+        hi = min(len(line), m.start() + width)
+    return hi >= 0 and search(line, lo, hi) is not None
 
 
 def _ftfy_leaves(text: str, *, one_line: bool) -> bool:
     """True when ftfy (our configuration) provably returns `text` as it is: no step has a character to act
-    on, the text is NFC already, and no line is "bad". Without a character of `_MOJIBAKE` no line can be;
-    otherwise ftfy's own test decides, and only for `one_line` text: on several lines its `^` would miss a
-    bad line start that ftfy, which tests each line alone, sees."""
-    return (len(text) <= _FTFY_CONFIG.max_decode_length and _FTFY_ACTS_ON.isdisjoint(text)
-            and unicodedata.is_normalized("NFC", text)
-            and ((bool(_MOJIBAKE) and _MOJIBAKE.isdisjoint(text)) or (one_line and not badness.is_bad(text))))
+    on, the text is NFC already, and no line is "bad". A multi-line text must not hold a character a bad
+    match needs: ftfy tests each line alone, and on several lines the regex's `^` would miss a line start."""
+    if len(text) > _FTFY_CONFIG.max_decode_length or _FTFY_ACTS_ON.search(text):
+        return False
+    if not unicodedata.is_normalized("NFC", text):
+        return False
+    if one_line:
+        return not _is_bad(text)
+    return _BADNESS_SHAPE is not None and _BADNESS_SHAPE[0].search(text) is None
+
 
 DEFAULT_MAX_CHARS = 1_000_000
 

@@ -4,6 +4,7 @@ import re
 import unicodedata
 
 import ftfy
+from ftfy import badness
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -68,8 +69,17 @@ def test_fix_text_sees_a_bad_line_start_as_ftfy_does():
     assert fix_text("OK\nÃ bc") == ftfy.fix_text("OK\nÃ bc", norm._FTFY_CONFIG) == "OK\nà bc"
 
 
-def test_mojibake_characters_are_read_off_the_pinned_ftfy():
-    assert norm._MOJIBAKE and "Ã" in norm._MOJIBAKE and not any(c.isascii() for c in norm._MOJIBAKE)
+def test_badness_shape_is_read_off_the_pinned_ftfy():
+    assert norm._BADNESS_SHAPE is not None
+    needed, width = norm._BADNESS_SHAPE
+    assert needed.fullmatch("Ã") and not needed.search("".join(map(chr, range(128)))) and 3 <= width <= 8
+
+
+@settings(max_examples=1500)
+@given(_MIXED)
+def test_windowed_badness_matches_ftfy(text):
+    for line in text.split("\n"):
+        assert norm._is_bad(line) == badness.is_bad(line)
 
 
 @settings(max_examples=400)
