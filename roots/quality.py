@@ -411,24 +411,18 @@ def _char_ngram_counts(text: str, n: int) -> np.ndarray:
     """The number of occurrences of each distinct character n-gram of `text` (len(text) >= n), unordered.
 
     Exact, with no hashing: each character becomes its rank in the text's own alphabet (`bits` bits),
-    an n-gram becomes its ranks packed into as many 64-bit keys as needed (one for n = 10 and up to 64
-    distinct characters, which covers most documents), and equal n-grams are equal key tuples, counted
-    as runs after a sort. Slicing out one string per position and hashing them in a Counter cost half of
-    the quality statistics; tests/test_quality.py checks the counts against that Counter.
+    an n-gram becomes those numbers packed into as many 64-bit keys as needed (one for
+    n = 10 and up to 64 distinct characters, which covers most documents), and equal n-grams are equal key
+    tuples, counted as runs after a sort. Slicing out one string per position and hashing them in a
+    Counter cost half of the quality statistics; tests/test_quality.py checks against that Counter.
     """
     total = len(text) - n + 1
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     alphabet, ranks = np.unique(codes, return_inverse=True)
+    ranks = ranks.astype(np.uint64)
     bits = max(1, (len(alphabet) - 1).bit_length())
     per_key = 64 // bits
-    ranks = ranks.astype(np.uint64)
-    keys = []
-    for first in range(0, n, per_key):
-        key = np.zeros(total, np.uint64)
-        for i in range(first, min(first + per_key, n)):
-            key <<= np.uint64(bits)
-            key |= ranks[i:i + total]
-        keys.append(key)
+    keys = [_pack(ranks[first:], min(per_key, n - first), bits)[:total] for first in range(0, n, per_key)]
     if len(keys) == 1:
         ordered = [np.sort(keys[0])]
     else:
@@ -438,6 +432,27 @@ def _char_ngram_counts(text: str, n: int) -> np.ndarray:
     for key in ordered:
         change |= key[1:] != key[:-1]
     return np.diff(np.flatnonzero(change), prepend=-1, append=total - 1)
+
+
+def _pack(ranks: np.ndarray, n: int, bits: int) -> np.ndarray:
+    """key[i] = ranks[i], ..., ranks[i + n - 1] packed `bits` apart, the first highest (n * bits <= 64).
+
+    Built by doubling (1, 2, 4, 8... characters), combining the powers of two that sum to n: log n whole-
+    array passes instead of n.
+    """
+    def join(left: np.ndarray, left_n: int, right: np.ndarray, right_n: int) -> np.ndarray:
+        size = len(ranks) - left_n - right_n + 1
+        return (left[:size] << np.uint64(right_n * bits)) | right[left_n:left_n + size]
+
+    power, power_n = ranks, 1
+    key, key_n = None, 0
+    while True:
+        if n & power_n:
+            key, key_n = (power, power_n) if key is None else (join(key, key_n, power, power_n), key_n + power_n)
+        if power_n * 2 > n:
+            assert key is not None and key_n == n
+            return key
+        power, power_n = join(power, power_n, power, power_n), power_n * 2
 
 
 def word_repetition_ratio(words: Sequence[str], n: int) -> float:
