@@ -359,24 +359,50 @@ def write_concatenated(out_prefix: str | os.PathLike[str], chunks: Iterable[byte
     to writing the same documents through `IndexedDatasetWriter` in the same order. `atomic=False` writes
     straight to the final names, for a caller that publishes the whole directory atomically itself.
     """
+    return write_pieces(out_prefix, [(chunks, sizes)], len(sizes), dtype, atomic)
+
+
+def write_pieces(out_prefix: str | os.PathLike[str], pieces: Iterable[tuple[Iterable[bytes | memoryview], np.ndarray]],
+                 n_sequences: int, dtype: np.dtype | type, atomic: bool = True) -> tuple[Path, Path]:
+    """`write_concatenated` from consecutive pieces, each (its token byte chunks, its sequence sizes), with
+    the total number of sequences given up front; the same bytes as one call with everything joined.
+
+    Memory is one piece's sizes, not the shard's: knowing the count fixes where each of the `.idx`'s three
+    arrays starts, so every piece's sizes, pointers and doc_idx entries are written at their offsets as it
+    arrives (a shard of a large language has hundreds of millions of documents).
+    """
     dt = np.dtype(dtype).newbyteorder("<")
     code = dtype_code(dt)
-    sizes = np.ascontiguousarray(sizes, dtype=np.int64)
-    if np.any(sizes <= 0) or np.any(sizes > np.iinfo(np.int32).max):
-        raise ValueError("every sequence must have between 1 and 2^31-1 tokens")
     bin_path, idx_path = paths(out_prefix)
     bin_path.parent.mkdir(parents=True, exist_ok=True)
     bin_out, idx_out = (_tmp_name(bin_path), _tmp_name(idx_path)) if atomic else (bin_path, idx_path)
+    sizes_at, pointers_at = HEADER_SIZE, HEADER_SIZE + 4 * n_sequences
+    doc_idx_at = pointers_at + 8 * n_sequences
     try:
-        written = 0
-        with open(bin_out, "wb", buffering=_BUFFER) as out:
-            for chunk in chunks:
-                written += out.write(chunk)
-        expected = int(sizes.sum()) * dt.itemsize
-        if written != expected:
-            raise ValueError(f"the chunks hold {written} bytes, the sizes describe {expected}")
-        with open(idx_out, "wb") as fh:
-            fh.write(_index_bytes(code, sizes, np.arange(len(sizes) + 1, dtype="<i8"), dt.itemsize))
+        with open(bin_out, "wb", buffering=_BUFFER) as out, open(idx_out, "wb") as idx:
+            idx.write(MAGIC + struct.pack("<QBQQ", VERSION, code, n_sequences, n_sequences + 1))
+            idx.flush()
+            fd, written, seen, expected = idx.fileno(), 0, 0, 0
+            for chunks, piece_sizes in pieces:
+                sizes = np.ascontiguousarray(piece_sizes, dtype=np.int64)
+                if np.any(sizes <= 0) or np.any(sizes > np.iinfo(np.int32).max):
+                    raise ValueError("every sequence must have between 1 and 2^31-1 tokens")
+                if seen + len(sizes) > n_sequences:
+                    raise ValueError(f"the pieces hold more than the {n_sequences} sequences announced")
+                pointers = np.zeros(len(sizes), dtype="<i8")
+                np.cumsum(sizes[:-1] * dt.itemsize, out=pointers[1:])  # exclusive scan, as in `_index_bytes`
+                os.pwrite(fd, sizes.astype("<i4").tobytes(), sizes_at + 4 * seen)
+                os.pwrite(fd, (pointers + expected).tobytes(), pointers_at + 8 * seen)
+                os.pwrite(fd, np.arange(seen, seen + len(sizes), dtype="<i8").tobytes(), doc_idx_at + 8 * seen)
+                for chunk in chunks:
+                    written += out.write(chunk)
+                seen += len(sizes)
+                expected += int(sizes.sum()) * dt.itemsize
+            if written != expected:
+                raise ValueError(f"the chunks hold {written} bytes, the sizes describe {expected}")
+            if seen != n_sequences:
+                raise ValueError(f"the pieces hold {seen} sequences, {n_sequences} were announced")
+            os.pwrite(fd, struct.pack("<q", n_sequences), doc_idx_at + 8 * n_sequences)
         if atomic:
             _publish(bin_out, idx_out, bin_path, idx_path)
     except BaseException:

@@ -318,9 +318,23 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
     return MergeResult(final, manifest)
 
 
+# Rows per row group of a shard's lineage file: pyarrow's default for `write_table`, which releases were
+# first written with, so streamed lineage stays byte-identical. The assembly buffers one row group.
+LINEAGE_ROW_GROUP = 1024 * 1024
+# Token bytes copied from a partial segment per read.
+COPY_BLOCK = 8 << 20
+
+
 def assemble(parts_dir: Path, out: Path, n_tasks: int) -> tuple[dict[str, dict[str, int]], dict[str, Any]]:
     """Concatenate each (group, split)'s ranges of the partial outputs in input-file order into its shard;
-    lineage in the same order (see `release_parts.tokenize_file` for the partial layout)."""
+    lineage in the same order (see `release_parts.tokenize_file` for the partial layout).
+
+    Memory does not follow the shard's size: token bytes are copied in blocks of `COPY_BLOCK` (read, not
+    memory-mapped: mapped pages stay in the process's RSS while the map is open), the `.idx` is written
+    piece by piece (`megatron.write_pieces`), and the lineage one row group at a time. What remains is
+    one row group of lineage (`LINEAGE_ROW_GROUP` rows, about 100-200 bytes each) and the list of ranges,
+    one small entry per (segment, group, split).
+    """
     done_dir = parts_dir / "_done"
     done = sorted(done_dir.glob("*.json")) if done_dir.exists() else []
     if len(done) != n_tasks:
@@ -328,14 +342,16 @@ def assemble(parts_dir: Path, out: Path, n_tasks: int) -> tuple[dict[str, dict[s
 
         raise JobError(f"tokenisation finished {len(done)} of {n_tasks} files; the release was not written")
     pieces: dict[tuple[str, str], list[tuple[dict[str, Any], str, int, int, int]]] = defaultdict(list)
+    counts: Counter[tuple[str, str]] = Counter()
     dtypes = set()
     for path in done:  # zero-padded file index: sorted names are input-file order
         record = json.loads(path.read_text())
         dtypes.add(record["dtype"])
         for seg in record["segments"]:
             offset = 0
-            for batch, (group, split, _, n_tokens) in enumerate(seg["keys"]):
+            for batch, (group, split, n_docs, n_tokens) in enumerate(seg["keys"]):
                 pieces[(group, split)].append((record, seg["name"], batch, offset, n_tokens))
+                counts[(group, split)] += n_docs
                 offset += n_tokens
     if len(dtypes) > 1:
         raise RuntimeError(f"partial outputs of different token dtypes: {sorted(dtypes)}")
@@ -348,50 +364,122 @@ def assemble(parts_dir: Path, out: Path, n_tasks: int) -> tuple[dict[str, dict[s
     try:
         for (group, split) in sorted(pieces):
             name = f"{group}_text_document" if split == "train" else f"{group}_valid_text_document"
-            tables, chunks = [], []
-            for record, seg_name, batch, offset, n_tokens in pieces[(group, split)]:
-                tokens_view, reader = segments.get(seg_name)
-                tables.append(_lineage_table(reader.get_batch(batch), record))
-                chunks.append(tokens_view[offset * dtype.itemsize:(offset + n_tokens) * dtype.itemsize])
-            lineage = pa.concat_tables(tables)
-            # the release directory is published as a whole, so its files need no rename of their own
-            megatron.write_concatenated(out / "shards" / name, chunks, lineage.column("tokens").to_numpy(), dtype,
-                                        atomic=False)
-            lineage = lineage.add_column(0, "document_index", pa.array(np.arange(lineage.num_rows), pa.int64()))
-            pq.write_table(lineage, lineage_dir / f"{name}.parquet", compression="zstd", write_statistics=True)
-            tokens[group][split] = int(pa.compute.sum(lineage.column("tokens")).as_py() or 0)
-            docs[group][split] = lineage.num_rows
+            n_tokens = _write_shard(out / "shards" / name, lineage_dir / f"{name}.parquet", pieces[(group, split)],
+                                    counts[(group, split)], segments, dtype)
+            tokens[group][split] = n_tokens
+            docs[group][split] = counts[(group, split)]
     finally:
         segments.close()
     return dict(tokens), dict(docs)
 
 
+def _write_shard(prefix: Path, lineage_path: Path, ranges: list[tuple[dict[str, Any], str, int, int, int]],
+                 n_docs: int, segments: _Segments, dtype: np.dtype) -> int:
+    """One shard's `.bin`/`.idx` and lineage from its ranges of the partial segments; returns its tokens."""
+    lineage = _LineageWriter(lineage_path)
+    n_tokens = 0
+
+    def shard_pieces() -> Iterator[tuple[Iterator[bytes], np.ndarray]]:
+        nonlocal n_tokens
+        for record, seg_name, batch, offset, count in ranges:
+            table = _lineage_table(segments.lineage(seg_name).get_batch(batch), record)
+            lineage.add(table)
+            sizes = table.column("tokens").to_numpy()
+            n_tokens += int(sizes.sum())
+            yield segments.token_bytes(seg_name, offset * dtype.itemsize, count * dtype.itemsize), sizes
+
+    try:
+        # the release directory is published as a whole, so its files need no rename of their own
+        megatron.write_pieces(prefix, shard_pieces(), n_docs, dtype, atomic=False)
+        lineage.close()
+    except BaseException:
+        lineage.abort()
+        raise
+    return n_tokens
+
+
+class _LineageWriter:
+    """A shard's lineage Parquet file written one row group at a time, with `document_index` numbered
+    across the shard; the same bytes as `pq.write_table` of the whole table (same row groups, each a
+    slice of the same pieces, its `document_index` one array as a slice of the whole one would be)."""
+
+    SCHEMA = pa.schema([pa.field("document_index", pa.int64()), *parts.LINEAGE_SCHEMA])
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.writer: pq.ParquetWriter | None = None
+        self.buffered: list[pa.Table] = []
+        self.n_buffered = 0
+        self.n_written = 0
+
+    def add(self, table: pa.Table) -> None:
+        self.buffered.append(table)
+        self.n_buffered += table.num_rows
+        while self.n_buffered >= LINEAGE_ROW_GROUP:
+            rows = pa.concat_tables(self.buffered)
+            self._write(rows.slice(0, LINEAGE_ROW_GROUP))
+            rest = rows.slice(LINEAGE_ROW_GROUP)
+            self.buffered, self.n_buffered = [rest], rest.num_rows
+
+    def _write(self, rows: pa.Table) -> None:
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, self.SCHEMA, compression="zstd", write_statistics=True)
+        index = pa.array(np.arange(self.n_written, self.n_written + rows.num_rows), pa.int64())
+        self.writer.write_table(rows.add_column(0, "document_index", index), row_group_size=LINEAGE_ROW_GROUP)
+        self.n_written += rows.num_rows
+
+    def close(self) -> None:
+        if self.n_buffered or self.writer is None:
+            self._write(pa.concat_tables(self.buffered) if self.buffered
+                        else parts.LINEAGE_SCHEMA.empty_table())
+        self.buffered, self.n_buffered = [], 0
+        assert self.writer is not None
+        self.writer.close()
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.path.unlink(missing_ok=True)
+
+
 class _Segments:
-    """Open partial segments (token bytes memory-mapped, lineage reader), the most recent `keep` of them:
+    """Open partial segments (token file descriptor, lineage reader), the most recent `keep` of them:
     each shard reads a range from every segment holding its language, so reopening per range would cost
     one open per (shard, segment) pair."""
 
     def __init__(self, parts_dir: Path, keep: int = 64) -> None:
         self.parts_dir = parts_dir
         self.keep = keep
-        self.open: OrderedDict[str, tuple[Any, Any, memoryview, Any]] = OrderedDict()
+        self.open: OrderedDict[str, tuple[int, Any, Any]] = OrderedDict()
 
-    def get(self, name: str) -> tuple[memoryview, Any]:
+    def _get(self, name: str) -> tuple[int, Any, Any]:
         if name in self.open:
             self.open.move_to_end(name)
         else:
             if len(self.open) >= self.keep:
                 self._close(self.open.popitem(last=False)[1])
             bin_path, arrow_path = parts.segment_paths(self.parts_dir, name)
-            tokens = pa.memory_map(str(bin_path))
-            lineage = pa.memory_map(str(arrow_path))
-            self.open[name] = (tokens, lineage, memoryview(tokens.read_buffer()), pa.ipc.open_file(lineage))
-        return self.open[name][2], self.open[name][3]
+            lineage = pa.OSFile(str(arrow_path))  # read, not mapped: mapped pages would count in RSS
+            self.open[name] = (os.open(bin_path, os.O_RDONLY), lineage, pa.ipc.open_file(lineage))
+        return self.open[name]
+
+    def lineage(self, name: str) -> Any:
+        return self._get(name)[2]
+
+    def token_bytes(self, name: str, start: int, length: int) -> Iterator[bytes]:
+        """Bytes [start, start + length) of the segment's tokens, in blocks of at most `COPY_BLOCK`."""
+        fd = self._get(name)[0]
+        end = start + length
+        while start < end:
+            block = os.pread(fd, min(COPY_BLOCK, end - start), start)
+            if not block:
+                raise RuntimeError(f"partial segment {name} ends before byte {end}")
+            start += len(block)
+            yield block
 
     @staticmethod
-    def _close(entry: tuple[Any, Any, memoryview, Any]) -> None:
-        entry[2].release()
-        entry[0].close()
+    def _close(entry: tuple[int, Any, Any]) -> None:
+        os.close(entry[0])
         entry[1].close()
 
     def close(self) -> None:

@@ -91,6 +91,39 @@ def test_segments_and_batches_do_not_change_the_release(corpus, tmp_path, monkey
     assert timings["shard_writing_cpu_s"] == pytest.approx(timings["shard_tokenize_cpu_s"] + 0.5, abs=1e-3)
 
 
+def test_streamed_lineage_and_index_equal_whole_table_writes(corpus, tmp_path, monkeypatch):
+    """Lineage streamed in row groups equals `pq.write_table` of the whole table with those row groups,
+    and an `.idx` written piece by piece equals one written from all sizes at once."""
+    tok, tasks, _, drops = corpus
+    monkeypatch.setattr(merge, "LINEAGE_ROW_GROUP", 3)
+    monkeypatch.setattr(merge, "COPY_BLOCK", 5)  # token ranges copied in several reads
+    monkeypatch.setattr(parts, "BATCH", 2)
+    monkeypatch.setattr(parts, "SEGMENT_TOKENS", 1)  # a segment per two documents: many pieces per shard
+    out = build(tok, tasks, drops, tmp_path / "streamed")
+    for path in sorted((out / "lineage").glob("*.parquet")):
+        table = pq.read_table(path)
+        assert pq.ParquetFile(path).metadata.num_row_groups == -(-table.num_rows // 3)
+        pq.write_table(table, tmp_path / "ref.parquet", compression="zstd", write_statistics=True, row_group_size=3)
+        assert path.read_bytes() == (tmp_path / "ref.parquet").read_bytes(), path.name
+        prefix = out / "shards" / path.stem
+        whole = megatron.IndexedDataset(prefix, verify=True)
+        sizes = table.column("tokens").to_numpy()
+        megatron.write_concatenated(tmp_path / "ref", [Path(f"{prefix}.bin").read_bytes()], sizes, whole.dtype)
+        assert Path(f"{prefix}.idx").read_bytes() == (tmp_path / "ref.idx").read_bytes(), path.name
+
+
+def test_write_pieces_checks_the_announced_count(tmp_path):
+    raw = memoryview(np.arange(1, 8, dtype="<u2")).cast("B")
+    megatron.write_pieces(tmp_path / "a", [([raw[:6]], np.array([3])), ([raw[6:]], np.array([4]))], 2, np.uint16)
+    megatron.write_concatenated(tmp_path / "b", [raw], np.array([3, 4]), np.uint16)
+    assert (tmp_path / "a.idx").read_bytes() == (tmp_path / "b.idx").read_bytes()
+    with pytest.raises(ValueError, match="3 were announced"):
+        megatron.write_pieces(tmp_path / "c", [([raw], np.array([3, 4]))], 3, np.uint16)
+    with pytest.raises(ValueError, match="more than the 1 sequences"):
+        megatron.write_pieces(tmp_path / "d", [([raw], np.array([3, 4]))], 1, np.uint16)
+    assert not list(tmp_path.glob("c*")) and not list(tmp_path.glob("d*")) and not list(tmp_path.glob(".[cd]*"))
+
+
 def test_word_cache_copy_encodes_identically(corpus):
     tok, _, docs, _ = corpus
     cached = toklib.with_word_cache(tok, 50_000)
