@@ -138,7 +138,8 @@ def normalize_for_lm(text: str) -> str:
     ASCII text takes the bytes route: its only digits are 0-9, and 127 its only code over 126.
     """
     if text.isascii():  # one bytes.translate deletes the control bytes and zeroes the digits
-        return text.encode("ascii").translate(_ASCII_DIGITS_TO_ZERO, _ASCII_NON_PRINTING).decode("ascii").strip()
+        ascii_bytes = text.encode("ascii").translate(_ASCII_DIGITS_TO_ZERO, _ASCII_NON_PRINTING)
+        return ascii_bytes.decode("ascii").strip()
     text = _NON_PRINTING_RE.sub("", text).strip()
     if not text:
         return text

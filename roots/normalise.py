@@ -90,8 +90,9 @@ def _badness_shape() -> tuple[re.Pattern[str], int] | None:
 _BADNESS_SHAPE = _badness_shape()
 # Every character the other steps of our ftfy configuration act on: C1 controls, line breaks other than
 # "\n", surrogates, terminal escapes, and the control characters ftfy removes.
-_FTFY_ACTS_ON = _char_class(frozenset(map(chr, chardata.CONTROL_CHARS)) | frozenset(map(chr, range(0x80, 0xA0)))
-                            | frozenset("\r\u2028\u2029\x1b") | frozenset(map(chr, range(0xD800, 0xE000))))
+_FTFY_ACTS_ON = _char_class(
+    frozenset(map(chr, chardata.CONTROL_CHARS)) | frozenset(map(chr, range(0x80, 0xA0)))
+    | frozenset("\r\u2028\u2029\x1b") | frozenset(map(chr, range(0xD800, 0xE000))))
 
 
 def _is_bad(line: str) -> bool:

@@ -428,10 +428,13 @@ def _char_ngram_counts(text: str, n: int) -> np.ndarray:
     else:
         order = np.lexsort(keys[::-1])
         ordered = [key[order] for key in keys]
-    change = np.zeros(total - 1, dtype=bool)
-    for key in ordered:
+    change = ordered[0][1:] != ordered[0][:-1]
+    for key in ordered[1:]:
         change |= key[1:] != key[:-1]
-    return np.diff(np.flatnonzero(change), prepend=-1, append=total - 1)
+    ends = np.append(np.flatnonzero(change), total - 1)  # the last index of each run of equal n-grams
+    counts = ends + 1
+    counts[1:] -= ends[:-1] + 1
+    return counts
 
 
 def _pack(ranks: np.ndarray, n: int, bits: int) -> np.ndarray:
@@ -448,7 +451,8 @@ def _pack(ranks: np.ndarray, n: int, bits: int) -> np.ndarray:
     key, key_n = None, 0
     while True:
         if n & power_n:
-            key, key_n = (power, power_n) if key is None else (join(key, key_n, power, power_n), key_n + power_n)
+            key = power if key is None else join(key, key_n, power, power_n)
+            key_n += power_n
         if power_n * 2 > n:
             assert key is not None and key_n == n
             return key

@@ -40,7 +40,7 @@ def test_uniform_whitespace_never_grows(text):
 
 # ------------------------------------------------------------------ fast paths == the plain implementation
 def _reference_uniform_whitespace(text: str) -> str:
-    """The unconditional version `uniform_whitespace` skips steps of; kept to prove the skips change nothing."""
+    """The unconditional `uniform_whitespace`, kept to prove that its skipped steps change nothing."""
     table = {ord(c): " " for c in WHITESPACE if c != " "}
     text = text.replace("\r\n", "\n").replace("\r", "\n").translate(table)
     text = re.sub(r"[ \t]+\n", "\n", text)
@@ -51,7 +51,8 @@ def _reference_uniform_whitespace(text: str) -> str:
 # Lines of plain ASCII mixed with mojibake, control characters, "\r", escapes and exotic spaces: the cases
 # where skipping ftfy on a line or a regex on a text could differ.
 _TRICKY = ["CafÃ©", "Ã©tÃ©", "â€™", "â€œquotedâ€\x9d", "\x1b[31mred\x1b[0m", "\x00", "\x07", "\x7f", "\x85",
-           "\r", "\r\n", "\u2028", "\u00a0", "\u3000", "\u200b", "\ufeff", "\ufffc", "e\u0301", "\ud800", "\t",
+           "\r", "\r\n", "\u2028", "\u00a0", "\u3000", "\u200b", "\ufeff", "\ufffc", "e\u0301", "\ud800",
+           "\t",
            "  ", " \n", "\n\n\n", "ï¬", "\u206a", "Â ", "sÃ³", "voilÃ le", "OK\nÃ bc", "\nÂ ", "Ã", "é",
            "ñ", "“", "€", "à²", "ΓΞ", "ВЂ", "\u0301", "Ω", "ο\u0301", "Ж", "中文", "ك"]
 _MIXED = st.lists(st.one_of(st.sampled_from(_TRICKY), st.text(st.characters(max_codepoint=127)), st.text()),

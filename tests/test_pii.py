@@ -188,7 +188,8 @@ def test_arbitrary_unicode_never_crashes_and_is_stable(text: str) -> None:
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.one_of(_pii_text, st.text(alphabet="0123456789abcdefABCDEFgG:._-x٣é ", max_size=60), st.text(max_size=80)))
+@given(st.one_of(_pii_text, st.text(alphabet="0123456789abcdefABCDEFgG:._-x٣é ", max_size=60),
+                 st.text(max_size=80)))
 def test_ipv6_run_prefilter_finds_exactly_the_full_scan(text: str) -> None:
     from roots.pii import _IPV6_RE, _ipv6_candidates
 
