@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from re import _constants as sre_constants  # the stdlib's own regex parser, to read ftfy's badness regex
-from re import _parser as sre_parser
 from typing import Any
+
+try:  # the stdlib's own regex parser, to read ftfy's badness regex
+    from re import _constants as sre_constants
+    from re import _parser as sre_parser
+except ImportError:  # Python 3.10
+    import sre_constants  # type: ignore[no-redef]
+    import sre_parse as sre_parser  # type: ignore[no-redef]
 
 import ftfy
 from ftfy import badness, chardata

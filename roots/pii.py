@@ -62,7 +62,7 @@ _IPV4_RE = regex.compile(r"(?<![\p{L}\p{N}_.])(?:\d{1,3}\.){3}\d{1,3}(?![\p{L}\p
 _IPV6_RE = regex.compile(r"(?<![\p{L}\p{N}_:.])(?=[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:.]{3,45}+(?![\p{L}\p{N}_:])")
 # The characters of an IPv6 candidate, and the rest of a run of them.
 _IPV6_CHARS = frozenset("0123456789abcdefABCDEF:.")
-_IPV6_RUN_END_RE = re.compile(r"[0-9A-Fa-f:.]*+")
+_IPV6_RUN_END_RE = re.compile(r"[0-9A-Fa-f:.]*")
 
 # --- KEY ---------------------------------------------------------------------------------------------
 # '/' is deliberately not a key character: URL paths (``/2023/05/some-title``) are far more common in web
