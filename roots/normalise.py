@@ -159,6 +159,17 @@ def uniform_whitespace(text: str) -> str:
     return text
 
 
+def _fix_line(line: str) -> str:
+    """`ftfy.fix_text(line)` for one line. When the line's only fault is not being NFC, ftfy's first round
+    only normalises it, and its second, finding nothing to do, returns that: so does this, without ftfy's
+    machinery (most lines ftfy changes in multilingual text are decomposed accents)."""
+    if len(line) <= _FTFY_CONFIG.max_decode_length and not _FTFY_ACTS_ON.search(line) and not _is_bad(line):
+        composed = unicodedata.normalize("NFC", line)
+        if _ftfy_leaves(composed, one_line=True):
+            return composed
+    return ftfy.fix_text(line, _FTFY_CONFIG)
+
+
 def fix_text(text: str) -> str:
     """`ftfy.fix_text` with our configuration, run only on the lines that can need it; same result.
 
@@ -176,7 +187,7 @@ def fix_text(text: str) -> str:
         pos = text.find("\n", m.start()) + 1 or len(text)
         line = text[start:pos]
         if not _ftfy_leaves(line, one_line=True):
-            out += [text[done:start], ftfy.fix_text(line, _FTFY_CONFIG)]
+            out += [text[done:start], _fix_line(line)]
             done = pos
     if not out:
         return text
