@@ -5,6 +5,21 @@ permission record, at merge time, so a revocation after a run still excludes the
 -> cross-source near duplicates (from the saved MinHash signatures) -> per-source sampling ratios ->
 per-language validation hold-out -> tokenizer training on an alpha-weighted, line-deduplicated sample
 -> tokenisation into Megatron shards (Beam) -> blend weights -> manifest with lineage and hashes.
+
+Memory does not follow the number of kept documents, except where stated. Kept files are read one
+record batch at a time (`release_parts.read_batches`), tokenisation and shard assembly are streamed
+(`release_parts.tokenize_file`, `assemble`), and memory freed by one step is handed back before the next
+(`release_freed_memory`). What remains, each bounded where it is defined:
+- the tokenizer training sample is capped by `tokenizer_sample_bytes`; the trainer's and the line
+  dedup's memory follow the sample's distinct words and lines, so they stop growing once the corpus
+  exceeds the cap (`tokenizer_sample`, `tokenizer.train_tokenizer`, `tokenizer.dedup_lines`);
+  `tokenizer_file` skips training altogether;
+- the encoder's word cache holds at most `tokenizer.ENCODE_WORD_CACHE` words;
+- the map of dropped documents has one entry per dropped document (`decide_drops`);
+- one lineage row group per shard being written (`LINEAGE_ROW_GROUP`);
+- the release report holds every included run's per-document metadata, without text (`report.read_docs`),
+  and the fertility measurement the ids of the validation split (`fertility.held_out_keys`): both grow
+  with the corpus.
 """
 
 from __future__ import annotations
@@ -144,7 +159,12 @@ def decide_drops(plan: Plan, takedown_list: list[takedowns.Takedown], cfg: dict[
 
 
 def tokenizer_sample(plan: Plan, drops: dict[str, str], cfg: dict[str, Any]) -> Iterator[str]:
-    """Alpha-weighted per-language sample (two streaming passes: sizes, then selection), line-deduplicated."""
+    """Alpha-weighted per-language sample (two streaming passes: sizes, then selection), line-deduplicated.
+
+    The texts are yielded one at a time, straight from the kept files, so the sample is never held: what
+    grows with it is the trainer's vocabulary state and the dedup's set of line digests, and the sample
+    itself stops growing at `tokenizer_sample_bytes` (expected size; the selection is per document).
+    """
     sizes: Counter[str] = Counter()
     for inc in plan.included:
         for row in _iter_kept(inc, ["id", "lang", "n_bytes"]):

@@ -54,6 +54,11 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = BLOOM_VOCAB_SIZE, mi
     The initial alphabet is all 256 byte symbols even if the sample never shows some bytes, which is what
     guarantees that any UTF-8 text round-trips. The exact trainer arguments BigScience used are not
     public; these are the documented reproduction (reference §7).
+
+    Memory: `texts` is consumed as a stream, but the trainer keeps a count per distinct pre-tokenized word
+    and, while merging, the positions of every pair, so its peak follows the distinct words of the
+    sample (+100 to +150 MB of RSS for the bench's 1-1.6 M-character multilingual samples at a 32k
+    vocabulary); the merge bounds it by capping the sample (`tokenizer_sample_bytes`).
     """
     if vocab_size < len(SPECIAL_TOKENS) + 256:
         raise ValueError(f"vocab_size {vocab_size} cannot hold the 4 special tokens and the 256-byte alphabet")
@@ -79,7 +84,9 @@ def dedup_lines(texts: Iterable[str]) -> Iterator[str]:
     earlier BigScience tokenizer learned entire URLs that way. Lines are compared after `strip()`, and the
     first occurrence is kept with its original whitespace. Blank lines are layout, not content, so they are
     never treated as duplicates. A document left with no content line is dropped. Lines are remembered by
-    a 128-bit digest, which keeps memory per distinct line small and collisions negligible.
+    a 128-bit digest, which keeps memory per distinct line small (about 80 bytes: 8 MB per 100,000
+    distinct lines) and collisions negligible; the set grows with the distinct lines of `texts`, which the
+    merge bounds by capping its sample.
     """
     seen: set[bytes] = set()
     for text in texts:
@@ -138,6 +145,10 @@ def encode_documents(tok: Tokenizer, texts: Sequence[str], append_eod: bool = Tr
 
 # HF's BPE remembers the merges of 10,000 words by default; web text in many languages has far more
 # distinct frequent words, and a miss re-runs the merge loop. Only words are cached, not documents.
+# Memory: the cache only fills (it never evicts), up to this many words at about 0.8 KB each on the
+# multilingual bench corpus (a cached word keeps a 32-byte symbol per byte of the word; scripts written
+# without spaces make long words), so up to about 160 MB per tokenizing worker once a corpus has that many
+# distinct words, and no more however large the corpus.
 ENCODE_WORD_CACHE = 200_000
 
 
