@@ -1,14 +1,15 @@
 """Beam wiring of deduplication: URL, template lines, exact and MinHash-LSH near duplicates, global per source.
 
 Only rows whose status is 'kept' take part; every other row passes through untouched. Only small keys
-are shuffled: the per-row work lives in `roots/dedup_rows.py`, and the source pipeline keeps the texts in
-spill files next to its workers (see `pipelines/source_pipeline.py`). Steps, in order:
+are grouped: the per-row work lives in `roots/dedup_rows.py`, and the source pipeline keeps the texts in
+spill files next to its workers and groups the keys through key spill files (see
+`pipelines/source_pipeline.py`). Steps, in order (the grouping is a GroupByKey here, a bucket step there):
 
 1. URL (`cfg.url`): (URL key, node) pairs -> GroupByKey -> every node but the smallest of a key is a
    rider (`duplicate_url`) with an edge to its keeper. First, so that pages crawled twice do not
    double-count their lines in the template count.
-2. Template lines (`cfg.template`): CombinePerKey counts every stripped line occurrence (16-byte digest)
-   of the live rows; digests with count >= `template_min_count` become a side input (AsDict) and are
+2. Template lines (`cfg.template`): CombinePerKey (a bucketed sum there) counts every stripped line
+   occurrence (16-byte digest) of the live rows; digests with count >= `template_min_count` become a side input (AsDict) and are
    removed from every document. A document left empty is rejected (`dedup_template_soft`). Before
    exact/near dedup because it changes texts.
 3. Near (`cfg.near`): MinHash signatures (numpy batch, datasketch's hash family) -> (band, band digest)
@@ -28,12 +29,15 @@ graph and paid seconds of graph construction per run. datatrove clusters on a si
 map holds every document that has a duplicate, on one worker (~300 bytes each); beyond
 `cfg.max_cc_nodes` such documents the run fails loudly, naming the setting.
 
-Memory bounds (DirectRunner holds every shuffle in memory; Dataflow, Flink and Spark spill to disk):
-per kept document one URL key and node (~150 bytes), its band keys (bands x ~90 bytes: 14 x 90 = 1.3 kB
-at the 0.7/128 default) and one exact key (~120 bytes); per distinct long line ~60 bytes while counting
-templates; the side inputs hold ~200 bytes per document that has a duplicate and ~40 bytes per frequent
-line, on every worker; the union-find holds the documents that have a duplicate on one worker. GroupByKey consumers make
-two passes over their re-iterable values (minimum, then emission) and keep nothing else.
+Memory bounds: in the source pipeline the keys of steps 1-4 go through key spill files, one hash bucket
+at a time (`pipelines/source_pipeline.py`), so no step holds more than one bucket of keys. The in-memory
+`Dedup` below shuffles them instead (the DirectRunner holds shuffles in memory; Dataflow, Flink and Spark
+spill to disk): per kept document one URL key and node (~150 bytes), its band keys (bands x ~90 bytes:
+14 x 90 = 1.3 kB at the 0.7/128 default) and one exact key (~120 bytes); per distinct long line ~60 bytes
+while counting templates. Both: the side inputs hold ~200 bytes per document that has a duplicate and ~40
+bytes per frequent line, on every worker; the union-find holds the documents that have a duplicate on one
+worker (`max_cc_nodes`). GroupByKey consumers make two passes over their re-iterable values (minimum,
+then emission) and keep nothing else.
 
 Determinism: every decision is a minimum over a total order (node keys), counts are sums, so bundles,
 worker counts and input order do not change keepers or cluster ids.
@@ -179,10 +183,11 @@ def frequent_lines(line_keys: beam.PCollection, min_count: int) -> beam.PCollect
 
 
 class Decisions(beam.PTransform):
-    """(band keys, exact keys, URL riders) -> (labels: (node, component root), exact parents: (node, parent)).
+    """(band groups, exact groups, URL riders) -> (labels: (node, component root), exact parents: (node, parent)).
 
-    Only nodes that have a duplicate appear in either output, which is what keeps the side inputs of the
-    resolution small."""
+    A group is (key, nodes that carry it); only groups of two or more nodes matter, so a caller may pass
+    only those. Only nodes that have a duplicate appear in either output, which is what keeps the side
+    inputs of the resolution small."""
 
     def __init__(self, cfg: DedupConfig, bands: beam.PCollection | None, exact: beam.PCollection | None,
                  riders: beam.PCollection | None) -> None:
@@ -190,23 +195,19 @@ class Decisions(beam.PTransform):
         self.cfg, self.bands, self.exact, self.riders = cfg, bands, exact, riders
 
     def expand(self, p: beam.pvalue.PBegin) -> tuple[beam.PCollection, beam.PCollection]:
-        cfg = self.cfg
         edges: list[beam.PCollection] = []
         parents: beam.PCollection | None = None
         if self.riders is not None:
             edges.append(self.riders | "UrlEdges" >> beam.Map(lambda kv: (kv[1], kv[0])))
         if self.bands is not None:
-            edges.append(self.bands
-                         | "Buckets" >> beam.GroupByKey()
-                         | "BucketEdges" >> beam.FlatMap(_bucket_edges))
+            edges.append(self.bands | "BucketEdges" >> beam.FlatMap(_bucket_edges))
         if self.exact is not None:
-            groups = self.exact | "ExactGroup" >> beam.GroupByKey()
-            exact = _flatmap_outputs(groups, "ExactEdges", _exact_edges, main="edges", tags=("parents",))
+            exact = _flatmap_outputs(self.exact, "ExactEdges", _exact_edges, main="edges", tags=("parents",))
             edges.append(exact.edges)
             parents = exact.parents
         if edges:
             all_edges = tuple(edges) | "Edges" >> beam.Flatten()
-            labels = all_edges | "Components" >> ConnectedComponents(cfg.max_cc_nodes)
+            labels = all_edges | "Components" >> ConnectedComponents(self.cfg.max_cc_nodes)
         else:
             labels = p | "NoLabels" >> beam.Create([])
         if parents is None:
@@ -267,8 +268,11 @@ class Dedup(beam.PTransform):
                     | "Batch" >> BatchByKey(cfg.signature_batch, 64, lambda row: f"{row['id']}\x1f{row.get('origin')}")
                     | "Prepare" >> beam.FlatMap(_prepare_batch, cfg, rider_side, beam.pvalue.AsDict(frequent)))
         lsh = dedup.lsh_params(cfg.threshold, cfg.num_perm)
-        bands = prepared | "Bands" >> beam.FlatMap(dedup_rows.band_keys, *lsh) if cfg.near else None
-        exact = prepared | "ExactKeys" >> beam.FlatMap(dedup_rows.exact_keys) if cfg.exact else None
+        bands = exact = None
+        if cfg.near:
+            bands = prepared | "Bands" >> beam.FlatMap(dedup_rows.band_keys, *lsh) | "Buckets" >> beam.GroupByKey()
+        if cfg.exact:
+            exact = prepared | "ExactKeys" >> beam.FlatMap(dedup_rows.exact_keys) | "ExactGroup" >> beam.GroupByKey()
         labels, parents = p | "Decide" >> Decisions(cfg, bands, exact, riders)
         tagged = prepared | "Resolve" >> beam.ParDo(_Resolve(cfg), beam.pvalue.AsDict(labels),
                                                     beam.pvalue.AsDict(parents))

@@ -4,15 +4,26 @@ Why this shape: a runner holds what it shuffles (the DirectRunner in memory), so
 through a shuffle. Each input file is one unit of work:
 
 1. `ProcessFile` streams the file, runs the document stages in batches (models load once per worker)
-   and writes every row to a spill file (`roots/spill.py`), malformed records to quarantine fragments.
-   Without dedup it writes the output fragments directly and the run ends there.
-2. Dedup keys are read back from the spill files: URL keys -> URL riders; line digests -> frequent
-   template lines (both side inputs of the next pass).
-3. `PrepareFile` removes template lines, computes signatures and exact keys, and writes a second spill.
-4. Band and exact keys -> `pipelines.dedup.Decisions` -> labels and exact parents (only documents that
-   have a duplicate; side inputs).
+   and writes every row to a spill file (`roots/spill.py`), malformed records to quarantine fragments,
+   and the URL keys of its kept rows to key spill files. Without dedup it writes the output fragments
+   directly and the run ends there.
+2. URL keys -> URL riders (bucket step, below); `CountLines` writes each file's template line digests
+   (riders excluded) to key spills -> frequent template lines (bucket step). Both are side inputs of:
+3. `PrepareFile` removes template lines, computes signatures and exact keys, writes a second spill and
+   the band and exact keys to key spills.
+4. Band and exact groups (bucket step) -> `pipelines.dedup.Decisions` -> labels and exact parents (only
+   documents that have a duplicate; side inputs).
 5. `FinishFile` resolves every row and writes the output fragments, which the driver consolidates into
    shards.
+
+Bucket steps: keys never go through a shuffle either (the DirectRunner holds shuffles in memory, ~4 kB
+per kept document). Each pass writes its keys partitioned by a hash of the key into `B` buckets
+(`roots/spill.py`: B from the source's input size, ~16 MB of input per bucket); a bucket step is
+`Create(range(B))` and a function that reads one bucket of every file, finds the keys two or more
+documents share in Arrow, and emits only those groups (or the frequent lines). It takes the list of
+finished spill files as a side input, which both orders it after them and names the files to read.
+Memory per bucket step: one bucket's keys (tens of MB at most), whatever the source size. The key files
+live under the run's work directory, which must be on a filesystem all workers share, like the spills.
 
 All logic lives in `roots/`; this module only maps it onto Beam so that any runner can execute it.
 Counters per stage, status and reason are Beam metrics, in the spirit of TFDS's C4 pipeline. Spill and
@@ -23,6 +34,7 @@ reuses or rewrites them identically.
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,10 +56,10 @@ class ProcessFile(beam.DoFn):
     """Read one matched file (through Beam's filesystems) and run the document stages on it in batches."""
 
     def __init__(self, spec: readers.ReaderSpec, cfg: ProcessConfig, out_dir: str, num_shards: int,
-                 batch_size: int, dedup_cfg: DedupConfig | None) -> None:
+                 batch_size: int, dedup_cfg: DedupConfig | None, buckets: int = 1) -> None:
         self.spec, self.cfg, self.out_dir, self.num_shards = spec, cfg, out_dir, num_shards
         self.batch_size = max(1, int(batch_size))
-        self.dedup_cfg = dedup_cfg
+        self.dedup_cfg, self.buckets = dedup_cfg, buckets
         self.processor: DocumentProcessor | None = None
 
     def setup(self) -> None:
@@ -65,6 +77,7 @@ class ProcessFile(beam.DoFn):
         self.processor.timings.clear()
         fragments = outputs.FragmentWriter(self.out_dir, name, self.num_shards)
         writer = spill.Writer(target) if target is not None else None
+        keys = _KeyWriters(self.out_dir, name, self.buckets, ("url",) if writer is not None and self.dedup_cfg.url else ())
         n = 0
         batch: list[dict[str, Any]] = []
         try:
@@ -79,10 +92,12 @@ class ProcessFile(beam.DoFn):
                         continue
                     batch.append(record)
                     if len(batch) >= self.batch_size:
-                        self._flush(batch, fragments, writer)
+                        self._flush(batch, fragments, writer, keys)
                         batch = []
-            self._flush(batch, fragments, writer)
+            self._flush(batch, fragments, writer, keys)
+            keys.close()  # before the spill appears: a spill in place means its keys are complete
         except BaseException:
+            keys.abort()
             if writer is not None:
                 writer.abort()
             raise
@@ -99,7 +114,7 @@ class ProcessFile(beam.DoFn):
             yield writer.close()
 
     def _flush(self, batch: list[dict[str, Any]], fragments: outputs.FragmentWriter,
-               writer: spill.Writer | None) -> None:
+               writer: spill.Writer | None, keys: _KeyWriters) -> None:
         if not batch:
             return
         assert self.processor is not None
@@ -114,36 +129,98 @@ class ProcessFile(beam.DoFn):
             return
         for row in rows:
             dedup_rows.mark(row, self.dedup_cfg)
+        keys.add(rows)
         writer.write(rows)
 
 
-def _spill_keys(path, columns, fn, *args):  # unannotated: Beam would infer type hints
-    """The keys `fn(row, *args)` yields for every row of a spill file, reading only `columns`."""
-    for batch in spill.rows(path, columns=columns):
-        for row in batch:
-            yield from fn(row, *args)
+class _KeyWriters:
+    """One `spill.KeyWriter` per key kind of one input file; `add` files every key of a batch of rows."""
+
+    def __init__(self, out_dir: str, file_id: str, buckets: int, kinds: tuple[str, ...],
+                 lsh: tuple[int, int] = (0, 0)) -> None:
+        self.writers = {kind: spill.KeyWriter(out_dir, kind, file_id, buckets) for kind in kinds}
+        self.lsh = lsh
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        for kind, writer in self.writers.items():
+            for row in rows:
+                for key in dedup_rows.key_bytes(row, kind, *self.lsh):
+                    writer.add(key, row[dedup_rows.NODE])
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+
+    def abort(self) -> None:
+        for writer in self.writers.values():
+            writer.abort()
 
 
-class PrepareFile(beam.DoFn):
-    """URL riders marked, template lines removed, signatures and exact keys added: a second spill file."""
+class CountLines(beam.DoFn):
+    """Template line digests of one processed spill file, counted per batch, into line key spills."""
 
-    def __init__(self, cfg: DedupConfig, out_dir: str) -> None:
-        self.cfg, self.out_dir = cfg, out_dir
+    def __init__(self, cfg: DedupConfig, out_dir: str, buckets: int) -> None:
+        self.cfg, self.out_dir, self.buckets = cfg, out_dir, buckets
 
-    def process(self, path, riders, frequent):  # unannotated: Beam would infer type hints
-        target = spill.path_for(self.out_dir, "prepared", Path(path).stem)
-        if not Path(target).exists():
-            writer = spill.Writer(target)
+    def process(self, path, riders):  # unannotated: Beam would infer type hints
+        writer = spill.KeyWriter(self.out_dir, "lines", Path(path).stem, self.buckets)
+        if not writer.done():
             try:
-                for batch in spill.rows(path, batch_size=self.cfg.signature_batch):
-                    rows, counts = dedup_rows.prepare(batch, self.cfg, riders, frequent)
-                    count_all(counts)
-                    writer.write(rows)
+                for batch in spill.rows(path, columns=[dedup_rows.NODE, "text"]):
+                    counts: Counter[bytes] = Counter()
+                    for row in batch:
+                        counts.update(dedup_rows.template_keys(row, riders, self.cfg.template_min_len))
+                    for key, n in counts.items():
+                        writer.add(key, n)
             except BaseException:
                 writer.abort()
                 raise
             writer.close()
+        yield path
+
+
+class PrepareFile(beam.DoFn):
+    """URL riders marked, template lines removed, signatures and exact keys added: a second spill file,
+    and its band and exact keys in key spills."""
+
+    def __init__(self, cfg: DedupConfig, out_dir: str, buckets: int) -> None:
+        self.cfg, self.out_dir, self.buckets = cfg, out_dir, buckets
+
+    def process(self, path, riders, frequent):  # unannotated: Beam would infer type hints
+        cfg = self.cfg
+        target = spill.path_for(self.out_dir, "prepared", Path(path).stem)
+        if not Path(target).exists():
+            kinds = ("bands",) * cfg.near + ("exact",) * cfg.exact
+            keys = _KeyWriters(self.out_dir, Path(path).stem, self.buckets, kinds,
+                               dedup.lsh_params(cfg.threshold, cfg.num_perm))
+            writer = spill.Writer(target)
+            try:
+                for batch in spill.rows(path, batch_size=cfg.signature_batch):
+                    rows, counts = dedup_rows.prepare(batch, cfg, riders, frequent)
+                    count_all(counts)
+                    keys.add(rows)
+                    writer.write(rows)
+                keys.close()
+            except BaseException:
+                keys.abort()
+                writer.abort()
+                raise
+            writer.close()
         yield target
+
+
+def _shared(bucket, kind, out_dir, done):  # unannotated: Beam would infer type hints
+    """(key, nodes) of every key that two or more documents share, in one bucket of one key kind; `done`
+    lists the spill files whose keys are complete (a side input, so this runs after all of them)."""
+    table = spill.read_bucket(out_dir, kind, bucket, [Path(path).stem for path in done])
+    for key, texts in spill.shared_keys(table):
+        yield key, [dedup_rows.node_of(text) for text in texts]
+
+
+def _frequent(bucket, out_dir, done, min_count):  # unannotated: Beam would infer type hints
+    """(line digest, count) of the template lines of one bucket (see `_shared` for `done`)."""
+    table = spill.read_bucket(out_dir, "lines", bucket, [Path(path).stem for path in done])
+    yield from spill.frequent_keys(table, min_count)
 
 
 class FinishFile(beam.DoFn):
@@ -167,37 +244,38 @@ class FinishFile(beam.DoFn):
 
 
 def build(p: beam.Pipeline, pattern: str, spec: readers.ReaderSpec, cfg: ProcessConfig, out_dir: str,
-          num_shards: int, batch_size: int, dedup_cfg: DedupConfig | None = None) -> None:
+          num_shards: int, batch_size: int, dedup_cfg: DedupConfig | None = None,
+          key_buckets: int | None = None) -> None:
+    """The source pipeline; `key_buckets` overrides the key spill bucket count planned from the input size
+    (decisions do not depend on it)."""
     files = (p
              | "Pattern" >> beam.Create([pattern])
              | "Match" >> fileio.MatchAll()
              | "Spread" >> beam.Reshuffle()
              | "Open" >> fileio.ReadMatches())
-    process = ProcessFile(spec, cfg, out_dir, num_shards, batch_size, dedup_cfg)
-    processed = files | "Process" >> beam.ParDo(process)
-    if dedup_cfg is None:
-        return
     d = dedup_cfg
+    buckets = key_buckets or (spill.bucket_count(sum(size for _, size in match_files(pattern))) if d else 1)
+    processed = files | "Process" >> beam.ParDo(ProcessFile(spec, cfg, out_dir, num_shards, batch_size, d, buckets))
+    if d is None:
+        return
+    bucket_ids = p | "KeyBuckets" >> beam.Create(list(range(buckets)))
     empty = p | "Nothing" >> beam.Create([])
-    rows_ = dedup_rows
     riders = None
     if d.url:
-        url_keys = processed | "UrlKeys" >> beam.FlatMap(_spill_keys, [rows_.NODE, rows_.URL_KEY], rows_.url_keys)
-        riders = dedup_beam.url_riders(url_keys)
+        riders = (bucket_ids
+                  | "UrlGroups" >> beam.FlatMap(_shared, "url", out_dir, beam.pvalue.AsList(processed))
+                  | "UrlRiders" >> beam.FlatMap(dedup_rows.url_riders))
     rider_side = beam.pvalue.AsDict(riders if riders is not None else empty)
     frequent = empty
     if d.template:
-        line_keys = processed | "LineKeys" >> beam.FlatMap(_spill_keys, [rows_.NODE, "text"], rows_.template_keys,
-                                                            rider_side, d.template_min_len)
-        frequent = dedup_beam.frequent_lines(line_keys, d.template_min_count)
-    prepare = PrepareFile(d, out_dir)
+        counted = processed | "CountLines" >> beam.ParDo(CountLines(d, out_dir, buckets), rider_side)
+        frequent = bucket_ids | "FrequentLines" >> beam.FlatMap(
+            _frequent, out_dir, beam.pvalue.AsList(counted), d.template_min_count)
+    prepare = PrepareFile(d, out_dir, buckets)
     prepared = processed | "Prepare" >> beam.ParDo(prepare, rider_side, beam.pvalue.AsDict(frequent))
-    bands = exact = None
-    if d.near:
-        bands = prepared | "Bands" >> beam.FlatMap(_spill_keys, [rows_.NODE, rows_.SIG], rows_.band_keys,
-                                                   *dedup.lsh_params(d.threshold, d.num_perm))
-    if d.exact:
-        exact = prepared | "ExactKeys" >> beam.FlatMap(_spill_keys, [rows_.NODE, rows_.EXACT], rows_.exact_keys)
+    done = beam.pvalue.AsList(prepared)
+    bands = bucket_ids | "BandGroups" >> beam.FlatMap(_shared, "bands", out_dir, done) if d.near else None
+    exact = bucket_ids | "ExactGroups" >> beam.FlatMap(_shared, "exact", out_dir, done) if d.exact else None
     labels, parents = p | "Dedup" >> dedup_beam.Decisions(d, bands, exact, riders)
     _ = prepared | "Finish" >> beam.ParDo(FinishFile(d, out_dir, num_shards), beam.pvalue.AsDict(labels),
                                           beam.pvalue.AsDict(parents))

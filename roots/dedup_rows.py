@@ -3,7 +3,8 @@ is rewritten once the source-wide decisions are known (pure; no Beam).
 
 Why it is split this way: the shuffles only need small keys (node, URL key, line digests, band digests,
 exact hashes), so the texts can stay in files next to the worker that produced them while the keys go
-through the runner. `pipelines/source_pipeline.py` runs these functions over a source's spill files;
+through the runner (or, in the source pipeline, through key spill files: `roots/spill.py`).
+`pipelines/source_pipeline.py` runs these functions over a source's spill files;
 `pipelines/dedup.py` runs the same functions over an in-memory PCollection of rows.
 
 A node is the keeper order of `roots.dedup.node_key`; in spill files it is stored as JSON text.
@@ -112,6 +113,22 @@ def band_keys(row: Mapping[str, Any], b: int, r: int) -> Iterator[tuple[tuple[in
     node = node_of(row[NODE])
     for key in dedup.band_keys(dedup.signature_from_bytes(row[SIG]), b, r):
         yield key, node
+
+
+def key_bytes(row: Mapping[str, Any], kind: str, b: int = 0, r: int = 0) -> list[bytes]:
+    """The keys a live row adds to one key spill ('url', 'bands' with LSH shape b x r, or 'exact'), as
+    bytes: a band key is its 2-byte band index and then its digest, so equal bands of different index
+    never meet."""
+    if row.get(NODE) is None:
+        return []
+    if kind == "url":
+        return [] if row.get(URL_KEY) is None else [row[URL_KEY].encode("utf-8", "surrogatepass")]
+    if kind == "exact":
+        return [] if row.get(EXACT) is None else [row[EXACT].encode("ascii")]
+    if row.get(SIG) is None:
+        return []
+    sig = dedup.signature_from_bytes(row[SIG])
+    return [band.to_bytes(2, "big") + digest for band, digest in dedup.band_keys(sig, b, r)]
 
 
 def exact_keys(row: Mapping[str, Any]) -> Iterator[tuple[str, Node]]:
