@@ -231,7 +231,7 @@ class FinishFile(beam.DoFn):
 
     def process(self, path, labels, parents):  # unannotated: Beam would infer type hints
         fragments = outputs.FragmentWriter(self.out_dir, Path(path).stem, self.num_shards)
-        for batch in spill.rows(path):
+        for batch in spill.rows(path, batch_size=256):
             for row in batch:
                 out, sig_row, counter = dedup_rows.resolve(row, labels, parents, self.cfg)
                 if counter:
