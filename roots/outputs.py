@@ -189,7 +189,7 @@ def consolidate(out_dir: Path, num_shards: int) -> None:
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             with pq.ParquetWriter(tmp, SCHEMAS[kind], compression="zstd", write_statistics=True) as writer:
                 for frag in sorted(shard_dir.glob("*.parquet")):
-                    fragment = pq.ParquetFile(frag)
+                    fragment = pq.ParquetFile(frag, pre_buffer=False)  # see iter_kind
                     for i in range(fragment.num_row_groups):  # one row group (<= 1024 rows) at a time
                         writer.write_table(fragment.read_row_group(i, use_threads=False))
             os.replace(tmp, path)
@@ -235,8 +235,10 @@ def iter_kind(out_dir: Path, kind: str, columns: list[str] | None = None,
               batch_size: int = 2048) -> Iterator[dict[str, Any]]:
     """Rows of one output kind, streamed in batches (bounded memory, whatever the source's size)."""
     for path in sorted((out_dir / kind).glob("*.parquet")):
-        # no reader threads: they read ahead whole row groups, and memory would follow the file's size
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=columns, use_threads=False):
+        # no reader threads and no pre-buffering: both read whole row groups (pre-buffering every row group's
+        # column chunks before the first batch), and memory would follow the file's size
+        for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=batch_size, columns=columns,
+                                                                          use_threads=False):
             yield from batch.to_pylist()
 
 
