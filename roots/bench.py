@@ -13,6 +13,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -315,9 +316,15 @@ BENCH_CARD = ("name: bench\nlanguages: [multi]\nlicense: CC0-1.0\ncustodian: {na
               "data: {path: bench.jsonl, format: jsonl, id_field: id, url_field: url}\nstatus: {state: active}\n")
 
 
+#: the fresh-process steps of the memory rows, in order (each reuses the workspace of the one before)
+MEMORY_STEPS = ("run", "merge", "merge, tokenizer_file")
+
+
 def memory_child(step: str, n_docs: int, root: Path) -> dict[str, Any]:
     """One step in this (fresh) process: `run` streams the corpus to disk and runs the source, `merge`
-    merges that workspace. The harness holds no documents, so the peak is the product's own."""
+    merges that workspace (training the tokenizer), `merge, tokenizer_file` merges it again with the
+    tokenizer the first merge trained supplied (no training: the tokenisation and assembly bound alone).
+    The harness holds no documents, so the peak is the product's own."""
     from roots import merge, workspace
     from roots.run import run_source
 
@@ -334,8 +341,17 @@ def memory_child(step: str, n_docs: int, root: Path) -> dict[str, Any]:
             os.symlink(lm_dir.parent, ws.root / "models")
         c0, t0 = time.process_time(), time.perf_counter()
         docs = run_source(ws, "bench").stats["documents"]["input"]
-    else:
+    elif step == "merge":
         merge.merge(workspace.resolve(ws_dir), vocab_size=32_000)
+        docs = n_docs
+    else:  # "merge, tokenizer_file": the tokenizer the first merge trained, supplied instead of trained
+        from roots.yamlio import write_yaml
+
+        ws = workspace.resolve(ws_dir)
+        supplied = shutil.copy(ws.root / "release" / "tokenizer.json", root / "tokenizer.json")
+        write_yaml(ws.config_path, {**ws.config(), "merge": {"tokenizer_file": str(supplied)}})
+        c0, t0 = time.process_time(), time.perf_counter()
+        merge.merge(ws, out=root / "release-supplied-tokenizer")
         docs = n_docs
     return {"docs": docs, "wall_s": round(time.perf_counter() - t0, 3), "cpu_s": round(time.process_time() - c0, 3),
             "peak_rss_mb": round(rss_mb(), 1)}
@@ -348,7 +364,7 @@ def memory_rows(sizes: tuple[int, ...]) -> list[dict[str, Any]]:
     out = []
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
-            for step in ("run", "merge"):
+            for step in MEMORY_STEPS:
                 proc = subprocess.run([sys.executable, "-m", "roots.bench", "--child", step, str(n), tmp],
                                       capture_output=True, text=True, check=True)
                 r = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -359,9 +375,9 @@ def memory_rows(sizes: tuple[int, ...]) -> list[dict[str, Any]]:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    print(f"{'stage':<46} {'docs':>7} {'wall s':>8} {'cpu s':>8} {'docs/s/core':>12} {'peak RSS MB':>12}")
+    print(f"{'stage':<56} {'docs':>7} {'wall s':>8} {'cpu s':>8} {'docs/s/core':>12} {'peak RSS MB':>12}")
     for r in rows:
-        print(f"{r['stage']:<46} {r['docs']!s:>7} {r['wall_s']!s:>8} {r['cpu_s']!s:>8} "
+        print(f"{r['stage']:<56} {r['docs']!s:>7} {r['wall_s']!s:>8} {r['cpu_s']!s:>8} "
               f"{r['docs_per_s_per_core']!s:>12} {r['peak_rss_mb']!s:>12}")
 
 

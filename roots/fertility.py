@@ -113,7 +113,8 @@ def held_out_texts(wanted: Mapping[str, Mapping[str, str]], run_dirs: Mapping[st
         pending = dict(wanted[source])
         run_dir = Path(run_dirs[source])
         for path in sorted((run_dir / "kept").glob("*.parquet")):
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=1024, columns=["id", "text"]):
+            for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=1024, columns=["id", "text"],
+                                                                      use_threads=False):
                 ids = batch.column("id").to_pylist()
                 rows = [i for i, doc_id in enumerate(ids) if doc_id in pending]
                 if not rows:
