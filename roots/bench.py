@@ -358,7 +358,7 @@ def memory_child(step: str, n_docs: int, root: Path) -> dict[str, Any]:
 
 
 def memory_rows(sizes: tuple[int, ...]) -> list[dict[str, Any]]:
-    """Peak RSS of fresh processes running one source, then the merge, at corpus sizes 10x apart."""
+    """Peak RSS of fresh processes running one source, then the merges, at corpus sizes 10x apart."""
     import subprocess
 
     out = []
@@ -366,7 +366,10 @@ def memory_rows(sizes: tuple[int, ...]) -> list[dict[str, Any]]:
         with tempfile.TemporaryDirectory() as tmp:
             for step in MEMORY_STEPS:
                 proc = subprocess.run([sys.executable, "-m", "roots.bench", "--child", step, str(n), tmp],
-                                      capture_output=True, text=True, check=True)
+                                      check=False, capture_output=True, text=True)
+                if proc.returncode:
+                    raise SystemExit(f"memory row {step!r} at {n} docs failed (exit {proc.returncode}):\n"
+                                     + proc.stderr[-3000:])
                 r = json.loads(proc.stdout.strip().splitlines()[-1])
                 out.append({"stage": f"memory: {step}, {n} docs (fresh process)", "docs": n, "wall_s": r["wall_s"],
                             "cpu_s": r["cpu_s"], "docs_per_s_per_core": round(n / r["cpu_s"], 1)

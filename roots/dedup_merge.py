@@ -1,10 +1,21 @@
 """Cross-source near-duplicate removal at merge time, from the signatures each run saved.
 
 Within a source, duplicates were already removed in Beam, so here only collisions between sources
-matter. The merge holds one 16-byte digest per (document, band) and one signature per document that
-collides with another: about `bands x 24 bytes` per kept document (14 bands at 128 permutations: ~350
-bytes), i.e. ~3.5 GB for 10M kept documents. Beyond that, run the Beam connected-components dedup of
-`pipelines/dedup.py` over the union of signature files instead.
+matter. Memory is bounded whatever the release's size, the way datatrove's bucket step works: three
+streaming passes over the signature files.
+
+1. Every document with a non-empty signature gets a node number (preference order, then file and row
+   order) and its LSH band keys go to key files split by a hash of the key (`KEYS_PER_BUCKET` keys per file,
+   about; the count is sized from the signature files' row counts before anything is read).
+2. One bucket at a time, only the keys two or more documents share are grouped; each group's first node
+   (the preferred copy) gets a candidate edge to every member from another source.
+3. The signatures of the documents on candidate edges are read again; an edge stays when the estimated
+   Jaccard similarity reaches the threshold, and union-find over those nodes picks each cluster's keeper.
+
+Held at once: one batch of signatures, one bucket of keys (~40 bytes each in Arrow), and per document that
+has a cross-source candidate its signature and name (~1.2 kB at 128 permutations). Key files live in a
+temporary directory (`work_dir`, by default the system's) and are removed at the end; they take about
+bands x 40 bytes per document (14 bands at 128 permutations: ~560 bytes).
 
 Preference (which copy stays): a source cleared by licence policy beats one cleared by a revocable
 permission record; then the source that sorts first by name; then the lowest document id.
@@ -12,49 +23,129 @@ permission record; then the source that sorts first by name; then the lowest doc
 
 from __future__ import annotations
 
+import hashlib
+import struct
+import tempfile
 from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from roots import dedup
 from roots import release_parts as parts
+
+#: keys per bucket file: ~2M keys x ~40 bytes = ~80 MB of Arrow data while one bucket is grouped
+KEYS_PER_BUCKET = 2_000_000
+#: band keys per document assumed when sizing the buckets (14 bands at the 0.7/128 default)
+BANDS_ESTIMATE = 16
+_KEY_SCHEMA = pa.schema([("key", pa.binary()), ("node", pa.int64()), ("src", pa.int32())])
+_FLUSH_ROWS = 65_536
 
 
 def _preference(inc: Any) -> tuple[int, str]:
     return (0 if str(inc.basis).startswith("licence policy") else 1, inc.name)
 
 
-def load_signatures(inc: Any) -> list[dict[str, Any]]:
-    files = sorted((inc.run_dir / "signatures").glob("*.parquet"))
-    rows: list[dict[str, Any]] = []
-    for path in files:
-        rows.extend(pq.read_table(path, columns=["id", "signature", "num_perm", "seed"]).to_pylist())
-    return rows
+def _signature_files(inc: Any) -> list[Path]:
+    return sorted((inc.run_dir / "signatures").glob("*.parquet"))
 
 
-def duplicates_across(included: list[Any], threshold: float = 0.7) -> dict[str, str]:
+def _nodes(ordered: list[Any]) -> Iterator[tuple[int, int, str, np.ndarray, int]]:
+    """(node, source index, id, signature, seed) for every non-empty signature, streamed batch by batch;
+    the numbering is the same on every pass."""
+    n = 0
+    for s, inc in enumerate(ordered):
+        for path in _signature_files(inc):
+            batches = pq.ParquetFile(path, pre_buffer=False).iter_batches(
+                batch_size=4096, columns=["id", "signature", "seed"], use_threads=False)
+            for batch in batches:
+                ids, raws, seeds = (batch.column(c).to_pylist() for c in ("id", "signature", "seed"))
+                for doc_id, raw, seed in zip(ids, raws, seeds):
+                    sig = dedup.signature_from_bytes(raw)
+                    if dedup.is_empty_signature(sig):
+                        continue
+                    yield n, s, str(doc_id), sig, int(seed)
+                    n += 1
+
+
+def _bucket_count(ordered: list[Any]) -> int:
+    rows = sum(pq.ParquetFile(path).metadata.num_rows for inc in ordered for path in _signature_files(inc))
+    return max(1, -(-rows * BANDS_ESTIMATE // KEYS_PER_BUCKET))
+
+
+def _write_keys(ordered: list[Any], threshold: float, work: Path, n_buckets: int) -> list[Path]:
+    """Pass 1: every document's band keys (signatures are only comparable with the same permutations, so
+    the key carries (num_perm, seed) too) into the bucket file a hash of the key picks."""
+    paths = [work / f"keys-{b:05d}.parquet" for b in range(n_buckets)]
+    writers = [pq.ParquetWriter(p, _KEY_SCHEMA) for p in paths]
+    buffers: list[tuple[list[bytes], list[int], list[int]]] = [([], [], []) for _ in paths]
+
+    def flush(b: int) -> None:
+        keys, nodes, srcs = buffers[b]
+        if keys:
+            writers[b].write_table(pa.table([keys, nodes, srcs], schema=_KEY_SCHEMA))
+            buffers[b] = ([], [], [])
+
+    try:
+        for n, s, _, sig, seed in _nodes(ordered):
+            family = struct.pack("<Iq", len(sig), seed)
+            for band, digest in dedup.band_keys(sig, *dedup.lsh_params(threshold, len(sig))):
+                key = family + struct.pack("<I", band) + digest
+                b = int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "little") % n_buckets
+                keys, nodes, srcs = buffers[b]
+                keys.append(key)
+                nodes.append(n)
+                srcs.append(s)
+                if len(keys) >= _FLUSH_ROWS:
+                    flush(b)
+        for b in range(n_buckets):
+            flush(b)
+    finally:
+        for writer in writers:
+            writer.close()
+    return paths
+
+
+def _candidate_edges(path: Path) -> Iterator[tuple[int, int]]:
+    """Pass 2, one bucket: (first node, member) for each key shared across sources."""
+    table = pq.read_table(path, pre_buffer=False, use_threads=False)
+    if table.num_rows < 2:
+        return
+    counts = pc.value_counts(table.column("key"))
+    shared = counts.field("values").filter(pc.greater_equal(counts.field("counts"), 2))
+    if len(shared) == 0:
+        return
+    rows = table.filter(pc.is_in(table.column("key"), value_set=shared))
+    groups: dict[bytes, list[tuple[int, int]]] = defaultdict(list)
+    for key, node, src in zip(*(rows.column(c).to_pylist() for c in ("key", "node", "src"))):
+        groups[key].append((node, src))
+    for members in groups.values():
+        first, first_src = min(members)
+        for node, src in members:
+            if src != first_src:
+                yield first, node
+
+
+def duplicates_across(included: list[Any], threshold: float = 0.7, work_dir: Path | None = None) -> dict[str, str]:
     """Document key -> "cross-source duplicate of SOURCE/ID" for every copy that is not kept."""
     ordered = sorted(included, key=_preference)
-    nodes: list[tuple[tuple[int, str], str, str]] = []  # (preference, source, id), index = node number
-    sigs: dict[int, Any] = {}
-    # signatures are only comparable with the same permutations: bucket by (num_perm, seed) as well
-    buckets: dict[tuple[int, int, int, bytes], int] = {}
-    edges: list[tuple[int, int]] = []
-    for inc in ordered:
-        for row in load_signatures(inc):
-            sig = dedup.signature_from_bytes(row["signature"])
-            if dedup.is_empty_signature(sig):
-                continue
-            n = len(nodes)
-            nodes.append((_preference(inc), inc.name, str(row["id"])))
-            sigs[n] = sig
-            family = (len(sig), int(row["seed"]))
-            for band, digest in dedup.band_keys(sig, *dedup.lsh_params(threshold, len(sig))):
-                first = buckets.setdefault((*family, band, digest), n)
-                if first != n and nodes[first][1] != inc.name:
-                    edges.append((first, n))
-    parent = list(range(len(nodes)))
+    with tempfile.TemporaryDirectory(prefix="roots-cross-dedup-", dir=work_dir) as tmp:
+        edges = [e for path in _write_keys(ordered, threshold, Path(tmp), _bucket_count(ordered))
+                 for e in _candidate_edges(path)]
+    need = {n for edge in edges for n in edge}
+    names: dict[int, tuple[tuple[int, str], str, str]] = {}  # node -> (preference, source, id)
+    sigs: dict[int, np.ndarray] = {}
+    if need:
+        for n, s, doc_id, sig, _ in _nodes(ordered):
+            if n in need:
+                names[n] = (_preference(ordered[s]), ordered[s].name, doc_id)
+                sigs[n] = sig
+    parent = {n: n for n in need}
 
     def find(x: int) -> int:
         while parent[x] != x:
@@ -62,24 +153,23 @@ def duplicates_across(included: list[Any], threshold: float = 0.7) -> dict[str, 
             x = parent[x]
         return x
 
-    for a, b in edges:
+    for a, b in sorted(edges):
         if dedup.estimate_jaccard(sigs[a], sigs[b]) < threshold:
             continue  # LSH candidate below the threshold: not a duplicate
         ra, rb = find(a), find(b)
         if ra != rb:
-            keep, drop = (ra, rb) if nodes[ra] <= nodes[rb] else (rb, ra)
+            keep, drop = (ra, rb) if names[ra] <= names[rb] else (rb, ra)
             parent[drop] = keep
     groups: dict[int, list[int]] = defaultdict(list)
-    for n in range(len(nodes)):
+    for n in sorted(need):
         groups[find(n)].append(n)
     out: dict[str, str] = {}
     for members in groups.values():
         if len(members) < 2:
             continue
-        keeper = min(members, key=lambda m: nodes[m])
+        keeper = min(members, key=lambda m: names[m])
         for m in members:
             if m != keeper:
-                _, source, doc_id = nodes[m]
-                out[parts.doc_key(source, doc_id)] = (f"cross-source duplicate of {nodes[keeper][1]}/"
-                                                      f"{nodes[keeper][2]}")
+                _, source, doc_id = names[m]
+                out[parts.doc_key(source, doc_id)] = f"cross-source duplicate of {names[keeper][1]}/{names[keeper][2]}"
     return out
