@@ -10,10 +10,27 @@ messages) goes through `html.escape`, and a Content-Security-Policy forbids scri
 one ever slips through. The output is deterministic (same input, same bytes): rows are ordered by id,
 samples are chosen by distance to the threshold with ids breaking ties, and the only times shown are the
 ones recorded in the manifests, so a report can be diffed between two runs.
+
+Memory is bounded, not proportional to the corpus (the merge renders a release's report, and its peak must
+not follow the corpus). The per-document views of a run (statistics per language, removed-versus-kept
+samples, duplicate clusters) are drawn from at most `REPORT_MAX_DOCS` of its documents (`read_docs`):
+every document when the run has no more, otherwise a bottom-k sample, the ones whose id has the smallest
+8-byte blake2b digest (`doc_key`), chosen while kept and rejected Parquet files stream past in record
+batches, so the choice depends only on the ids, never on file layout or order. Such a section says it
+was drawn from a sample ("drawn from a deterministic sample of 100,000 of 1,234,567 documents"), and every
+count the report prints stays exact: it comes from the run's stats.json or from `Totals`, counted over all
+documents in the same pass (their size follows the number of languages, reasons and backends). Runs are
+rendered one at a time and each run's documents are dropped before the next run's are read
+(`RunData.release_docs`), so the bound is about `REPORT_MAX_DOCS` x ~1 KB (~100 MB) per report, plus one
+record batch and one Parquet row group; a run under the cap gives exactly the page it gave before the cap
+existed. `inspect` streams the same way and holds only the `n` documents it shows, and the quarantine
+section only its counts per error message and the first 10 records.
 """
 
 from __future__ import annotations
 
+import hashlib
+import heapq
 import html
 import itertools
 import json
@@ -22,7 +39,7 @@ import re
 import textwrap
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -52,6 +69,11 @@ _NUMERIC = ("lang_score", "n_chars", "n_bytes", *STAT_FIELDS, "perplexity")
 _STRINGS = ("id", "lang", "lang_predicted", "lang_backend", "ppl_status", "pii", "cluster")
 _DOC_COLUMNS = ["id", "lang", "lang_score", "lang_predicted", "lang_backend", "n_chars", "n_bytes",
                 *STAT_FIELDS, "perplexity", "ppl_status", "pii", "cluster"]
+_SAMPLE_COLUMNS = [*_DOC_COLUMNS, "reason", "detail", "status"]
+# Documents per run that the per-document views (statistics, samples, duplicates, language ID) are drawn
+# from: at ~1 KB each, the report's peak memory is about REPORT_MAX_DOCS x 1 KB whatever the run's size.
+REPORT_MAX_DOCS = 100_000
+_BATCH_ROWS = 4096
 
 
 # ============================================================================================ loading
@@ -74,7 +96,8 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 @dataclass
 class Docs:
-    """Kept and rejected documents of one run without their text, ordered by id (then kept first).
+    """Kept and rejected documents of one run without their text, ordered by id (then kept first): all of
+    them, or a deterministic sample of `REPORT_MAX_DOCS` (see `read_docs`) with exact `totals`.
 
     Text is the bulk of a run and is only needed for a handful of samples, so it is read separately
     (`fetch_texts`) for the ids a section chose.
@@ -86,9 +109,23 @@ class Docs:
     detail: np.ndarray
     strings: dict[str, np.ndarray]
     numbers: dict[str, np.ndarray]
+    total: int = -1  # documents in the run; -1: not recorded, take `len(self)`
+    totals: Totals | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def sampled(self) -> bool:
+        """Whether these are fewer than the run's documents (sections then take counts from `totals`)."""
+        return self.totals is not None and self.total > len(self.ids)
+
+    def sample_note(self) -> str:
+        """The sentence a section drawn from these documents prints when they are a sample ("" if not)."""
+        if not self.sampled:
+            return ""
+        return (f'<p class="warn">Drawn from a deterministic sample of {len(self):,} of {self.total:,} documents '
+                "(those with the smallest blake2b hash of the id); counts given as totals are exact.</p>")
 
     @cached_property
     def by_lang(self) -> dict[str, np.ndarray]:
@@ -109,12 +146,141 @@ def _with_columns(table: pa.Table, status: str) -> pa.Table:
     return table.append_column("status", pa.array([status] * n, pa.string()))
 
 
-def read_docs(run_dir: Path) -> Docs:
-    """Every kept and rejected document's metadata and statistics (no text), sorted by (id, status)."""
-    kept = _with_columns(outputs.read_kind(run_dir, "kept", _DOC_COLUMNS), "kept")
-    rejected = _with_columns(outputs.read_kind(run_dir, "rejected", [*_DOC_COLUMNS, "reason", "detail"]),
-                             "rejected")
-    table = pa.concat_tables([kept, rejected.select(kept.column_names)])
+def doc_key(doc_id: str) -> int:
+    """The sampling key of a document: its id's 8-byte blake2b digest as an unsigned integer.
+
+    A function of the id alone, so the sample does not depend on how the run split its output into files,
+    on their order, or on the Python process (unlike `hash`)."""
+    return int.from_bytes(hashlib.blake2b(doc_id.encode("utf-8"), digest_size=8).digest(), "big")
+
+
+def _doc_batches(run_dir: Path) -> Iterator[pa.Table]:
+    """Kept then rejected documents (no text) in record batches, with `reason`, `detail` and `status`.
+
+    Streamed rather than read whole (`outputs.read_kind`) so that memory follows the batch, not the run;
+    `pre_buffer=False` and no reader threads, since either loads far more than one batch ahead."""
+    for kind, columns in (("kept", _DOC_COLUMNS), ("rejected", [*_DOC_COLUMNS, "reason", "detail"])):
+        empty = outputs.SCHEMAS[kind].empty_table().select(columns)
+        yield _with_columns(empty, kind).select(_SAMPLE_COLUMNS)  # gives the schema when there are no files
+        for path in sorted((run_dir / kind).glob("*.parquet")):
+            for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(
+                    batch_size=_BATCH_ROWS, columns=columns, use_threads=False):
+                yield _with_columns(pa.Table.from_batches([batch]), kind).select(_SAMPLE_COLUMNS)
+
+
+@dataclass
+class Totals:
+    """Exact counts over every document of a run, kept while the documents themselves are sampled.
+
+    Every key is a language, a predicted language, a backend, a status or a reason, so this grows with the
+    number of languages and filters, never with the number of documents."""
+
+    documents: int = 0
+    by_lang: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (lang, status, reason)
+    bytes_by_lang: Counter[str] = field(default_factory=Counter)
+    predicted: Counter[tuple[str, str | None, bool]] = field(default_factory=Counter)  # (lang, pred, kept)
+    backends: Counter[str] = field(default_factory=Counter)
+    pii_kept: int = 0
+
+    def add(self, batch: pa.Table) -> None:
+        """Fold one record batch in (grouped in Arrow, so no Python object per document)."""
+        self.documents += batch.num_rows
+        if not batch.num_rows:
+            return
+        lang = batch.column("lang").fill_null("und")
+        lang = pc.if_else(pc.equal(lang, ""), "und", lang)
+        reason = batch.column("reason").fill_null("")
+        status = batch.column("status")
+        grouped = pa.table({"lang": lang, "status": status, "reason": reason,
+                            "b": batch.column("n_bytes").cast(pa.float64())}).group_by(["lang", "status", "reason"])
+        for row in grouped.aggregate([([], "count_all"), ("b", "sum")]).to_pylist():
+            self.by_lang[(row["lang"], row["status"], row["reason"])] += int(row["count_all"])
+            self.bytes_by_lang[row["lang"]] += float(row["b_sum"] or 0.0)
+        kept = pc.equal(status, "kept")
+        grouped = pa.table({"lang": lang, "pred": batch.column("lang_predicted"), "kept": kept}).group_by(["lang", "pred", "kept"])
+        for row in grouped.aggregate([([], "count_all")]).to_pylist():
+            self.predicted[(row["lang"], row["pred"], bool(row["kept"]))] += int(row["count_all"])
+        backend = batch.column("lang_backend").fill_null("none")
+        backend = pc.if_else(pc.equal(backend, ""), "none", backend)
+        for row in pa.table({"b": backend}).group_by("b").aggregate([("b", "count")]).to_pylist():
+            self.backends[row["b"]] += int(row["b_count"])
+        pii = batch.column("pii")
+        has_pii = pc.and_(kept, pc.fill_null(pc.greater(pc.utf8_length(pii.fill_null("")), 0), False))
+        self.pii_kept += int(pc.sum(pc.cast(has_pii, pa.int64())).as_py() or 0)
+
+    def lang_counts(self, lang: str) -> tuple[int, int, Counter[str]]:
+        """(kept, rejected, removals per reason) of one language."""
+        kept, rejected, reasons = 0, 0, Counter[str]()
+        for (lg, status, reason), n in self.by_lang.items():
+            if lg != lang:
+                continue
+            if status == "kept":
+                kept += n
+            else:
+                rejected += n
+                if reason:
+                    reasons[reason] += n
+        return kept, rejected, reasons
+
+    def reason_count(self, test: Callable[[str], bool]) -> int:
+        return sum(n for (_lang, _status, reason), n in self.by_lang.items() if reason and test(reason))
+
+
+class _BottomK:
+    """The `k` rows with the smallest (key, id, status), kept in O(k) memory while batches stream past.
+
+    Rows pile up to 2k before being cut back to k, so each cut costs one sort of 2k rows; once k rows are
+    held, a batch's rows above the current k-th key are dropped before they are stored."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.parts: list[pa.Table] = []
+        self.rows = 0
+        self.cut: int | None = None
+
+    def add(self, batch: pa.Table) -> None:
+        if not batch.num_rows:
+            self.parts.append(batch.append_column("_key", pa.array([], pa.uint64())))
+            return
+        ids = batch.column("id").to_pylist()
+        keys = pa.array(np.fromiter((doc_key(str(i)) for i in ids), dtype=np.uint64, count=len(ids)))
+        batch = batch.append_column("_key", keys)
+        if self.cut is not None:
+            batch = batch.filter(pc.less_equal(keys, pa.scalar(self.cut, pa.uint64())))
+        self.parts.append(batch)
+        self.rows += batch.num_rows
+        if self.rows >= 2 * self.k:
+            self._cut()
+
+    def _cut(self) -> None:
+        table = pa.concat_tables(self.parts)
+        table = table.sort_by([("_key", "ascending"), ("id", "ascending"), ("status", "ascending")])
+        table = table.slice(0, self.k).combine_chunks()
+        self.parts, self.rows = [table], table.num_rows
+        if table.num_rows == self.k and self.k:
+            self.cut = int(table.column("_key")[self.k - 1].as_py())
+
+    def table(self) -> pa.Table:
+        """The selection in input order when nothing was cut (so a run under the cap reads as before)."""
+        if self.rows > self.k:
+            self._cut()
+        return pa.concat_tables(self.parts).drop_columns(["_key"])
+
+
+def read_docs(run_dir: Path, max_docs: int | None = None) -> Docs:
+    """Kept and rejected documents' metadata and statistics (no text), sorted by (id, status): all of them
+    when the run has at most `max_docs` (default `REPORT_MAX_DOCS`), else the `max_docs` with the smallest
+    `doc_key`, with exact `Totals` over all of them. Peak memory follows `max_docs`, not the run."""
+    k = REPORT_MAX_DOCS if max_docs is None else max(0, int(max_docs))
+    sample, totals = _BottomK(k), Totals()
+    for batch in _doc_batches(run_dir):
+        totals.add(batch)
+        sample.add(batch)
+    return _to_docs(sample.table(), totals)
+
+
+def _to_docs(table: pa.Table, totals: Totals | None = None) -> Docs:
+    """`Docs` from a table of `_SAMPLE_COLUMNS` rows, sorted by (id, status)."""
     table = table.sort_by([("id", "ascending"), ("status", "ascending")])
 
     def objects(name: str) -> np.ndarray:
@@ -134,7 +300,8 @@ def read_docs(run_dir: Path) -> Docs:
         numbers[name] = col.to_numpy(zero_copy_only=False).astype(np.float64) if len(col) else np.zeros(0)
     ids = np.asarray(table.column("id").to_pylist(), dtype=object)  # unique: nothing to share
     return Docs(ids=ids, status=objects("status"), reason=objects("reason"), detail=objects("detail"),
-                strings={name: ids if name == "id" else objects(name) for name in _STRINGS}, numbers=numbers)
+                strings={name: ids if name == "id" else objects(name) for name in _STRINGS}, numbers=numbers,
+                total=totals.documents if totals is not None else len(ids), totals=totals)
 
 
 def fetch_texts(run_dir: Path, ids: Iterable[str]) -> dict[str, str]:
@@ -188,13 +355,15 @@ class RunData:
     manifest: dict[str, Any]
     _params: dict[str, quality.LangParams | None] = field(default_factory=dict)
     _marks: dict[tuple[str, str], list[tuple[str, float]]] = field(default_factory=dict)
+    max_docs: int | None = None  # cap on `docs` (None: REPORT_MAX_DOCS)
 
     @classmethod
-    def load(cls, run_dir: Path) -> RunData:
+    def load(cls, run_dir: Path, max_docs: int | None = None) -> RunData:
         if not is_run_dir(run_dir):
             raise UserError(f"{run_dir}: not a finished run directory (no stats.json and manifest.json); "
                             "run the source with `roots run NAME` first.")
-        return cls(run_dir, _read_json(run_dir / "stats.json"), _read_json(run_dir / "manifest.json"))
+        return cls(run_dir, _read_json(run_dir / "stats.json"), _read_json(run_dir / "manifest.json"),
+                   max_docs=max_docs)
 
     @property
     def name(self) -> str:
@@ -206,7 +375,12 @@ class RunData:
 
     @cached_property
     def docs(self) -> Docs:
-        return read_docs(self.dir)
+        return read_docs(self.dir, self.max_docs)
+
+    def release_docs(self) -> None:
+        """Drop `docs` once this run's sections are rendered, so a release report holds one run's documents
+        at a time rather than every run's (reading them again is what a later access costs)."""
+        self.__dict__.pop("docs", None)
 
     @cached_property
     def kept_bytes(self) -> dict[str, int]:
@@ -533,8 +707,28 @@ def _doc_block(docs: Docs, i: int, texts: Mapping[str, str], metric: Metric | No
             + f"<pre>{esc(clipped)}</pre></div>")
 
 
-def section_overview(runs: Sequence[RunData]) -> str:
-    """Documents and bytes in and out per source, then per language and source."""
+def overview_lang_rows(run: RunData) -> list[tuple[int, str, str, int, float, int]]:
+    """(kept, language, source, rejected, bytes in, bytes out) per language of one run, exact even when
+    the run's documents are sampled (from `Docs.totals`, counted over all of them)."""
+    docs, rows = run.docs, []
+    if docs.sampled and docs.totals is not None:
+        langs = sorted({lang for lang, _status, _reason in docs.totals.by_lang})
+        for lang in langs:
+            kept, rejected, _ = docs.totals.lang_counts(lang)
+            rows.append((kept, lang, run.name, rejected, docs.totals.bytes_by_lang[lang], run.kept_bytes.get(lang, 0)))
+        return rows
+    for lang, idx in docs.by_lang.items():
+        kept_mask = docs.status[idx] == "kept"
+        bytes_in = float(np.nansum(docs.numbers["n_bytes"][idx]))
+        rows.append((int(kept_mask.sum()), lang, run.name, int((~kept_mask).sum()), bytes_in,
+                     run.kept_bytes.get(lang, 0)))
+    return rows
+
+
+def section_overview(runs: Sequence[RunData],
+                     lang_rows: Sequence[tuple[int, str, str, int, float, int]] | None = None) -> str:
+    """Documents and bytes in and out per source, then per language and source (`lang_rows`: what
+    `overview_lang_rows` gave for each run, collected while the runs were rendered one at a time)."""
     rows, bars = [], []
     for run in runs:
         d, b = run.stats.get("documents", {}), run.stats.get("bytes", {})
@@ -548,15 +742,9 @@ def section_overview(runs: Sequence[RunData]) -> str:
     per_source = table(("source", "documents in", "kept", "rejected", "quarantined", "kept %", "bytes in",
                         "bytes out", "bytes kept %"), rows, numeric=range(1, 9))
     chart = svg_bars("Documents per source: kept, rejected, quarantined", bars)
-    lang_rows = []
-    for run in runs:
-        docs = run.docs
-        for lang, idx in docs.by_lang.items():
-            kept_mask = docs.status[idx] == "kept"
-            bytes_in = float(np.nansum(docs.numbers["n_bytes"][idx]))
-            lang_rows.append((int(kept_mask.sum()), lang, run.name, int((~kept_mask).sum()), bytes_in,
-                              run.kept_bytes.get(lang, 0)))
-    lang_rows.sort(key=lambda r: (-r[0], r[1], r[2]))
+    if lang_rows is None:
+        lang_rows = [row for run in runs for row in overview_lang_rows(run)]
+    lang_rows = sorted(lang_rows, key=lambda r: (-r[0], r[1], r[2]))
     per_lang = table(("language", "source", "documents in", "kept", "rejected", "bytes in", "bytes out"),
                      [(lang, src, fmt_int(k + r), fmt_int(k), fmt_int(r), fmt_bytes(bi), fmt_bytes(bo))
                       for k, lang, src, r, bi, bo in lang_rows], numeric=range(2, 7))
@@ -597,6 +785,11 @@ def section_waterfall(run: RunData, anchor: str) -> str:
 
 
 def _lang_summary(docs: Docs, lang: str, idx: np.ndarray) -> str:
+    if docs.sampled and docs.totals is not None:  # exact counts, not the sample's
+        kept, rejected, reasons = docs.totals.lang_counts(lang)
+        top = ", ".join(f"{r} {n:,}" for r, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:4])
+        return (f"{lang}: {kept + rejected:,} documents, {kept:,} kept, {rejected:,} rejected"
+                + (f" ({top})" if top else "") + f"; charts from {len(idx):,} sampled")
     kept = int((docs.status[idx] == "kept").sum())
     reasons = Counter(str(r) for r in docs.reason[idx] if r)
     top = ", ".join(f"{r} {n}" for r, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:4])
@@ -640,13 +833,26 @@ def lang_charts(run: RunData, lang: str, idx: np.ndarray) -> str:
     return "".join(charts)
 
 
+def _chart_langs(docs: Docs) -> dict[str, np.ndarray]:
+    """Rows per language for the charts: `docs.by_lang`, except that a sampled run lists every language
+    of the run, largest first by its exact count, with no rows for a language the sample missed."""
+    if not docs.sampled or docs.totals is None:
+        return docs.by_lang
+    sizes = Counter[str]()
+    for (lang, _status, _reason), n in docs.totals.by_lang.items():
+        sizes[lang] += n
+    empty = np.zeros(0, dtype=np.int64)
+    return {lang: docs.by_lang.get(lang, empty) for lang in sorted(sizes, key=lambda lg: (-sizes[lg], lg))}
+
+
 def section_distributions(run: RunData, anchor: str) -> str:
     """Every statistic per language, from the stored values, against the thresholds that were applied."""
     parts = [('<p class="muted">Bars: <span class="sw kept"></span> kept, <span class="sw rej"></span> removed '
              'by this filter, <span class="sw oth"></span> removed for another reason. Dashed lines: the '
              "thresholds applied to the language (table row plus the run's recipe overrides). Word counts and "
-             "perplexity use a log scale. Documents removed before scoring have no statistics.</p>")]
-    for i, (lang, idx) in enumerate(run.docs.by_lang.items()):
+             "perplexity use a log scale. Documents removed before scoring have no statistics.</p>"),
+             run.docs.sample_note()]
+    for i, (lang, idx) in enumerate(_chart_langs(run.docs).items()):
         opened = " open" if i == 0 else ""
         parts.append(f"<details{opened}><summary>{esc(_lang_summary(run.docs, lang, idx))}</summary>"
                      f"{_params_line(run, run.params(lang))}<div class=\"grid\">{lang_charts(run, lang, idx)}"
@@ -663,19 +869,28 @@ def section_langid(run: RunData, anchor: str) -> str:
     pairs: Counter[tuple[str, str]] = Counter()
     kept_pairs: Counter[tuple[str, str]] = Counter()
     per_lang: dict[str, Counter[str]] = {}
-    for i in range(len(docs)):
-        lang, pred = str(docs.strings["lang"][i] or "und"), docs.strings["lang_predicted"][i]
-        key = "none" if pred is None else ("same" if pred == lang else "other")
-        per_lang.setdefault(lang, Counter())[key] += 1
-        if pred is not None and pred != lang:
-            pairs[(lang, str(pred))] += 1
-            kept_pairs[(lang, str(pred))] += docs.status[i] == "kept"
+    if docs.sampled and docs.totals is not None:  # the same tables, counted over every document
+        for (lang, pred, kept), n in sorted(docs.totals.predicted.items(), key=lambda kv: repr(kv[0])):
+            key = "none" if pred is None else ("same" if pred == lang else "other")
+            per_lang.setdefault(lang, Counter())[key] += n
+            if pred is not None and pred != lang:
+                pairs[(lang, str(pred))] += n
+                kept_pairs[(lang, str(pred))] += n if kept else 0
+    else:
+        for i in range(len(docs)):
+            lang, pred = str(docs.strings["lang"][i] or "und"), docs.strings["lang_predicted"][i]
+            key = "none" if pred is None else ("same" if pred == lang else "other")
+            per_lang.setdefault(lang, Counter())[key] += 1
+            if pred is not None and pred != lang:
+                pairs[(lang, str(pred))] += 1
+                kept_pairs[(lang, str(pred))] += docs.status[i] == "kept"
     agree_rows = [(lang, fmt_int(sum(c.values())), fmt_int(c["same"]), fmt_int(c["other"]), fmt_int(c["none"]),
                    pct(c["same"], c["same"] + c["other"]))
                   for lang, c in sorted(per_lang.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))]
     mismatch_rows = [(lang, pred, fmt_int(n), fmt_int(kept_pairs[(lang, pred)]), fmt_int(n - kept_pairs[(lang, pred)]))
                      for (lang, pred), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))[:30]]
-    backends = Counter(str(b or "none") for b in docs.strings["lang_backend"])
+    backends = (docs.totals.backends if docs.sampled and docs.totals is not None
+                else Counter(str(b or "none") for b in docs.strings["lang_backend"]))
     notes = (run.stats.get("notes") or {}).get("langid_not_filtered") or []
     body = (f"<p>Declared: {esc(declared)}. Model: {esc(cfg.get('langid_model'))}"
             + (" (skipped in this run)" if run.skipped("langid") else "") + ".</p>"
@@ -757,12 +972,17 @@ def section_samples(run: RunData, anchor: str) -> str:
                      else '<p class="muted">no kept document in this language has this statistic</p>')
             rows_html.append(f'<div class="pair"><div>{left}</div><div>{right}</div></div>')
         what = f"by {metric.column}" if metric is not None else ""
+        removed = (docs.totals.reason_count(lambda r, want=reason: r == want)
+                   if docs.sampled and docs.totals is not None else int((docs.reason == reason).sum()))
+        if docs.sampled and not picks:
+            rows_html.append('<p class="muted">none of these documents is in the sample</p>')
         parts.append(f'<h4 id="{esc(anchor)}-{slug(reason)}">{esc(reason)} <span class="muted">'
-                     f"({fmt_int(int((docs.reason == reason).sum()))} removed; nearest kept {esc(what)})</span></h4>"
+                     f"({fmt_int(removed)} removed; nearest kept {esc(what)})</span></h4>"
                      f'<div class="pair head"><div>removed</div><div>nearest kept</div></div>{"".join(rows_html)}')
     if not parts:
         parts.append('<p class="muted">No document was rejected.</p>')
-    return section(anchor, "Removed documents next to kept ones near the threshold", "".join(parts))
+    return section(anchor, "Removed documents next to kept ones near the threshold",
+                   docs.sample_note() + "".join(parts))
 
 
 def _cluster_of(docs: Docs, i: int) -> str:
@@ -780,10 +1000,16 @@ def _dup_kind(docs: Docs, i: int) -> str:
 
 
 def section_duplicates(run: RunData, anchor: str) -> str:
-    """Duplicate clusters, largest first, with the kept copy beside one removed copy."""
+    """Duplicate clusters, largest first, with the kept copy beside one removed copy.
+
+    On a sampled run the number removed is exact (`Totals`) and the clusters are as far as the sample sees
+    them: copies are sampled by their own id, so a cluster shows only its sampled copies and its kept copy
+    may be outside the sample (its text is then fetched by id all the same)."""
     docs = run.docs
     rows = [i for i in range(len(docs)) if str(docs.reason[i] or "").startswith("duplicate")]
-    if not rows:
+    sampled = docs.sampled and docs.totals is not None
+    removed = docs.totals.reason_count(lambda r: r.startswith("duplicate")) if docs.totals and sampled else len(rows)
+    if not removed:
         why = dedup_status(run.manifest, run.stats)
         return section(anchor, "Duplicate clusters", f'<p class="muted">No duplicate clusters: {esc(why)}.</p>')
     clusters: dict[str, list[int]] = {}
@@ -793,20 +1019,31 @@ def section_duplicates(run: RunData, anchor: str) -> str:
     kept_index = {str(docs.ids[i]): i for i in range(len(docs)) if docs.status[i] == "kept"}
     top = order[:TOP_CLUSTERS]
     texts = fetch_texts(run.dir, [c for c, _ in top] + [str(docs.ids[m[0]]) for _, m in top])
-    summary = table(("cluster (kept id)", "removed copies", "kinds"),
+    in_sample = " in the sample" if sampled else ""
+    summary = table(("cluster (kept id)", f"removed copies{in_sample}", "kinds"),
                     [(c, fmt_int(len(m)), ", ".join(sorted({_dup_kind(docs, i) for i in m}))) for c, m in order[:50]],
                     numeric=(1,))
     pairs = []
     for cluster, members in top:
         keeper = kept_index.get(cluster)
-        left = (_doc_block(docs, keeper, texts, None, None, run.manifest) if keeper is not None
-                else f'<p class="muted">kept copy {esc(cluster)} not in this run</p>')
+        if keeper is not None:
+            left = _doc_block(docs, keeper, texts, None, None, run.manifest)
+        elif sampled and cluster in texts:
+            left = (f'<div class="doc"><div class="meta"><b>{esc(cluster)}</b> · kept (not in the sample)</div>'
+                    f"<pre>{esc(texts[cluster][:SAMPLE_CHARS])}</pre></div>")
+        else:
+            left = f'<p class="muted">kept copy {esc(cluster)} not in this run</p>'
         right = _doc_block(docs, members[0], texts, None, None, run.manifest)
-        pairs.append(f"<h4>{esc(cluster)}: {len(members)} removed</h4>"
+        pairs.append(f"<h4>{esc(cluster)}: {len(members)} removed{in_sample}</h4>"
                      f'<div class="pair"><div>{left}</div><div>{right}</div></div>')
-    body = (f"<p>{fmt_int(len(rows))} documents removed as duplicates in {fmt_int(len(clusters))} clusters.</p>"
-            + f"<details><summary>Largest clusters ({min(len(order), 50)} of {len(order)})</summary>{summary}"
-            + f"</details><h4>The {len(top)} largest: kept copy and one removed copy</h4>" + "".join(pairs))
+    if sampled:
+        head = (f"<p>{fmt_int(removed)} documents removed as duplicates.</p>" + docs.sample_note()
+                + f"<p>In the sample: {fmt_int(len(rows))} removed copies in {fmt_int(len(clusters))} clusters.</p>")
+    else:
+        head = f"<p>{fmt_int(len(rows))} documents removed as duplicates in {fmt_int(len(clusters))} clusters.</p>"
+    body = (head + f"<details><summary>Largest clusters{in_sample} ({min(len(order), 50)} of {len(order)})"
+            + f"</summary>{summary}</details><h4>The {len(top)} largest: kept copy and one removed copy</h4>"
+            + "".join(pairs))
     return section(anchor, "Duplicate clusters", body)
 
 
@@ -833,7 +1070,9 @@ def section_pii(run: RunData, anchor: str) -> str:
     """PII replacements per tag, including configured tags that never fired (evidence they were looked for)."""
     counts = dict(run.stats.get("pii_replacements") or {})
     tags = sorted(set(run.config.get("pii_tags") or []) | set(counts))
-    docs_with = sum(1 for i in range(len(run.docs)) if run.docs.status[i] == "kept" and run.docs.strings["pii"][i])
+    docs = run.docs
+    docs_with = (docs.totals.pii_kept if docs.sampled and docs.totals is not None
+                 else sum(1 for i in range(len(docs)) if docs.status[i] == "kept" and docs.strings["pii"][i]))
     if run.skipped("pii") or not tags:
         return section(anchor, "PII replacements", '<p class="muted">PII scrubbing was not applied.</p>')
     bars = [Bar(tag, ((0, counts.get(tag, 0), "kept"),), fmt_int(counts.get(tag, 0))) for tag in tags]
@@ -845,11 +1084,17 @@ def section_pii(run: RunData, anchor: str) -> str:
 
 def section_quarantine(run: RunData, anchor: str) -> str:
     """Records that could not be read as documents, grouped by error, with the first few raw lines."""
-    q = outputs.read_kind(run.dir, "quarantine").to_pylist()
+    errors: Counter[str] = Counter()
+    q: list[dict[str, Any]] = []  # the first 10 by (file, line, error), as a stable sort of all would give
+    for path in sorted((run.dir / "quarantine").glob("*.parquet")):
+        # a batch at a time: raw lines can be long, and only the first 10 records are shown
+        for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(
+                batch_size=_BATCH_ROWS, columns=["file", "line", "raw", "error"], use_threads=False):
+            records = batch.to_pylist()
+            errors.update(str(r["error"]) for r in records)
+            q = heapq.nsmallest(10, [*q, *records], key=lambda r: (str(r["file"]), r["line"] or 0, str(r["error"])))
     if not q:
         return section(anchor, "Quarantine", '<p class="muted">No quarantined records.</p>')
-    q.sort(key=lambda r: (str(r["file"]), r["line"] or 0, str(r["error"])))
-    errors = Counter(str(r["error"]) for r in q)
     rows = [(e, fmt_int(n)) for e, n in sorted(errors.items(), key=lambda kv: (-kv[1], kv[0]))[:30]]
     samples = [(Path(str(r["file"])).name, fmt_int(r["line"]), r["error"],
                 Raw(f"<code>{esc((r['raw'] or b'')[:200].decode('utf-8', 'replace'))}</code>")) for r in q[:10]]
@@ -1047,9 +1292,16 @@ def render(runs: Sequence[RunData], release: Mapping[str, Any] | None = None, ti
             f"<nav><ul>{''.join(toc)}</ul></nav>"]
     if release is not None:
         body.append(section_release(release))
+    # One run's documents at a time: each run's sections and overview rows are rendered, then its `docs`
+    # are dropped before the next run's are read.
+    sources, lang_rows = [], []
+    for run in runs:
+        lang_rows.extend(overview_lang_rows(run))
+        sources.append(source_section(run))
+        run.release_docs()
     if runs:
-        body.append(section_overview(runs))
-    body.extend(source_section(run) for run in runs)
+        body.append(section_overview(runs, lang_rows))
+    body.extend(sources)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -1082,14 +1334,15 @@ def find_inputs(path: Path) -> tuple[dict[str, Any] | None, list[Path]]:
     return release, sorted(runs, key=lambda d: (d.name, str(d)))
 
 
-def build_report(path: Path, out: Path | None = None) -> Path:
+def build_report(path: Path, out: Path | None = None, max_docs: int | None = None) -> Path:
     """Write `report.html` for a run directory, a runs root or a release directory; return its path.
 
     The default location is inside `path`, next to what it describes. The file is replaced atomically.
+    `max_docs` caps the documents per run the per-document views are drawn from (None: REPORT_MAX_DOCS).
     """
     path = Path(path)
     release, run_dirs = find_inputs(path)
-    runs = [RunData.load(d) for d in run_dirs]
+    runs = [RunData.load(d, max_docs) for d in run_dirs]
     names = [r.name for r in runs]
     title = "roots report: " + (str(release.get("name", path.name)) if release is not None
                                 else names[0] if len(names) == 1 else f"{len(names)} sources")
@@ -1134,15 +1387,40 @@ def _stat_line(docs: Docs, i: int, params: quality.LangParams | None, manifest: 
     return "; ".join(items) or "not scored (removed before the quality stage)"
 
 
-def _select(docs: Docs, reason: str | None, lang: str | None) -> np.ndarray:
-    mask = np.ones(len(docs), dtype=bool)
+def _match(batch: pa.Table, reason: str | None, lang: str | None) -> pa.ChunkedArray | pa.Array:
+    """Rows of `batch` with `reason` (or kept, for `kept`) and `lang`; a filter left out matches all."""
+    mask: Any = pa.array(np.ones(batch.num_rows, dtype=bool))
     if reason == "kept":
-        mask &= docs.status == "kept"
+        mask = pc.and_(mask, pc.equal(batch.column("status"), "kept"))
     elif reason:
-        mask &= docs.reason == reason
+        mask = pc.and_(mask, pc.fill_null(pc.equal(batch.column("reason"), reason), False))
     if lang:
-        mask &= docs.strings["lang"] == lang
-    return np.nonzero(mask)[0]
+        mask = pc.and_(mask, pc.fill_null(pc.equal(batch.column("lang"), lang), False))
+    return mask
+
+
+class _FirstById:
+    """The first `n` rows by (id, status) of the batches given, in O(n) memory (what `inspect` shows)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.parts: list[pa.Table] = []
+        self.rows = 0
+
+    def add(self, batch: pa.Table) -> None:
+        self.parts.append(batch)
+        self.rows += batch.num_rows
+        if self.rows > max(2 * self.n, _BATCH_ROWS):
+            self._cut()
+
+    def _cut(self) -> None:
+        table = pa.concat_tables(self.parts).sort_by([("id", "ascending"), ("status", "ascending")])
+        self.parts = [table.slice(0, self.n).combine_chunks()]
+        self.rows = self.parts[0].num_rows
+
+    def table(self) -> pa.Table:
+        self._cut()
+        return self.parts[0]
 
 
 def inspect_rows(run_dir: Path, reason: str | None = None, lang: str | None = None, n: int = 5) -> str:
@@ -1153,19 +1431,26 @@ def inspect_rows(run_dir: Path, reason: str | None = None, lang: str | None = No
     language that never occurs in the run is a UserError listing the ones that do (it is usually a typo).
     """
     run = RunData.load(Path(run_dir))
-    docs = run.docs
-    reasons = sorted({str(r) for r in docs.reason if r})
-    langs = sorted({str(x) for x in docs.strings["lang"] if x})
+    reasons_seen: set[str] = set()
+    langs_seen: set[str] = set()
+    matched, first = 0, _FirstById(max(0, n))
+    for batch in _doc_batches(run.dir):  # streamed: memory follows `n`, not the run
+        reasons_seen.update(str(r) for r in pc.unique(batch.column("reason")).to_pylist() if r)
+        langs_seen.update(str(x) for x in pc.unique(batch.column("lang")).to_pylist() if x)
+        hit = _match(batch, reason, lang)
+        matched += int(pc.sum(pc.cast(hit, pa.int64())).as_py() or 0)
+        first.add(batch.filter(hit))
+    reasons, langs = sorted(reasons_seen), sorted(langs_seen)
     if reason and reason != "kept" and reason not in reasons:
         raise UserError(f"no document in {run.name} was rejected with reason {reason!r}; reasons in this run: "
                         f"{', '.join(reasons) or 'none'} (or `kept`).")
     if lang and lang not in langs:
         raise UserError(f"no document in {run.name} has language {lang!r}; languages: {', '.join(langs)}.")
-    rows = _select(docs, reason, lang)
-    picked = [int(i) for i in rows[:max(0, n)]]
+    docs = _to_docs(first.table())
+    picked = list(range(len(docs)))
     texts = fetch_texts(run.dir, [str(docs.ids[i]) for i in picked])
     what = ", ".join(f"{k}={v}" for k, v in (("reason", reason), ("lang", lang)) if v) or "all documents"
-    lines = [f"{run.name}: {len(rows)} document(s) match {what}; showing the first {len(picked)} by id", ""]
+    lines = [f"{run.name}: {matched} document(s) match {what}; showing the first {len(picked)} by id", ""]
     for i in picked:
         lines.extend(_inspect_block(run, docs, i, texts))
     return "\n".join(lines).rstrip() + "\n"

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -205,6 +206,89 @@ def test_bad_inputs_are_user_errors(tmp_path: Path) -> None:
         report.build_report(tmp_path / "missing")
     with pytest.raises(UserError, match="no finished runs"):
         report.build_report(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------ sampling cap
+def _many_docs() -> list[dict]:
+    """~200 documents in two languages, with filter rejections, duplicate clusters and PII, so that a cap of
+    20 samples every section."""
+    docs = []
+    for i in range(120):
+        if i % 4 == 0:
+            docs.append(_doc(f"en-{i:03d}", "rejected", reason="word_count", number_words=3.0))
+        else:
+            docs.append(_doc(f"en-{i:03d}", pii="EMAIL" if i % 10 == 1 else ""))
+    for i in range(50):
+        docs.append(_doc(f"fr-{i:03d}", lang="fr", **({"status": "rejected", "reason": "language"} if i % 5 == 0
+                                                     else {})))
+    for c in range(3):
+        docs.append(_doc(f"keep-{c}", cluster=f"keep-{c}"))
+        docs.extend(_doc(f"dup-{c}-{i}", "rejected", reason="duplicate", cluster=f"keep-{c}",
+                         detail=f"duplicate of keep-{c} (exact)") for i in range(9))
+    return docs
+
+
+def _write_run_shuffled(root: Path, name: str, docs: list[dict], shards: int, reverse: bool) -> Path:
+    """`fake_run`, then its outputs rewritten as `shards` files per kind with rows in another order."""
+    out = fake_run(root, name, docs)
+    for kind in ("kept", "rejected"):
+        rows = [d for d in docs if (d["status"] == "kept") == (kind == "kept")]
+        rows = rows[::-1] if reverse else rows
+        for old in (out / kind).glob("*.parquet"):
+            old.unlink()
+        for shard in range(shards):
+            part = rows[shard::shards]
+            table = outputs.table_of(part, outputs.SCHEMAS[kind])
+            pq.write_table(table, out / kind / outputs.shard_name(shard, shards), row_group_size=7)
+    return out
+
+
+def test_capped_report_states_the_sample_and_keeps_exact_totals(tmp_path: Path) -> None:
+    docs = _many_docs()
+    run = fake_run(tmp_path, "big", docs)
+    html = report.build_report(run, tmp_path / "r.html", max_docs=20).read_text()
+    n = len(docs)
+    assert html.count(f"Drawn from a deterministic sample of 20 of {n:,} documents") == 3  # stats, samples, dups
+    n_en = sum(d["lang"] == "en" for d in docs)
+    en_kept = sum(d["lang"] == "en" and d["status"] == "kept" for d in docs)
+    assert f"en: {n_en:,} documents, {en_kept:,} kept, {n_en - en_kept:,} rejected (word_count 30" in html
+    # the per-language overview row is exact too: language, source, documents in, kept, rejected
+    assert (f'<td>en</td><td>big</td><td class="n">{n_en}</td><td class="n">{en_kept}</td>'
+            f'<td class="n">{n_en - en_kept}</td>') in html
+    assert "(30 removed; nearest kept by number_words)" in html and "(10 removed; nearest kept by lang_score)" in html
+    assert "27 documents removed as duplicates." in html
+    pii_docs = sum(d["status"] == "kept" and bool(d["pii"]) for d in docs)
+    assert f"replacements in {pii_docs} kept documents" in html
+    assert re.search(r"In the sample: \d+ removed copies in \d+ clusters", html)
+
+
+def test_sample_does_not_depend_on_file_layout_or_order(tmp_path: Path) -> None:
+    docs = _many_docs()
+    one = fake_run(tmp_path / "a", "big", docs)
+    other = _write_run_shuffled(tmp_path / "b", "big", docs, shards=3, reverse=True)
+    first, second = report.read_docs(one, max_docs=20), report.read_docs(other, max_docs=20)
+    expected = sorted(sorted((d["id"] for d in docs), key=report.doc_key)[:20])
+    assert list(first.ids) == list(second.ids) == expected
+    assert first.total == second.total == len(docs) and first.sampled
+    assert (report.build_report(one, tmp_path / "1.html", max_docs=20).read_bytes()
+            == report.build_report(other, tmp_path / "2.html", max_docs=20).read_bytes())
+
+
+def test_cap_at_or_above_the_document_count_changes_nothing(run_dir: Path, dup_run: Path, tmp_path: Path) -> None:
+    for run in (run_dir, dup_run):
+        n = len(report.read_docs(run))
+        uncapped = report.build_report(run, tmp_path / "u.html", max_docs=10**9).read_bytes()
+        assert report.build_report(run, tmp_path / "d.html").read_bytes() == uncapped
+        assert report.build_report(run, tmp_path / "n.html", max_docs=n).read_bytes() == uncapped
+        assert b"deterministic sample" not in uncapped
+        assert b"deterministic sample" in report.build_report(run, tmp_path / "s.html", max_docs=n - 1).read_bytes()
+
+
+def test_runs_are_rendered_one_at_a_time(dup_run: Path, tmp_path: Path) -> None:
+    shutil.copytree(dup_run, dup_run.parent / "fake2")
+    runs = [report.RunData.load(d) for d in sorted(dup_run.parent.iterdir())]
+    page = report.render(runs)
+    assert 'id="src-fake"' in page and all("docs" not in run.__dict__ for run in runs)  # documents released
 
 
 # ------------------------------------------------------------------------------------------ data cards
