@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import string
-from collections.abc import Container, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate
@@ -177,12 +177,13 @@ EMPTY_HASH = np.uint64(0xFFFFFFFFFFFFFFFF)
 _FMIX = (np.uint64(33), np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
 @lru_cache(maxsize=16)
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """datasketch's affine64 permutation parameters (a odd, b), taken from datasketch itself so the hash
-    family cannot drift from the library's."""
-    from datasketch import MinHash
-
-    a, b = MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME).permutations
-    a, b = np.asarray(a, dtype=np.uint64), np.asarray(b, dtype=np.uint64)
+    """datasketch's affine64 permutation parameters (a odd, b): `MinHash._init_permutations` draws them
+    from `numpy.random.RandomState(seed)` exactly so (tests/test_dedup.py pins the equality). Drawn here
+    rather than through a MinHash object because importing datasketch imports scipy.integrate (~1 s of
+    start-up per worker)."""
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 63, num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    b = gen.randint(0, 1 << 64, num_perm, dtype=np.uint64)
     a.setflags(write=False)
     b.setflags(write=False)
     return a, b
@@ -282,14 +283,31 @@ def signature_from_bytes(data: bytes) -> np.ndarray:
 
 # --------------------------------------------------------------------------------------------------- LSH
 
+#: 256-point Gauss-Legendre quadrature: exact for the band curves' polynomials up to degree 511 and within
+#: ~1e-15 of scipy's adaptive `quad` beyond, so the optimum is datasketch's (pinned by tests/test_dedup.py)
+_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(256)
+
+
+def _area(curve: Callable[[np.ndarray], np.ndarray], lo: float, hi: float) -> float:
+    s = (hi - lo) / 2 * _GL_NODES + (hi + lo) / 2
+    return (hi - lo) / 2 * float(np.dot(_GL_WEIGHTS, curve(s)))
+
+
 @lru_cache(maxsize=64)
 def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
-    """(bands, rows) minimising 0.5*false-positive + 0.5*false-negative area, datasketch's own optimiser
-    (0.7/128 -> 14x9, 0.7/240 -> 24x10 as in text-dedup); b*r may be below num_perm."""
-    from datasketch.lsh import _optimal_param
-
-    b, r = _optimal_param(threshold, num_perm, 0.5, 0.5)
-    return int(b), int(r)
+    """(bands, rows) minimising 0.5*false-positive + 0.5*false-negative area: datasketch's optimiser
+    (`datasketch.lsh._optimal_param`, same search order, same areas; 0.7/128 -> 14x9, 0.7/240 -> 24x10 as
+    in text-dedup); b*r may be below num_perm. Computed here with numpy quadrature because datasketch's
+    module imports scipy.integrate, about a second of start-up in every driver and worker."""
+    best, opt = float("inf"), (0, 0)
+    for b in range(1, num_perm + 1):
+        for r in range(1, num_perm // b + 1):
+            false_pos = _area(lambda s: 1 - (1 - s ** float(r)) ** float(b), 0.0, threshold)  # noqa: B023
+            false_neg = _area(lambda s: (1 - s ** float(r)) ** float(b), threshold, 1.0)  # noqa: B023
+            error = 0.5 * false_pos + 0.5 * false_neg
+            if error < best:
+                best, opt = error, (b, r)
+    return opt
 
 
 BAND_DIGEST_BYTES = 16

@@ -155,6 +155,25 @@ def test_signature_bytes_round_trip_little_endian() -> None:
         d.signature_from_bytes(b"123")
 
 
+@pytest.mark.parametrize("num_perm", [32, 128, 256])
+def test_lsh_params_equal_datasketchs_optimiser(num_perm: int) -> None:
+    """roots integrates the band curves with numpy instead of importing datasketch's scipy-based optimiser:
+    the chosen (bands, rows) must be the library's for every threshold."""
+    from datasketch.lsh import _optimal_param
+
+    for threshold in (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95):
+        d.lsh_params.cache_clear()
+        assert d.lsh_params(threshold, num_perm) == _optimal_param(threshold, num_perm, 0.5, 0.5)
+
+
+def test_permutations_equal_datasketchs() -> None:
+    for num_perm, seed in ((128, 1), (64, 7), (256, 42)):
+        a, b = d.permutations(num_perm, seed)
+        theirs = MinHash(num_perm=num_perm, seed=seed, scheme="affine64").permutations
+        assert np.array_equal(a, np.asarray(theirs[0], dtype=np.uint64))
+        assert np.array_equal(b, np.asarray(theirs[1], dtype=np.uint64))
+
+
 def test_lsh_params_and_band_keys() -> None:
     assert d.lsh_params(0.7, 240) == (24, 10)  # text-dedup's minhash.toml values
     assert d.lsh_params(0.7, 128) == (14, 9)
