@@ -341,9 +341,10 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
     return MergeResult(final, manifest)
 
 
-# Rows per row group of a shard's lineage file: pyarrow's default for `write_table`, which releases were
-# first written with, so streamed lineage stays byte-identical. The assembly buffers one row group.
-LINEAGE_ROW_GROUP = 1024 * 1024
+# Rows per row group of a shard's lineage file. The assembly buffers one row group per shard being written,
+# so this is the lineage's memory bound: 65,536 rows of ~100-200 bytes, ~10 MB (pyarrow's write_table default,
+# 1M rows, would let it reach ~200 MB on a large shard).
+LINEAGE_ROW_GROUP = 64 * 1024
 # Token bytes copied from a partial segment per read.
 COPY_BLOCK = 8 << 20
 
