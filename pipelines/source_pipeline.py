@@ -258,7 +258,8 @@ def build(p: beam.Pipeline, pattern: str, spec: readers.ReaderSpec, cfg: Process
     processed = files | "Process" >> beam.ParDo(ProcessFile(spec, cfg, out_dir, num_shards, batch_size, d, buckets))
     if d is None:
         return
-    bucket_ids = p | "KeyBuckets" >> beam.Create(list(range(buckets)))
+    # spread the bucket ids: Create alone would hand every bucket step to the worker that runs the Create
+    bucket_ids = p | "KeyBuckets" >> beam.Create(list(range(buckets))) | "SpreadBuckets" >> beam.Reshuffle()
     empty = p | "Nothing" >> beam.Create([])
     riders = None
     if d.url:
