@@ -5,8 +5,8 @@ matter. Memory is bounded whatever the release's size, the way datatrove's bucke
 streaming passes over the signature files.
 
 1. Every document with a non-empty signature gets a node number (preference order, then file and row
-   order) and its LSH band keys go to key files split by a hash of the key (`KEYS_PER_BUCKET` keys per file,
-   about; the count is sized from the signature files' row counts before anything is read).
+   order) and its LSH band keys go to key spills (`roots/spill.py`) split by a hash of the key (about
+   `KEYS_PER_BUCKET` per bucket; the count is sized from the signature files' row counts up front).
 2. One bucket at a time, only the keys two or more documents share are grouped; each group's first node
    (the preferred copy) gets a candidate edge to every member from another source.
 3. The signatures of the documents on candidate edges are read again; an edge stays when the estimated
@@ -23,7 +23,7 @@ permission record; then the source that sorts first by name; then the lowest doc
 
 from __future__ import annotations
 
-import hashlib
+import bisect
 import struct
 import tempfile
 from collections import defaultdict
@@ -32,19 +32,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from roots import dedup
+from roots import dedup, spill
 from roots import release_parts as parts
 
 #: keys per bucket file: ~2M keys x ~40 bytes = ~80 MB of Arrow data while one bucket is grouped
 KEYS_PER_BUCKET = 2_000_000
 #: band keys per document assumed when sizing the buckets (14 bands at the 0.7/128 default)
 BANDS_ESTIMATE = 16
-_KEY_SCHEMA = pa.schema([("key", pa.binary()), ("node", pa.int64()), ("src", pa.int32())])
-_FLUSH_ROWS = 65_536
+#: the key kind and the one "input file" of the key spills (`roots/spill.py`) in the temporary directory
+KIND, FILE = "cross_source", "all"
 
 
 def _preference(inc: Any) -> tuple[int, str]:
@@ -57,7 +55,7 @@ def _signature_files(inc: Any) -> list[Path]:
 
 def _nodes(ordered: list[Any]) -> Iterator[tuple[int, int, str, np.ndarray, int]]:
     """(node, source index, id, signature, seed) for every non-empty signature, streamed batch by batch;
-    the numbering is the same on every pass."""
+    the numbering is the same on every pass, and each source's nodes are consecutive."""
     n = 0
     for s, inc in enumerate(ordered):
         for path in _signature_files(inc):
@@ -78,65 +76,45 @@ def _bucket_count(ordered: list[Any]) -> int:
     return max(1, -(-rows * BANDS_ESTIMATE // KEYS_PER_BUCKET))
 
 
-def _write_keys(ordered: list[Any], threshold: float, work: Path, n_buckets: int) -> list[Path]:
+def _write_keys(ordered: list[Any], threshold: float, work: str, buckets: int) -> tuple[list[int], list[int]]:
     """Pass 1: every document's band keys (signatures are only comparable with the same permutations, so
-    the key carries (num_perm, seed) too) into the bucket file a hash of the key picks."""
-    paths = [work / f"keys-{b:05d}.parquet" for b in range(n_buckets)]
-    writers = [pq.ParquetWriter(p, _KEY_SCHEMA) for p in paths]
-    buffers: list[tuple[list[bytes], list[int], list[int]]] = [([], [], []) for _ in paths]
-
-    def flush(b: int) -> None:
-        keys, nodes, srcs = buffers[b]
-        if keys:
-            writers[b].write_table(pa.table([keys, nodes, srcs], schema=_KEY_SCHEMA))
-            buffers[b] = ([], [], [])
-
+    the key carries (num_perm, seed) too) into the key spill bucket a hash of the key picks. Returns each
+    source's first node and its index, from which a node's source is found (nodes are consecutive)."""
+    writer = spill.KeyWriter(work, KIND, FILE, buckets)
+    firsts: list[int] = []
+    sources: list[int] = []
     try:
         for n, s, _, sig, seed in _nodes(ordered):
+            if not sources or sources[-1] != s:
+                firsts.append(n)
+                sources.append(s)
             family = struct.pack("<Iq", len(sig), seed)
             for band, digest in dedup.band_keys(sig, *dedup.lsh_params(threshold, len(sig))):
-                key = family + struct.pack("<I", band) + digest
-                b = int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "little") % n_buckets
-                keys, nodes, srcs = buffers[b]
-                keys.append(key)
-                nodes.append(n)
-                srcs.append(s)
-                if len(keys) >= _FLUSH_ROWS:
-                    flush(b)
-        for b in range(n_buckets):
-            flush(b)
-    finally:
-        for writer in writers:
-            writer.close()
-    return paths
+                writer.add(family + struct.pack("<I", band) + digest, n)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return firsts, sources
 
 
-def _candidate_edges(path: Path) -> Iterator[tuple[int, int]]:
+def _candidate_edges(work: str, bucket: int, firsts: list[int], sources: list[int]) -> Iterator[tuple[int, int]]:
     """Pass 2, one bucket: (first node, member) for each key shared across sources."""
-    table = pq.read_table(path, pre_buffer=False, use_threads=False)
-    if table.num_rows < 2:
-        return
-    counts = pc.value_counts(table.column("key"))
-    shared = counts.field("values").filter(pc.greater_equal(counts.field("counts"), 2))
-    if len(shared) == 0:
-        return
-    rows = table.filter(pc.is_in(table.column("key"), value_set=shared))
-    groups: dict[bytes, list[tuple[int, int]]] = defaultdict(list)
-    for key, node, src in zip(*(rows.column(c).to_pylist() for c in ("key", "node", "src"))):
-        groups[key].append((node, src))
-    for members in groups.values():
-        first, first_src = min(members)
-        for node, src in members:
-            if src != first_src:
-                yield first, node
+    def source(node: int) -> int:
+        return sources[bisect.bisect_right(firsts, node) - 1]
+
+    for _, nodes in spill.shared_keys(spill.read_bucket(work, KIND, bucket, [FILE])):
+        first = min(nodes)
+        yield from ((first, node) for node in nodes if source(node) != source(first))
 
 
 def duplicates_across(included: list[Any], threshold: float = 0.7, work_dir: Path | None = None) -> dict[str, str]:
     """Document key -> "cross-source duplicate of SOURCE/ID" for every copy that is not kept."""
     ordered = sorted(included, key=_preference)
+    buckets = _bucket_count(ordered)
     with tempfile.TemporaryDirectory(prefix="roots-cross-dedup-", dir=work_dir) as tmp:
-        edges = [e for path in _write_keys(ordered, threshold, Path(tmp), _bucket_count(ordered))
-                 for e in _candidate_edges(path)]
+        firsts, sources = _write_keys(ordered, threshold, tmp, buckets)
+        edges = [e for b in range(buckets) for e in _candidate_edges(tmp, b, firsts, sources)]
     need = {n for edge in edges for n in edge}
     names: dict[int, tuple[tuple[int, str], str, str]] = {}  # node -> (preference, source, id)
     sigs: dict[int, np.ndarray] = {}

@@ -93,7 +93,10 @@ def rows(path: str, columns: list[str] | None = None, batch_size: int = 1024) ->
 KEY_BUCKET_INPUT_BYTES = 16 << 20
 NODE_KEYS = pa.schema([pa.field("key", pa.binary()), pa.field("node", pa.string())])
 COUNT_KEYS = pa.schema([pa.field("key", pa.binary()), pa.field("n", pa.int64())])
-KEY_SCHEMAS = {"url": NODE_KEYS, "lines": COUNT_KEYS, "bands": NODE_KEYS, "exact": NODE_KEYS}
+#: the merge's cross-source band keys (`roots/dedup_merge.py`): node numbers, not node texts
+NUMBER_KEYS = pa.schema([pa.field("key", pa.binary()), pa.field("node", pa.int64())])
+KEY_SCHEMAS = {"url": NODE_KEYS, "lines": COUNT_KEYS, "bands": NODE_KEYS, "exact": NODE_KEYS,
+               "cross_source": NUMBER_KEYS}
 KEY_FLUSH_ROWS = 16_384
 
 
@@ -172,8 +175,8 @@ def read_bucket(out_dir: str, kind: str, bucket: int, file_ids: Sequence[str]) -
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
-def shared_keys(table: pa.Table) -> Iterator[tuple[bytes, list[str]]]:
-    """(key, node texts) of every key that more than one row of a node-key table carries.
+def shared_keys(table: pa.Table) -> Iterator[tuple[bytes, list[Any]]]:
+    """(key, nodes) of every key that more than one row of a node-key table carries.
 
     Counting runs in Arrow's single-threaded hash kernels (`value_counts`, `is_in`; measured: Acero's
     `group_by` took 3-4x the memory, spread over its thread pool's allocator arenas), and only the rows of
@@ -183,7 +186,7 @@ def shared_keys(table: pa.Table) -> Iterator[tuple[bytes, list[str]]]:
     if not len(shared):
         return
     rows = table.filter(pc.is_in(table["key"], value_set=shared))
-    groups: dict[bytes, list[str]] = {}
+    groups: dict[bytes, list[Any]] = {}
     for key, node in zip(rows["key"].to_pylist(), rows["node"].to_pylist()):
         groups.setdefault(key, []).append(node)
     yield from groups.items()
