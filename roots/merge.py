@@ -424,8 +424,8 @@ def _write_shard(prefix: Path, lineage_path: Path, ranges: list[tuple[dict[str, 
 
 class _LineageWriter:
     """A shard's lineage Parquet file written one row group at a time, with `document_index` numbered
-    across the shard; the same bytes as `pq.write_table` of the whole table (same row groups, each a
-    slice of the same pieces, its `document_index` one array as a slice of the whole one would be)."""
+    across the shard; the same bytes as `pq.write_table(whole table, row_group_size=LINEAGE_ROW_GROUP)`
+    (same row groups, each a slice of the same pieces, its `document_index` as a slice of the whole one)."""
 
     SCHEMA = pa.schema([pa.field("document_index", pa.int64()), *parts.LINEAGE_SCHEMA])
 
