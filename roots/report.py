@@ -226,45 +226,44 @@ class Totals:
         return sum(n for (_lang, _status, reason), n in self.by_lang.items() if reason and test(reason))
 
 
-class _BottomK:
-    """The `k` rows with the smallest (key, id, status), kept in O(k) memory while batches stream past.
+class _Smallest:
+    """The `k` rows smallest by `order` (columns, ascending) of the batches streamed past, in O(k) memory.
 
-    Rows pile up to 2k before being cut back to k, so each cut costs one sort of 2k rows; once k rows are
-    held, a batch's rows above the current k-th key are dropped before they are stored."""
+    Rows pile up to max(2k, `_BATCH_ROWS`) before one sort cuts them back to k; once k rows are held, a
+    batch's rows above the current k-th value of the first column are dropped before they are stored.
+    `table()` gives the rows in input order when nothing had to be cut."""
 
-    def __init__(self, k: int) -> None:
-        self.k = k
+    def __init__(self, k: int, order: Sequence[str]) -> None:
+        self.k, self.order = k, list(order)
         self.parts: list[pa.Table] = []
         self.rows = 0
-        self.cut: int | None = None
+        self.cut: pa.Scalar | None = None
 
     def add(self, batch: pa.Table) -> None:
-        if not batch.num_rows:
-            self.parts.append(batch.append_column("_key", pa.array([], pa.uint64())))
-            return
-        ids = batch.column("id").to_pylist()
-        keys = pa.array(np.fromiter((doc_key(str(i)) for i in ids), dtype=np.uint64, count=len(ids)))
-        batch = batch.append_column("_key", keys)
         if self.cut is not None:
-            batch = batch.filter(pc.less_equal(keys, pa.scalar(self.cut, pa.uint64())))
+            batch = batch.filter(pc.less_equal(batch.column(self.order[0]), self.cut))
         self.parts.append(batch)
         self.rows += batch.num_rows
-        if self.rows >= 2 * self.k:
+        if self.rows > max(2 * self.k, _BATCH_ROWS):
             self._cut()
 
     def _cut(self) -> None:
-        table = pa.concat_tables(self.parts)
-        table = table.sort_by([("_key", "ascending"), ("id", "ascending"), ("status", "ascending")])
+        table = pa.concat_tables(self.parts).sort_by([(name, "ascending") for name in self.order])
         table = table.slice(0, self.k).combine_chunks()
         self.parts, self.rows = [table], table.num_rows
-        if table.num_rows == self.k and self.k:
-            self.cut = int(table.column("_key")[self.k - 1].as_py())
+        if self.k and table.num_rows == self.k:
+            self.cut = table.column(self.order[0])[self.k - 1]
 
     def table(self) -> pa.Table:
-        """The selection in input order when nothing was cut (so a run under the cap reads as before)."""
         if self.rows > self.k:
             self._cut()
-        return pa.concat_tables(self.parts).drop_columns(["_key"])
+        return pa.concat_tables(self.parts)
+
+
+def _with_doc_key(batch: pa.Table) -> pa.Table:
+    ids = batch.column("id").to_pylist()
+    keys = np.fromiter((doc_key(str(i)) for i in ids), dtype=np.uint64, count=len(ids))
+    return batch.append_column("_key", pa.array(keys, pa.uint64()))
 
 
 def read_docs(run_dir: Path, max_docs: int | None = None) -> Docs:
@@ -272,11 +271,11 @@ def read_docs(run_dir: Path, max_docs: int | None = None) -> Docs:
     when the run has at most `max_docs` (default `REPORT_MAX_DOCS`), else the `max_docs` with the smallest
     `doc_key`, with exact `Totals` over all of them. Peak memory follows `max_docs`, not the run."""
     k = REPORT_MAX_DOCS if max_docs is None else max(0, int(max_docs))
-    sample, totals = _BottomK(k), Totals()
+    sample, totals = _Smallest(k, ["_key", "id", "status"]), Totals()
     for batch in _doc_batches(run_dir):
         totals.add(batch)
-        sample.add(batch)
-    return _to_docs(sample.table(), totals)
+        sample.add(_with_doc_key(batch))
+    return _to_docs(sample.table().drop_columns(["_key"]), totals)
 
 
 def _to_docs(table: pa.Table, totals: Totals | None = None) -> Docs:
@@ -1399,30 +1398,6 @@ def _match(batch: pa.Table, reason: str | None, lang: str | None) -> pa.ChunkedA
     return mask
 
 
-class _FirstById:
-    """The first `n` rows by (id, status) of the batches given, in O(n) memory (what `inspect` shows)."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.parts: list[pa.Table] = []
-        self.rows = 0
-
-    def add(self, batch: pa.Table) -> None:
-        self.parts.append(batch)
-        self.rows += batch.num_rows
-        if self.rows > max(2 * self.n, _BATCH_ROWS):
-            self._cut()
-
-    def _cut(self) -> None:
-        table = pa.concat_tables(self.parts).sort_by([("id", "ascending"), ("status", "ascending")])
-        self.parts = [table.slice(0, self.n).combine_chunks()]
-        self.rows = self.parts[0].num_rows
-
-    def table(self) -> pa.Table:
-        self._cut()
-        return self.parts[0]
-
-
 def inspect_rows(run_dir: Path, reason: str | None = None, lang: str | None = None, n: int = 5) -> str:
     """Terminal view of the first `n` documents by id matching `reason` (a rejection reason, or `kept`) and
     `lang`, with status, detail, statistics against their thresholds and the start of the text.
@@ -1433,7 +1408,7 @@ def inspect_rows(run_dir: Path, reason: str | None = None, lang: str | None = No
     run = RunData.load(Path(run_dir))
     reasons_seen: set[str] = set()
     langs_seen: set[str] = set()
-    matched, first = 0, _FirstById(max(0, n))
+    matched, first = 0, _Smallest(max(0, n), ["id", "status"])  # the first n by id
     for batch in _doc_batches(run.dir):  # streamed: memory follows `n`, not the run
         reasons_seen.update(str(r) for r in pc.unique(batch.column("reason")).to_pylist() if r)
         langs_seen.update(str(x) for x in pc.unique(batch.column("lang")).to_pylist() if x)
