@@ -532,6 +532,8 @@ class PerplexityModel:
         """
         self._ensure_loaded()
         doc = " ".join(self._sp.encode_as_pieces(normalize_for_lm(text)))
+        if "\n" not in doc:  # always, after normalisation: the loop below on one line, without its splits
+            return round(10.0 ** (-self._lm.score(doc) / (len(doc.split()) + 1)), 1)
         log_score, length = 0.0, 0
         for line in doc.split("\n"):
             log_score += self._lm.score(line)

