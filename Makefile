@@ -52,7 +52,7 @@ run: setup
 # Stage, end-to-end, memory and merge rows of roots alone, then roots against datatrove on English prose.
 bench: setup
 	$(PY) -m roots.bench
-	$(PY) -m roots.bench_vs_datatrove --docs 2000 --corpus-kind english --no-dedup --json runs/bench_vs_datatrove_en.json
+	$(PY) -m roots.bench_vs_datatrove --docs 5000 --corpus-kind english --no-dedup --json runs/bench_vs_datatrove_en.json
 
 # datatrove gets its own virtual environment (.venv-datatrove), built by the benchmark on first use.
 # Two corpora: English prose (datatrove's English-only Gopher filters keep documents too, so both tools do

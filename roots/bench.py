@@ -389,8 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", type=int, default=int(os.environ.get("ROOTS_BENCH_DOCS", "4000")))
     parser.add_argument("--json", help="also write the rows to this JSON file")
     parser.add_argument("--no-memory", action="store_true", help="skip the fresh-process memory rows")
-    parser.add_argument("--memory-docs", type=int, default=2000,
-                        help="memory rows at this corpus size and 10x it (default 2000 and 20000)")
+    parser.add_argument("--memory-docs", type=int, default=5000,
+                        help="memory rows at this corpus size and 10x it (default 5000 and 50000; at 2000 the merge's "
+                             "word cache and batches are still filling, so growth from there overstates it)")
     parser.add_argument("--memory-only", action="store_true", help="only the memory rows")
     parser.add_argument("--merge-docs", type=int, default=int(os.environ.get("ROOTS_BENCH_MERGE_DOCS", "8000")),
                         help="documents of the mostly-English corpus of the shard-writing rows (0: skip)")
