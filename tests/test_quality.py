@@ -9,6 +9,7 @@ import re
 import unicodedata
 from collections import Counter
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -480,3 +481,14 @@ def test_modify_document_matches_reference(text: str, lang: str, cutoff: int) ->
 def test_other_spaces_are_every_split_character_but_the_three() -> None:
     every = {chr(c) for c in range(0x110000) if chr(c).isspace()}
     assert q._OTHER_SPACES == every - {" ", "\n", "\t"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(_REPETITIVE, min_size=1, max_size=3))
+def test_alphabet_ranks_match_unique(texts: list[str]) -> None:
+    # several texts in a row: the BMP table must be left clean for the next text
+    for text in texts:
+        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        alphabet, ranks = np.unique(codes, return_inverse=True)
+        size, got = q._alphabet_ranks(codes)
+        assert size == len(alphabet) and got.dtype == np.uint64 and got.tolist() == ranks.tolist()
