@@ -481,6 +481,7 @@ class PerplexityModel:
         self.calibration = calibration
         self._sp: Any = None
         self._lm: Any = None
+        self._pieces_are_fields = False
 
     @classmethod
     def load(cls, model_dir: Path | str) -> PerplexityModel:
@@ -516,6 +517,8 @@ class PerplexityModel:
         except (OSError, RuntimeError) as exc:
             raise JobError(f"cannot load the perplexity model in {self.model_dir}: {exc}") from None
         self._sp, self._lm = sp, lm
+        # True for models that escape spaces (SentencePiece's default, and the ROOTS/cc_net models)
+        self._pieces_are_fields = all(p and not any(c.isspace() for c in p) for p in sp.encode_as_pieces("a b  c d"))
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -531,9 +534,14 @@ class PerplexityModel:
         exactly one line and the score is document-level: the loop is kept to match ROOTS literally.
         """
         self._ensure_loaded()
-        doc = " ".join(self._sp.encode_as_pieces(normalize_for_lm(text)))
+        normalized = normalize_for_lm(text)
+        pieces = self._sp.encode_as_pieces(normalized)
+        doc = " ".join(pieces)
         if "\n" not in doc:  # always, after normalisation: the loop below on one line, without its splits
-            return round(10.0 ** (-self._lm.score(doc) / (len(doc.split()) + 1)), 1)
+            # Normalised ASCII text has no whitespace but " ", which SentencePiece escapes, so every piece is
+            # one whitespace-separated field and counting them needs no split (a third of this wrapper's cost).
+            fields = len(pieces) if normalized.isascii() and self._pieces_are_fields else len(doc.split())
+            return round(10.0 ** (-self._lm.score(doc) / (fields + 1)), 1)
         log_score, length = 0.0, 0
         for line in doc.split("\n"):
             log_score += self._lm.score(line)

@@ -350,3 +350,24 @@ def test_training_is_deterministic_and_replaces_atomically(tmp_path: Path) -> No
     reference = tmp_path / "plain"
     reference.mkdir()  # the model directory gets ordinary permissions, not mkdtemp's private 0700
     assert stat.S_IMODE(out.stat().st_mode) == stat.S_IMODE(reference.stat().st_mode)
+
+
+_LM_TEXT = st.one_of(
+    st.text(alphabet=st.characters(max_codepoint=127), max_size=200),  # ASCII: pieces counted without a split
+    st.text(alphabet=st.sampled_from(list("ab cd\u3000\u2028\u1680\u00a0’…—é\n\t1٣")), max_size=60),
+    st.text(max_size=80),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=_LM_TEXT)
+def test_perplexity_fast_count_matches_the_formula(en_model: tuple[lm.PerplexityModel, dict, Path],
+                                                   text: str) -> None:
+    model, _, _ = en_model
+    model.perplexity("warm up")
+    doc = " ".join(model._sp.encode_as_pieces(lm.normalize_for_lm(text)))
+    log_score, length = 0.0, 0
+    for line in doc.split("\n"):
+        log_score += model._lm.score(line)
+        length += len(line.split()) + 1
+    assert model.perplexity(text) == round(10.0 ** (-log_score / length), 1)
