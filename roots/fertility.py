@@ -57,6 +57,35 @@ def _ratio(num: int, den: int) -> float | None:
     return round(num / den, 4) if den else None
 
 
+Sums = dict[str, dict[str, int]]
+
+
+def add_document(sums: Sums, lang: str | None, text: str | None, tokens: int) -> None:
+    """Count one held-out document (`tokens` without the EOD) into per-language raw sums."""
+    lang, text = str(lang or "und"), text or ""
+    s = sums.setdefault(lang, {"documents": 0, "words": 0, "chars": 0, "tokens": 0})
+    s["documents"] += 1
+    s["words"] += count_words(text, lang)
+    s["chars"] += len(text)
+    s["tokens"] += tokens
+
+
+def add_sums(total: Sums, part: Mapping[str, Mapping[str, int]]) -> Sums:
+    """Add one part's raw sums (e.g. one kept file's, from the merge's tokenisation) into `total`."""
+    for lang, s in part.items():
+        t = total.setdefault(lang, {"documents": 0, "words": 0, "chars": 0, "tokens": 0})
+        for key in t:
+            t[key] += int(s[key])
+    return total
+
+
+def summarise(sums: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, Any]]:
+    """The manifest's form: raw sums plus tokens_per_word, tokens_per_char and word_unit, languages sorted."""
+    return {lang: {**s, "tokens_per_word": _ratio(s["tokens"], s["words"]),
+                   "tokens_per_char": _ratio(s["tokens"], s["chars"]), "word_unit": word_unit(lang)}
+            for lang, s in sorted(sums.items())}
+
+
 def fertility(tok: Any, docs: Iterable[tuple[str, str]], batch_size: int = BATCH) -> dict[str, dict[str, Any]]:
     """Per language: documents, words, chars, tokens (no EOD), tokens_per_word, tokens_per_char, word_unit.
 
@@ -66,16 +95,12 @@ def fertility(tok: Any, docs: Iterable[tuple[str, str]], batch_size: int = BATCH
     EOD per document. Ratios are None when a language has no words (or no characters). Keys are sorted so
     the manifest is byte-identical between two runs.
     """
-    sums: dict[str, dict[str, int]] = {}
+    sums: Sums = {}
 
     def flush(batch: list[tuple[str, str]]) -> None:
         ids = toklib.encode_documents(tok, [text for _, text in batch], append_eod=False)
         for (lang, text), tokens in zip(batch, ids):
-            s = sums.setdefault(lang, {"documents": 0, "words": 0, "chars": 0, "tokens": 0})
-            s["documents"] += 1
-            s["words"] += count_words(text, lang)
-            s["chars"] += len(text)
-            s["tokens"] += len(tokens)
+            add_document(sums, lang, text, len(tokens))
 
     batch: list[tuple[str, str]] = []
     for lang, text in docs:
@@ -85,13 +110,14 @@ def fertility(tok: Any, docs: Iterable[tuple[str, str]], batch_size: int = BATCH
             batch = []
     if batch:
         flush(batch)
-    return {lang: {**s, "tokens_per_word": _ratio(s["tokens"], s["words"]),
-                   "tokens_per_char": _ratio(s["tokens"], s["chars"]), "word_unit": word_unit(lang)}
-            for lang, s in sorted(sums.items())}
+    return summarise(sums)
 
 
 def held_out_keys(release_dir: Path) -> dict[str, dict[str, str]]:
-    """source -> {document id -> lang} for every document of the release's validation split, from lineage."""
+    """source -> {document id -> lang} for every document of the release's validation split, from lineage.
+
+    Holds every held-out id, so it is for checking a built release (`fertility_from_lineage`); the merge
+    itself counts fertility while it tokenises (`release_parts.tokenize_file`) and holds only the sums."""
     wanted: dict[str, dict[str, str]] = {}
     for path in sorted((Path(release_dir) / "lineage").glob(VALID_GLOB)):
         table = pq.read_table(path, columns=["source", "id", "lang"])

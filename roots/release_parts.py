@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from roots import megatron
+from roots import fertility, megatron
 from roots import tokenizer as toklib
 
 LINEAGE_SCHEMA = pa.schema([
@@ -146,6 +146,7 @@ def tokenize_file(tok: Any, task: dict[str, Any], drops: dict[str, str], parts_d
     groups: dict[str, str] = {}
     n_docs = n_tokens = 0
     segments: list[dict[str, Any]] = []
+    held_out: fertility.Sums = {}
     seg = _Segment()
     for batch in read_batches(task["path"], ["id", "text", "url", "lang"], BATCH):
         doc_ids = batch.column("id").to_pylist()
@@ -156,7 +157,8 @@ def tokenize_file(tok: Any, task: dict[str, Any], drops: dict[str, str], parts_d
                 doc_ids = [d for d, k in zip(doc_ids, keep) if k]
         if not batch.num_rows:
             continue
-        arrays = toklib.encode_arrays(tok, batch.column("text").to_pylist(), dtype)
+        texts = batch.column("text").to_pylist()
+        arrays = toklib.encode_arrays(tok, texts, dtype)
         sizes = np.fromiter((a.size for a in arrays), np.int64, count=len(arrays))
         langs = batch.column("lang").to_pylist()
         nonempty = sizes > 0
@@ -165,12 +167,16 @@ def tokenize_file(tok: Any, task: dict[str, Any], drops: dict[str, str], parts_d
             arrays = [a for a in arrays if a.size]
             doc_ids = [d for d, k in zip(doc_ids, nonempty) if k]
             langs = [x for x, k in zip(langs, nonempty) if k]
+            texts = [t for t, k in zip(texts, nonempty) if k]
         keys = []
-        for d, lang in zip(doc_ids, langs):
+        for d, lang, text, array in zip(doc_ids, langs, texts, arrays):
             group = groups.get(lang)
             if group is None:
                 group = groups[lang] = group_of(lang)
-            keys.append((group, split_of(seed, source, d, valid_fraction)))
+            split = split_of(seed, source, d, valid_fraction)
+            keys.append((group, split))
+            if split == "valid":  # fertility is measured on the held-out split; the EOD is not a word's
+                fertility.add_document(held_out, lang, text, int(array.size) - 1)
         columns = [batch.column(name).cast(SEGMENT_LINEAGE_SCHEMA.field(name).type) for name in ("id", "url", "lang")]
         seg.add(arrays, keys, pa.RecordBatch.from_arrays([*columns, pa.array(sizes, pa.int64())],
                                                           schema=SEGMENT_LINEAGE_SCHEMA))
@@ -186,6 +192,6 @@ def tokenize_file(tok: Any, task: dict[str, Any], drops: dict[str, str], parts_d
     done.parent.mkdir(parents=True, exist_ok=True)
     record = {"path": task["path"], "source": source, "clearance": task["clearance"],
               "permission_record": task.get("record"), "dtype": dtype.str, "documents": n_docs,
-              "tokens": n_tokens, "cpu_s": cpu_s, "wall_s": wall_s, "segments": segments}
+              "tokens": n_tokens, "cpu_s": cpu_s, "wall_s": wall_s, "segments": segments, "fertility": held_out}
     _replace_atomically(done, lambda tmp: tmp.write_text(json.dumps(record)))
     return {"documents": n_docs, "tokens": n_tokens, "cpu_s": cpu_s}
