@@ -58,12 +58,14 @@ def _ratio(num: int, den: int) -> float | None:
 
 
 Sums = dict[str, dict[str, int]]
+#: the raw sums kept per language (ratios are derived from them in `summarise`)
+SUM_FIELDS = ("documents", "words", "chars", "tokens")
 
 
 def add_document(sums: Sums, lang: str | None, text: str | None, tokens: int) -> None:
     """Count one held-out document (`tokens` without the EOD) into per-language raw sums."""
     lang, text = str(lang or "und"), text or ""
-    s = sums.setdefault(lang, {"documents": 0, "words": 0, "chars": 0, "tokens": 0})
+    s = sums.setdefault(lang, dict.fromkeys(SUM_FIELDS, 0))
     s["documents"] += 1
     s["words"] += count_words(text, lang)
     s["chars"] += len(text)
@@ -73,8 +75,8 @@ def add_document(sums: Sums, lang: str | None, text: str | None, tokens: int) ->
 def add_sums(total: Sums, part: Mapping[str, Mapping[str, int]]) -> Sums:
     """Add one part's raw sums (e.g. one kept file's, from the merge's tokenisation) into `total`."""
     for lang, s in part.items():
-        t = total.setdefault(lang, {"documents": 0, "words": 0, "chars": 0, "tokens": 0})
-        for key in t:
+        t = total.setdefault(lang, dict.fromkeys(SUM_FIELDS, 0))
+        for key in SUM_FIELDS:
             t[key] += int(s[key])
     return total
 
