@@ -47,19 +47,19 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check --line-length 110 roots pipelines tests
 
 run: setup
-	$(PY) -m roots.demo
+	$(PY) -m roots.cli.demo
 
 # Stage, end-to-end, memory and merge rows of roots alone, then roots against datatrove on English prose.
 bench: setup
-	$(PY) -m roots.bench
-	$(PY) -m roots.bench_vs_datatrove --docs 5000 --corpus-kind english --no-dedup --json runs/bench_vs_datatrove_en.json
+	$(PY) -m tests.bench.bench
+	$(PY) -m tests.bench.vs_datatrove --docs 5000 --corpus-kind english --no-dedup --json runs/bench_vs_datatrove_en.json
 
 # datatrove gets its own virtual environment (.venv-datatrove), built by the benchmark on first use.
 # Two corpora: English prose (datatrove's English-only Gopher filters keep documents too, so both tools do
 # the downstream work) and the multilingual UDHR corpus (datatrove drops nearly all non-English documents).
 bench-vs-datatrove: setup
-	$(PY) -m roots.bench_vs_datatrove --corpus-kind english --json runs/bench_vs_datatrove_en.json
-	$(PY) -m roots.bench_vs_datatrove --corpus-kind multilingual
+	$(PY) -m tests.bench.vs_datatrove --corpus-kind english --json runs/bench_vs_datatrove_en.json
+	$(PY) -m tests.bench.vs_datatrove --corpus-kind multilingual
 
 clean:
 	rm -rf runs release models

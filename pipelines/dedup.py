@@ -53,9 +53,9 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipelines.batching import BatchByKey
-from roots import dedup, dedup_rows
-from roots.dedup import DedupConfig, Node
-from roots.errors import UserError
+from roots.core.errors import UserError
+from roots.dedup import minhash, rowkeys
+from roots.dedup.minhash import DedupConfig, Node
 
 NAMESPACE = "roots"
 
@@ -118,18 +118,18 @@ class _UnionFind(beam.CombineFn):
 
     def add_input(self, parent: dict[Node, Node], edge: tuple[Node, Node]) -> dict[Node, Node]:
         if edge[0] != edge[1]:
-            dedup.union(parent, edge[0], edge[1])
+            minhash.union(parent, edge[0], edge[1])
         return self._check(parent)
 
     def merge_accumulators(self, parents: Iterable[dict[Node, Node]]) -> dict[Node, Node]:
         it = iter(parents)
         merged = next(it, {})
         for other in it:
-            dedup.merge_parents(merged, other)
+            minhash.merge_parents(merged, other)
         return self._check(merged)
 
     def extract_output(self, parent: dict[Node, Node]) -> dict[Node, Node]:
-        return dedup.component_minima(parent)
+        return minhash.component_minima(parent)
 
 
 def _items(labels: dict[Node, Node]) -> Iterable[tuple[Node, Node]]:
@@ -154,7 +154,7 @@ class ConnectedComponents(beam.PTransform):
 # ------------------------------------------------------------------------------------------------ decisions
 
 def _bucket_edges(item: tuple[Any, Iterable[Node]]) -> Iterator[tuple[Node, Node]]:
-    return dedup.star_edges(item[1])
+    return minhash.star_edges(item[1])
 
 
 def _exact_edges(item: tuple[str, Iterable[Node]]) -> Iterator[Any]:
@@ -171,7 +171,7 @@ def url_riders(url_keys: beam.PCollection) -> beam.PCollection:
     """(URL key, node) pairs -> (rider, keeper) for every page but the keeper of its URL."""
     return (url_keys
             | "UrlGroup" >> beam.GroupByKey()
-            | "UrlRiders" >> beam.FlatMap(dedup_rows.url_riders))
+            | "UrlRiders" >> beam.FlatMap(rowkeys.url_riders))
 
 
 def frequent_lines(line_keys: beam.PCollection, min_count: int) -> beam.PCollection:
@@ -222,7 +222,7 @@ class _Resolve(beam.DoFn):
         self.cfg = cfg
 
     def process(self, row, labels, parents):  # unannotated: Beam would infer type hints
-        out, sig_row, counter = dedup_rows.resolve(row, labels, parents, self.cfg)
+        out, sig_row, counter = rowkeys.resolve(row, labels, parents, self.cfg)
         if counter:
             count(counter)
         yield None, out
@@ -232,12 +232,12 @@ class _Resolve(beam.DoFn):
 
 def _marked(row, cfg):  # unannotated: Beam would infer type hints
     out = dict(row)
-    dedup_rows.mark(out, cfg)
+    rowkeys.mark(out, cfg)
     return out
 
 
 def _prepare_batch(batch, cfg, riders, frequent):  # unannotated: Beam would infer type hints
-    rows, counts = dedup_rows.prepare(batch, cfg, riders, frequent)
+    rows, counts = rowkeys.prepare(batch, cfg, riders, frequent)
     count_all(counts)
     return rows
 
@@ -258,21 +258,21 @@ class Dedup(beam.PTransform):
         marked = rows | "Mark" >> beam.Map(_marked, cfg)
         riders = None
         if cfg.url:
-            riders = url_riders(marked | "UrlKeys" >> beam.FlatMap(dedup_rows.url_keys))
+            riders = url_riders(marked | "UrlKeys" >> beam.FlatMap(rowkeys.url_keys))
         rider_side = beam.pvalue.AsDict(riders if riders is not None else p | "NoRiders" >> beam.Create([]))
         frequent = p | "NoFrequent" >> beam.Create([])
         if cfg.template:
             frequent = frequent_lines(marked | "LineKeys" >> beam.FlatMap(
-                dedup_rows.template_keys, rider_side, cfg.template_min_len), cfg.template_min_count)
+                rowkeys.template_keys, rider_side, cfg.template_min_len), cfg.template_min_count)
         prepared = (marked
                     | "Batch" >> BatchByKey(cfg.signature_batch, 64, lambda row: f"{row['id']}\x1f{row.get('origin')}")
                     | "Prepare" >> beam.FlatMap(_prepare_batch, cfg, rider_side, beam.pvalue.AsDict(frequent)))
-        lsh = dedup.lsh_params(cfg.threshold, cfg.num_perm)
+        lsh = minhash.lsh_params(cfg.threshold, cfg.num_perm)
         bands = exact = None
         if cfg.near:
-            bands = prepared | "Bands" >> beam.FlatMap(dedup_rows.band_keys, *lsh) | "Buckets" >> beam.GroupByKey()
+            bands = prepared | "Bands" >> beam.FlatMap(rowkeys.band_keys, *lsh) | "Buckets" >> beam.GroupByKey()
         if cfg.exact:
-            exact = prepared | "ExactKeys" >> beam.FlatMap(dedup_rows.exact_keys) | "ExactGroup" >> beam.GroupByKey()
+            exact = prepared | "ExactKeys" >> beam.FlatMap(rowkeys.exact_keys) | "ExactGroup" >> beam.GroupByKey()
         labels, parents = p | "Decide" >> Decisions(cfg, bands, exact, riders)
         tagged = prepared | "Resolve" >> beam.ParDo(_Resolve(cfg), beam.pvalue.AsDict(labels),
                                                     beam.pvalue.AsDict(parents))

@@ -14,7 +14,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from roots import release_parts
+from roots.release import parts
 
 
 class TokenizeFile(beam.DoFn):
@@ -26,13 +26,14 @@ class TokenizeFile(beam.DoFn):
         self.tok: Any = None
 
     def setup(self) -> None:
-        from roots import outputs, tokenizer
+        from roots.io import outputs
+        from roots.release import tokenizer
 
         outputs.bounded_arrow_memory()
         self.tok = tokenizer.with_word_cache(tokenizer.load(self.tokenizer_path))
 
     def process(self, task: dict[str, Any], drops: dict[str, str]) -> Iterator[str]:
-        counts = release_parts.tokenize_file(self.tok, task, drops, self.parts_dir, self.valid_fraction, self.seed)
+        counts = parts.tokenize_file(self.tok, task, drops, self.parts_dir, self.valid_fraction, self.seed)
         Metrics.counter("roots", "merge_documents").inc(counts["documents"])
         Metrics.counter("roots", "merge_tokens").inc(counts["tokens"])
         yield task["path"]

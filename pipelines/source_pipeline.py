@@ -44,9 +44,12 @@ from apache_beam.io import fileio
 
 from pipelines import dedup as dedup_beam
 from pipelines.dedup import count, count_all
-from roots import dedup, dedup_rows, outputs, readers, spill
-from roots.dedup import DedupConfig
-from roots.process import STAGES, DocumentProcessor, ProcessConfig
+from roots.core import schema
+from roots.core.schema import STAGES
+from roots.dedup import minhash, rowkeys
+from roots.dedup.minhash import DedupConfig
+from roots.io import outputs, readers, spill
+from roots.stages.process import DocumentProcessor, ProcessConfig
 
 NAMESPACE = "roots"
 PROGRESS_EVERY = 10_000
@@ -128,7 +131,7 @@ class ProcessFile(beam.DoFn):
                 fragments.add(outputs.kind_of(row), row)
             return
         for row in rows:
-            dedup_rows.mark(row, self.dedup_cfg)
+            rowkeys.mark(row, self.dedup_cfg)
         keys.add(rows)
         writer.write(rows)
 
@@ -144,8 +147,8 @@ class _KeyWriters:
     def add(self, rows: list[dict[str, Any]]) -> None:
         for kind, writer in self.writers.items():
             for row in rows:
-                for key in dedup_rows.key_bytes(row, kind, *self.lsh):
-                    writer.add(key, row[dedup_rows.NODE])
+                for key in rowkeys.key_bytes(row, kind, *self.lsh):
+                    writer.add(key, row[schema.NODE])
 
     def close(self) -> None:
         for writer in self.writers.values():
@@ -166,10 +169,10 @@ class CountLines(beam.DoFn):
         writer = spill.KeyWriter(self.out_dir, "lines", Path(path).stem, self.buckets)
         if not writer.done():
             try:
-                for batch in spill.rows(path, columns=[dedup_rows.NODE, "text"]):
+                for batch in spill.rows(path, columns=[schema.NODE, "text"]):
                     counts: Counter[bytes] = Counter()
                     for row in batch:
-                        counts.update(dedup_rows.template_keys(row, riders, self.cfg.template_min_len))
+                        counts.update(rowkeys.template_keys(row, riders, self.cfg.template_min_len))
                     for key, n in counts.items():
                         writer.add(key, n)
             except BaseException:
@@ -192,11 +195,11 @@ class PrepareFile(beam.DoFn):
         if not Path(target).exists():
             kinds = ("bands",) * cfg.near + ("exact",) * cfg.exact
             keys = _KeyWriters(self.out_dir, Path(path).stem, self.buckets, kinds,
-                               dedup.lsh_params(cfg.threshold, cfg.num_perm))
+                               minhash.lsh_params(cfg.threshold, cfg.num_perm))
             writer = spill.Writer(target)
             try:
                 for batch in spill.rows(path, batch_size=cfg.signature_batch):
-                    rows, counts = dedup_rows.prepare(batch, cfg, riders, frequent)
+                    rows, counts = rowkeys.prepare(batch, cfg, riders, frequent)
                     count_all(counts)
                     keys.add(rows)
                     writer.write(rows)
@@ -214,7 +217,7 @@ def _shared(bucket, kind, out_dir, done):  # unannotated: Beam would infer type 
     lists the spill files whose keys are complete (a side input, so this runs after all of them)."""
     table = spill.read_bucket(out_dir, kind, bucket, [Path(path).stem for path in done])
     for key, texts in spill.shared_keys(table):
-        yield key, [dedup_rows.node_of(text) for text in texts]
+        yield key, [rowkeys.node_of(text) for text in texts]
 
 
 def _frequent(bucket, out_dir, done, min_count):  # unannotated: Beam would infer type hints
@@ -234,7 +237,7 @@ class FinishFile(beam.DoFn):
         for batch in spill.rows(path, batch_size=256):
             counts: Counter[str] = Counter()
             for row in batch:
-                out, sig_row, counter = dedup_rows.resolve(row, labels, parents, self.cfg)
+                out, sig_row, counter = rowkeys.resolve(row, labels, parents, self.cfg)
                 if counter:
                     counts[counter] += 1
                 fragments.add(outputs.kind_of(out), out)
@@ -267,7 +270,7 @@ def build(p: beam.Pipeline, pattern: str, spec: readers.ReaderSpec, cfg: Process
     if d.url:
         riders = (bucket_ids
                   | "UrlGroups" >> beam.FlatMap(_shared, "url", out_dir, beam.pvalue.AsList(processed))
-                  | "UrlRiders" >> beam.FlatMap(dedup_rows.url_riders))
+                  | "UrlRiders" >> beam.FlatMap(rowkeys.url_riders))
     rider_side = beam.pvalue.AsDict(riders if riders is not None else empty)
     frequent = empty
     if d.template:

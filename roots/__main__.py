@@ -1,5 +1,5 @@
 import sys
 
-from roots.cli import main
+from roots.cli.app import main
 
 sys.exit(main())

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from roots import cli, workspace
+from roots.cli import app
+from roots.core import workspace
 
 
 @pytest.fixture()
@@ -18,7 +19,7 @@ def ws(tmp_path: Path) -> workspace.Workspace:
 @pytest.fixture()
 def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
     def _run(*argv: str) -> tuple[int, str, str]:
-        rc = cli.main(list(argv))
+        rc = app.main(list(argv))
         out, err = capsys.readouterr()
         return rc, out, err
 

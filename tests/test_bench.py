@@ -1,6 +1,6 @@
 """The benchmark's ratios are what the team quotes; check the arithmetic on rows with known numbers."""
 
-from roots.bench_vs_datatrove import TITLES, Row, kernel_floor, marginal_rates, ratios
+from tests.bench.vs_datatrove import TITLES, Row, kernel_floor, marginal_rates, ratios
 
 
 def _row(stage: str, tool: str, docs: int, cpu: float, **detail) -> Row:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from roots import catalogue
-from roots.errors import UserError
+from roots.core.errors import UserError
+from roots.governance import catalogue
 
 
 def add(run_cli, ws, name="demo", extra=(), path="data/d.jsonl", fmt="jsonl", lic="CC-BY-4.0",

@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from roots import cli, code, outputs, readers, workspace
-from roots import tokenizer as toklib
-from roots.process import DocumentProcessor, ProcessConfig
+from roots.cli import app
+from roots.core import workspace
+from roots.io import outputs, readers
+from roots.release import tokenizer as toklib
+from roots.stages import code
+from roots.stages.process import DocumentProcessor, ProcessConfig
 from tests.conftest import udhr_paragraphs, write_card
 
 APP_PY = '''"""Command-line entry point of the inventory tool."""
@@ -292,9 +295,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[workspace.Workspace
                                               for i, t in enumerate(en)), encoding="utf-8")
     write_card(ws, "prose", "en.jsonl", languages="[en]", data_extra=", id_field: id")
     root = str(ws.root)
-    assert cli.main(["--workspace", root, "run", "code_tree"]) == 0
-    assert cli.main(["--workspace", root, "run", "prose"]) == 0
-    assert cli.main(["--workspace", root, "merge", "--vocab-size", "600"]) == 0
+    assert app.main(["--workspace", root, "run", "code_tree"]) == 0
+    assert app.main(["--workspace", root, "run", "prose"]) == 0
+    assert app.main(["--workspace", root, "merge", "--vocab-size", "600"]) == 0
     return ws, ws.root / "release"
 
 
@@ -359,7 +362,7 @@ def test_code_merges_into_its_own_group_and_decodes_byte_for_byte(built):
     ws, rel = built
     tok = toklib.load(rel / "tokenizer.json")
     kept = {r["id"]: r["text"] for r in outputs.read_kind(ws.root / "runs" / "code_tree", "kept").to_pylist()}
-    from roots import megatron
+    from roots.release import megatron
 
     seen = set()
     for path in sorted((rel / "lineage").glob("code*.parquet")):
@@ -381,7 +384,7 @@ def test_code_merges_into_its_own_group_and_decodes_byte_for_byte(built):
 
 def test_tokenizer_sample_includes_code_and_keeps_indentation(built):
     ws, rel = built
-    from roots import merge
+    from roots.jobs import merge
 
     cfg = merge.settings(ws)
     sample = "\n".join(merge.tokenizer_sample(merge.gate(ws), {}, cfg))
@@ -518,8 +521,8 @@ def test_bundled_code_sample_and_its_data_card(tmp_path):
     """The `make run` code sample: 6 files kept, 2 rejected, and a card that describes code steps."""
     import shutil
 
-    from roots import workspace as ws_mod
-    from roots.run import run_source
+    from roots.core import workspace as ws_mod
+    from roots.jobs.run import run_source
 
     repo = Path(__file__).resolve().parent.parent
     ws = ws_mod.init(tmp_path / "ws")

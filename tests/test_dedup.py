@@ -23,8 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.dedup import ConnectedComponents, apply_dedup
-from roots import dedup as d
-from roots.dedup import DedupConfig
+from roots.dedup import minhash as d
+from roots.dedup.minhash import DedupConfig
 
 UDHR = Path(__file__).resolve().parent.parent / "sources" / "samples" / "udhr" / "udhr.jsonl"
 PROPS = settings(max_examples=40, deadline=None, derandomize=True)

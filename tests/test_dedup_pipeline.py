@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from roots import outputs, spill
+from roots.io import outputs, spill
 from tests.conftest import udhr_paragraphs, write_card
 
 BOILERPLATE = ("Home | News | Sport | Weather | Contact us | Subscribe to our newsletter\n"
@@ -75,7 +75,7 @@ def test_decisions_do_not_depend_on_key_buckets(ws, run_cli, monkeypatch):
 
 
 def test_code_exact_key_strips_only_whitespace():
-    from roots.dedup import exact_key
+    from roots.dedup.minhash import exact_key
 
     assert exact_key("return a - b", "code-python") != exact_key("return a + b", "code-python")
     assert exact_key("def f():\n    return 1", "code-python") == exact_key("def f():\n\treturn 1", "code-python")

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from roots import audit, catalogue, clearance, permissions
+from roots.governance import audit, catalogue, clearance, permissions
 
 
 def register(run_cli, ws, name, lic):

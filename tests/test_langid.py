@@ -1,4 +1,4 @@
-"""fastText language ID on real UDHR paragraphs (tests/data/langid_labelled.jsonl)."""
+"""fastText language ID on real UDHR paragraphs (roots/data/langid_labelled.jsonl)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from roots.errors import UserError
-from roots.langid import LanguageIdentifier, load, normalise_label
+from roots.core.errors import UserError
+from roots.stages.langid import LanguageIdentifier, load, normalise_label
 
-LABELLED = Path(__file__).parent / "data" / "langid_labelled.jsonl"
+LABELLED = Path(__file__).resolve().parent.parent / "roots" / "data" / "langid_labelled.jsonl"
 WELL_COVERED = ["ar", "bn", "ca", "de", "el", "en", "es", "eu", "fa", "fr", "gu", "he", "hi", "id", "it", "ja",
                 "kn", "ko", "ml", "mr", "nl", "pa", "pl", "pt", "ru", "sw", "ta", "te", "th", "tr", "uk", "ur",
                 "vi", "zh"]

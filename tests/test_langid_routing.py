@@ -10,15 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from roots import langid, langid_routing
-from roots import normalise as norm
-from roots.errors import UserError
-from roots.langid import Prediction
-from roots.langid_routing import Router, coverage, load_router, parse_table, read_labelled
-from roots.process import DocumentProcessor, ProcessConfig
+from roots.core.errors import UserError
+from roots.stages import langid, routing
+from roots.stages import normalise as norm
+from roots.stages.langid import Prediction
+from roots.stages.process import DocumentProcessor, ProcessConfig
+from roots.stages.routing import (
+    Router,
+    coverage,
+    load_router,
+    parse_table,
+    read_labelled,
+)
 from tests.conftest import udhr_paragraphs, write_card
 
-LABELLED = Path(__file__).parent / "data" / "langid_labelled.jsonl"
+LABELLED = Path(__file__).resolve().parent.parent / "roots" / "data" / "langid_labelled.jsonl"
 # The languages of issue #10: lid.176 gets 0-74% of their UDHR paragraphs.
 FASTTEXT_MISSES = ["ha", "ig", "ny", "sn", "st", "sw", "xh", "zu", "so", "yo"]
 WELL_COVERED = ["ar", "bn", "ca", "de", "el", "en", "es", "eu", "fa", "fr", "gu", "he", "hi", "id", "it", "ja",
@@ -227,13 +233,13 @@ def test_table_from_file_and_fasttext_model_file(tmp_path):
     path = tmp_path / "routing.yaml"
     path.write_text(f"order: [fasttext, cld3]\nbackends:\n  fasttext: {{kind: fasttext, model: '{model}'}}\n"
                     "  cld3: {kind: cld3, default_threshold: null}\nlanguages:\n  zu: {cld3: 0.7}\n")
-    router = Router(langid_routing.load_table(path))
+    router = Router(routing.load_table(path))
     assert router.backend("fasttext").path == model
     zulu, english = udhr_paragraphs("zu", 1)[0], udhr_paragraphs("en", 1)[0]
     assert [(d.lang, d.backend) for d in router.predict([zulu, english])] == [("zu", "cld3"), ("en", "fasttext")]
     (tmp_path / "bad.yaml").write_text("order: [fasttext\n")
     with pytest.raises(UserError, match="invalid YAML"):
-        langid_routing.load_table(tmp_path / "bad.yaml")
+        routing.load_table(tmp_path / "bad.yaml")
 
 
 def test_read_labelled_reports_bad_lines(tmp_path):
@@ -285,18 +291,8 @@ def test_run_stats_count_backends_per_language(ws, run_cli):
 
 # ------------------------------------------------------------------------------------------ CLI, bench
 @pytest.fixture()
-def langid_cli(monkeypatch, run_cli):
-    """`run_cli` with `langid` registered, whether or not roots.cli._extend registers it already."""
-    from roots import cli, cli_langid
-
-    extend = cli._extend
-
-    def _extend(sub, add):
-        extend(sub, add)
-        if "langid" not in sub.choices:
-            cli_langid.register(sub, add)
-
-    monkeypatch.setattr(cli, "_extend", _extend)
+def langid_cli(run_cli):
+    """`run_cli`: `langid` is one of the command groups every build registers."""
     return run_cli
 
 
@@ -329,7 +325,9 @@ def test_cli_coverage_json_and_corpus(langid_cli, tmp_path):
 
 def test_bench_rows():
     texts = [norm.normalise(t) for lang in ("en", "zu", "hi", "yo") for t in udhr_paragraphs(lang, 3)]
-    rows = langid_routing.bench_rows(texts)
+    from tests.bench.bench import bench_rows
+
+    rows = bench_rows(texts)
     assert [r["stage"] for r in rows] == ["langid: fastText alone (batched)", "langid: CLD3 alone",
                                           "langid: routed (fastText, then CLD3)"]
     assert all(r["docs"] == 12 and len(r["stage"]) <= 42 for r in rows)

@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roots import lm
-from roots.errors import JobError, UserError
+from roots.core.errors import JobError, UserError
+from roots.jobs import train_lm
+from roots.stages import perplexity
 
 REPO = Path(__file__).resolve().parent.parent
 LM_REFERENCE = REPO / "roots" / "data" / "lm_reference"
@@ -104,8 +105,8 @@ FRENCH_TEST = [
 
 def _lmplz_or_skip() -> None:
     try:
-        lm.find_tool("lmplz")
-        lm.find_tool("build_binary")
+        train_lm.find_tool("lmplz")
+        train_lm.find_tool("build_binary")
     except UserError:
         pytest.skip("KenLM's lmplz/build_binary are not built; `make lmplz` builds them (the Makefile's "
                     "test target always does, so this skip only happens when pytest is run by hand)")
@@ -121,13 +122,13 @@ def _english_corpus(path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def en_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[lm.PerplexityModel, dict, Path]:
+def en_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[perplexity.PerplexityModel, dict, Path]:
     _lmplz_or_skip()
     root = tmp_path_factory.mktemp("lm")
     corpus = _english_corpus(root / "en.txt")
     out = root / "ws" / "models" / "lm" / "en"
-    info = lm.train_lm("en", corpus, out, vocab_size=600, memory="64M", holdout_fraction=0.1, seed=0)
-    return lm.PerplexityModel.load(out), info, corpus
+    info = train_lm.train_lm("en", corpus, out, vocab_size=600, memory="64M", holdout_fraction=0.1, seed=0)
+    return perplexity.PerplexityModel.load(out), info, corpus
 
 
 # ------------------------------------------------------------------------------------------------
@@ -136,19 +137,19 @@ def en_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[lm.PerplexityMod
 
 
 def test_normalize_digits_become_zero_including_non_ascii_digits() -> None:
-    assert lm.normalize_for_lm("In 1948, 58 states") == "In 0000, 00 states"
-    assert lm.normalize_for_lm("٣ and ३") == "0 and 0"  # Arabic-Indic and Devanagari digits
+    assert perplexity.normalize_for_lm("In 1948, 58 states") == "In 0000, 00 states"
+    assert perplexity.normalize_for_lm("٣ and ३") == "0 and 0"  # Arabic-Indic and Devanagari digits
 
 
 def test_normalize_keeps_case_and_accents() -> None:
-    assert lm.normalize_for_lm("Élan CAFÉ Straße") == "Élan CAFÉ Straße"
+    assert perplexity.normalize_for_lm("Élan CAFÉ Straße") == "Élan CAFÉ Straße"
 
 
 def test_normalize_removes_newlines_and_control_characters_without_spaces() -> None:
     # ROOTS deletes codes 0-31 and 127-159: "\n" joins the lines, it does not become a space
-    assert lm.normalize_for_lm("first line\nsecond\tcolumn\x85end\x00") == "first linesecondcolumnend"
-    assert lm.normalize_for_lm("  \n padded \t ") == "padded"
-    assert "\n" not in lm.normalize_for_lm("a\r\nb\n\nc")
+    assert perplexity.normalize_for_lm("first line\nsecond\tcolumn\x85end\x00") == "first linesecondcolumnend"
+    assert perplexity.normalize_for_lm("  \n padded \t ") == "padded"
+    assert "\n" not in perplexity.normalize_for_lm("a\r\nb\n\nc")
 
 
 def test_normalize_unicode_punctuation_map() -> None:
@@ -156,14 +157,14 @@ def test_normalize_unicode_punctuation_map() -> None:
     # fullwidth "１" (a \d digit) becomes "0": digits are replaced before punctuation, as in ROOTS/cc_net
     weird = "，。、„”“«»１」「《》´∶：？！（）；–—．～’…━〈〉【】％"
     expected = ',.,"""""0""""\'::?!();- - . ~\'...-<>[]%'
-    assert lm.normalize_for_lm(weird + "►") == expected + "-"
-    assert lm.normalize_for_lm("l’homme — «libre»…") == "l'homme  -  \"libre\"..."
+    assert perplexity.normalize_for_lm(weird + "►") == expected + "-"
+    assert perplexity.normalize_for_lm("l’homme — «libre»…") == "l'homme  -  \"libre\"..."
 
 
 def test_normalize_exotic_whitespace_and_strip() -> None:
-    assert lm.normalize_for_lm("\u3000a\u00a0b\u2009c ") == "a b c"
-    assert lm.normalize_for_lm("") == ""
-    assert lm.normalize_for_lm("\n\t\x01") == ""
+    assert perplexity.normalize_for_lm("\u3000a\u00a0b\u2009c ") == "a b c"
+    assert perplexity.normalize_for_lm("") == ""
+    assert perplexity.normalize_for_lm("\n\t\x01") == ""
 
 
 def _reference_normalize(text: str) -> str:
@@ -173,19 +174,19 @@ def _reference_normalize(text: str) -> str:
     text = re.sub("[" + "".join(map(chr, [*range(32), *range(127, 160)])) + "]", "", text).strip()
     if not text:
         return text
-    text = text.translate(str.maketrans({c: " " for c in lm._EXOTIC_WHITESPACE}))
+    text = text.translate(str.maketrans({c: " " for c in perplexity._EXOTIC_WHITESPACE}))
     text = re.sub(r"\d", "0", text)
-    return text.translate(str.maketrans(lm._UNICODE_PUNCT))
+    return text.translate(str.maketrans(perplexity._UNICODE_PUNCT))
 
 
-_LM_TRICKY = [*lm._UNICODE_PUNCT, *lm._EXOTIC_WHITESPACE, "\n", "\t", "\x85", "\x00", "٣", "१", "7", " "]
+_LM_TRICKY = [*perplexity._UNICODE_PUNCT, *perplexity._EXOTIC_WHITESPACE, "\n", "\t", "\x85", "\x00", "٣", "१", "7", " "]
 
 
 @settings(max_examples=400)
 @given(st.lists(st.one_of(st.sampled_from(_LM_TRICKY), st.text(), st.text(st.characters(max_codepoint=127))),
                 max_size=12).map("".join))
 def test_normalize_matches_the_translate_reference(text: str) -> None:
-    assert lm.normalize_for_lm(text) == _reference_normalize(text)
+    assert perplexity.normalize_for_lm(text) == _reference_normalize(text)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -198,13 +199,13 @@ def test_bad_language_code_is_a_user_error(tmp_path: Path, lang: str) -> None:
     corpus = tmp_path / "c.txt"
     corpus.write_text("some text\n", encoding="utf-8")
     with pytest.raises(UserError, match="language code"):
-        lm.train_lm(lang, corpus, tmp_path / "out")
+        train_lm.train_lm(lang, corpus, tmp_path / "out")
 
 
 def test_missing_corpus_is_a_user_error_naming_the_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope.txt"
     with pytest.raises(UserError, match="nope.txt"):
-        lm.train_lm("en", missing, tmp_path / "out")
+        train_lm.train_lm("en", missing, tmp_path / "out")
 
 
 def test_corpus_empty_after_normalisation_is_a_user_error(tmp_path: Path) -> None:
@@ -212,7 +213,7 @@ def test_corpus_empty_after_normalisation_is_a_user_error(tmp_path: Path) -> Non
     corpus = tmp_path / "blank.txt"
     corpus.write_text("\n   \n\t\n\x00\n", encoding="utf-8")
     with pytest.raises(UserError, match="blank.txt"):
-        lm.train_lm("en", corpus, tmp_path / "out")
+        train_lm.train_lm("en", corpus, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
@@ -221,13 +222,13 @@ def test_missing_lmplz_is_a_user_error_with_the_make_hint(tmp_path: Path, monkey
     empty.mkdir()
     monkeypatch.setenv("ROOTS_KENLM_BIN", str(empty))
     monkeypatch.setenv("PATH", str(empty))
-    monkeypatch.setattr(lm, "REPO_TOOLS_BIN", empty)
+    monkeypatch.setattr(train_lm, "REPO_TOOLS_BIN", empty)
     with pytest.raises(UserError, match=r"lmplz not found.*make lmplz"):
-        lm.find_tool("lmplz")
+        train_lm.find_tool("lmplz")
     corpus = tmp_path / "c.txt"
     corpus.write_text("some text\n", encoding="utf-8")
     with pytest.raises(UserError, match="make lmplz"):
-        lm.train_lm("en", corpus, tmp_path / "out")
+        train_lm.train_lm("en", corpus, tmp_path / "out")
 
 
 def test_failing_lmplz_is_a_job_error_with_its_stderr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -241,7 +242,7 @@ def test_failing_lmplz_is_a_job_error_with_its_stderr(tmp_path: Path, monkeypatc
     corpus = _english_corpus(tmp_path / "en.txt")
     out = tmp_path / "models" / "lm" / "en"
     with pytest.raises(JobError, match=r"(?s)lmplz.*exit status 3.*disk on fire"):
-        lm.train_lm("en", corpus, out, vocab_size=300, memory="32M")
+        train_lm.train_lm("en", corpus, out, vocab_size=300, memory="32M")
     assert not out.exists()
     assert list(out.parent.iterdir()) == []  # the temporary directory was cleaned up
 
@@ -249,7 +250,7 @@ def test_failing_lmplz_is_a_job_error_with_its_stderr(tmp_path: Path, monkeypatc
 def test_load_of_an_incomplete_directory_is_a_user_error(tmp_path: Path) -> None:
     (tmp_path / "sp.model").write_bytes(b"")
     with pytest.raises(UserError, match=r"lm\.binary"):
-        lm.PerplexityModel.load(tmp_path)
+        perplexity.PerplexityModel.load(tmp_path)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -257,7 +258,7 @@ def test_load_of_an_incomplete_directory_is_a_user_error(tmp_path: Path) -> None
 # ------------------------------------------------------------------------------------------------
 
 
-def test_train_writes_model_files_and_calibration(en_model: tuple[lm.PerplexityModel, dict, Path]) -> None:
+def test_train_writes_model_files_and_calibration(en_model: tuple[perplexity.PerplexityModel, dict, Path]) -> None:
     model, info, corpus = en_model
     files = sorted(p.name for p in model.model_dir.iterdir())
     assert files == ["calibration.json", "lm.binary", "sp.model"]
@@ -274,7 +275,7 @@ def test_train_writes_model_files_and_calibration(en_model: tuple[lm.PerplexityM
     assert 0 < calib["vocab_size"] <= 600
 
 
-def test_calibration_percentiles_are_monotone(en_model: tuple[lm.PerplexityModel, dict, Path]) -> None:
+def test_calibration_percentiles_are_monotone(en_model: tuple[perplexity.PerplexityModel, dict, Path]) -> None:
     model, _, _ = en_model
     pct = model.calibration["percentiles"]
     keys = sorted(pct, key=lambda k: float(k[1:]))
@@ -295,7 +296,7 @@ def _salad(text: str, seed: int = 0) -> str:
     return " ".join(words)
 
 
-def test_english_scores_lower_than_word_salad_and_french(en_model: tuple[lm.PerplexityModel, dict, Path]) -> None:
+def test_english_scores_lower_than_word_salad_and_french(en_model: tuple[perplexity.PerplexityModel, dict, Path]) -> None:
     model, _, _ = en_model
     english = [model.perplexity(s) for s in ENGLISH_TEST]
     salad = [model.perplexity(_salad(s)) for s in ENGLISH_TEST]
@@ -311,7 +312,7 @@ def test_english_scores_lower_than_word_salad_and_french(en_model: tuple[lm.Perp
     assert max(english) < min(french)
 
 
-def test_perplexity_is_exactly_the_roots_formula(en_model: tuple[lm.PerplexityModel, dict, Path]) -> None:
+def test_perplexity_is_exactly_the_roots_formula(en_model: tuple[perplexity.PerplexityModel, dict, Path]) -> None:
     import kenlm
     import sentencepiece as spm
 
@@ -319,7 +320,7 @@ def test_perplexity_is_exactly_the_roots_formula(en_model: tuple[lm.PerplexityMo
     sp = spm.SentencePieceProcessor(model_file=str(model.model_dir / "sp.model"))
     klm = kenlm.Model(str(model.model_dir / "lm.binary"))
     doc = "In 2024 the Museum\nopened “a new wing”…\tfor 3 years"
-    pieces = " ".join(sp.encode_as_pieces(lm.normalize_for_lm(doc)))
+    pieces = " ".join(sp.encode_as_pieces(perplexity.normalize_for_lm(doc)))
     assert "\n" not in pieces  # one line: the score is document-level
     expected = round(10 ** (-klm.score(pieces, bos=True, eos=True) / (len(pieces.split()) + 1)), 1)
     assert model.perplexity(doc) == expected
@@ -329,7 +330,7 @@ def test_perplexity_is_exactly_the_roots_formula(en_model: tuple[lm.PerplexityMo
     assert math.isfinite(model.perplexity("")) and model.perplexity("") > 0
 
 
-def test_model_pickles_without_its_native_objects(en_model: tuple[lm.PerplexityModel, dict, Path]) -> None:
+def test_model_pickles_without_its_native_objects(en_model: tuple[perplexity.PerplexityModel, dict, Path]) -> None:
     model, _, _ = en_model
     score = model.perplexity(ENGLISH_TEST[0])  # forces loading
     clone = pickle.loads(pickle.dumps(model))
@@ -341,9 +342,9 @@ def test_training_is_deterministic_and_replaces_atomically(tmp_path: Path) -> No
     _lmplz_or_skip()
     corpus = _english_corpus(tmp_path / "en.txt")
     out = tmp_path / "ws" / "models" / "lm" / "en"
-    first = lm.train_lm("en", corpus, out, vocab_size=300, memory="32M", seed=7)
+    first = train_lm.train_lm("en", corpus, out, vocab_size=300, memory="32M", seed=7)
     digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in out.iterdir()}
-    second = lm.train_lm("en", corpus, out, vocab_size=300, memory="32M", seed=7)  # over an existing model
+    second = train_lm.train_lm("en", corpus, out, vocab_size=300, memory="32M", seed=7)  # over an existing model
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in out.iterdir()} == digests
     assert first == second
     assert sorted(p.name for p in out.parent.iterdir()) == ["en"]
@@ -361,11 +362,11 @@ _LM_TEXT = st.one_of(
 
 @settings(max_examples=200, deadline=None)
 @given(text=_LM_TEXT)
-def test_perplexity_fast_count_matches_the_formula(en_model: tuple[lm.PerplexityModel, dict, Path],
+def test_perplexity_fast_count_matches_the_formula(en_model: tuple[perplexity.PerplexityModel, dict, Path],
                                                    text: str) -> None:
     model, _, _ = en_model
     model.perplexity("warm up")
-    doc = " ".join(model._sp.encode_as_pieces(lm.normalize_for_lm(text)))
+    doc = " ".join(model._sp.encode_as_pieces(perplexity.normalize_for_lm(text)))
     log_score, length = 0.0, 0
     for line in doc.split("\n"):
         log_score += model._lm.score(line)

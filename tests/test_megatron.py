@@ -13,8 +13,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from roots import megatron
-from roots.megatron import IndexedDataset, IndexedDatasetWriter, dtype_for_vocab, merge_datasets
+from roots.release import megatron
+from roots.release.megatron import (
+    IndexedDataset,
+    IndexedDatasetWriter,
+    dtype_for_vocab,
+    merge_datasets,
+)
 
 # the three documents of the reference's megatron-core check (§8.4), each ending in </s> = 2
 DOCS = [[5, 6, 7, 2], [250679, 9, 2], [1, 2]]

@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from roots import megatron, outputs, permissions
-from roots import tokenizer as toklib
+from roots.governance import permissions
+from roots.io import outputs
+from roots.release import megatron
+from roots.release import tokenizer as toklib
 from tests.conftest import udhr_paragraphs, write_card
 
 
@@ -19,7 +21,8 @@ def jsonl(path: Path, records: list[dict]) -> None:
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
-    from roots import cli, workspace
+    from roots.cli import app
+    from roots.core import workspace
 
     ws = workspace.init(tmp_path_factory.mktemp("merge") / "ws")
     en, fr = udhr_paragraphs("en", 6), udhr_paragraphs("fr", 4)
@@ -41,12 +44,12 @@ def release(tmp_path_factory):
         "name: dead\nlanguages: [en]\nlicense: CC0-1.0\ncustodian: {name: X}\n"
         "data: {path: open.jsonl, format: jsonl}\nstatus: {state: killed, reason: overlaps open}\n")
     rec = permissions.file_permission(ws, "revoked", granted_by="Owner", scope="training")
-    assert cli.main(["--workspace", str(ws.root), "run", "--all"]) == 0
+    assert app.main(["--workspace", str(ws.root), "run", "--all"]) == 0
     # revoked after its run: the next merge must still exclude it
     permissions.revoke(ws, rec.id, "owner withdrew")
-    assert cli.main(["--workspace", str(ws.root), "takedown", "add", "--source", "open", "--id", "en3",
+    assert app.main(["--workspace", str(ws.root), "takedown", "add", "--source", "open", "--id", "en3",
                      "--reason", "author request"]) == 0
-    assert cli.main(["--workspace", str(ws.root), "merge", "--vocab-size", "600"]) == 0
+    assert app.main(["--workspace", str(ws.root), "merge", "--vocab-size", "600"]) == 0
     return ws, ws.root / "release"
 
 
@@ -93,7 +96,9 @@ def test_takedown_and_cross_source_duplicates(release):
 def test_shards_read_back_with_megatron_core(release):
     ws, rel = release
     pytest.importorskip("torch")
-    from megatron.core.datasets.indexed_dataset import IndexedDataset as CoreIndexedDataset
+    from megatron.core.datasets.indexed_dataset import (
+        IndexedDataset as CoreIndexedDataset,
+    )
 
     tok = toklib.load(rel / "tokenizer.json")
     texts = {}
@@ -136,11 +141,11 @@ def test_blend_tokenizer_and_manifest_hashes(release):
 
 
 def test_merge_is_reproducible(release):
-    from roots import cli
+    from roots.cli import app
 
     ws, rel = release
     before = {p.name: p.read_bytes() for p in (rel / "shards").iterdir()}
-    assert cli.main(["--workspace", str(ws.root), "merge", "--vocab-size", "600", "--out",
+    assert app.main(["--workspace", str(ws.root), "merge", "--vocab-size", "600", "--out",
                      str(ws.root / "release2")]) == 0
     after = {p.name: p.read_bytes() for p in (ws.root / "release2" / "shards").iterdir()}
     assert before == after
@@ -159,7 +164,8 @@ def test_fertility_counted_while_tokenising_equals_the_lineage_measure(release):
     # per-language sums the tokenisation records must equal a fresh pass over the release's lineage.
     import yaml
 
-    from roots import fertility, merge
+    from roots.jobs import merge
+    from roots.release import fertility
 
     ws, _ = release
     original = ws.config_path.read_text()

@@ -8,8 +8,14 @@ from ftfy import badness
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roots import normalise as norm
-from roots.normalise import WHITESPACE, fix_text, normalise, over_length, uniform_whitespace
+from roots.stages import normalise as norm
+from roots.stages.normalise import (
+    WHITESPACE,
+    fix_text,
+    normalise,
+    over_length,
+    uniform_whitespace,
+)
 
 
 def test_mojibake_repaired_and_nfc():

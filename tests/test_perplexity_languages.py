@@ -8,11 +8,13 @@ import random
 
 import pytest
 
-from roots import lm, outputs
+from roots.io import outputs
+from roots.jobs import train_lm
+from roots.stages import perplexity
 from tests.conftest import REPO, udhr_paragraphs, write_card
 
 pytestmark = pytest.mark.skipif(
-    not (lm.REPO_TOOLS_BIN / "lmplz").exists(), reason="lmplz not built; `make lmplz` builds it (make test always does)")
+    not (train_lm.REPO_TOOLS_BIN / "lmplz").exists(), reason="lmplz not built; `make lmplz` builds it (make test always does)")
 LANGS = ("en", "fr", "zh")
 
 
@@ -25,11 +27,11 @@ def shuffled(text: str, lang: str) -> str:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from roots import workspace
+    from roots.core import workspace
 
     ws = workspace.init(tmp_path_factory.mktemp("ppl3") / "ws")
     for lang in LANGS:
-        lm.train_lm(lang, REPO / "roots" / "data" / "lm_reference" / f"{lang}.txt", ws.root / "models" / "lm" / lang,
+        train_lm.train_lm(lang, REPO / "roots" / "data" / "lm_reference" / f"{lang}.txt", ws.root / "models" / "lm" / lang,
                     order=3, vocab_size=2000)
     return ws
 
@@ -39,19 +41,19 @@ def test_real_text_beats_shuffled_and_matches_kenlm(trained):
     import sentencepiece as spm
 
     for lang in LANGS:
-        model = lm.PerplexityModel.load(trained.root / "models" / "lm" / lang)
+        model = perplexity.PerplexityModel.load(trained.root / "models" / "lm" / lang)
         klm = kenlm.Model(str(model.model_dir / "lm.binary"))
         sp = spm.SentencePieceProcessor(model_file=str(model.model_dir / "sp.model"))
         for text in udhr_paragraphs(lang, 3, min_words=40):
             assert model.perplexity(text) < model.perplexity(shuffled(text, lang)), lang
-            pieces = " ".join(sp.encode_as_pieces(lm.normalize_for_lm(text)))
+            pieces = " ".join(sp.encode_as_pieces(perplexity.normalize_for_lm(text)))
             assert model.perplexity(text) == round(klm.perplexity(pieces), 1), lang
 
 
 def test_filter_rejects_shuffled_keeps_originals(trained, run_cli):
     docs, limits = [], {}
     for lang in LANGS:
-        model = lm.PerplexityModel.load(trained.root / "models" / "lm" / lang)
+        model = perplexity.PerplexityModel.load(trained.root / "models" / "lm" / lang)
         texts = udhr_paragraphs(lang, 2, min_words=40)
         real = [model.perplexity(t) for t in texts]
         fake = [model.perplexity(shuffled(t, lang)) for t in texts]

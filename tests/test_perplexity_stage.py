@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from roots import lm, outputs
+from roots.io import outputs
+from roots.jobs import train_lm
+from roots.stages import perplexity
 from tests.conftest import REPO, udhr_paragraphs, write_card
 
 pytestmark = pytest.mark.skipif(
-    not (lm.REPO_TOOLS_BIN / "lmplz").exists(), reason="lmplz not built; `make lmplz` builds it (make test always does)")
+    not (train_lm.REPO_TOOLS_BIN / "lmplz").exists(), reason="lmplz not built; `make lmplz` builds it (make test always does)")
 
 
 @pytest.fixture()
@@ -66,7 +68,7 @@ def test_absolute_threshold_rejects(trained, run_cli):
 
 
 def test_percentile_threshold(trained, run_cli):
-    model = lm.PerplexityModel.load(trained.root / "models" / "lm" / "en")
+    model = perplexity.PerplexityModel.load(trained.root / "models" / "lm" / "en")
     limit = model.percentile_threshold(60)
     source(trained, "{en: {ppl_percentile: 60}}")
     kept, rejected, _ = run(trained, run_cli)

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from roots.errors import UserError
-from roots.pii import TAGS, PiiScrubber, scrub
+from roots.core.errors import UserError
+from roots.stages.pii import TAGS, PiiScrubber, scrub
 
 # One realistic sample per tag, with the surrounding text that must survive byte for byte.
 SAMPLES: dict[str, tuple[str, str]] = {
@@ -191,6 +191,6 @@ def test_arbitrary_unicode_never_crashes_and_is_stable(text: str) -> None:
 @given(st.one_of(_pii_text, st.text(alphabet="0123456789abcdefABCDEFgG:._-x٣é ", max_size=60),
                  st.text(max_size=80)))
 def test_ipv6_run_prefilter_finds_exactly_the_full_scan(text: str) -> None:
-    from roots.pii import _IPV6_RE, _ipv6_candidates
+    from roots.stages.pii import _IPV6_RE, _ipv6_candidates
 
     assert [m.span() for m in _ipv6_candidates(text)] == [m.span() for m in _IPV6_RE.finditer(text)]

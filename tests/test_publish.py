@@ -4,7 +4,8 @@ import json
 
 import yaml
 
-from roots import outputs, permissions
+from roots.governance import permissions
+from roots.io import outputs
 from tests.conftest import udhr_paragraphs, write_card
 
 

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roots import quality as q
-from roots.errors import UserError
+from roots.core.errors import UserError
+from roots.stages import quality as q
 
 # Natural text written for these tests (2-4 sentences each; hi has more words than its minimum of 38).
 NATURAL = {

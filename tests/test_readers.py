@@ -6,7 +6,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from roots.readers import ReaderSpec, file_pattern, read, stable_id
+from roots.io.readers import ReaderSpec, file_pattern, read, stable_id
 
 
 def spec(fmt: str, **kw) -> ReaderSpec:

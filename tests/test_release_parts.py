@@ -11,9 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from roots import megatron, merge
-from roots import release_parts as parts
-from roots import tokenizer as toklib
+from roots.core import schema
+from roots.jobs import merge
+from roots.release import megatron, parts
+from roots.release import tokenizer as toklib
 from tests.conftest import udhr_paragraphs
 
 SEED, VALID = 42, 0.3
@@ -36,7 +37,7 @@ def corpus(tmp_path_factory):
         pq.write_table(pa.Table.from_pylist(rows), path)
         tasks.append({"index": i, "source": "src", "path": str(path), "clearance": "licence policy (CC0-1.0)",
                       "record": None})
-    return tok, tasks, docs, {parts.doc_key("src", "gone"): "takedown"}
+    return tok, tasks, docs, {schema.doc_key("src", "gone"): "takedown"}
 
 
 def build(tok, tasks, drops, root: Path) -> Path:
@@ -57,7 +58,7 @@ def test_shards_equal_a_document_at_a_time_writer(corpus, tmp_path):
     for task, rows in zip(tasks, docs):
         for row in rows:
             ids = toklib.encode_document(tok, row["text"])  # "</s>" in text stays text
-            if parts.doc_key("src", row["id"]) in drops or not ids:
+            if schema.doc_key("src", row["id"]) in drops or not ids:
                 continue
             split = parts.split_of(SEED, "src", row["id"], VALID)
             name = f"{parts.group_of(row['lang'])}_{'text' if split == 'train' else 'valid_text'}_document"

@@ -13,10 +13,13 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from roots import datacard, outputs, quality, report, workspace
-from roots.errors import UserError
-from roots.process import STAT_FIELDS
-from roots.run import run_source, stage_counts
+from roots.core import workspace
+from roots.core.errors import UserError
+from roots.core.schema import STAT_FIELDS
+from roots.io import outputs
+from roots.jobs.run import run_source, stage_counts
+from roots.report import datacard, page
+from roots.stages import quality
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sources" / "samples" / "web_noisy"
@@ -60,7 +63,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def html(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
-    out = report.build_report(run_dir, tmp_path_factory.mktemp("out") / "report.html")
+    out = page.build_report(run_dir, tmp_path_factory.mktemp("out") / "report.html")
     return out.read_text(encoding="utf-8")
 
 
@@ -126,7 +129,7 @@ def test_report_has_every_section(run_dir: Path, html: str) -> None:
     for reason in stats["reasons"]:
         assert reason in html
         if not reason.startswith("duplicate"):  # each rejection reason has its removed-vs-kept samples
-            assert f'id="web_noisy-samples-{report.slug(reason)}"' in html, reason
+            assert f'id="web_noisy-samples-{page.slug(reason)}"' in html, reason
     for tag, n in stats["pii_replacements"].items():
         assert f"<td>{tag}</td><td class=\"n\">{n:,}</td>" in html
     assert "Duplicate clusters" in html and ("No duplicate clusters" in html or "removed as duplicates" in html)
@@ -136,14 +139,14 @@ def test_one_svg_per_statistic_and_language_with_thresholds(run_dir: Path, html:
     stats = json.loads((run_dir / "stats.json").read_text())
     charts = re.findall(r"<svg.*?</svg>", html, re.DOTALL)
     for lang in stats["languages"]:
-        for metric in report.METRICS:
+        for metric in page.METRICS:
             matching = [c for c in charts if f"<title>{metric.column} · {lang} · n=" in c]
             assert len(matching) == 1, (lang, metric.column)
     en = quality.load_params("en")
     chart = next(c for c in charts if "<title>char_repetition_ratio · en · n=" in c)
-    assert 'class="thr"' in chart and f"max {report.fmt_num(en.char_repetition_max)}" in chart
+    assert 'class="thr"' in chart and f"max {page.fmt_num(en.char_repetition_max)}" in chart
     chart = next(c for c in charts if "<title>stopwords_ratio · en · n=" in c)
-    assert 'class="thr"' in chart and f"min {report.fmt_num(en.stopwords_min)}" in chart
+    assert 'class="thr"' in chart and f"min {page.fmt_num(en.stopwords_min)}" in chart
     chart = next(c for c in charts if "<title>number_words · en · n=" in c)
     assert f"min {en.number_words_min}" in chart and "max 100000 →" in chart  # far bound noted, not drawn
 
@@ -168,17 +171,17 @@ def test_no_remote_resources(html: str) -> None:
 
 
 def test_report_is_deterministic(run_dir: Path, tmp_path: Path) -> None:
-    first = report.build_report(run_dir, tmp_path / "a.html").read_bytes()
-    second = report.build_report(run_dir, tmp_path / "b.html").read_bytes()
+    first = page.build_report(run_dir, tmp_path / "a.html").read_bytes()
+    second = page.build_report(run_dir, tmp_path / "b.html").read_bytes()
     assert first == second
-    default = report.build_report(run_dir)
+    default = page.build_report(run_dir)
     assert default == run_dir / "report.html" and default.read_bytes() == first
 
 
 def test_runs_root_and_duplicates(run_dir: Path, dup_run: Path) -> None:
     shutil.copytree(run_dir, dup_run.parent / "web_noisy")
     (dup_run.parent / ".web.tmp-1234").mkdir()  # an unfinished run is never reported
-    html = report.build_report(dup_run.parent).read_text()
+    html = page.build_report(dup_run.parent).read_text()
     assert 'id="src-fake"' in html and 'id="src-web_noisy"' in html
     section = html[html.index('id="fake-duplicates"'):html.index('id="fake-pii"')]
     assert "4 documents removed as duplicates in 2 clusters" in section
@@ -188,7 +191,7 @@ def test_runs_root_and_duplicates(run_dir: Path, dup_run: Path) -> None:
 
 def test_report_without_duplicates_says_so(tmp_path: Path) -> None:
     run = fake_run(tmp_path, "clean", [_doc("x"), _doc("y", "rejected", reason="word_count", number_words=2.0)])
-    html = report.build_report(run).read_text()
+    html = page.build_report(run).read_text()
     assert "No duplicate clusters" in html
 
 
@@ -196,16 +199,16 @@ def test_release_dir(tmp_path: Path, dup_run: Path) -> None:
     release = tmp_path / "release"
     shutil.copytree(dup_run, release / "runs" / "fake")
     (release / "manifest.json").write_text(json.dumps(RELEASE))
-    html = report.build_report(release).read_text()
+    html = page.build_report(release).read_text()
     assert 'id="release"' in html and 'id="src-fake"' in html
     assert "licence policy (CC0-1.0)" in html and "source killed: &lt;b&gt;bad&lt;/b&gt;" in html
 
 
 def test_bad_inputs_are_user_errors(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no such directory"):
-        report.build_report(tmp_path / "missing")
+        page.build_report(tmp_path / "missing")
     with pytest.raises(UserError, match="no finished runs"):
-        report.build_report(tmp_path)
+        page.build_report(tmp_path)
 
 
 # ------------------------------------------------------------------------------------------ sampling cap
@@ -246,7 +249,7 @@ def _write_run_shuffled(root: Path, name: str, docs: list[dict], shards: int, re
 def test_capped_report_states_the_sample_and_keeps_exact_totals(tmp_path: Path) -> None:
     docs = _many_docs()
     run = fake_run(tmp_path, "big", docs)
-    html = report.build_report(run, tmp_path / "r.html", max_docs=20).read_text()
+    html = page.build_report(run, tmp_path / "r.html", max_docs=20).read_text()
     n = len(docs)
     assert html.count(f"Drawn from a deterministic sample of 20 of {n:,} documents") == 3  # stats, samples, dups
     n_en = sum(d["lang"] == "en" for d in docs)
@@ -266,29 +269,29 @@ def test_sample_does_not_depend_on_file_layout_or_order(tmp_path: Path) -> None:
     docs = _many_docs()
     one = fake_run(tmp_path / "a", "big", docs)
     other = _write_run_shuffled(tmp_path / "b", "big", docs, shards=3, reverse=True)
-    first, second = report.read_docs(one, max_docs=20), report.read_docs(other, max_docs=20)
-    expected = sorted(sorted((d["id"] for d in docs), key=report.doc_key)[:20])
+    first, second = page.read_docs(one, max_docs=20), page.read_docs(other, max_docs=20)
+    expected = sorted(sorted((d["id"] for d in docs), key=page.doc_key)[:20])
     assert list(first.ids) == list(second.ids) == expected
     assert first.total == second.total == len(docs) and first.sampled
-    assert (report.build_report(one, tmp_path / "1.html", max_docs=20).read_bytes()
-            == report.build_report(other, tmp_path / "2.html", max_docs=20).read_bytes())
+    assert (page.build_report(one, tmp_path / "1.html", max_docs=20).read_bytes()
+            == page.build_report(other, tmp_path / "2.html", max_docs=20).read_bytes())
 
 
 def test_cap_at_or_above_the_document_count_changes_nothing(run_dir: Path, dup_run: Path, tmp_path: Path) -> None:
     for run in (run_dir, dup_run):
-        n = len(report.read_docs(run))
-        uncapped = report.build_report(run, tmp_path / "u.html", max_docs=10**9).read_bytes()
-        assert report.build_report(run, tmp_path / "d.html").read_bytes() == uncapped
-        assert report.build_report(run, tmp_path / "n.html", max_docs=n).read_bytes() == uncapped
+        n = len(page.read_docs(run))
+        uncapped = page.build_report(run, tmp_path / "u.html", max_docs=10**9).read_bytes()
+        assert page.build_report(run, tmp_path / "d.html").read_bytes() == uncapped
+        assert page.build_report(run, tmp_path / "n.html", max_docs=n).read_bytes() == uncapped
         assert b"deterministic sample" not in uncapped
-        assert b"deterministic sample" in report.build_report(run, tmp_path / "s.html", max_docs=n - 1).read_bytes()
+        assert b"deterministic sample" in page.build_report(run, tmp_path / "s.html", max_docs=n - 1).read_bytes()
 
 
 def test_runs_are_rendered_one_at_a_time(dup_run: Path, tmp_path: Path) -> None:
     shutil.copytree(dup_run, dup_run.parent / "fake2")
-    runs = [report.RunData.load(d) for d in sorted(dup_run.parent.iterdir())]
-    page = report.render(runs)
-    assert 'id="src-fake"' in page and all("docs" not in run.__dict__ for run in runs)  # documents released
+    runs = [page.RunData.load(d) for d in sorted(dup_run.parent.iterdir())]
+    html = page.render(runs)
+    assert 'id="src-fake"' in html and all("docs" not in run.__dict__ for run in runs)  # documents released
 
 
 # ------------------------------------------------------------------------------------------ data cards
@@ -310,7 +313,7 @@ def test_data_card(run_dir: Path) -> None:
     assert "Filters applied to: en, es, fr" in steps and "`filter_remove_empty_docs`" in steps
     assert "lid.176.ftz" in steps and "`EMAIL`" in steps
     en = quality.load_params("en")
-    assert f"| en | {report.fmt_num(en.lid_min)} | {en.number_words_min}–" in steps
+    assert f"| en | {page.fmt_num(en.lid_min)} | {en.number_words_min}–" in steps
     assert card["homepage"] in text and card["custodian"]["name"] in text
     stats = json.loads((run_dir / "stats.json").read_text())
     assert f"| kept | {stats['documents']['kept']:,} |" in text
@@ -378,25 +381,25 @@ def _blocks(text: str) -> list[str]:
 
 
 def test_inspect_filters_by_reason_and_lang(run_dir: Path) -> None:
-    out = report.inspect_rows(run_dir, reason="char_repetition", n=3)
+    out = page.inspect_rows(run_dir, reason="char_repetition", n=3)
     blocks = _blocks(out)
     assert 0 < len(blocks) <= 3 and all("status  rejected: char_repetition" in b for b in blocks)
     ids = [re.search(r"id\s+(\S+)", b).group(1) for b in blocks]
     assert ids == sorted(ids)
     assert "char_repetition_ratio=" in out and "!" in out  # the failing statistic is flagged
-    fr = _blocks(report.inspect_rows(run_dir, lang="fr", n=50))
+    fr = _blocks(page.inspect_rows(run_dir, lang="fr", n=50))
     assert fr and all("lang    fr " in b for b in fr)
-    kept = _blocks(report.inspect_rows(run_dir, reason="kept", lang="es", n=2))
+    kept = _blocks(page.inspect_rows(run_dir, reason="kept", lang="es", n=2))
     assert len(kept) == 2 and all("status  kept" in b and "lang    es " in b for b in kept)
-    assert report.inspect_rows(run_dir, reason="word_count", n=5) == report.inspect_rows(run_dir, "word_count")
+    assert page.inspect_rows(run_dir, reason="word_count", n=5) == page.inspect_rows(run_dir, "word_count")
 
 
 def test_inspect_rejects_typos_and_neutralises_terminal_escapes(dup_run: Path) -> None:
     with pytest.raises(UserError, match="reasons in this run: duplicate, word_count"):
-        report.inspect_rows(dup_run, reason="wordcount")
+        page.inspect_rows(dup_run, reason="wordcount")
     with pytest.raises(UserError, match="languages: en"):
-        report.inspect_rows(dup_run, lang="xx")
-    out = report.inspect_rows(dup_run, reason="word_count")
+        page.inspect_rows(dup_run, lang="xx")
+    out = page.inspect_rows(dup_run, reason="word_count")
     assert "\x1b" not in out and "\u202e" not in out
     assert "\\x1b[31mred\\u202egnp.exe" in out
 
@@ -415,15 +418,15 @@ FERTILITY = {
 
 
 def _tiny_tokenizer() -> Any:
-    from roots import tokenizer as toklib
+    from roots.release import tokenizer as toklib
 
     return toklib.train_tokenizer([PROSE, "Le personnel de la bibliothèque aide les visiteurs.", "图书馆的工作人员"] * 5,
                                   vocab_size=300, min_frequency=1)
 
 
 def test_fertility_counts_words_chars_and_tokens_without_eod() -> None:
-    from roots import fertility
-    from roots import tokenizer as toklib
+    from roots.release import fertility
+    from roots.release import tokenizer as toklib
 
     tok = _tiny_tokenizer()
     docs = [("en", PROSE), ("en", "two  words\n</s>"), ("zh", "图书馆的工作人员，很好。 ok"), ("fr", "")]
@@ -448,8 +451,8 @@ def test_fertility_counts_words_chars_and_tokens_without_eod() -> None:
 def test_fertility_reads_only_held_out_documents(tmp_path: Path) -> None:
     import pyarrow as pa
 
-    from roots import fertility
-    from roots.release_parts import LINEAGE_SCHEMA
+    from roots.release import fertility
+    from roots.release.parts import LINEAGE_SCHEMA
 
     run = fake_run(tmp_path / "runs", "fake", [_doc("a", text="alpha beta gamma"), _doc("b", text="delta"),
                                                  _doc("c", lang="fr", text="un deux")])
@@ -476,7 +479,7 @@ def test_fertility_reads_only_held_out_documents(tmp_path: Path) -> None:
 
 
 def test_release_fertility_section() -> None:
-    html = report.section_release({**RELEASE, "fertility": FERTILITY})
+    html = page.section_release({**RELEASE, "fertility": FERTILITY})
     part = html[html.index('id="release-fertility"'):]
     assert "Tokenizer fertility" in part and "held-out" in part
     # whitespace languages worst first, then the character-unit ones
@@ -493,7 +496,7 @@ def test_release_fertility_section() -> None:
     assert "Tokens per word on held-out text" in chart and chart.count('class="rej"') == 2
     assert "0.75 (character words)" in chart
     assert "Not measured (no held-out document): " not in part  # en, fr, zh all measured
-    fewer = report.section_release({**RELEASE, "fertility": {"en": FERTILITY["en"]}})
+    fewer = page.section_release({**RELEASE, "fertility": {"en": FERTILITY["en"]}})
     assert "Not measured (no held-out document): fr, zh." in fewer
-    old = report.section_release(RELEASE)  # a manifest from before fertility was measured
+    old = page.section_release(RELEASE)  # a manifest from before fertility was measured
     assert 'id="release-fertility"' in old and "Not recorded in this manifest" in old

@@ -39,8 +39,11 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from roots import fertility, merge, report, workspace
-from roots.run import run_source
+from roots.core import workspace
+from roots.jobs import merge
+from roots.jobs.run import run_source
+from roots.release import fertility
+from roots.report import page
 from tests.conftest import udhr_paragraphs, write_card
 from tests.test_report import _card, copy_hostile_sample
 
@@ -276,7 +279,7 @@ def assert_renders_offline(page: Path, rendered: Rendered, expected_sections: li
 
 
 def run_sections(name: str) -> list[str]:
-    a = report.slug(name)
+    a = page.slug(name)
     return [f"src-{a}", *(f"{a}-{part}" for part in RUN_PARTS)]
 
 
@@ -311,7 +314,7 @@ def release_ws(tmp_path_factory: pytest.TempPathFactory) -> tuple[workspace.Work
     else:  # a merge that does not record it yet: add it, as merge will
         manifest["fertility"] = measured
         manifest_path.write_text(json.dumps(manifest, indent=2))
-        report.build_report(result.out_dir)
+        page.build_report(result.out_dir)
     return ws, result.out_dir
 
 
@@ -319,9 +322,9 @@ def release_ws(tmp_path_factory: pytest.TempPathFactory) -> tuple[workspace.Work
 def test_run_report_in_chromium(release_ws: tuple[workspace.Workspace, Path], tmp_path: Path) -> None:
     """A single run's report (web_noisy with hostile documents) renders with every section, offline."""
     ws, _ = release_ws
-    page = report.build_report(ws.root / "runs" / "web_noisy", tmp_path / "run_report.html")
-    rendered = render(page, tmp_path / "chromium")
-    assert_renders_offline(page, rendered, ["overview", *run_sections("web_noisy")])
+    out = page.build_report(ws.root / "runs" / "web_noisy", tmp_path / "run_report.html")
+    rendered = render(out, tmp_path / "chromium")
+    assert_renders_offline(out, rendered, ["overview", *run_sections("web_noisy")])
     # hostile documents arrive as text: their markup shows on screen and never became elements
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered.dom
     assert "<img" not in rendered.dom.lower()

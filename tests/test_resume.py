@@ -9,9 +9,9 @@ import subprocess
 import sys
 import time
 
-from roots import catalogue
-from roots.bench import generate_corpus
-from roots.cli_pipeline import source_state
+from roots.cli.run_cmds import source_state
+from roots.governance import catalogue
+from tests.bench.bench import generate_corpus
 from tests.conftest import udhr_paragraphs, write_card
 
 

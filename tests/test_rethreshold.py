@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from roots import outputs
+from roots.io import outputs
 from tests.conftest import udhr_paragraphs, write_card
 
 COLUMNS_DECIDED = ("id", "lang", "status", "reason", "detail", "cluster", "text", "number_words", "perplexity")

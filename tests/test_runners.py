@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from roots import merge, workspace
-from roots.run import run_source
+from roots.core import workspace
+from roots.jobs import merge
+from roots.jobs.run import run_source
 
 REPO = Path(__file__).resolve().parent.parent
 KINDS = ("kept", "rejected", "quarantine", "signatures")

@@ -10,8 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from roots import outputs, run
-from roots.errors import UserError
+from roots.core.errors import UserError
+from roots.io import outputs
+from roots.jobs import run
 from tests.conftest import udhr_paragraphs, write_card
 
 

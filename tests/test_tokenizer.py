@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer, pre_tokenizers
 
-from roots import tokenizer as T
+from roots.release import tokenizer as T
 from tests.conftest import UDHR
 
 LANGS = ("en", "fr", "es", "de", "ru", "zh", "ja", "ar", "hi", "bn", "ur", "vi", "sw")

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from roots import outputs, workspace
-from roots.run import run_source
+from roots.core import workspace
+from roots.io import outputs
+from roots.jobs.run import run_source
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sources" / "samples" / "web_noisy"

@@ -1,0 +1,211 @@
+"""Commands of stewards and data owners: workspaces, source cards, permissions, clearance, the audit trail,
+takedowns. They touch only YAML and the governance records, so they start without loading any model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from roots.cli.output import common_options, table, workspace_of
+from roots.core import workspace
+from roots.core.errors import UserError
+from roots.core.yamlio import dump_yaml, write_yaml
+from roots.governance import audit, catalogue, clearance, permissions
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    ws = workspace.init(args.dir)
+    audit.append(ws, "workspace.init", str(ws.root), files=[ws.config_path, ws.policy_path])
+    print(f"initialised workspace {ws.root} (sources/, governance/, roots.yaml, governance/policy.yaml)")
+    return 0
+
+
+def cmd_source_add(args: argparse.Namespace) -> int:
+    ws = workspace_of(args)
+    path = catalogue.card_path(ws, args.name)
+    card = catalogue.new_card(
+        args.name, path=args.path, fmt=args.format, license_id=args.license, custodian=args.custodian,
+        language=args.language, text_field=args.text_field, id_field=args.id_field, url_field=args.url_field,
+        description=args.description, homepage=args.homepage, custodian_type=args.custodian_type,
+        custodian_contact=args.custodian_contact, pii_likelihood=args.pii, category=args.category,
+        license_text=args.license_text, text_unit=args.text_unit, kind=args.kind)
+    problems = catalogue.check_card(ws.sources_dir / "(new card)", card, ws, check_filename=False)
+    existing = {p.stem.lower() for p in catalogue.card_files(ws)}
+    if args.name.lower() in existing:
+        problems.append(catalogue.Problem(path, "name", f"a source named {args.name!r} is already registered",
+                                          "choose another name or edit the existing card"))
+    if problems:
+        raise UserError("the source was not added:\n  " + "\n  ".join(map(str, problems)))
+    write_yaml(path, card)
+    audit.append(ws, "source.add", args.name, {"license": args.license}, files=[path])
+    print(f"registered source {args.name} -> {path.relative_to(ws.root)}")
+    return 0
+
+
+def cmd_source_list(args: argparse.Namespace) -> int:
+    ws = workspace_of(args)
+    cards, problems = catalogue.validate_all(ws)
+    rows = [(c.name, c.data["status"]["state"], ",".join(c.languages), c.license, c.fmt) for c in cards]
+    table(("name", "status", "languages", "licence", "format"), rows)
+    if problems:
+        print(f"\n{len(problems)} problem(s) in other cards; run `roots source validate`.", file=sys.stderr)
+    return 0
+
+
+def cmd_source_show(args: argparse.Namespace) -> int:
+    card = catalogue.load_card(workspace_of(args), args.name)
+    print(dump_yaml(card.data), end="")
+    return 0
+
+
+def cmd_source_validate(args: argparse.Namespace) -> int:
+    ws = workspace_of(args)
+    cards, problems = catalogue.validate_all(ws)
+    if problems:
+        raise UserError(f"{len(problems)} problem(s) in the source catalogue:\n  " +
+                        "\n  ".join(map(str, problems)))
+    print(f"{len(cards)} source card(s) valid")
+    return 0
+
+
+def cmd_permission_file(args: argparse.Namespace) -> int:
+    ws = workspace_of(args)
+    rec = permissions.file_permission(
+        ws, args.name, granted_by=args.granted_by, scope=args.scope, expires=args.expires, evidence=args.evidence,
+        evidence_ref=args.evidence_ref, role=args.role, organisation=args.organisation, contact=args.contact,
+        conditions=args.conditions, granted_on=args.granted_on, recorded_by=args.recorded_by)
+    print(f"filed permission {rec.id} for {args.name} (scope: {', '.join(rec.scopes)}) -> "
+          f"{rec.path.relative_to(ws.root)}")
+    return 0
+
+
+def cmd_permission_list(args: argparse.Namespace) -> int:
+    ws = workspace_of(args)
+    if args.name:
+        catalogue.load_card(ws, args.name)
+    recs = permissions.list_records(ws, args.name)
+    rows = []
+    for r in recs:
+        if r.kind == "grant":
+            rows.append((r.id, r.data["source"], "grant", ",".join(r.scopes),
+                         r.data.get("granted_by", {}).get("name", ""), r.data.get("expires") or "-"))
+        else:
+            rows.append((r.id, r.data["source"], f"revokes {r.data.get('revokes')}", "-", r.data.get("reason", ""),
+                         "-"))
+    table(("record", "source", "kind", "scope", "granted by / reason", "expires"), rows)
+    return 0
+
+
+def cmd_permission_revoke(args: argparse.Namespace) -> int:
+    ws = workspace_of(args)
+    rec = permissions.revoke(ws, args.record_id, args.reason)
+    print(f"revoked {args.record_id} with record {rec.id}")
+    return 0
+
+
+def cmd_clearance(args: argparse.Namespace) -> int:
+    ws = workspace_of(args)
+    cards = [catalogue.load_card(ws, args.name)] if args.name else catalogue.load_all(ws)
+    decisions = clearance.clearance(ws, cards)
+    if args.json:
+        print(json.dumps([d.as_dict() for d in decisions], indent=2))
+        return 0
+    table(("source", "scope", "cleared", "basis / reason"),
+           [(d.source, d.scope, "yes" if d.cleared else "NO", d.basis) for d in decisions])
+    return 0
+
+
+def cmd_governance_verify(args: argparse.Namespace) -> int:
+    ws = workspace_of(args)
+    result = audit.verify(ws)
+    if not result.ok:
+        print(f"audit trail {ws.audit_path}: {len(result.problems)} problem(s):", file=sys.stderr)
+        for p in result.problems:
+            print(f"  {p}", file=sys.stderr)
+        return 1
+    print(f"audit trail intact: {result.entries} entries, every recorded file unchanged")
+    return 0
+
+
+def cmd_takedown_add(args: argparse.Namespace) -> int:
+    from roots.core import workspace
+    from roots.governance import takedowns
+
+    ws = workspace.resolve(getattr(args, "workspace", None))
+    t = takedowns.add(ws, args.source, doc_id=args.id, url_prefix=args.url_prefix, text_sha=args.text_hash,
+                      reason=args.reason)
+    print(f"filed takedown {t.id} for {args.source}; the next `roots merge` applies it")
+    return 0
+
+
+def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
+    common = common_options()
+    p = add(sub, "init", cmd_init, "create an empty workspace (sources/, governance/, default configuration)")
+    p.add_argument("dir")
+
+    src = sub.add_parser("source", parents=[common], help="register and inspect sources")
+    ssub = src.add_subparsers(dest="subcommand", metavar="ACTION", required=True)
+    p = add(ssub, "add", cmd_source_add, "register a source (writes sources/NAME.yaml)")
+    p.add_argument("name")
+    p.add_argument("--path", required=True, help="file, glob or URI of the data (relative: to the workspace)")
+    p.add_argument("--format", required=True, help="jsonl, parquet, text, csv or hf")
+    p.add_argument("--license", required=True, help="SPDX licence id (LicenseRef-X with --license-text)")
+    p.add_argument("--custodian", required=True, help="who holds the data")
+    p.add_argument("--language", default="multi", help="language code(s), comma-separated, or multi")
+    p.add_argument("--text-field")
+    p.add_argument("--id-field")
+    p.add_argument("--url-field")
+    p.add_argument("--text-unit", help="text format only: document (one per file) or line")
+    p.add_argument("--description")
+    p.add_argument("--homepage")
+    p.add_argument("--custodian-type")
+    p.add_argument("--custodian-contact")
+    p.add_argument("--pii", help="PII likelihood: very likely, likely, unlikely, none, unclear")
+    p.add_argument("--category")
+    p.add_argument("--license-text")
+    p.add_argument("--kind", help="text (default) or code")
+    add(ssub, "list", cmd_source_list, "list registered sources")
+    p = add(ssub, "show", cmd_source_show, "print one source card")
+    p.add_argument("name")
+    add(ssub, "validate", cmd_source_validate, "validate every card; exit 2 listing every problem")
+
+    perm = sub.add_parser("permission", parents=[common], help="file, list and revoke permission records")
+    psub = perm.add_subparsers(dest="subcommand", metavar="ACTION", required=True)
+    p = add(psub, "file", cmd_permission_file, "file a permission record for a source")
+    p.add_argument("name")
+    p.add_argument("--granted-by", required=True, help="name of the person who granted it")
+    p.add_argument("--scope", required=True, help="training, release, or training,release")
+    p.add_argument("--expires", help="YYYY-MM-DD")
+    p.add_argument("--evidence", help="file (agreement, email) stored under governance/evidence with its hash")
+    p.add_argument("--evidence-ref", help="a reference when the evidence is not a file (ticket, URL)")
+    p.add_argument("--role")
+    p.add_argument("--organisation")
+    p.add_argument("--contact")
+    p.add_argument("--conditions")
+    p.add_argument("--granted-on", help="YYYY-MM-DD (default today)")
+    p.add_argument("--recorded-by", help="who records it (default $ROOTS_ACTOR or the login name)")
+    p = add(psub, "list", cmd_permission_list, "list permission records")
+    p.add_argument("name", nargs="?")
+    p = add(psub, "revoke", cmd_permission_revoke, "revoke a permission (appends a revocation record)")
+    p.add_argument("record_id")
+    p.add_argument("--reason", required=True)
+
+    p = add(sub, "clearance", cmd_clearance, "is each source cleared for training and release, and why")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    gov = sub.add_parser("governance", parents=[common], help="governance checks")
+    gsub = gov.add_subparsers(dest="subcommand", metavar="ACTION", required=True)
+    add(gsub, "verify", cmd_governance_verify, "check that the audit trail and recorded files are intact")
+    td = sub.add_parser("takedown", help="takedown requests applied at the next merge")
+    tsub = td.add_subparsers(dest="subcommand", metavar="ACTION", required=True)
+    p = add(tsub, "add", cmd_takedown_add, "file a takedown (by document id, URL prefix or text hash)")
+    p.add_argument("--source", required=True)
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--id")
+    group.add_argument("--url-prefix")
+    group.add_argument("--text-hash", help="SHA-256 of the document text as stored in kept/")
+    p.add_argument("--reason", required=True)

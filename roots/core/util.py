@@ -1,0 +1,81 @@
+"""Small helpers every layer uses: content hashes, atomic file replacement, library versions.
+
+Why here: before, the perplexity stage and two jobs imported the audit trail for its hashing helper,
+five modules wrote their own temporary-name-then-rename, and three collected library versions their own
+way. One copy each, at the bottom of the house, keeps their semantics the same everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata as metadata
+import os
+import platform
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from roots import __version__
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@contextmanager
+def atomic_path(path: Path, fsync: bool = False) -> Iterator[Path]:
+    """Yield a temporary name beside `path`; on success it replaces `path`, on any failure it is removed.
+
+    Readers see the old file or the complete new one, never a half-written file, and a killed or failed
+    write (disk full included) leaves only a dot-file that no reader looks for. `fsync` flushes the
+    bytes to disk before the rename, for records that must survive a power cut (governance, configs).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        if fsync:
+            with tmp.open("rb+") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_atomically(path: Path, write: Callable[[Path], object], fsync: bool = False) -> None:
+    """Call `write(temporary path)` and move the result into place (see `atomic_path`)."""
+    with atomic_path(path, fsync=fsync) as tmp:
+        write(tmp)
+
+
+# distribution names of the modules whose import name differs
+_DISTRIBUTIONS = {"apache_beam": "apache-beam", "gcld3": "cld3-py", "yaml": "PyYAML", "stdnum": "python-stdnum"}
+
+
+def library_versions(modules: Iterable[str]) -> dict[str, str | None]:
+    """{module: version} of `modules` plus roots and Python; None for a module that is not installed.
+
+    The version is the installed distribution's, falling back to the module's `__version__`, so that the
+    run manifest, the merge manifest and the LM calibration record the same string for the same library.
+    """
+    out: dict[str, str | None] = {"roots": __version__, "python": platform.python_version()}
+    for mod in modules:
+        try:
+            out[mod] = metadata.version(_DISTRIBUTIONS.get(mod, mod))
+        except metadata.PackageNotFoundError:
+            try:
+                out[mod] = getattr(importlib.import_module(mod), "__version__", "unknown")
+            except ImportError:
+                out[mod] = None
+    return out

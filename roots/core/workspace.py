@@ -1,0 +1,138 @@
+"""Workspaces: any directory holding `sources/` and `governance/`.
+
+Commands resolve the workspace from `--workspace`, then `ROOTS_WORKSPACE`, then the current directory,
+so that one installation can serve several corpora and tests can use throw-away directories.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from roots.core.errors import UserError
+from roots.core.yamlio import load_yaml, write_yaml
+
+CONFIG_NAME = "roots.yaml"
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "runs_dir": "runs",
+    "release_dir": "release",
+    "models_dir": "models",
+    "langid": {"model": "lid.176.ftz", "batch_size": 512},
+    "normalise": {"max_chars": 1_000_000},
+    "pii": {"tags": ["EMAIL", "USER", "IP_ADDRESS", "KEY", "PHONE", "IBAN", "CREDIT_CARD"]},
+    "thresholds": {},
+}
+
+DEFAULT_POLICY: dict[str, Any] = {
+    "description": (
+        "Licences that clear a source for a scope without an explicit permission record. "
+        "Any licence not listed under `clears` needs a permission record for every scope."
+    ),
+    "clears": {
+        "CC0-1.0": ["training", "release"],
+        "PDDL-1.0": ["training", "release"],
+        "public-domain": ["training", "release"],
+        "CC-BY-4.0": ["training", "release"],
+        "CC-BY-SA-4.0": ["training", "release"],
+        "MIT": ["training", "release"],
+        "Apache-2.0": ["training", "release"],
+        "BSD-3-Clause": ["training", "release"],
+        "ODC-By-1.0": ["training", "release"],
+        "CC-BY-NC-4.0": ["training"],
+    },
+    "always_require_permission": [
+        "proprietary",
+        "all-rights-reserved",
+        "CC-BY-ND-4.0",
+        "CC-BY-NC-ND-4.0",
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @property
+    def sources_dir(self) -> Path:
+        return self.root / "sources"
+
+    @property
+    def governance_dir(self) -> Path:
+        return self.root / "governance"
+
+    @property
+    def permissions_dir(self) -> Path:
+        return self.governance_dir / "permissions"
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.governance_dir / "evidence"
+
+    @property
+    def takedowns_dir(self) -> Path:
+        return self.governance_dir / "takedowns"
+
+    @property
+    def policy_path(self) -> Path:
+        return self.governance_dir / "policy.yaml"
+
+    @property
+    def audit_path(self) -> Path:
+        return self.governance_dir / "audit.jsonl"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    def config(self) -> dict[str, Any]:
+        """Default configuration overlaid with the workspace's `roots.yaml` (one level deep)."""
+        merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in DEFAULT_CONFIG.items()}
+        if self.config_path.exists():
+            user = load_yaml(self.config_path) or {}
+            if not isinstance(user, dict):
+                raise UserError(f"{self.config_path}: expected a mapping of settings at the top level.")
+            for key, value in user.items():
+                if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                    merged[key].update(value)
+                else:
+                    merged[key] = value
+        return merged
+
+    def path_setting(self, key: str) -> Path:
+        value = Path(str(self.config()[key]))
+        return value if value.is_absolute() else self.root / value
+
+
+def resolve(path: str | os.PathLike[str] | None) -> Workspace:
+    """Find the workspace to use and check that it looks like one."""
+    raw = path if path is not None else os.environ.get("ROOTS_WORKSPACE") or os.getcwd()
+    root = Path(raw).expanduser().resolve()
+    if not root.is_dir():
+        raise UserError(f"workspace {root} does not exist. Create one with `roots init {raw}`.")
+    ws = Workspace(root)
+    if not ws.sources_dir.is_dir() or not ws.governance_dir.is_dir():
+        raise UserError(
+            f"{root} is not a roots workspace (it needs sources/ and governance/). "
+            f"Create one with `roots init {raw}` or pass --workspace DIR."
+        )
+    return ws
+
+
+def init(path: str | os.PathLike[str]) -> Workspace:
+    """Create an empty workspace; never overwrite a file that already exists."""
+    root = Path(path).expanduser().resolve()
+    if root.exists() and not root.is_dir():
+        raise UserError(f"{root} exists and is not a directory; choose another path for the workspace.")
+    ws = Workspace(root)
+    for d in (ws.sources_dir, ws.permissions_dir, ws.evidence_dir, ws.takedowns_dir):
+        d.mkdir(parents=True, exist_ok=True)
+    if not ws.config_path.exists():
+        write_yaml(ws.config_path, DEFAULT_CONFIG)
+    if not ws.policy_path.exists():
+        write_yaml(ws.policy_path, DEFAULT_POLICY)
+    ws.audit_path.touch(exist_ok=True)
+    return ws

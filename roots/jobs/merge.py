@@ -1,0 +1,612 @@
+"""`roots merge`: the only place sources meet; writes a release a Megatron trainer reads directly.
+
+Order of decisions, each recorded in the release manifest: clearance gate (licence policy or a valid
+permission record, at merge time, so a revocation after a run still excludes the source) -> takedowns
+-> cross-source near duplicates (from the saved MinHash signatures) -> per-source sampling ratios ->
+per-language validation hold-out -> tokenizer training on an alpha-weighted, line-deduplicated sample
+-> tokenisation into Megatron shards (Beam) -> blend weights -> manifest with lineage and hashes.
+
+Memory does not follow the number of kept documents, except where stated. Kept files are read one
+record batch at a time (`release_parts.read_batches`), tokenisation and shard assembly are streamed
+(`release_parts.tokenize_file`, `assemble`), and memory freed by one step is handed back before the next
+(`release_freed_memory`). What remains, each bounded where it is defined:
+- the tokenizer training sample is capped by `tokenizer_sample_bytes`; the trainer's and the line
+  dedup's memory follow the sample's distinct words and lines, so they stop growing once the corpus
+  exceeds the cap (`tokenizer_sample`, `tokenizer.train_tokenizer`, `tokenizer.dedup_lines`);
+  `tokenizer_file` skips training altogether;
+- the encoder's word cache holds at most `tokenizer.ENCODE_WORD_CACHE` words;
+- the map of dropped documents has one entry per dropped document (`decide_drops`);
+- one lineage row group per shard being written (`LINEAGE_ROW_GROUP`);
+- the release report draws its per-document views from at most `page.REPORT_MAX_DOCS` documents per
+  run, one run at a time (about 100 MB; counts stay exact);
+- cross-source dedup holds one key bucket and the signatures of documents with a cross-source candidate
+  (`dedup_merge`);
+- fertility is counted while tokenising, as per-language sums (`held_out_fertility`): nothing per document.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import time
+import uuid
+from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from roots import __version__
+from roots.core import schema
+from roots.core.errors import UserError
+from roots.core.util import sha256_file
+from roots.core.workspace import Workspace
+from roots.core.yamlio import write_json
+from roots.governance import catalogue, clearance, takedowns
+from roots.release import megatron, parts
+from roots.release import tokenizer as toklib
+
+DEFAULTS: dict[str, Any] = {
+    "seed": 42,
+    "valid_fraction": 0.05,  # ROOTS held out 5% of each language
+    "tokenizer_alpha": 0.3,  # ROOTS's alpha for the tokenizer sample
+    "blend_alpha": 1.0,  # 1.0: weights proportional to tokens; < 1 up-samples small languages
+    "tokenizer_sample_bytes": 200_000_000,
+    "tokenizer_min_frequency": 2,
+    "vocab_size": toklib.BLOOM_VOCAB_SIZE,
+    "source_ratios": {},  # e.g. {big_english_crawl: 0.5}, as ROOTS capped English
+    "dedup": True,
+    "tokenizer_file": None,  # a tokenizer.json to use as is instead of training one (relative: to the workspace)
+}
+
+
+@dataclass
+class Included:
+    name: str
+    run_dir: Path
+    basis: str
+    record: str | None
+    files: list[Path]
+    license: str
+
+
+@dataclass
+class Plan:
+    included: list[Included] = field(default_factory=list)
+    excluded: list[dict[str, str]] = field(default_factory=list)
+
+
+def settings(ws: Workspace) -> dict[str, Any]:
+    merged = dict(DEFAULTS)
+    merged.update(ws.config().get("merge") or {})
+    return merged
+
+
+def gate(ws: Workspace) -> Plan:
+    """Which sources enter and why; every other source is listed with the reason it does not."""
+    from roots.jobs.run import finished_manifest
+
+    cards = catalogue.load_all(ws)
+    decisions = {d.source: d for d in clearance.clearance(ws, cards) if d.scope == "training"}
+    plan = Plan()
+    for card in cards:
+        d = decisions[card.name]
+        if not d.cleared:
+            plan.excluded.append({"source": card.name, "reason": f"not cleared for training: {d.basis}"})
+            continue
+        run_dir = ws.path_setting("runs_dir") / card.name
+        if finished_manifest(run_dir) is None:
+            plan.excluded.append({"source": card.name, "reason": f"no finished run in {run_dir}; run "
+                                  f"`roots run {card.name}` first"})
+            continue
+        files = sorted((run_dir / "kept").glob("*.parquet"))
+        plan.included.append(Included(card.name, run_dir, d.basis, d.record, files, card.license))
+    return plan
+
+
+def _iter_kept(inc: Included, columns: list[str]) -> Iterator[dict[str, Any]]:
+    """The kept rows of a source, `columns` only, one record batch in memory at a time."""
+    for path in inc.files:
+        for batch in parts.read_batches(path, columns):
+            yield from batch.to_pylist()
+
+
+def cross_source_duplicates(plan: Plan, cfg: dict[str, Any]) -> dict[str, str]:
+    """Near duplicates across sources from the saved signatures; keeps the copy of the preferred source.
+
+    Preference, documented for data owners: a source cleared by licence policy beats one cleared by a
+    (revocable) permission record; then the source listed first alphabetically; then the lowest id.
+    """
+    if not cfg.get("dedup", True) or len(plan.included) < 2:
+        return {}
+    from roots.dedup import crosssource
+
+    return crosssource.duplicates_across(plan.included)
+
+
+def decide_drops(plan: Plan, takedown_list: list[takedowns.Takedown], cfg: dict[str, Any],
+                 dups: dict[str, str]) -> tuple[dict[str, str], dict[str, Counter[str]]]:
+    """(document key -> why it leaves the release, per-source counts of each cause).
+
+    Memory: the returned map holds one entry per dropped document (takedowns, cross-source duplicates,
+    documents a `source_ratios` entry samples out), so it grows with what is dropped, not with what is kept.
+    Text and URL are read only for a source with takedowns, the only decision that needs them.
+    """
+    drops: dict[str, str] = {}
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    ratios = cfg.get("source_ratios") or {}
+    for inc in plan.included:
+        mine = [t for t in takedown_list if t.source == inc.name]
+        ratio = float(ratios.get(inc.name, 1.0))
+        for row in _iter_kept(inc, ["id", "url", "text"] if mine else ["id"]):
+            key = schema.doc_key(inc.name, row["id"])
+            why = None
+            if mine:
+                sha = takedowns.text_hash(row["text"])
+                hit = next((t for t in mine if t.matches(inc.name, row["id"], row["url"], sha)), None)
+                if hit is not None:
+                    why, cause = f"takedown {hit.id}: {hit.reason}", "takedown"
+            if why is None and key in dups:
+                why, cause = dups[key], "cross_source_duplicate"
+            if why is None and ratio < 1.0 and parts.unit_hash(int(cfg["seed"]), inc.name, row["id"]) >= ratio:
+                why, cause = f"sampled out (source ratio {ratio})", "sampled_out"
+            if why is not None:
+                drops[key] = why
+                counts[inc.name][cause] += 1
+    return drops, counts
+
+
+def tokenizer_sample(plan: Plan, drops: dict[str, str], cfg: dict[str, Any]) -> Iterator[str]:
+    """Alpha-weighted per-language sample (two streaming passes: sizes, then selection), line-deduplicated.
+
+    The texts are yielded one at a time, straight from the kept files, so the sample is never held: what
+    grows with it is the trainer's vocabulary state and the dedup's set of line digests, and the sample
+    itself stops growing at `tokenizer_sample_bytes` (expected size; the selection is per document).
+    """
+    sizes: Counter[str] = Counter()
+    for inc in plan.included:
+        for row in _iter_kept(inc, ["id", "lang", "n_bytes"]):
+            if schema.doc_key(inc.name, row["id"]) not in drops:
+                sizes[parts.group_of(row["lang"])] += int(row["n_bytes"] or 0)
+    total = sum(sizes.values())
+    if total == 0:
+        return iter(())
+    alpha = float(cfg["tokenizer_alpha"])
+    q = {lang: (n / total) ** alpha for lang, n in sizes.items()}
+    z = sum(q.values())
+    budget = float(cfg["tokenizer_sample_bytes"])
+    prob = {lang: min(1.0, budget * q[lang] / z / n) for lang, n in sizes.items() if n}
+
+    def selected() -> Iterator[str]:
+        for inc in plan.included:
+            for row in _iter_kept(inc, ["id", "lang", "text"]):
+                key = schema.doc_key(inc.name, row["id"])
+                lang = parts.group_of(row["lang"])
+                if key not in drops and parts.unit_hash(int(cfg["seed"]) + 7, inc.name, row["id"]) < prob[lang]:
+                    yield row["text"]
+
+    return toklib.dedup_lines(selected())
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by the step just finished back to the system before the next step starts.
+
+    The merge's steps run one after another in one process, and each frees what it built, but glibc keeps
+    freed heap pages (in the arenas of the threads the tokenizer and Arrow ran on) for reuse: without
+    this, the process's peak is the sum of the steps' high-water marks rather than the largest of them.
+    A no-op where the C library is not glibc.
+    """
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def blend(tokens: dict[str, dict[str, int]], alpha: float) -> dict[str, Any]:
+    """Per-language weights for megatron-core (`--data-path` string and `--per-split-data-args-path` JSON)."""
+    train = {g: t["train"] for g, t in tokens.items() if t.get("train")}
+    total = sum(train.values())
+    raw = {g: (n / total) ** alpha for g, n in train.items()} if total else {}
+    z = sum(raw.values())
+    weights = {g: round(v / z, 8) for g, v in sorted(raw.items())}
+    per_split: dict[str, list[str] | None] = {"train": [], "valid": [], "test": None}
+    for g, w in weights.items():
+        per_split["train"] += [str(w), f"shards/{g}_text_document"]
+    valid = {g: t["valid"] for g, t in tokens.items() if t.get("valid")}
+    vz = sum(valid.values())
+    for g, n in sorted(valid.items()):
+        per_split["valid"] += [str(round(n / vz, 8)), f"shards/{g}_valid_text_document"]
+    return {
+        "alpha": alpha,
+        "weights": weights,
+        "tokens": {g: tokens[g] for g in sorted(tokens)},
+        "data_path": " ".join(f"{w} shards/{g}_text_document" for g, w in weights.items()),
+        "per_split_data_args": per_split,
+        "note": "paths are relative to the release directory; run the trainer from there or prefix them",
+    }
+
+
+def supplied_tokenizer(ws: Workspace, value: Any) -> Any:
+    """The tokenizer named by the merge setting `tokenizer_file`, loaded; None when it is not set."""
+    if not value:
+        return None
+    path = Path(str(value))
+    path = path if path.is_absolute() else ws.root / path
+    if not path.is_file():
+        raise UserError(f"merge setting `tokenizer_file`: {path} is not a file; give the path of a "
+                        "tokenizer.json, or remove the setting to train the tokenizer.")
+    try:
+        tok = toklib.load(path)
+    except Exception as exc:  # noqa: BLE001 (tokenizers raises a bare Exception for a malformed file)
+        raise UserError(f"merge setting `tokenizer_file`: {path} is not a tokenizer.json ({exc}).") from None
+    missing = [t for t in toklib.SPECIAL_TOKENS if tok.token_to_id(t) is None]
+    if missing:
+        raise UserError(f"merge setting `tokenizer_file`: {path} lacks the special token(s) {', '.join(missing)} "
+                        "that the release needs (</s> is the end-of-document token).")
+    return tok
+
+
+@dataclass
+class MergeResult:
+    out_dir: Path
+    manifest: dict[str, Any]
+
+
+def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
+          beam_args: list[str] | None = None) -> MergeResult:
+    from pipelines import merge_pipeline
+    from roots.io.outputs import bounded_arrow_memory
+
+    bounded_arrow_memory()
+    cfg = settings(ws)
+    if vocab_size is not None:
+        cfg["vocab_size"] = vocab_size
+    if int(cfg["vocab_size"]) < 260:
+        raise UserError("--vocab-size must be at least 260 (256 bytes + 4 special tokens).")
+    supplied = supplied_tokenizer(ws, cfg.get("tokenizer_file"))
+    plan = gate(ws)
+    if not plan.included:
+        reasons = "; ".join(f"{e['source']}: {e['reason']}" for e in plan.excluded) or "no sources registered"
+        raise UserError(f"no source may enter a release ({reasons}).")
+    final = Path(out) if out else ws.path_setting("release_dir")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(f".{final.name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+    (tmp / "shards").mkdir(parents=True)
+    started = dt.datetime.now(dt.UTC)
+    try:
+        takedown_list = takedowns.load_all(ws)
+        dups = cross_source_duplicates(plan, cfg)
+        drops, drop_counts = decide_drops(plan, takedown_list, cfg, dups)
+        t_tok, c_tok = time.perf_counter(), time.process_time()
+        if supplied is not None:
+            print(f"  using the tokenizer {cfg['tokenizer_file']} (not training one) ...", flush=True)
+            tok = supplied
+        else:
+            print(f"  training the tokenizer (vocabulary {cfg['vocab_size']}) ...", flush=True)
+            tok = toklib.train_tokenizer(tokenizer_sample(plan, drops, cfg), vocab_size=int(cfg["vocab_size"]),
+                                         min_frequency=int(cfg["tokenizer_min_frequency"]))
+            release_freed_memory()
+        timings = {"tokenizer_train_s": round(time.perf_counter() - t_tok, 3),
+                   "tokenizer_train_cpu_s": round(time.process_time() - c_tok, 3)}
+        toklib.save_hf_files(tok, tmp)
+        tasks = [{"index": i, "source": inc.name, "path": str(path), "clearance": inc.basis, "record": inc.record}
+                 for i, (inc, path) in enumerate((inc, p) for inc in plan.included for p in inc.files)]
+        parts_dir = tmp / "_parts"
+        print(f"  tokenizing {len(tasks)} kept files into Megatron shards ...", flush=True)
+        t_sh, c_sh = time.perf_counter(), time.process_time()
+        merge_pipeline.run(tasks, drops, str(tmp / "tokenizer.json"), str(parts_dir), float(cfg["valid_fraction"]),
+                           int(cfg["seed"]), beam_args or [])
+        c_asm = time.process_time()
+        release_freed_memory()
+        tokens, docs = assemble(parts_dir, tmp, len(tasks))
+        assemble_cpu = time.process_time() - c_asm
+        timings["tokenize_and_write_s"] = round(time.perf_counter() - t_sh, 3)
+        timings["tokenize_and_write_cpu_s"] = round(time.process_time() - c_sh, 3)
+        timings.update(shard_writing_timings(parts_dir, assemble_cpu))
+        held_out = held_out_fertility(parts_dir)
+        shutil.rmtree(parts_dir)
+        release_freed_memory()
+        blend_data = blend(tokens, float(cfg["blend_alpha"]))
+        write_json(tmp / "blend.json", blend_data)
+        write_json(tmp / "per_split_data_args.json", blend_data["per_split_data_args"])
+        from roots.report import datacard, page
+
+        view = card_view(plan, tokens, docs, takedown_list)
+        datacard.write_release_card(tmp, view)
+        manifest = build_manifest(ws, plan, cfg, takedown_list, drop_counts, tokens, docs, tmp, tok, started, view)
+        manifest["timings"] = timings
+        manifest["fertility"] = held_out
+        write_json(tmp / "manifest.json", manifest)
+        release_freed_memory()
+        page.build_report(tmp)  # reads the manifest; its own hash is added afterwards
+        manifest["files_sha256"]["report.html"] = sha256_file(tmp / "report.html")
+        write_json(tmp / "manifest.json", manifest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    from roots.jobs.run import publish
+
+    publish(tmp, final)
+    return MergeResult(final, manifest)
+
+
+# Rows per row group of a shard's lineage file. The assembly buffers one row group per shard being written,
+# so this is the lineage's memory bound: 65,536 rows of ~100-200 bytes, ~10 MB (pyarrow's write_table default,
+# 1M rows, would let it reach ~200 MB on a large shard).
+LINEAGE_ROW_GROUP = 64 * 1024
+# Token bytes copied from a partial segment per read.
+COPY_BLOCK = 8 << 20
+
+
+def assemble(parts_dir: Path, out: Path, n_tasks: int) -> tuple[dict[str, dict[str, int]], dict[str, Any]]:
+    """Concatenate each (group, split)'s ranges of the partial outputs in input-file order into its shard;
+    lineage in the same order (see `release_parts.tokenize_file` for the partial layout).
+
+    Memory does not follow the shard's size: token bytes are copied in blocks of `COPY_BLOCK` (read, not
+    memory-mapped: mapped pages stay in the process's RSS while the map is open), the `.idx` is written
+    piece by piece (`megatron.write_pieces`), and the lineage one row group at a time. What remains is
+    one row group of lineage (`LINEAGE_ROW_GROUP` rows, about 100-200 bytes each) and the list of ranges,
+    one small entry per (segment, group, split).
+    """
+    done_dir = parts_dir / "_done"
+    done = sorted(done_dir.glob("*.json")) if done_dir.exists() else []
+    if len(done) != n_tasks:
+        from roots.core.errors import JobError
+
+        raise JobError(f"tokenisation finished {len(done)} of {n_tasks} files; the release was not written")
+    pieces: dict[tuple[str, str], list[tuple[dict[str, Any], str, int, int, int]]] = defaultdict(list)
+    counts: Counter[tuple[str, str]] = Counter()
+    dtypes = set()
+    for path in done:  # zero-padded file index: sorted names are input-file order
+        record = json.loads(path.read_text())
+        dtypes.add(record["dtype"])
+        for seg in record["segments"]:
+            offset = 0
+            for batch, (group, split, n_docs, n_tokens) in enumerate(seg["keys"]):
+                pieces[(group, split)].append((record, seg["name"], batch, offset, n_tokens))
+                counts[(group, split)] += n_docs
+                offset += n_tokens
+    if len(dtypes) > 1:
+        raise RuntimeError(f"partial outputs of different token dtypes: {sorted(dtypes)}")
+    dtype = np.dtype(dtypes.pop()) if dtypes else None
+    tokens: dict[str, dict[str, int]] = defaultdict(lambda: {"train": 0, "valid": 0})
+    docs: dict[str, Any] = defaultdict(lambda: {"train": 0, "valid": 0})
+    lineage_dir = out / "lineage"
+    lineage_dir.mkdir(parents=True, exist_ok=True)
+    segments = _Segments(parts_dir)
+    try:
+        for (group, split) in sorted(pieces):
+            name = f"{group}_text_document" if split == "train" else f"{group}_valid_text_document"
+            n_tokens = _write_shard(out / "shards" / name, lineage_dir / f"{name}.parquet", pieces[(group, split)],
+                                    counts[(group, split)], segments, dtype)
+            tokens[group][split] = n_tokens
+            docs[group][split] = counts[(group, split)]
+    finally:
+        segments.close()
+    return dict(tokens), dict(docs)
+
+
+def _write_shard(prefix: Path, lineage_path: Path, ranges: list[tuple[dict[str, Any], str, int, int, int]],
+                 n_docs: int, segments: _Segments, dtype: np.dtype) -> int:
+    """One shard's `.bin`/`.idx` and lineage from its ranges of the partial segments; returns its tokens."""
+    lineage = _LineageWriter(lineage_path)
+    n_tokens = 0
+
+    def shard_pieces() -> Iterator[tuple[Iterator[bytes], np.ndarray]]:
+        nonlocal n_tokens
+        for record, seg_name, batch, offset, count in ranges:
+            table = _lineage_table(segments.lineage(seg_name).get_batch(batch), record)
+            lineage.add(table)
+            sizes = table.column("tokens").to_numpy()
+            n_tokens += int(sizes.sum())
+            yield segments.token_bytes(seg_name, offset * dtype.itemsize, count * dtype.itemsize), sizes
+
+    try:
+        # the release directory is published as a whole, so its files need no rename of their own
+        megatron.write_pieces(prefix, shard_pieces(), n_docs, dtype, atomic=False)
+        lineage.close()
+    except BaseException:
+        lineage.abort()
+        raise
+    return n_tokens
+
+
+class _LineageWriter:
+    """A shard's lineage Parquet file written one row group at a time, with `document_index` numbered
+    across the shard; the same bytes as `pq.write_table(whole table, row_group_size=LINEAGE_ROW_GROUP)`
+    (same row groups, each a slice of the same pieces, its `document_index` as a slice of the whole one)."""
+
+    SCHEMA = pa.schema([pa.field("document_index", pa.int64()), *parts.LINEAGE_SCHEMA])
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.writer: pq.ParquetWriter | None = None
+        self.buffered: list[pa.Table] = []
+        self.n_buffered = 0
+        self.n_written = 0
+
+    def add(self, table: pa.Table) -> None:
+        self.buffered.append(table)
+        self.n_buffered += table.num_rows
+        while self.n_buffered >= LINEAGE_ROW_GROUP:
+            rows = pa.concat_tables(self.buffered)
+            self._write(rows.slice(0, LINEAGE_ROW_GROUP))
+            rest = rows.slice(LINEAGE_ROW_GROUP)
+            self.buffered, self.n_buffered = [rest], rest.num_rows
+
+    def _write(self, rows: pa.Table) -> None:
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, self.SCHEMA, compression="zstd", write_statistics=True)
+        index = pa.array(np.arange(self.n_written, self.n_written + rows.num_rows), pa.int64())
+        self.writer.write_table(rows.add_column(0, "document_index", index), row_group_size=LINEAGE_ROW_GROUP)
+        self.n_written += rows.num_rows
+
+    def close(self) -> None:
+        if self.n_buffered or self.writer is None:
+            self._write(pa.concat_tables(self.buffered) if self.buffered
+                        else parts.LINEAGE_SCHEMA.empty_table())
+        self.buffered, self.n_buffered = [], 0
+        assert self.writer is not None
+        self.writer.close()
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.path.unlink(missing_ok=True)
+
+
+class _Segments:
+    """Open partial segments (token file descriptor, lineage reader), the most recent `keep` of them:
+    each shard reads a range from every segment holding its language, so reopening per range would cost
+    one open per (shard, segment) pair."""
+
+    def __init__(self, parts_dir: Path, keep: int = 64) -> None:
+        self.parts_dir = parts_dir
+        self.keep = keep
+        self.open: OrderedDict[str, tuple[int, Any, Any]] = OrderedDict()
+
+    def _get(self, name: str) -> tuple[int, Any, Any]:
+        if name in self.open:
+            self.open.move_to_end(name)
+        else:
+            if len(self.open) >= self.keep:
+                self._close(self.open.popitem(last=False)[1])
+            bin_path, arrow_path = parts.segment_paths(self.parts_dir, name)
+            lineage = pa.OSFile(str(arrow_path))  # read, not mapped: mapped pages would count in RSS
+            self.open[name] = (os.open(bin_path, os.O_RDONLY), lineage, pa.ipc.open_file(lineage))
+        return self.open[name]
+
+    def lineage(self, name: str) -> Any:
+        return self._get(name)[2]
+
+    def token_bytes(self, name: str, start: int, length: int) -> Iterator[bytes]:
+        """Bytes [start, start + length) of the segment's tokens, in blocks of at most `COPY_BLOCK`."""
+        fd = self._get(name)[0]
+        end = start + length
+        while start < end:
+            block = os.pread(fd, min(COPY_BLOCK, end - start), start)
+            if not block:
+                raise RuntimeError(f"partial segment {name} ends before byte {end}")
+            start += len(block)
+            yield block
+
+    @staticmethod
+    def _close(entry: tuple[int, Any, Any]) -> None:
+        os.close(entry[0])
+        entry[1].close()
+
+    def close(self) -> None:
+        while self.open:
+            self._close(self.open.popitem()[1])
+
+
+def held_out_fertility(parts_dir: Path) -> dict[str, dict[str, Any]]:
+    """Tokenizer fertility of the validation split, from the per-file sums the tokenisation recorded: the
+    same numbers as `fertility.fertility_from_lineage` on the built release, without a second encoding pass
+    and without holding the held-out ids."""
+    from roots.release import fertility
+
+    total: fertility.Sums = {}
+    for path in sorted((parts_dir / "_done").glob("*.json")):
+        fertility.add_sums(total, json.loads(path.read_text()).get("fertility") or {})
+    return fertility.summarise(total)
+
+
+def shard_writing_timings(parts_dir: Path, assemble_cpu_s: float) -> dict[str, float]:
+    """CPU seconds of shard writing itself: every file's tokenisation into partial outputs (measured inside
+    `tokenize_file`, on whichever worker ran it, the tokenizer's threads included) plus the assembly of
+    the shards and lineage. The Beam step's own overhead is what `tokenize_and_write_cpu_s` adds."""
+    tokenize_cpu = sum(json.loads(p.read_text())["cpu_s"] for p in sorted((parts_dir / "_done").glob("*.json")))
+    return {"shard_tokenize_cpu_s": round(tokenize_cpu, 3), "shard_assemble_cpu_s": round(assemble_cpu_s, 3),
+            "shard_writing_cpu_s": round(tokenize_cpu + assemble_cpu_s, 3)}
+
+
+def _lineage_table(rows: pa.RecordBatch, record: dict[str, Any]) -> pa.Table:
+    """A segment's lineage rows with the per-file columns (source, clearance, permission record) added."""
+    n = rows.num_rows
+    constant = {name: pa.repeat(pa.scalar(record[key], pa.string()), n)
+                for name, key in (("source", "source"), ("clearance", "clearance"),
+                                  ("permission_record", "permission_record"))}
+    return pa.Table.from_arrays([constant[f.name] if f.name in constant else rows.column(f.name)
+                                 for f in parts.LINEAGE_SCHEMA], schema=parts.LINEAGE_SCHEMA)
+
+
+def card_view(plan: Plan, tokens: dict[str, dict[str, int]], docs: dict[str, Any],
+              takedown_list: list[takedowns.Takedown]) -> dict[str, Any]:
+    """The release as the data card and report read it: sources with clearance, exclusions, languages."""
+    sources = []
+    for inc in plan.included:
+        sources.append({"name": inc.name, "clearance": inc.basis, "license": inc.license,
+                        "run_dir": str(inc.run_dir)})
+    return {
+        "name": "release",
+        "sources": sources,
+        "excluded": [{"name": e["source"], "reason": e["reason"]} for e in plan.excluded],
+        "languages": {g: {"documents": docs[g]["train"] + docs[g]["valid"],
+                          "tokens": tokens[g]["train"] + tokens[g]["valid"]} for g in sorted(tokens)},
+        "takedowns": [{"id": t.id, "source": t.source, "reason": t.reason} for t in takedown_list],
+        "tokens": sum(t["train"] + t["valid"] for t in tokens.values()),
+        "documents": sum(d["train"] + d["valid"] for d in docs.values()),
+    }
+
+
+def build_manifest(ws: Workspace, plan: Plan, cfg: dict[str, Any], takedown_list: list[takedowns.Takedown],
+                   drop_counts: dict[str, Counter[str]], tokens: dict[str, dict[str, int]], docs: dict[str, Any],
+                   out: Path, tok: Any, started: dt.datetime, view: dict[str, Any]) -> dict[str, Any]:
+    sources = []
+    for inc in plan.included:
+        run_manifest = json.loads((inc.run_dir / "manifest.json").read_text())
+        stats = json.loads((inc.run_dir / "stats.json").read_text())
+        langs = {lang: {"kept": v["kept"]} for lang, v in stats["languages"].items() if v["kept"]}
+        sources.append({
+            "source": inc.name, "clearance": inc.basis, "permission_record": inc.record,
+            "run": {"finished": run_manifest.get("finished"), "config_hash": run_manifest.get("config_hash"),
+                    "input_fingerprint": run_manifest["input"]["fingerprint"]},
+            "documents_kept_by_run": stats["documents"]["kept"], "bytes_kept_by_run": stats["bytes"]["out"],
+            "languages": langs, "removed_at_merge": dict(sorted(drop_counts.get(inc.name, Counter()).items())),
+        })
+    files = {str(p.relative_to(out)): sha256_file(p) for p in sorted(out.rglob("*")) if p.is_file()
+             and p.name != "manifest.json"}
+    shard_tokens = {f"shards/{g}_{'text' if s == 'train' else 'valid_text'}_document": n
+                    for g, t in tokens.items() for s, n in t.items() if n}
+    return {
+        **{k: view[k] for k in ("name", "sources", "excluded", "languages")},
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "roots_version": __version__,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "sources_included": sources,
+        "sources_excluded": plan.excluded,
+        "takedowns": [{"id": t.id, "source": t.source, "reason": t.reason} for t in takedown_list],
+        "takedowns_applied": sum(c["takedown"] for c in drop_counts.values()),
+        "configuration": {k: v for k, v in cfg.items()},
+        "tokenizer": {"vocab_size": tok.get_vocab_size(), "eod_id": toklib.eod_id(tok),
+                      "dtype": megatron.dtype_for_vocab(tok.get_vocab_size()).__name__},
+        "documents": docs,
+        "tokens": tokens,
+        "shard_tokens": shard_tokens,
+        "files_sha256": files,
+        "versions": {"roots": __version__, "tokenizers": _version("tokenizers"), "pyarrow": pa.__version__,
+                     "apache_beam": _version("apache_beam")},
+        "lineage": "lineage/<shard>.parquet: document_index -> source, id, url, tokens, clearance, permission_record",
+        "host": os.uname().nodename,
+    }
+
+
+def _version(module: str) -> str | None:
+    try:
+        return str(__import__(module).__version__)
+    except ImportError:
+        return None

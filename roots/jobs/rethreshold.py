@@ -1,0 +1,130 @@
+"""`roots run NAME --rethreshold`: re-apply changed thresholds to a finished run's stored statistics.
+
+Every statistic was computed and stored for every scored document (score, then decide), so new
+thresholds need no model and no recomputation: the stored language prediction, quality statistics and
+perplexity are decided again with the current configuration. Documents removed for other reasons
+(recipe operations, the length cap, duplicates) keep their outcome: duplicates stay decided by the dedup
+stage. A document that the new thresholds admit gets its own cluster and a fresh MinHash signature (so
+the merge's cross-source dedup still sees it), but it is not re-checked against this source's other
+documents; a full run does that.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from roots.core.errors import UserError
+from roots.core.workspace import Workspace
+from roots.core.yamlio import write_json
+from roots.io import outputs
+from roots.jobs.run import RunResult, compute_stats, finished_manifest, plan, publish
+from roots.stages.process import DocumentProcessor
+
+REDECIDED = frozenset({"language", "word_count", "char_repetition", "word_repetition", "special_characters",
+                       "stopwords", "flagged_words", "perplexity", "code_max_line_length",
+                       "code_mean_line_length", "code_alphanum", "code_token_length"})
+
+
+def redecide(proc: DocumentProcessor, row: dict[str, Any]) -> dict[str, Any]:
+    """The row's outcome under the processor's thresholds; rows outside the threshold filters are unchanged."""
+    if row.get("status") != "kept" and row.get("reason") not in REDECIDED:
+        return row
+    out = {**row, "status": "pending", "reason": None, "detail": None}
+    if out.get("lang_backend") not in (None, "declared") and out.get("lang_score") is not None:
+        proc.language_verdict(out, uncovered=())
+    if out["status"] == "pending":
+        proc.decide(out)
+    if out["status"] == "kept":
+        out["cluster"] = row.get("cluster") or str(row["id"])
+    else:
+        out["cluster"] = None
+    return out
+
+
+def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunResult:
+    p = plan(ws, name, num_shards=num_shards)
+    old = finished_manifest(p.final)
+    if old is None:
+        raise UserError(f"source {name} has no finished run in {p.final} to re-threshold; run `roots run {name}` "
+                        "first.")
+    if old.get("input", {}).get("fingerprint") != p.fingerprint:
+        raise UserError(f"the input of {name} changed since its last run; re-thresholding would describe data "
+                        f"that is no longer there. Run `roots run {name}` instead.")
+    t0 = time.perf_counter()
+    proc = DocumentProcessor(p.cfg)
+    shards = int(old.get("shards", p.shards))
+    rows = ([{**r, "status": "kept", "reason": None, "detail": None}
+             for r in outputs.read_kind(p.final, "kept").to_pylist()]
+            + [{**r, "status": "rejected"} for r in outputs.read_kind(p.final, "rejected").to_pylist()])
+    decided = [redecide(proc, row) for row in rows]
+    tmp = p.final.parent / f".{p.final.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        for kind in ("kept", "rejected"):
+            mine = [r for r in decided if outputs.kind_of(r) == kind]
+            by_shard: dict[int, list[dict[str, Any]]] = {}
+            for r in mine:
+                by_shard.setdefault(outputs.shard_of(kind, r, shards), []).append(r)
+            for shard, group in sorted(by_shard.items()):
+                outputs.write_shard(str(tmp), kind, shard, shards, group)
+        shutil.copytree(p.final / "quarantine", tmp / "quarantine")
+        write_signatures(p, tmp, decided, shards)
+        outputs.ensure_dirs(tmp)
+        old_stats = json.loads((p.final / "stats.json").read_text())
+        counters = {"input_records": old_stats["documents"]["input"], "bytes_in": old_stats["bytes"]["in"]}
+        unknown = [n.split(":")[0] for n in old_stats["notes"].get("langid_not_filtered", [])]
+        stats = compute_stats(tmp, counters, p.cfg, unknown, time.perf_counter() - t0)
+        stats["rethreshold"] = {"of_run_finished": old.get("finished"), "changed": sum(
+            1 for a, b in zip(rows, decided) if (a["status"], a.get("reason")) != (b["status"], b.get("reason")))}
+        manifest = {**old, "config": _config(p), "config_hash": p.config_hash,
+                    "rethreshold_of": {"finished": old.get("finished"), "config_hash": old.get("config_hash")},
+                    "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                    "documents": stats["documents"]}
+        write_json(tmp / "stats.json", stats)
+        write_json(tmp / "manifest.json", manifest)
+        from roots.report import datacard
+
+        datacard.write_data_card(tmp, p.card.data)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    publish(tmp, p.final)
+    return RunResult(name, p.final, stats)
+
+
+def _config(p: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from roots.jobs.run import _jsonable
+
+    return _jsonable(asdict(p.cfg))
+
+
+def write_signatures(p: Any, tmp: Path, decided: list[dict[str, Any]], shards: int) -> None:
+    """Keep the signatures of documents still kept; sign the newly admitted ones."""
+    old = outputs.read_kind(p.final, "signatures")
+    kept_ids = {r["id"] for r in decided if r["status"] == "kept"}
+    rows = [r for r in old.to_pylist() if r["id"] in kept_ids]
+    if p.dedup is not None and p.dedup.near:
+        from roots.dedup import minhash
+
+        have = {r["id"] for r in rows}
+        new = [r for r in decided if r["status"] == "kept" and r["id"] not in have]
+        if new:
+            sigs = minhash.minhash_signatures([r["text"] for r in new], [r["lang"] for r in new],
+                                            p.dedup.num_perm, p.dedup.seed)
+            rows += [{"id": r["id"], "source": r["source"], "lang": r["lang"], "cluster": r["cluster"],
+                      "signature": minhash.signature_to_bytes(sig), "num_perm": p.dedup.num_perm,
+                      "seed": p.dedup.seed, "ngram": p.dedup.ngram, "scheme": minhash.SCHEME}
+                     for r, sig in zip(new, sigs)]
+    by_shard: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_shard.setdefault(outputs.shard_of("signatures", r, shards), []).append(r)
+    for shard, group in sorted(by_shard.items()):
+        outputs.write_shard(str(tmp), "signatures", shard, shards, group)

@@ -1,0 +1,597 @@
+"""Document quality statistics and per-language filter decisions, after ROOTS's OSCAR filters.
+
+Pure functions, no Beam. The pipeline calls them in this order for each document:
+
+1. `modify_document`: ROOTS's word removals, done before scoring (shared/reference/roots.md §2.1, steps
+   4-6; steps 1-3 are in `roots.normalise`).
+2. `compute_stats`: every statistic, with no thresholds in sight, so the values can be stored on the
+   document and the thresholds re-tuned later without recomputing them (§10).
+3. `decide`: apply the thresholds of one `LangParams` in ROOTS's order and name the first failure.
+
+Deliberate differences from ROOTS, each because ROOTS's behaviour was a bug or needs models we do not ship:
+
+- Character repetition uses the fixed `k` (n-grams seen more than once). ROOTS used n-grams seen once,
+  which sends `k` to 0 on highly repetitive documents and lets them through. `char_repetition_roots_compat`
+  brings the old formula back for comparisons. The thresholds were tuned on the buggy formula.
+- Words in scripts written without spaces (Han, kana, Thai, Lao, Khmer, Myanmar, Tibetan) are single
+  characters (with their combining marks), where ROOTS used a SentencePiece model for zh. This works with
+  no model and treats a Chinese quotation inside an English page the same way.
+- The special-character set holds symbols only. ROOTS's extra list also held letters and vowel signs
+  (一 上 ン ツ ा ী ه ı Г ...), so it stripped Devanagari and Bengali vowel signs from the ends of words.
+- Stop-word lists come from `stopwordsiso` (stopwords-iso), one of ROOTS's own sources, not from ROOTS's
+  hand-edited lists; sizes differ (en 1298 words here, 301 in ROOTS), so stop-word ratios are not
+  identical to ROOTS's. A language without a list is never filtered on stop words (`has_stopwords`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import string
+import sys
+import threading
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from functools import cache, lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import yaml
+
+from roots.core.errors import UserError
+
+STAT_KEYS = ("number_words", "char_repetition_ratio", "word_repetition_ratio", "special_characters_ratio",
+             "stopwords_ratio", "flagged_words_ratio")
+"""The keys of `compute_stats`, in filter order."""
+
+FILTERS = ("word_count", "char_repetition", "word_repetition", "special_characters", "stopwords",
+           "flagged_words")
+"""The reasons `decide` can return, in ROOTS's order (the first failure wins)."""
+
+INCORRECT_SUBSTRINGS = ("http", "www", ".com", "href", "//")
+"""A word containing one of these is a URL or markup fragment; ROOTS deleted it (§2.1 step 4)."""
+
+PARAMS_FILE = "data/filter_params.yaml"
+FLAGGED_FILE = "data/flagged_words.yaml"
+
+
+# --------------------------------------------------------------------------------------------- parameters
+@dataclass(frozen=True, slots=True)
+class LangParams:
+    """The thresholds and switches of the quality filters for one language (one row of ROOTS's table).
+
+    A ratio threshold of None disables that filter. `tokenization` is recorded for reference (ROOTS used
+    SentencePiece words for zh); `get_words` splits space-less scripts into characters whatever its value.
+    `ppl_percentile`, when set, asks the caller to cap perplexity at that percentile of the model's
+    held-out calibration (cc_net style) instead of at `ppl_max`.
+    """
+
+    lang: str
+    number_words_min: int
+    number_words_max: int
+    char_repetition_n: int
+    char_repetition_max: float | None
+    char_repetition_roots_compat: bool
+    word_repetition_n: int
+    word_repetition_max: float | None
+    special_characters_max: float | None
+    stopwords_min: float | None
+    flagged_words_max: float | None
+    lid_min: float
+    ppl_max: float | None
+    ppl_percentile: float | None
+    long_word_max_length: int
+    remove_long_words: bool
+    remove_incorrect_substrings: bool
+    tokenization: bool
+    words_augmentation_join: str | None
+
+
+# field -> (kind, nullable). Kept next to the dataclass so that the YAML file and recipe overrides are
+# checked the same way, with messages a steward can act on.
+_KINDS: dict[str, tuple[str, bool]] = {
+    "number_words_min": ("int", False),
+    "number_words_max": ("int", False),
+    "char_repetition_n": ("n", False),
+    "char_repetition_max": ("float", True),
+    "char_repetition_roots_compat": ("bool", False),
+    "word_repetition_n": ("n", False),
+    "word_repetition_max": ("float", True),
+    "special_characters_max": ("float", True),
+    "stopwords_min": ("float", True),
+    "flagged_words_max": ("float", True),
+    "lid_min": ("float", False),
+    "ppl_max": ("float", True),
+    "ppl_percentile": ("percent", True),
+    "long_word_max_length": ("n", False),
+    "remove_long_words": ("bool", False),
+    "remove_incorrect_substrings": ("bool", False),
+    "tokenization": ("bool", False),
+    "words_augmentation_join": ("str", True),
+}
+PARAM_KEYS: tuple[str, ...] = tuple(f.name for f in fields(LangParams) if f.name != "lang")
+"""The keys a recipe may override (every field but `lang`)."""
+assert set(PARAM_KEYS) == set(_KINDS), "keep _KINDS in step with LangParams"
+
+_KIND_TEXT = {
+    "int": "a whole number >= 0",
+    "n": "a whole number >= 1",
+    "float": "a number >= 0",
+    "percent": "a number between 0 and 100",
+    "bool": "true or false",
+    "str": "a string",
+}
+
+
+def _check_value(key: str, value: Any, where: str) -> Any:
+    """Validate and normalise one parameter value (ints become floats for float fields)."""
+    kind, nullable = _KINDS[key]
+    if value is None:
+        if nullable:
+            return None
+        raise UserError(f"{where}: `{key}` cannot be null; it must be {_KIND_TEXT[kind]}.")
+    ok = False
+    if kind == "bool":
+        ok = isinstance(value, bool)
+    elif kind == "str":
+        ok = isinstance(value, str)
+    elif isinstance(value, bool):
+        ok = False
+    elif kind in ("int", "n"):
+        ok = isinstance(value, int) and value >= (1 if kind == "n" else 0)
+    elif isinstance(value, int | float) and math.isfinite(value) and value >= 0:
+        ok = kind == "float" or value <= 100
+        value = float(value)
+    if not ok:
+        null = " or null (filter off)" if nullable and kind != "str" else " or null" if nullable else ""
+        raise UserError(f"{where}: `{key}` must be {_KIND_TEXT[kind]}{null}, got {value!r}.")
+    return value
+
+
+def _build(lang: str, row: Mapping[str, Any], where: str) -> LangParams:
+    values = {key: _check_value(key, row[key], where) for key in PARAM_KEYS}
+    if values["number_words_min"] > values["number_words_max"]:
+        raise UserError(f"{where}: `number_words_min` ({values['number_words_min']}) is larger than "
+                        f"`number_words_max` ({values['number_words_max']}); no document could pass.")
+    return LangParams(lang=lang, **values)
+
+
+@lru_cache(maxsize=1)
+def _table() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The packaged parameter table as (default row, {lang: row}), checked once per process."""
+    text = resources.files("roots").joinpath(PARAMS_FILE).read_text("utf-8")
+    data = yaml.safe_load(text)
+    where = f"roots/{PARAMS_FILE}"
+    default = dict(data.get("default") or {})
+    missing = [key for key in PARAM_KEYS if key not in default]
+    if missing:
+        raise UserError(f"{where}: `default` lacks {', '.join(missing)}; every parameter needs a default.")
+    languages: dict[str, dict[str, Any]] = {}
+    for lang, row in (data.get("languages") or {}).items():
+        row = dict(row or {})
+        unknown = sorted(set(row) - set(PARAM_KEYS))
+        if unknown:
+            raise UserError(f"{where}: languages.{lang}: unknown parameter(s) {', '.join(unknown)}; "
+                            f"valid keys: {', '.join(PARAM_KEYS)}.")
+        languages[str(lang)] = row
+    for key in list(default):
+        if key not in PARAM_KEYS:
+            raise UserError(f"{where}: default: unknown parameter {key}; "
+                            f"valid keys: {', '.join(PARAM_KEYS)}.")
+    for lang, row in [("default", {}), *languages.items()]:
+        _build(lang, {**default, **row}, f"{where}: {lang}")
+    return default, languages
+
+
+def known_languages() -> tuple[str, ...]:
+    """Languages with their own row in the table (ROOTS's 13 plus ours); others get `default`."""
+    return tuple(_table()[1])
+
+
+def load_params(lang: str, overrides: Mapping[str, Any] | None = None) -> LangParams:
+    """The parameters for `lang`: its table row (or `default` for a language without one), then overrides.
+
+    `overrides` come from a source's recipe (`thresholds:` in the card or workspace config), so a bad key
+    is the steward's typo and is reported as a UserError listing the valid keys, never ignored.
+    """
+    default, languages = _table()
+    row = {**default, **languages.get(lang, {})}
+    where = f"quality parameters for language '{lang}'"
+    if overrides:
+        unknown = sorted(str(key) for key in overrides if key not in _KINDS)
+        if unknown:
+            raise UserError(
+                f"{where}: unknown threshold key(s) {', '.join(repr(k) for k in unknown)} in the recipe "
+                f"overrides. Valid keys: {', '.join(PARAM_KEYS)}.")
+        row.update(overrides)
+        where += " (after recipe overrides)"
+    return _build(lang, row, where)
+
+
+# ------------------------------------------------------------------------------------ character classes
+# Symbols that count as "special" on top of string.punctuation, digits, whitespace and emoji: typographic
+# punctuation, spaces and invisible characters, currency, maths, arrows, bullets and boxes, and CJK,
+# fullwidth, Arabic and Indic punctuation. Symbols only: `special_characters` asserts there is no letter,
+# vowel sign or digit outside ASCII in here, which is the ROOTS mistake we avoid.
+_EXTRA_SPECIAL = (
+    # spaces, invisible and replacement characters
+    "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u200b\u200c\u200d"
+    "\u200e\u200f\u2028\u2029\u202f\u205f\u2060\u3000\ufeff\u00ad\ufffc\ufffd\u2800"
+    # quotes, dashes, dots
+    "‘’‚‛“”„‟‹›«»′″‴´`¨¯˘˜˚¸–—―‐‑‒⁃…‥․‧·•◦‣⁄‖¦§¶†‡‰‱※‼⁇⁈⁉¿¡"
+    # currency
+    "€£¥¢¤₹₨₪₩₽₺₫₴₦₱₡₲₵฿"
+    # maths, units, fractions, superscripts
+    "×÷±−∓≈≠≡≤≥∞∑∏√∫∂∆∇∈∉∩∪⊂⊃⊕⊗∧∨¬∼≖∝∠°℃℉‰½¼¾⅓⅔⅛¹²³⁰⁴⁵⁶⁷⁸⁹₀₁₂₃™®©℠℗"
+    # arrows, bullets, shapes, boxes, cards, music
+    "←↑→↓↔↕⇐⇑⇒⇓⇔➔➜➝➞➟➡➤➩➪▶▷◀◁►◄▲△▼▽▴▸▾◂◆◇◈○●◎◉■□▪▫▬▭▮▯★☆✦✧✩✪✫✱✲✳✴✵✶✷✸✹✓✔✗✘❖❤❥"
+    "♠♣♥♦♡♢♤♧♩♪♫♬☛☞☚☜☻☺☹♀♂⚫⚪░▒▓█▄▀│┃─━┌┐└┘├┤┬┴┼═║╔╗╚╝╠╣╦╩╬"
+    # CJK and fullwidth punctuation
+    "、。〃〈〉《》「」『』【】〔〕〖〗〘〙〚〛〜〝〞〟〰〽・･｡｢｣､，．：；！？＂＃＄％＆＇（）＊＋－／＜＝＞＠［＼］＾＿｀｛｜｝～"
+    "０１２３４５６７８９"
+    # Arabic, Urdu, Indic and other punctuation
+    "،؛؟٪٫٬۔۞۩﴾﴿।॥჻፡።፣፤።"
+)
+
+
+@lru_cache(maxsize=1)
+def special_characters() -> frozenset[str]:
+    """All single characters that count as special, built once.
+
+    ROOTS's set: `string.punctuation + digits + whitespace`, extra symbols, and all emoji of
+    `emoji==1.6.1`'s `UNICODE_EMOJI["en"]`. Documents are scanned one code point at a time, so a multi-
+    code-point emoji (ZWJ sequences, flags, skin tones, keycaps) only counts if its parts are in the set:
+    we add those parts (ZWJ, variation selector 16, tags, regional indicators, the keycap mark).
+    """
+    import emoji  # pinned to 1.6.1 in setup.cfg: newer versions dropped UNICODE_EMOJI
+
+    chars = set(string.punctuation + string.digits + string.whitespace + _EXTRA_SPECIAL)
+    bad = [c for c in _EXTRA_SPECIAL if unicodedata.category(c)[0] in "LM"
+           or (unicodedata.category(c) == "Nd" and not c.isascii() and not "０" <= c <= "９")]
+    assert not bad, f"letters or marks in the special-character list: {bad}"
+    for sequence in emoji.UNICODE_EMOJI["en"]:
+        chars.update(sequence)
+    return frozenset(chars)
+
+
+def _strip(word: str, special: frozenset[str]) -> str:
+    """`word` without special characters at either end (a set lookup per character, not str.strip,
+    whose argument would be a several-thousand-character string scanned for every character)."""
+    start, end = 0, len(word)
+    while start < end and word[start] in special:
+        start += 1
+    while end > start and word[end - 1] in special:
+        end -= 1
+    return word[start:end]
+
+
+# Scripts written without spaces between words, by Unicode block: Thai, Lao, Tibetan, Myanmar (and its
+# extensions), Khmer (and Khmer symbols), CJK radicals, ideographic iteration/number marks, Hiragana,
+# Katakana (with phonetic extensions and halfwidth forms), CJK ideographs (all extensions, compatibility
+# ideographs) and kana supplements. Blocks, not the Script_Extensions property: scx puts common
+# punctuation such as the middle dot in Han, which would split Catalan "col·lecció" into two words. The few
+# symbols inside these blocks (฿, ・) are special characters and get stripped anyway.
+_NOSPACE_BLOCKS = (
+    (0x0E00, 0x0E7F), (0x0E80, 0x0EFF), (0x0F00, 0x0FFF), (0x1000, 0x109F), (0x1780, 0x17FF),
+    (0x19E0, 0x19FF), (0x2E80, 0x2FDF), (0x3005, 0x3007), (0x3021, 0x302F), (0x3031, 0x3035),
+    (0x3038, 0x303C), (0x3041, 0x30FF), (0x31F0, 0x31FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF),
+    (0xA9E0, 0xA9FF), (0xAA60, 0xAA7F), (0xF900, 0xFAFF), (0xFF66, 0xFF9F), (0x1B000, 0x1B16F),
+    (0x20000, 0x323AF),
+)
+_NOSPACE = "".join(f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in _NOSPACE_BLOCKS)
+# Combining marks inside those blocks (Thai vowel signs, Myanmar medials, kana voicing marks): they stay
+# attached to the character before them, so a "word" is one written character, not a bare code point.
+_NOSPACE_MARKS = "".join(re.escape(chr(cp)) for lo, hi in _NOSPACE_BLOCKS if hi < 0x4E00
+                         for cp in range(lo, hi + 1) if unicodedata.category(chr(cp)).startswith("M"))
+_NOSPACE_RE = re.compile(f"[{_NOSPACE}]")
+# One unit = one character of such a script with its marks, or a run of anything else (a Latin word glued
+# to Chinese text stays one word).
+_UNIT_RE = re.compile(f"[{_NOSPACE}][{_NOSPACE_MARKS}]*|[^{_NOSPACE}]+")
+_WS_RE = re.compile(r"[ \n\t]+")
+# The characters str.split() splits on besides " ", "\n" and "\t" (U+3000 is the last one).
+_OTHER_SPACES = frozenset(c for c in map(chr, range(0x3001)) if c.isspace()) - {" ", "\n", "\t"}
+_INCORRECT_RE = re.compile("|".join(re.escape(s) for s in INCORRECT_SUBSTRINGS))
+
+
+def get_words(text: str, lang: str) -> list[str]:
+    """ROOTS's words: split on spaces, newlines and tabs, strip special characters from both ends of each
+    word, drop what is left empty. Runs of space-less scripts are split into single characters, so zh,
+    ja or th get meaningful counts without a SentencePiece model.
+
+    The split depends on the script, not on `lang`, so a document mixing scripts is split the same way
+    whatever language it was assigned; `lang` is kept for a language-specific tokenizer later.
+    """
+    del lang  # see docstring
+    chars = set(text)
+    # str.split() splits on every Unicode space; in a text whose only spaces are " ", "\n" and "\t" (most
+    # texts) that is the split above, at three times the speed of the regex.
+    tokens: Iterable[str] = text.split() if _OTHER_SPACES.isdisjoint(chars) else _WS_RE.split(text)
+    if not text.isascii() and _NOSPACE_RE.search("".join(chars)):
+        tokens = [unit for token in tokens
+                  for unit in (_UNIT_RE.findall(token) if _NOSPACE_RE.search(token) else (token,))]
+    # str.strip with the special characters that occur in the text strips exactly what the whole set
+    # would (no other character can be at a token's end), and a short argument keeps it at C speed.
+    present = "".join(special_characters().intersection(chars))
+    return list(filter(None, map(str.strip, tokens, itertools.repeat(present))))
+
+
+# ------------------------------------------------------------------------------------ document changes
+def modify_document(text: str, params: LangParams) -> str:
+    """§2.1 steps 4-6: drop words containing URL/markup substrings, drop words longer than the cutoff
+    (measured after stripping special characters), and re-join keeping the line and tab structure.
+
+    As in ROOTS, the re-join collapses runs of separators and drops lines left empty, and a language with
+    both removals off (zh, default) gets its text back untouched. Idempotent.
+    """
+    substrings = params.remove_incorrect_substrings and _INCORRECT_RE.search(text) is not None
+    long_words = params.remove_long_words
+    if not (params.remove_incorrect_substrings or long_words):
+        return text
+    special = special_characters()
+    cutoff = params.long_word_max_length
+
+    def keep(word: str) -> bool:
+        if substrings and _INCORRECT_RE.search(word):
+            return False
+        return not (long_words and len(word) > cutoff and len(_strip(word, special)) > cutoff)
+
+    lines = []
+    for line in text.split("\n"):
+        parts = []
+        for part in line.split("\t"):
+            words = list(filter(None, part.split(" ")))
+            # Words are judged one by one only in a part that holds a candidate for removal (a URL
+            # substring cannot span a space); most parts hold none, and a call per word was the cost here.
+            if words and ((substrings and _INCORRECT_RE.search(part))
+                          or (long_words and max(map(len, words)) > cutoff)):
+                words = [word for word in words if keep(word)]
+            if words:
+                parts.append(" ".join(words))
+        if parts:
+            lines.append("\t".join(parts))
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------- word lists
+@cache
+def stopwords(lang: str) -> frozenset[str]:
+    """Lower-cased, NFC stop words for `lang` from stopwords-iso; empty when it has no list."""
+    import stopwordsiso
+
+    if not lang or not stopwordsiso.has_lang(lang):
+        return frozenset()
+    return frozenset(unicodedata.normalize("NFC", w).lower() for w in stopwordsiso.stopwords(lang))
+
+
+def has_stopwords(lang: str) -> bool:
+    """Whether `lang` has a stop-word list. Without one the stop-word filter is skipped: a ratio against
+    an empty list is always 0 and would reject every document."""
+    return bool(stopwords(lang))
+
+
+@lru_cache(maxsize=1)
+def _flagged_table() -> dict[str, frozenset[str]]:
+    data = yaml.safe_load(resources.files("roots").joinpath(FLAGGED_FILE).read_text("utf-8")) or {}
+    return {str(lang): frozenset(unicodedata.normalize("NFC", str(w)).lower() for w in words or ())
+            for lang, words in data.items()}
+
+
+@cache
+def flagged_words(lang: str) -> frozenset[str]:
+    """The flagged words for `lang`: the list applied to every language plus the language's own."""
+    table = _flagged_table()
+    return table.get("all", frozenset()) | table.get(lang, frozenset())
+
+
+# --------------------------------------------------------------------------------------------- statistics
+def char_repetition_ratio(text: str, n: int, *, roots_compat: bool = False) -> float:
+    """Share of character n-gram occurrences taken by the k most frequent n-grams, over the raw text.
+
+    k = min(floor(sqrt(#distinct n-grams)), #n-grams occurring more than once). With `roots_compat`, k uses
+    the number of n-grams occurring *once* instead (ROOTS's bug, fixed upstream in July 2022), which makes
+    the ratio of a highly repetitive document close to 0.
+    """
+    total = len(text) - n + 1
+    if total <= 0:
+        return 0.0
+    freqs = _char_ngram_counts(text, n)
+    distinct = len(freqs)
+    once = int(np.count_nonzero(freqs == 1))
+    k = min(math.isqrt(distinct), once if roots_compat else distinct - once)
+    if k <= 0:
+        return 0.0
+    freqs.sort()
+    return int(freqs[-k:].sum()) / total
+
+
+def _char_ngram_counts(text: str, n: int) -> np.ndarray:
+    """The number of occurrences of each distinct character n-gram of `text` (len(text) >= n), unordered.
+
+    Exact, with no hashing: each character becomes its rank in the text's own alphabet (`bits` bits),
+    an n-gram becomes those numbers packed into as many 64-bit keys as needed (one for
+    n = 10 and up to 64 distinct characters, which covers most documents), and equal n-grams are equal key
+    tuples, counted as runs after a sort. Slicing out one string per position and hashing them in a
+    Counter cost half of the quality statistics; tests/test_quality.py checks against that Counter.
+    """
+    total = len(text) - n + 1
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    size, ranks = _alphabet_ranks(codes)
+    bits = max(1, (size - 1).bit_length())
+    per_key = 64 // bits
+    keys = [_pack(ranks[first:], min(per_key, n - first), bits)[:total] for first in range(0, n, per_key)]
+    if len(keys) == 1:
+        ordered = [np.sort(keys[0])]
+    else:
+        order = np.lexsort(keys[::-1])
+        ordered = [key[order] for key in keys]
+    change = ordered[0][1:] != ordered[0][:-1]
+    for key in ordered[1:]:
+        change |= key[1:] != key[:-1]
+    ends = np.append(np.flatnonzero(change), total - 1)  # the last index of each run of equal n-grams
+    counts = ends + 1
+    counts[1:] -= ends[:-1] + 1
+    return counts
+
+
+_SCRATCH = threading.local()  # per thread: runners may call the stages from several threads at once
+
+
+def _alphabet_ranks(codes: np.ndarray) -> tuple[int, np.ndarray]:
+    """(alphabet size, each code's rank in the sorted alphabet of `codes`) as uint64.
+
+    Text within the Basic Multilingual Plane (nearly all) marks its code points in a 64K table instead of
+    `np.unique(..., return_inverse=True)`, whose argsort was over half the cost of the n-gram count;
+    the ranks are the same."""
+    if codes.size and int(codes.max()) < 1 << 16:
+        present = getattr(_SCRATCH, "present", None)
+        if present is None:
+            present = _SCRATCH.present = np.zeros(1 << 16, dtype=bool)
+            _SCRATCH.rank = np.zeros(1 << 16, dtype=np.uint64)
+        present[codes] = True
+        alphabet = np.flatnonzero(present)
+        present[alphabet] = False
+        rank = _SCRATCH.rank
+        rank[alphabet] = np.arange(len(alphabet), dtype=np.uint64)
+        return len(alphabet), rank[codes]
+    alphabet, ranks = np.unique(codes, return_inverse=True)
+    return len(alphabet), ranks.astype(np.uint64)
+
+
+def _pack(ranks: np.ndarray, n: int, bits: int) -> np.ndarray:
+    """key[i] = ranks[i], ..., ranks[i + n - 1] packed `bits` apart, the first highest (n * bits <= 64).
+
+    Built by doubling (1, 2, 4, 8... characters), combining the powers of two that sum to n: log n whole-
+    array passes instead of n.
+    """
+    def join(left: np.ndarray, left_n: int, right: np.ndarray, right_n: int) -> np.ndarray:
+        size = len(ranks) - left_n - right_n + 1
+        return (left[:size] << np.uint64(right_n * bits)) | right[left_n:left_n + size]
+
+    power, power_n = ranks, 1
+    key, key_n = None, 0
+    while True:
+        if n & power_n:
+            key = power if key is None else join(key, key_n, power, power_n)
+            key_n += power_n
+        if power_n * 2 > n:
+            assert key is not None and key_n == n
+            return key
+        power, power_n = join(power, power_n, power, power_n), power_n * 2
+
+
+def word_repetition_ratio(words: Sequence[str], n: int) -> float:
+    """Share of word n-gram occurrences whose n-gram occurs more than once (pass lower-cased words)."""
+    total = len(words) - n + 1
+    if total <= 0:
+        return 0.0
+    counts = Counter(zip(*(words[i:] for i in range(n))))
+    return sum(f for f in counts.values() if f > 1) / total
+
+
+def special_characters_ratio(text: str) -> float:
+    """Share of the document's code points that are special characters."""
+    if not text:
+        return 0.0
+    # Counted at C speed, not with a set lookup per character: ASCII text by deleting the special bytes,
+    # other text by looking its code points up in a table of all of Unicode.
+    if text.isascii():
+        return (len(text) - len(text.encode("ascii").translate(None, _ascii_special()))) / len(text)
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return int(np.count_nonzero(_special_table()[codes])) / len(text)
+
+
+@lru_cache(maxsize=1)
+def _ascii_special() -> bytes:
+    """The ASCII special characters as bytes, for `bytes.translate`."""
+    return bytes(c for c in range(128) if chr(c) in special_characters())
+
+
+@lru_cache(maxsize=1)
+def _special_table() -> np.ndarray:
+    """A boolean per code point (1.1 MB): is it a special character."""
+    table = np.zeros(sys.maxunicode + 1, dtype=bool)
+    table[[ord(c) for c in special_characters()]] = True
+    return table
+
+
+def _list_ratio(words: Sequence[str], vocab: frozenset[str], join: str | None) -> float:
+    """ROOTS's closed-list ratio: hits among the words and (if `join` is set) the joined word bigrams,
+    divided by the number of words, capped at 1."""
+    if not words or not vocab:
+        return 0.0
+    hits = sum(map(vocab.__contains__, words))
+    if join is not None:
+        hits += sum(map(vocab.__contains__, map(join.join, itertools.pairwise(words))))
+    return min(1.0, hits / len(words))
+
+
+def compute_stats(text: str, lang: str, params: LangParams) -> dict[str, float]:
+    """Every quality statistic of a (modified) document; thresholds are applied later by `decide`.
+
+    `params` only supplies how to measure (n-gram lengths, bigram augmentation, the compat switch).
+    """
+    words = get_words(text, lang)
+    lowered = list(map(str.lower, words))
+    join = params.words_augmentation_join
+    return {
+        "number_words": float(len(words)),
+        "char_repetition_ratio": char_repetition_ratio(text, params.char_repetition_n,
+                                                       roots_compat=params.char_repetition_roots_compat),
+        "word_repetition_ratio": word_repetition_ratio(lowered, params.word_repetition_n),
+        "special_characters_ratio": special_characters_ratio(text),
+        "stopwords_ratio": _list_ratio(lowered, stopwords(lang), join),
+        "flagged_words_ratio": _list_ratio(lowered, flagged_words(lang), join),
+    }
+
+
+# ----------------------------------------------------------------------------------------------- decide
+def _digits_for(limit: float) -> int:
+    for digits in range(2, 7):
+        if round(limit, digits) == limit:
+            return digits
+    return 6
+
+
+def _pair(value: float, limit: float) -> tuple[str, str]:
+    """Format a value and its threshold with enough decimals that they never look equal."""
+    digits = _digits_for(limit)
+    while digits < 8 and f"{value:.{digits}f}" == f"{limit:.{digits}f}":
+        digits += 1
+    return f"{value:.{digits}f}", f"{limit:.{digits}f}"
+
+
+def decide(stats: Mapping[str, float], params: LangParams) -> tuple[str | None, str]:
+    """(reason, detail) for the first filter the document fails, in ROOTS's order, or (None, "").
+
+    Reasons are the names in `FILTERS`; a detail reads like "word_repetition_ratio=0.41 > max 0.30".
+    A NaN statistic fails its filter. The stop-word filter is skipped for a language without a list.
+    """
+    n = stats["number_words"]
+    if not params.number_words_min <= n <= params.number_words_max:
+        if math.isnan(n):
+            return "word_count", "number_words=nan is not a number"
+        if n < params.number_words_min:
+            return "word_count", f"number_words={n:g} < min {params.number_words_min}"
+        return "word_count", f"number_words={n:g} > max {params.number_words_max}"
+    checks: tuple[tuple[str, str, float | None, bool], ...] = (
+        ("char_repetition", "char_repetition_ratio", params.char_repetition_max, True),
+        ("word_repetition", "word_repetition_ratio", params.word_repetition_max, True),
+        ("special_characters", "special_characters_ratio", params.special_characters_max, True),
+        ("stopwords", "stopwords_ratio", params.stopwords_min if has_stopwords(params.lang) else None, False),
+        ("flagged_words", "flagged_words_ratio", params.flagged_words_max, True),
+    )
+    for reason, key, limit, is_max in checks:
+        if limit is None:
+            continue
+        value = stats[key]
+        if is_max and not value <= limit:
+            shown, bound = _pair(value, limit)
+            return reason, f"{key}={shown} > max {bound}"
+        if not is_max and not value >= limit:
+            shown, bound = _pair(value, limit)
+            return reason, f"{key}={shown} < min {bound}"
+    return None, ""
