@@ -9,11 +9,68 @@ import them downward.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 STAGES = ("recipe", "normalise", "langid", "modify", "quality", "perplexity", "pii")
 """The per-document stages of a text source, in the order `roots.stages.process` runs them."""
 
-STAT_FIELDS = ("number_words", "char_repetition_ratio", "word_repetition_ratio", "special_characters_ratio",
-               "stopwords_ratio", "flagged_words_ratio")
+@dataclass(frozen=True)
+class Bound:
+    """One threshold of a filter: keep a document when its statistic is >= (`min`) or <= (`max`) the value
+    of the per-language parameter `field`. `kind` is the parameter's type: "int" limits cannot be null,
+    "float" limits can (null switches that bound off)."""
+
+    side: str
+    field: str
+    kind: str = "float"
+
+    @property
+    def nullable(self) -> bool:
+        return self.kind != "int"
+
+
+@dataclass(frozen=True)
+class QualityFilter:
+    """A quality filter, described once for everything that walks it.
+
+    Computing (`roots.stages.quality.STATISTICS[column]`), deciding and re-thresholding, the per-language
+    parameter table (`roots/data/filter_params.yaml`, one field per bound and setting), the run tables'
+    columns, the report's histograms and the data card's threshold table all read this tuple, so a filter
+    is added by writing its statistic, its descriptor here and its thresholds, and nothing else.
+
+    - `reason`: the rejection reason a failing document gets.
+    - `column`: the statistic, stored as a float column on every scored document.
+    - `bounds`: its thresholds, checked in order (the first failing bound names the detail).
+    - `settings`: (field, kind) parameters of how the statistic is measured (an n-gram length), in the
+      same table; kinds as in `roots.stages.quality` ("n": a whole number >= 1, "bool").
+    - `log_scale`: the report draws the statistic on a log axis (counts spanning decades).
+    - `requires`: a per-language resource without which the filter is off for that language (e.g. a
+      stop-word list); `roots.stages.quality.REQUIREMENTS` says which languages have it.
+    """
+
+    reason: str
+    column: str
+    bounds: tuple[Bound, ...]
+    settings: tuple[tuple[str, str], ...] = ()
+    log_scale: bool = False
+    requires: str | None = None
+
+
+QUALITY_FILTERS: tuple[QualityFilter, ...] = (
+    QualityFilter("word_count", "number_words",
+                  (Bound("min", "number_words_min", "int"), Bound("max", "number_words_max", "int")),
+                  log_scale=True),
+    QualityFilter("char_repetition", "char_repetition_ratio", (Bound("max", "char_repetition_max"),),
+                  settings=(("char_repetition_n", "n"), ("char_repetition_roots_compat", "bool"))),
+    QualityFilter("word_repetition", "word_repetition_ratio", (Bound("max", "word_repetition_max"),),
+                  settings=(("word_repetition_n", "n"),)),
+    QualityFilter("special_characters", "special_characters_ratio", (Bound("max", "special_characters_max"),)),
+    QualityFilter("stopwords", "stopwords_ratio", (Bound("min", "stopwords_min"),), requires="stopwords"),
+    QualityFilter("flagged_words", "flagged_words_ratio", (Bound("max", "flagged_words_max"),)),
+)
+"""The quality filters in ROOTS's order (the first failure wins); filters of our own come after ROOTS's."""
+
+STAT_FIELDS = tuple(f.column for f in QUALITY_FILTERS)
 """The quality statistics stored on every scored document (one float column each)."""
 
 CODE_STAT_FIELDS = ("max_line_length", "mean_line_length", "alphanum_fraction", "token_length_std")
@@ -23,9 +80,15 @@ CODE_STAT_FIELDS = ("max_line_length", "mean_line_length", "alphanum_fraction", 
 NODE, URL_KEY, URL_PARENT, SIG, EXACT = "_node", "_url_key", "_url_parent", "_sig", "_exact"
 PRIVATE = (NODE, URL_KEY, URL_PARENT, SIG, EXACT)
 
-QUALITY_REASONS = ("word_count", "char_repetition", "word_repetition", "special_characters", "stopwords",
-                   "flagged_words")
+QUALITY_REASONS = tuple(f.reason for f in QUALITY_FILTERS)
 """The reasons the quality filters give, in ROOTS's order (the first failure wins)."""
+
+CODE_THRESHOLD_REASONS = ("code_max_line_length", "code_mean_line_length", "code_alphanum", "code_token_length")
+"""The code filters (`roots.stages.code`) that compare a stored statistic with a threshold."""
+
+REDECIDED_REASONS = frozenset({"language", *QUALITY_REASONS, "perplexity", *CODE_THRESHOLD_REASONS})
+"""Rejections that depend only on thresholds and stored statistics, so `run --rethreshold` re-decides
+them; every other reason (recipe, length cap, dedup, quarantine) stands."""
 
 STAGE_ORDER = ("length_cap", "recipe", "langid", "quality", "perplexity", "dedup")
 """The stages that remove documents, in pipeline order, as the per-stage counts list them."""

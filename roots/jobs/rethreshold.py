@@ -20,20 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from roots.core.errors import UserError
+from roots.core.schema import REDECIDED_REASONS
 from roots.core.workspace import Workspace
 from roots.core.yamlio import write_json
 from roots.io import outputs
 from roots.jobs.run import RunResult, compute_stats, finished_manifest, plan, publish
 from roots.stages.process import DocumentProcessor
 
-REDECIDED = frozenset({"language", "word_count", "char_repetition", "word_repetition", "special_characters",
-                       "stopwords", "flagged_words", "perplexity", "code_max_line_length",
-                       "code_mean_line_length", "code_alphanum", "code_token_length"})
-
 
 def redecide(proc: DocumentProcessor, row: dict[str, Any]) -> dict[str, Any]:
     """The row's outcome under the processor's thresholds; rows outside the threshold filters are unchanged."""
-    if row.get("status") != "kept" and row.get("reason") not in REDECIDED:
+    if row.get("status") != "kept" and row.get("reason") not in REDECIDED_REASONS:
         return row
     out = {**row, "status": "pending", "reason": None, "detail": None}
     if out.get("lang_backend") not in (None, "declared") and out.get("lang_score") is not None:

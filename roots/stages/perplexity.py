@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -239,14 +241,53 @@ class PerplexityModel:
         """
         if not 0.0 <= pct <= 100.0:
             raise UserError(f"percentile must be between 0 and 100, got {pct}")
-        table = self.calibration.get("percentiles") or {}
-        points = sorted((float(k[1:]), float(v)) for k, v in table.items() if k.startswith("p"))
-        if not points:
+        value = percentile_value(self.calibration, pct)
+        if value is None:
             raise UserError(f"{self.model_dir / CALIBRATION} has no percentiles; retrain the model")
-        if pct <= points[0][0]:
-            return points[0][1]
-        for (p0, v0), (p1, v1) in itertools.pairwise(points):
-            if pct <= p1:
-                return v0 + (v1 - v0) * (pct - p0) / (p1 - p0)
-        return points[-1][1]
+        return value
 
+
+# --------------------------------------------------------------------------------------------------
+# The perplexity cap
+# --------------------------------------------------------------------------------------------------
+
+
+def percentile_value(calibration: Mapping[str, Any], pct: float) -> float | None:
+    """The perplexity at percentile `pct` of a model's calibration (`percentiles`: {"p30": value, ...}),
+    interpolated linearly between the stored points; None when the calibration has none."""
+    table = calibration.get("percentiles") or {}
+    points = sorted((float(k[1:]), float(v)) for k, v in table.items() if k.startswith("p"))
+    if not points:
+        return None
+    if pct <= points[0][0]:
+        return points[0][1]
+    for (p0, v0), (p1, v1) in itertools.pairwise(points):
+        if pct <= p1:
+            return v0 + (v1 - v0) * (pct - p0) / (p1 - p0)
+    return points[-1][1]
+
+
+def read_calibration(lm_dir: str | os.PathLike[str] | None, lang: str) -> dict[str, Any] | None:
+    """`lang`'s calibration.json under a run's model directory, or None when it is not on this machine."""
+    path = Path(lm_dir) / lang / CALIBRATION if lm_dir else None
+    if path is None or not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def ppl_cap(params: Any, calibration: Mapping[str, Any] | None) -> tuple[float | None, str]:
+    """(the perplexity cap, how it was set) for a language's resolved parameters (`quality.resolve_params`).
+
+    `ppl_percentile` (cc_net style) wins over `ppl_max` (ROOTS's absolute cap); a percentile cap needs the
+    model's calibration, and without it there is no cap to apply or to draw. The processor, the report and
+    the data card all call this, so the cap applied is the cap shown.
+    """
+    pct = params.ppl_percentile
+    if pct is None:
+        return params.ppl_max, "max"
+    if calibration is None:
+        return None, f"p{pct:g} of calibration (model not found here)"
+    value = percentile_value(calibration, pct)
+    if value is None:
+        return None, "percentile cap (calibration has no percentiles)"
+    return value, f"max (p{pct:g})"

@@ -59,9 +59,7 @@ class DocumentProcessor:
     # ------------------------------------------------------------------ lazy resources
     def params(self, lang: str) -> quality.LangParams:
         if lang not in self._params:
-            overrides: dict[str, Any] = dict(self.cfg.thresholds.get("default", {}))
-            overrides.update(self.cfg.thresholds.get(lang, {}))
-            self._params[lang] = quality.load_params(lang, overrides or None)
+            self._params[lang] = quality.resolve_params(lang, self.cfg.thresholds)
         return self._params[lang]
 
     @property
@@ -312,13 +310,12 @@ class DocumentProcessor:
         self.timings["perplexity"] += time.perf_counter() - t0
 
     def ppl_threshold(self, lang: str) -> float | None:
-        """Absolute maximum (ROOTS) or a percentile of the model's held-out calibration (cc_net)."""
-        overrides = {**self.cfg.thresholds.get("default", {}), **self.cfg.thresholds.get(lang, {})}
-        pct = overrides.get("ppl_percentile")
+        """Absolute maximum (ROOTS) or a percentile of the model's held-out calibration (cc_net), resolved
+        from the same parameters as every other threshold (`roots.stages.perplexity.ppl_cap`)."""
+        from roots.stages.perplexity import ppl_cap
+
         model = self.lm(lang)
-        if pct is not None and model is not None:
-            return float(model.percentile_threshold(float(pct)))
-        return self.params(lang).ppl_max
+        return ppl_cap(self.params(lang), model.calibration if model is not None else None)[0]
 
     def decide(self, row: dict[str, Any]) -> None:
         """Apply the quality and perplexity thresholds to a row's stored statistics (also `--rethreshold`)."""

@@ -33,8 +33,8 @@ import sys
 import threading
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import make_dataclass
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
@@ -43,13 +43,17 @@ import numpy as np
 import yaml
 
 from roots.core.errors import UserError
+from roots.core.schema import (
+    QUALITY_FILTERS,
+    QUALITY_REASONS,
+    STAT_FIELDS,
+    QualityFilter,
+)
 
-STAT_KEYS = ("number_words", "char_repetition_ratio", "word_repetition_ratio", "special_characters_ratio",
-             "stopwords_ratio", "flagged_words_ratio")
-"""The keys of `compute_stats`, in filter order."""
+STAT_KEYS = STAT_FIELDS
+"""The keys of `compute_stats`, in filter order (the registry's statistic columns)."""
 
-FILTERS = ("word_count", "char_repetition", "word_repetition", "special_characters", "stopwords",
-           "flagged_words")
+FILTERS = QUALITY_REASONS
 """The reasons `decide` can return, in ROOTS's order (the first failure wins)."""
 
 INCORRECT_SUBSTRINGS = ("http", "www", ".com", "href", "//")
@@ -60,50 +64,9 @@ FLAGGED_FILE = "data/flagged_words.yaml"
 
 
 # --------------------------------------------------------------------------------------------- parameters
-@dataclass(frozen=True, slots=True)
-class LangParams:
-    """The thresholds and switches of the quality filters for one language (one row of ROOTS's table).
-
-    A ratio threshold of None disables that filter. `tokenization` is recorded for reference (ROOTS used
-    SentencePiece words for zh); `get_words` splits space-less scripts into characters whatever its value.
-    `ppl_percentile`, when set, asks the caller to cap perplexity at that percentile of the model's
-    held-out calibration (cc_net style) instead of at `ppl_max`.
-    """
-
-    lang: str
-    number_words_min: int
-    number_words_max: int
-    char_repetition_n: int
-    char_repetition_max: float | None
-    char_repetition_roots_compat: bool
-    word_repetition_n: int
-    word_repetition_max: float | None
-    special_characters_max: float | None
-    stopwords_min: float | None
-    flagged_words_max: float | None
-    lid_min: float
-    ppl_max: float | None
-    ppl_percentile: float | None
-    long_word_max_length: int
-    remove_long_words: bool
-    remove_incorrect_substrings: bool
-    tokenization: bool
-    words_augmentation_join: str | None
-
-
-# field -> (kind, nullable). Kept next to the dataclass so that the YAML file and recipe overrides are
-# checked the same way, with messages a steward can act on.
-_KINDS: dict[str, tuple[str, bool]] = {
-    "number_words_min": ("int", False),
-    "number_words_max": ("int", False),
-    "char_repetition_n": ("n", False),
-    "char_repetition_max": ("float", True),
-    "char_repetition_roots_compat": ("bool", False),
-    "word_repetition_n": ("n", False),
-    "word_repetition_max": ("float", True),
-    "special_characters_max": ("float", True),
-    "stopwords_min": ("float", True),
-    "flagged_words_max": ("float", True),
+# field -> (kind, nullable) for the parameters that are not a registered filter's bound or setting: the
+# language-ID and perplexity caps and ROOTS's word removals (`modify_document`).
+_OTHER_KINDS: dict[str, tuple[str, bool]] = {
     "lid_min": ("float", False),
     "ppl_max": ("float", True),
     "ppl_percentile": ("percent", True),
@@ -113,9 +76,34 @@ _KINDS: dict[str, tuple[str, bool]] = {
     "tokenization": ("bool", False),
     "words_augmentation_join": ("str", True),
 }
-PARAM_KEYS: tuple[str, ...] = tuple(f.name for f in fields(LangParams) if f.name != "lang")
+
+
+def _filter_kinds(filters: Sequence[QualityFilter]) -> dict[str, tuple[str, bool]]:
+    kinds: dict[str, tuple[str, bool]] = {}
+    for f in filters:
+        kinds.update({name: (kind, False) for name, kind in f.settings})
+        kinds.update({b.field: (b.kind, b.nullable) for b in f.bounds})
+    return kinds
+
+
+# field -> (kind, nullable). Kept in one place so that the YAML file and recipe overrides are checked the
+# same way, with messages a steward can act on; a filter's own fields come from its registry entry.
+_KINDS: dict[str, tuple[str, bool]] = {**_filter_kinds(QUALITY_FILTERS), **_OTHER_KINDS}
+PARAM_KEYS: tuple[str, ...] = tuple(_KINDS)
 """The keys a recipe may override (every field but `lang`)."""
-assert set(PARAM_KEYS) == set(_KINDS), "keep _KINDS in step with LangParams"
+
+LangParams = make_dataclass(
+    "LangParams", [("lang", str), *[(key, Any) for key in PARAM_KEYS]], frozen=True, slots=True,
+    namespace={"__doc__": """The thresholds and switches of the quality filters for one language (one row of
+    ROOTS's table), one field per key of `PARAM_KEYS`.
+
+    Built from the filter registry (`roots.core.schema.QUALITY_FILTERS`) so that a new filter's bounds
+    and settings become fields without editing this module. A ratio threshold of None disables that
+    bound. `tokenization` is recorded for reference (ROOTS used SentencePiece words for zh); `get_words`
+    splits space-less scripts into characters whatever its value. `ppl_percentile`, when set, caps
+    perplexity at that percentile of the model's held-out calibration (cc_net style) instead of at
+    `ppl_max` (`roots.stages.perplexity.ppl_cap`)."""})
+LangParams.__module__ = __name__
 
 _KIND_TEXT = {
     "int": "a whole number >= 0",
@@ -210,6 +198,28 @@ def load_params(lang: str, overrides: Mapping[str, Any] | None = None) -> LangPa
         row.update(overrides)
         where += " (after recipe overrides)"
     return _build(lang, row, where)
+
+
+def resolve_params(lang: str, thresholds: Mapping[str, Mapping[str, Any]] | None) -> LangParams:
+    """The one threshold resolution: `lang`'s table row, then the `default` overrides, then `lang`'s.
+
+    `thresholds` is the run's {language or "default": {key: value}} mapping, workspace `roots.yaml`
+    overrides already merged with the card's recipe (`merge_overrides`). The processor, the perplexity
+    cap, `--rethreshold`, the report and the data card all call this, so they cannot disagree.
+    """
+    thresholds = thresholds or {}
+    overrides = {**(thresholds.get("default") or {}), **(thresholds.get(lang) or {})}
+    return load_params(lang, overrides or None)
+
+
+def merge_overrides(*layers: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """{lang: overrides} from several layers (workspace config, then the card's recipe), later ones winning
+    key by key."""
+    merged: dict[str, dict[str, Any]] = {}
+    for layer in layers:
+        for lang, values in (layer or {}).items():
+            merged.setdefault(str(lang), {}).update(values or {})
+    return merged
 
 
 # ------------------------------------------------------------------------------------ character classes
@@ -529,23 +539,56 @@ def _list_ratio(words: Sequence[str], vocab: frozenset[str], join: str | None) -
     return min(1.0, hits / len(words))
 
 
+class _Measured:
+    """A (modified) document being measured: its words are split once, for every statistic that needs them."""
+
+    def __init__(self, text: str, lang: str, params: LangParams) -> None:
+        self.text, self.lang, self.params = text, lang, params
+        self.words = get_words(text, lang)
+        self.lowered = list(map(str.lower, self.words))
+
+
+def _char_repetition(d: _Measured) -> float:
+    p = d.params
+    return char_repetition_ratio(d.text, p.char_repetition_n, roots_compat=p.char_repetition_roots_compat)
+
+
+STATISTICS: dict[str, Callable[[_Measured], float]] = {
+    "number_words": lambda d: float(len(d.words)),
+    "char_repetition_ratio": _char_repetition,
+    "word_repetition_ratio": lambda d: word_repetition_ratio(d.lowered, d.params.word_repetition_n),
+    "special_characters_ratio": lambda d: special_characters_ratio(d.text),
+    "stopwords_ratio": lambda d: _list_ratio(d.lowered, stopwords(d.lang), d.params.words_augmentation_join),
+    "flagged_words_ratio": lambda d: _list_ratio(d.lowered, flagged_words(d.lang),
+                                                 d.params.words_augmentation_join),
+}
+"""How each registered filter's statistic is computed, by column (`roots.core.schema.QUALITY_FILTERS`)."""
+
+REQUIREMENTS: dict[str, Callable[[str], bool]] = {"stopwords": lambda lang: has_stopwords(lang)}
+"""Per-language resources a filter may require (`QualityFilter.requires`): without it, the filter is off."""
+
+def registry_gaps(filters: Sequence[QualityFilter]) -> list[str]:
+    """The statistics and requirements that registered filters name and this module does not provide."""
+    return sorted({f.requires for f in filters if f.requires} - set(REQUIREMENTS)) + sorted(
+        {f.column for f in filters} - set(STATISTICS))
+
+
+if registry_gaps(QUALITY_FILTERS):  # else a registered filter would fail only on the first document
+    raise ImportError(f"roots.stages.quality: no statistic or requirement for {registry_gaps(QUALITY_FILTERS)}")
+
+
 def compute_stats(text: str, lang: str, params: LangParams) -> dict[str, float]:
     """Every quality statistic of a (modified) document; thresholds are applied later by `decide`.
 
     `params` only supplies how to measure (n-gram lengths, bigram augmentation, the compat switch).
     """
-    words = get_words(text, lang)
-    lowered = list(map(str.lower, words))
-    join = params.words_augmentation_join
-    return {
-        "number_words": float(len(words)),
-        "char_repetition_ratio": char_repetition_ratio(text, params.char_repetition_n,
-                                                       roots_compat=params.char_repetition_roots_compat),
-        "word_repetition_ratio": word_repetition_ratio(lowered, params.word_repetition_n),
-        "special_characters_ratio": special_characters_ratio(text),
-        "stopwords_ratio": _list_ratio(lowered, stopwords(lang), join),
-        "flagged_words_ratio": _list_ratio(lowered, flagged_words(lang), join),
-    }
+    doc = _Measured(text, lang, params)
+    return {f.column: STATISTICS[f.column](doc) for f in QUALITY_FILTERS}
+
+
+def applies(f: QualityFilter, lang: str) -> bool:
+    """Whether filter `f` can judge documents of `lang` (a required resource, such as a stop-word list)."""
+    return f.requires is None or REQUIREMENTS[f.requires](lang)
 
 
 # ----------------------------------------------------------------------------------------------- decide
@@ -565,33 +608,35 @@ def _pair(value: float, limit: float) -> tuple[str, str]:
 
 
 def decide(stats: Mapping[str, float], params: LangParams) -> tuple[str | None, str]:
-    """(reason, detail) for the first filter the document fails, in ROOTS's order, or (None, "").
+    """(reason, detail) for the first filter the document fails, in registry order, or (None, "").
 
-    Reasons are the names in `FILTERS`; a detail reads like "word_repetition_ratio=0.41 > max 0.30".
-    A NaN statistic fails its filter. The stop-word filter is skipped for a language without a list.
+    Reasons are the registered filters' reasons; a detail reads like "word_repetition_ratio=0.41 > max
+    0.30". A NaN statistic fails its filter. A filter whose required resource the language lacks (a
+    stop-word list) is skipped.
     """
-    n = stats["number_words"]
-    if not params.number_words_min <= n <= params.number_words_max:
-        if math.isnan(n):
-            return "word_count", "number_words=nan is not a number"
-        if n < params.number_words_min:
-            return "word_count", f"number_words={n:g} < min {params.number_words_min}"
-        return "word_count", f"number_words={n:g} > max {params.number_words_max}"
-    checks: tuple[tuple[str, str, float | None, bool], ...] = (
-        ("char_repetition", "char_repetition_ratio", params.char_repetition_max, True),
-        ("word_repetition", "word_repetition_ratio", params.word_repetition_max, True),
-        ("special_characters", "special_characters_ratio", params.special_characters_max, True),
-        ("stopwords", "stopwords_ratio", params.stopwords_min if has_stopwords(params.lang) else None, False),
-        ("flagged_words", "flagged_words_ratio", params.flagged_words_max, True),
-    )
-    for reason, key, limit, is_max in checks:
+    for f in QUALITY_FILTERS:
+        if not applies(f, params.lang):
+            continue
+        detail = _failed_bound(f, stats[f.column], params)
+        if detail is not None:
+            return f.reason, detail
+    return None, ""
+
+
+def _failed_bound(f: QualityFilter, value: float, params: LangParams) -> str | None:
+    """The detail of the first bound of `f` that `value` fails, or None when it passes them all."""
+    for bound in f.bounds:
+        limit = getattr(params, bound.field)
         if limit is None:
             continue
-        value = stats[key]
-        if is_max and not value <= limit:
-            shown, bound = _pair(value, limit)
-            return reason, f"{key}={shown} > max {bound}"
-        if not is_max and not value >= limit:
-            shown, bound = _pair(value, limit)
-            return reason, f"{key}={shown} < min {bound}"
-    return None, ""
+        is_max = bound.side == "max"
+        if (value <= limit) if is_max else (value >= limit):
+            continue
+        op = ">" if is_max else "<"
+        if bound.kind == "int":  # counts: shown as whole numbers
+            if math.isnan(value):
+                return f"{f.column}=nan is not a number"
+            return f"{f.column}={value:g} {op} {bound.side} {limit}"
+        shown, limit_text = _pair(value, limit)
+        return f"{f.column}={shown} {op} {bound.side} {limit_text}"
+    return None
