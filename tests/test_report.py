@@ -18,7 +18,7 @@ from roots.core.errors import UserError
 from roots.core.schema import STAT_FIELDS
 from roots.io import outputs
 from roots.jobs.run import run_source, stage_counts
-from roots.report import datacard, page
+from roots.report import datacard, fmt, inspect, markup, metrics, page, release, runs
 from roots.stages import quality
 
 REPO = Path(__file__).resolve().parent.parent
@@ -129,7 +129,7 @@ def test_report_has_every_section(run_dir: Path, html: str) -> None:
     for reason in stats["reasons"]:
         assert reason in html
         if not reason.startswith("duplicate"):  # each rejection reason has its removed-vs-kept samples
-            assert f'id="web_noisy-samples-{page.slug(reason)}"' in html, reason
+            assert f'id="web_noisy-samples-{markup.slug(reason)}"' in html, reason
     for tag, n in stats["pii_replacements"].items():
         assert f"<td>{tag}</td><td class=\"n\">{n:,}</td>" in html
     assert "Duplicate clusters" in html and ("No duplicate clusters" in html or "removed as duplicates" in html)
@@ -139,14 +139,14 @@ def test_one_svg_per_statistic_and_language_with_thresholds(run_dir: Path, html:
     stats = json.loads((run_dir / "stats.json").read_text())
     charts = re.findall(r"<svg.*?</svg>", html, re.DOTALL)
     for lang in stats["languages"]:
-        for metric in page.METRICS:
+        for metric in metrics.METRICS:
             matching = [c for c in charts if f"<title>{metric.column} · {lang} · n=" in c]
             assert len(matching) == 1, (lang, metric.column)
     en = quality.load_params("en")
     chart = next(c for c in charts if "<title>char_repetition_ratio · en · n=" in c)
-    assert 'class="thr"' in chart and f"max {page.fmt_num(en.char_repetition_max)}" in chart
+    assert 'class="thr"' in chart and f"max {fmt.fmt_num(en.char_repetition_max)}" in chart
     chart = next(c for c in charts if "<title>stopwords_ratio · en · n=" in c)
-    assert 'class="thr"' in chart and f"min {page.fmt_num(en.stopwords_min)}" in chart
+    assert 'class="thr"' in chart and f"min {fmt.fmt_num(en.stopwords_min)}" in chart
     chart = next(c for c in charts if "<title>number_words · en · n=" in c)
     assert f"min {en.number_words_min}" in chart and "max 100000 →" in chart  # far bound noted, not drawn
 
@@ -196,10 +196,10 @@ def test_report_without_duplicates_says_so(tmp_path: Path) -> None:
 
 
 def test_release_dir(tmp_path: Path, dup_run: Path) -> None:
-    release = tmp_path / "release"
-    shutil.copytree(dup_run, release / "runs" / "fake")
-    (release / "manifest.json").write_text(json.dumps(RELEASE))
-    html = page.build_report(release).read_text()
+    release_dir = tmp_path / "release"
+    shutil.copytree(dup_run, release_dir / "runs" / "fake")
+    (release_dir / "manifest.json").write_text(json.dumps(RELEASE))
+    html = page.build_report(release_dir).read_text()
     assert 'id="release"' in html and 'id="src-fake"' in html
     assert "licence policy (CC0-1.0)" in html and "source killed: &lt;b&gt;bad&lt;/b&gt;" in html
 
@@ -269,8 +269,8 @@ def test_sample_does_not_depend_on_file_layout_or_order(tmp_path: Path) -> None:
     docs = _many_docs()
     one = fake_run(tmp_path / "a", "big", docs)
     other = _write_run_shuffled(tmp_path / "b", "big", docs, shards=3, reverse=True)
-    first, second = page.read_docs(one, max_docs=20), page.read_docs(other, max_docs=20)
-    expected = sorted(sorted((d["id"] for d in docs), key=page.doc_key)[:20])
+    first, second = runs.read_docs(one, max_docs=20), runs.read_docs(other, max_docs=20)
+    expected = sorted(sorted((d["id"] for d in docs), key=runs.doc_key)[:20])
     assert list(first.ids) == list(second.ids) == expected
     assert first.total == second.total == len(docs) and first.sampled
     assert (page.build_report(one, tmp_path / "1.html", max_docs=20).read_bytes()
@@ -279,7 +279,7 @@ def test_sample_does_not_depend_on_file_layout_or_order(tmp_path: Path) -> None:
 
 def test_cap_at_or_above_the_document_count_changes_nothing(run_dir: Path, dup_run: Path, tmp_path: Path) -> None:
     for run in (run_dir, dup_run):
-        n = len(page.read_docs(run))
+        n = len(runs.read_docs(run))
         uncapped = page.build_report(run, tmp_path / "u.html", max_docs=10**9).read_bytes()
         assert page.build_report(run, tmp_path / "d.html").read_bytes() == uncapped
         assert page.build_report(run, tmp_path / "n.html", max_docs=n).read_bytes() == uncapped
@@ -289,9 +289,9 @@ def test_cap_at_or_above_the_document_count_changes_nothing(run_dir: Path, dup_r
 
 def test_runs_are_rendered_one_at_a_time(dup_run: Path, tmp_path: Path) -> None:
     shutil.copytree(dup_run, dup_run.parent / "fake2")
-    runs = [page.RunData.load(d) for d in sorted(dup_run.parent.iterdir())]
-    html = page.render(runs)
-    assert 'id="src-fake"' in html and all("docs" not in run.__dict__ for run in runs)  # documents released
+    loaded = [runs.RunData.load(d) for d in sorted(dup_run.parent.iterdir())]
+    html = page.render(loaded)
+    assert 'id="src-fake"' in html and all("docs" not in run.__dict__ for run in loaded)  # documents released
 
 
 # ------------------------------------------------------------------------------------------ data cards
@@ -313,7 +313,7 @@ def test_data_card(run_dir: Path) -> None:
     assert "Filters applied to: en, es, fr" in steps and "`filter_remove_empty_docs`" in steps
     assert "lid.176.ftz" in steps and "`EMAIL`" in steps
     en = quality.load_params("en")
-    assert f"| en | {page.fmt_num(en.lid_min)} | {en.number_words_min}–" in steps
+    assert f"| en | {fmt.fmt_num(en.lid_min)} | {en.number_words_min}–" in steps
     assert card["homepage"] in text and card["custodian"]["name"] in text
     stats = json.loads((run_dir / "stats.json").read_text())
     assert f"| kept | {stats['documents']['kept']:,} |" in text
@@ -381,25 +381,26 @@ def _blocks(text: str) -> list[str]:
 
 
 def test_inspect_filters_by_reason_and_lang(run_dir: Path) -> None:
-    out = page.inspect_rows(run_dir, reason="char_repetition", n=3)
+    out = inspect.inspect_rows(run_dir, reason="char_repetition", n=3)
     blocks = _blocks(out)
     assert 0 < len(blocks) <= 3 and all("status  rejected: char_repetition" in b for b in blocks)
     ids = [re.search(r"id\s+(\S+)", b).group(1) for b in blocks]
     assert ids == sorted(ids)
     assert "char_repetition_ratio=" in out and "!" in out  # the failing statistic is flagged
-    fr = _blocks(page.inspect_rows(run_dir, lang="fr", n=50))
+    fr = _blocks(inspect.inspect_rows(run_dir, lang="fr", n=50))
     assert fr and all("lang    fr " in b for b in fr)
-    kept = _blocks(page.inspect_rows(run_dir, reason="kept", lang="es", n=2))
+    kept = _blocks(inspect.inspect_rows(run_dir, reason="kept", lang="es", n=2))
     assert len(kept) == 2 and all("status  kept" in b and "lang    es " in b for b in kept)
-    assert page.inspect_rows(run_dir, reason="word_count", n=5) == page.inspect_rows(run_dir, "word_count")
+    assert (inspect.inspect_rows(run_dir, reason="word_count", n=5)
+            == inspect.inspect_rows(run_dir, "word_count"))
 
 
 def test_inspect_rejects_typos_and_neutralises_terminal_escapes(dup_run: Path) -> None:
     with pytest.raises(UserError, match="reasons in this run: duplicate, word_count"):
-        page.inspect_rows(dup_run, reason="wordcount")
+        inspect.inspect_rows(dup_run, reason="wordcount")
     with pytest.raises(UserError, match="languages: en"):
-        page.inspect_rows(dup_run, lang="xx")
-    out = page.inspect_rows(dup_run, reason="word_count")
+        inspect.inspect_rows(dup_run, lang="xx")
+    out = inspect.inspect_rows(dup_run, reason="word_count")
     assert "\x1b" not in out and "\u202e" not in out
     assert "\\x1b[31mred\\u202egnp.exe" in out
 
@@ -479,7 +480,7 @@ def test_fertility_reads_only_held_out_documents(tmp_path: Path) -> None:
 
 
 def test_release_fertility_section() -> None:
-    html = page.section_release({**RELEASE, "fertility": FERTILITY})
+    html = release.section_release({**RELEASE, "fertility": FERTILITY})
     part = html[html.index('id="release-fertility"'):]
     assert "Tokenizer fertility" in part and "held-out" in part
     # whitespace languages worst first, then the character-unit ones
@@ -496,7 +497,7 @@ def test_release_fertility_section() -> None:
     assert "Tokens per word on held-out text" in chart and chart.count('class="rej"') == 2
     assert "0.75 (character words)" in chart
     assert "Not measured (no held-out document): " not in part  # en, fr, zh all measured
-    fewer = page.section_release({**RELEASE, "fertility": {"en": FERTILITY["en"]}})
+    fewer = release.section_release({**RELEASE, "fertility": {"en": FERTILITY["en"]}})
     assert "Not measured (no held-out document): fr, zh." in fewer
-    old = page.section_release(RELEASE)  # a manifest from before fertility was measured
+    old = release.section_release(RELEASE)  # a manifest from before fertility was measured
     assert 'id="release-fertility"' in old and "Not recorded in this manifest" in old

@@ -43,7 +43,7 @@ from roots.core import workspace
 from roots.jobs import merge
 from roots.jobs.run import run_source
 from roots.release import fertility
-from roots.report import page
+from roots.report import markup, page
 from tests.conftest import udhr_paragraphs, write_card
 from tests.test_report import _card, copy_hostile_sample
 
@@ -214,12 +214,12 @@ class Rendered:
         self.sizes = {sid: (w, h) for sid, w, h in self.facts["sections"]}
 
 
-def render(page: Path, out_dir: Path, shoot: tuple[str, ...] = ()) -> Rendered:
-    """Load `page` in headless Chromium; return its DOM, layout facts, every request it attempted, every
+def render(page_file: Path, out_dir: Path, shoot: tuple[str, ...] = ()) -> Rendered:
+    """Load `page_file` in headless Chromium; return its DOM, layout facts, every request it attempted, every
     problem it logged, and a screenshot of the top `WIDTH` x `HEIGHT` pixels (saved in `out_dir`), plus
     one of each section whose id is in `shoot` wherever it is on the page (`<page>.<id>.png`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    url = page.resolve().as_uri()
+    url = page_file.resolve().as_uri()
     started = time.monotonic()
     with chromium(out_dir / "profile") as cdp:
         target = cdp.send("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -244,11 +244,11 @@ def render(page: Path, out_dir: Path, shoot: tuple[str, ...] = ()) -> Rendered:
             clip = dict(zip(("x", "y", "width", "height"), box), scale=1)
             data = cdp.send("Page.captureScreenshot", {"format": "png", "clip": clip, "captureBeyondViewport": True},
                             session=session)["data"]
-            (out_dir / f"{page.stem}.{sid}.png").write_bytes(base64.b64decode(data))
+            (out_dir / f"{page_file.stem}.{sid}.png").write_bytes(base64.b64decode(data))
         events = [e for e in cdp.events if e.get("sessionId") == session]
-    png = out_dir / f"{page.stem}.png"
+    png = out_dir / f"{page_file.stem}.png"
     png.write_bytes(base64.b64decode(shot))
-    (out_dir / f"{page.stem}.dom.html").write_text(dom, encoding="utf-8")
+    (out_dir / f"{page_file.stem}.dom.html").write_text(dom, encoding="utf-8")
     requests = [e["params"]["request"]["url"] for e in events if e.get("method") == "Network.requestWillBeSent"]
     problems = [f"{e['params']['entry'].get('source')}: {e['params']['entry'].get('text')}" for e in events
                 if e.get("method") == "Log.entryAdded" and e["params"]["entry"].get("level") in ("warning", "error")]
@@ -257,9 +257,9 @@ def render(page: Path, out_dir: Path, shoot: tuple[str, ...] = ()) -> Rendered:
     return Rendered(url, dom, facts, requests, problems, png, time.monotonic() - started)
 
 
-def assert_renders_offline(page: Path, rendered: Rendered, expected_sections: list[str]) -> None:
+def assert_renders_offline(page_file: Path, rendered: Rendered, expected_sections: list[str]) -> None:
     """The checks every report page must pass in the browser."""
-    html = page.read_text(encoding="utf-8")
+    html = page_file.read_text(encoding="utf-8")
     # the only load is the page itself: no http(s), no other file, not even one the CSP blocked
     assert rendered.requests == [rendered.url], rendered.requests
     assert not rendered.problems, rendered.problems
@@ -279,7 +279,7 @@ def assert_renders_offline(page: Path, rendered: Rendered, expected_sections: li
 
 
 def run_sections(name: str) -> list[str]:
-    a = page.slug(name)
+    a = markup.slug(name)
     return [f"src-{a}", *(f"{a}-{part}" for part in RUN_PARTS)]
 
 
@@ -334,13 +334,13 @@ def test_run_report_in_chromium(release_ws: tuple[workspace.Workspace, Path], tm
 def test_release_report_in_chromium(release_ws: tuple[workspace.Workspace, Path], tmp_path: Path) -> None:
     """The release report: release section with tokenizer fertility, then every source's sections."""
     _, rel = release_ws
-    page = rel / "report.html"
-    rendered = render(page, tmp_path / "chromium", shoot=("release-fertility",))
+    page_file = rel / "report.html"
+    rendered = render(page_file, tmp_path / "chromium", shoot=("release-fertility",))
     manifest = json.loads((rel / "manifest.json").read_text())
     sources = [s["name"] for s in manifest["sources"]]
     assert sorted(sources) == ["udhr_mini", "web_noisy"]
     expected = ["release", "release-fertility", "overview", *(s for name in sources for s in run_sections(name))]
-    assert_renders_offline(page, rendered, expected)
+    assert_renders_offline(page_file, rendered, expected)
     fert = manifest["fertility"]
     assert {"en", "fr", "zh", "ja"} <= set(fert)
     assert fert["zh"]["word_unit"] == fert["ja"]["word_unit"] == "character"
@@ -372,17 +372,17 @@ def test_fertility_matches_lineage(release_ws: tuple[workspace.Workspace, Path])
 
 def test_network_check_is_not_vacuous(tmp_path: Path) -> None:
     """The same checks on a page that reaches out (one load its CSP blocks, one it allows) must fail."""
-    page = tmp_path / "leaky.html"
-    page.write_text("<!DOCTYPE html><html><head><title>roots report: leaky</title>"
+    page_file = tmp_path / "leaky.html"
+    page_file.write_text("<!DOCTYPE html><html><head><title>roots report: leaky</title>"
                     "<meta http-equiv=\"Content-Security-Policy\" content=\"img-src data:\"></head><body>"
                     '<section id="overview"><img src="http://example.invalid/pixel.png">'
                     '<link rel="stylesheet" href="https://example.invalid/style.css"></section></body></html>')
-    rendered = render(page, tmp_path / "chromium")
+    rendered = render(page_file, tmp_path / "chromium")
     assert "http://example.invalid/pixel.png" in rendered.requests  # blocked by the CSP, still seen
     assert "https://example.invalid/style.css" in rendered.requests  # allowed, failed (no network)
     assert any("Content Security Policy" in p for p in rendered.problems)
     with pytest.raises(AssertionError):
-        assert_renders_offline(page, rendered, ["overview"])
+        assert_renders_offline(page_file, rendered, ["overview"])
 
 
 def test_missing_chromium_fails_with_instructions(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from roots.core import workspace
     from roots.governance import catalogue
-    from roots.report import page
+    from roots.report import inspect
 
     ws = workspace.resolve(getattr(args, "workspace", None))
     catalogue.load_card(ws, args.name)
@@ -31,7 +31,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         from roots.core.errors import UserError
 
         raise UserError(f"source {args.name} has no finished run in {run_dir}; run `roots run {args.name}` first.")
-    print(page.inspect_rows(run_dir, reason=args.reason, lang=args.lang, n=args.n), end="")
+    print(inspect.inspect_rows(run_dir, reason=args.reason, lang=args.lang, n=args.n), end="")
     return 0
 
 

@@ -17,7 +17,7 @@ record batch at a time (`release_parts.read_batches`), tokenisation and shard as
 - the encoder's word cache holds at most `tokenizer.ENCODE_WORD_CACHE` words;
 - the map of dropped documents has one entry per dropped document (`decide_drops`);
 - one lineage row group per shard being written (`LINEAGE_ROW_GROUP`);
-- the release report draws its per-document views from at most `page.REPORT_MAX_DOCS` documents per
+- the release report draws its per-document views from at most `runs.REPORT_MAX_DOCS` documents per
   run, one run at a time (about 100 MB; counts stay exact);
 - cross-source dedup holds one key bucket and the signatures of documents with a cross-source candidate
   (`dedup_merge`);

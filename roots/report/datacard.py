@@ -22,18 +22,15 @@ import yaml
 from roots.core.errors import UserError
 from roots.core.schema import stage_of
 from roots.core.yamlio import atomic_write_text
-from roots.report.page import (
+from roots.report.fmt import fmt_bytes, fmt_num, pct
+from roots.report.metrics import lang_params, ppl_limit
+from roots.report.runs import (
     RunData,
     clearance_text,
     dedup_settings,
     dedup_status,
-    fmt_bytes,
-    fmt_num,
     kept_bytes_by_lang,
-    lang_params,
     manifest_entries,
-    pct,
-    ppl_limit,
 )
 from roots.stages import quality
 
