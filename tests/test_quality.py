@@ -115,7 +115,7 @@ def test_overrides_replace_fields() -> None:
     assert p.number_words_min == 3 and p.word_repetition_max is None
     assert p.lid_min == 1.0 and isinstance(p.lid_min, float)
     assert q.load_params("en").number_words_min == 20  # the table itself is untouched
-    short = "The cat sat on the mat."
+    short = "The cats slept on the warm mat."  # 7 words, 3.4 characters a word
     assert run(short, "en")[1][0] == "word_count"
     assert run(short, "en", number_words_min=3)[1] == (None, "")
 
@@ -321,7 +321,8 @@ def test_word_repetition_formula_by_hand() -> None:
 # --------------------------------------------------------------------------------------------- decide
 def _stats(**changes: float) -> dict[str, float]:
     base = {"number_words": 100.0, "char_repetition_ratio": 0.0, "word_repetition_ratio": 0.0,
-            "special_characters_ratio": 0.1, "stopwords_ratio": 0.5, "flagged_words_ratio": 0.0}
+            "special_characters_ratio": 0.1, "stopwords_ratio": 0.5, "flagged_words_ratio": 0.0,
+            "mean_word_length": 5.0}
     return {**base, **changes}
 
 
@@ -329,15 +330,16 @@ def test_decide_returns_first_failure_in_roots_order() -> None:
     p = q.load_params("en")
     assert q.decide(_stats(), p) == (None, "")
     all_bad = _stats(number_words=5, char_repetition_ratio=0.5, word_repetition_ratio=0.5,
-                     special_characters_ratio=0.9, stopwords_ratio=0.0, flagged_words_ratio=0.5)
+                     special_characters_ratio=0.9, stopwords_ratio=0.0, flagged_words_ratio=0.5,
+                     mean_word_length=12.0)
     order = []
     stats = dict(all_bad)
     for key, good in [("number_words", 100.0), ("char_repetition_ratio", 0.0), ("word_repetition_ratio", 0.0),
                       ("special_characters_ratio", 0.1), ("stopwords_ratio", 0.5),
-                      ("flagged_words_ratio", 0.0)]:
+                      ("flagged_words_ratio", 0.0), ("mean_word_length", 5.0)]:
         order.append(q.decide(stats, p)[0])
         stats[key] = good
-    assert tuple(order) == q.FILTERS
+    assert tuple(order) == q.FILTERS  # ROOTS's six in ROOTS's order, then ours
     assert q.decide(stats, p) == (None, "")
 
 
@@ -380,8 +382,11 @@ def test_statistics_are_bounded(text: str, lang: str, compat: bool) -> None:
     stats = q.compute_stats(text, lang, params)
     assert tuple(stats) == q.STAT_KEYS
     assert stats["number_words"] >= 0 and stats["number_words"] == int(stats["number_words"])
-    for key in q.STAT_KEYS[1:]:
+    for key in (k for k in q.STAT_KEYS if k.endswith("_ratio")):
         assert 0.0 <= stats[key] <= 1.0, key
+    words = q.get_words(text, lang)
+    assert stats["mean_word_length"] == (sum(map(len, words)) / len(words) if words else 0.0)
+    assert 0.0 <= stats["mean_word_length"] <= max(map(len, words), default=0)
     reason, detail = q.decide(stats, params)
     assert (reason is None and detail == "") or (reason in q.FILTERS and detail)
 
@@ -492,3 +497,33 @@ def test_alphabet_ranks_match_unique(texts: list[str]) -> None:
         alphabet, ranks = np.unique(codes, return_inverse=True)
         size, got = q._alphabet_ranks(codes)
         assert size == len(alphabet) and got.dtype == np.uint64 and got.tolist() == ranks.tolist()
+
+
+# ------------------------------------------------------------------------------- mean word length (Gopher)
+@pytest.mark.parametrize("text, expected", [
+    ("The quick brown fox jumps over the lazy dog", 35 / 9),       # 3+5+5+3+5+4+3+4+3 characters, 9 words
+    ("a b c d", 1.0),
+    ("-- ... !!", 0.0),                                            # words made only of symbols are no words
+    ("hello, world!", 5.0),                                        # punctuation at the ends is stripped
+    ("", 0.0),
+])
+def test_mean_word_length_worked_cases(text: str, expected: float) -> None:
+    assert q.compute_stats(text, "en", q.load_params("en"))["mean_word_length"] == pytest.approx(expected)
+
+
+def test_mean_word_length_bounds_and_where_they_are_off() -> None:
+    en = q.load_params("en")
+    assert (en.mean_word_length_min, en.mean_word_length_max) == (3, 10)  # Gopher's bounds
+    assert q.decide(_stats(mean_word_length=2.9), en) == ("mean_word_length", "mean_word_length=2.90 < min 3.00")
+    assert q.decide(_stats(mean_word_length=10.5), en) == (
+        "mean_word_length", "mean_word_length=10.50 > max 10.00")
+    assert q.decide(_stats(mean_word_length=3.0), en) == (None, "")  # inclusive, like every bound
+    for lang in ("zh", "ja", "th", "lo", "km", "my", "bo", "yue", "wuu", "ml", "ta", "ko"):
+        p = q.load_params(lang)
+        assert p.mean_word_length_min is None and p.mean_word_length_max is None, lang
+    # a space-less script: every character is a word, so the mean is 1 and the filter must be off
+    zh = q.load_params("zh")
+    stats = q.compute_stats("人人生而自由，在尊严和权利上一律平等。他们赋有理性和良心。", "zh", zh)
+    assert stats["mean_word_length"] == 1.0 and q.decide(stats, zh)[0] != "mean_word_length"
+    # ROOTS's six filters still come first: a document failing two filters gets ROOTS's reason
+    assert q.decide(_stats(flagged_words_ratio=0.9, mean_word_length=50.0), en)[0] == "flagged_words"

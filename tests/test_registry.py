@@ -58,15 +58,18 @@ def test_each_bound_rejects_with_its_reason(f: QualityFilter) -> None:
     stats = quality.compute_stats(TEXT, "en", params)
     assert quality.decide(stats, params) == (None, "")
     for bound in f.bounds:
-        scale = 1000 if bound.kind == "int" else 1
-        value, limit = (0.6 * scale, 0.3 * scale) if bound.side == "max" else (0.01 * scale, 0.3 * scale)
-        failing = quality.load_params("en", {bound.field: int(limit) if scale > 1 else limit})
-        reason, detail = quality.decide({**stats, f.column: value}, failing)
+        # the bound under test fails at 5; the filter's other bounds are set wide open
+        overrides: dict[str, float] = {}
+        for other in f.bounds:
+            wide = 0 if other.side == "min" else 10**6
+            tight = 2 if bound.side == "max" else 8
+            overrides[other.field] = tight if other is bound else wide
+        reason, detail = quality.decide({**stats, f.column: 5.0}, quality.load_params("en", overrides))
         assert reason == f.reason and detail.startswith(f"{f.column}=") and f" {bound.side} " in detail
 
 
 def test_a_filter_without_a_statistic_is_caught_at_import() -> None:
-    orphan = QualityFilter("orphan", "orphan_ratio", (Bound("max", "orphan_max"),), requires="nothing")
+    orphan = QualityFilter("orphan", "orphan_ratio", "orphan", (Bound("max", "orphan_max"),), requires="nothing")
     assert quality.registry_gaps((*QUALITY_FILTERS, orphan)) == ["nothing", "orphan_ratio"]
     assert quality.registry_gaps(QUALITY_FILTERS) == []
 
@@ -78,3 +81,23 @@ def test_resolution_layers_table_default_and_language_overrides() -> None:
     assert (fr.number_words_min, fr.stopwords_min) == (7, 0.2)
     assert en.number_words_min == 3 and en.stopwords_min == quality.load_params("en").stopwords_min
     assert quality.resolve_params("de", None) == quality.load_params("de")
+
+
+def test_the_report_and_the_data_card_show_every_filter() -> None:
+    from roots.report import datacard, metrics
+
+    assert [m.column for m in metrics.METRICS][: len(QUALITY_FILTERS)] == [f.column for f in QUALITY_FILTERS]
+    assert all(metrics.METRIC_BY_REASON[f.reason].column == f.column for f in QUALITY_FILTERS)
+    manifest = {"config": {"thresholds": {"default": {"mean_word_length_min": None, "mean_word_length_max": None}}}}
+    table = datacard.thresholds_table({"languages": {"en": {}, "zh": {}}}, manifest)
+    header, _, en_row, zh_row = table.splitlines()[:4]
+    for f in QUALITY_FILTERS:
+        assert f.label in header
+    assert "10–100000" not in en_row and "20–100000" in en_row  # en's own word-count row
+    assert "3–10" not in en_row and "| off |" in en_row and "| off |" in zh_row  # null bounds read "off"
+    mwl = next(f for f in QUALITY_FILTERS if f.reason == "mean_word_length")
+    assert metrics.threshold_text(mwl, quality.load_params("en")) == "3..10"
+    assert metrics.threshold_text(mwl, quality.load_params("en", {"mean_word_length_max": None})) == "min 3"
+    en = quality.load_params("en")
+    assert metrics.threshold_text(QUALITY_FILTERS[0], en) == "20..100000"
+    assert metrics.threshold_text(QUALITY_FILTERS[1], en) == "0.106 (n=10)"  # ROOTS's en row

@@ -46,10 +46,12 @@ class QualityFilter:
     - `log_scale`: the report draws the statistic on a log axis (counts spanning decades).
     - `requires`: a per-language resource without which the filter is off for that language (e.g. a
       stop-word list); `roots.stages.quality.REQUIREMENTS` says which languages have it.
+    - `label`: what the data card's threshold table calls it.
     """
 
     reason: str
     column: str
+    label: str
     bounds: tuple[Bound, ...]
     settings: tuple[tuple[str, str], ...] = ()
     log_scale: bool = False
@@ -57,16 +59,20 @@ class QualityFilter:
 
 
 QUALITY_FILTERS: tuple[QualityFilter, ...] = (
-    QualityFilter("word_count", "number_words",
+    QualityFilter("word_count", "number_words", "words",
                   (Bound("min", "number_words_min", "int"), Bound("max", "number_words_max", "int")),
                   log_scale=True),
-    QualityFilter("char_repetition", "char_repetition_ratio", (Bound("max", "char_repetition_max"),),
+    QualityFilter("char_repetition", "char_repetition_ratio", "char repetition", (Bound("max", "char_repetition_max"),),
                   settings=(("char_repetition_n", "n"), ("char_repetition_roots_compat", "bool"))),
-    QualityFilter("word_repetition", "word_repetition_ratio", (Bound("max", "word_repetition_max"),),
+    QualityFilter("word_repetition", "word_repetition_ratio", "word repetition", (Bound("max", "word_repetition_max"),),
                   settings=(("word_repetition_n", "n"),)),
-    QualityFilter("special_characters", "special_characters_ratio", (Bound("max", "special_characters_max"),)),
-    QualityFilter("stopwords", "stopwords_ratio", (Bound("min", "stopwords_min"),), requires="stopwords"),
-    QualityFilter("flagged_words", "flagged_words_ratio", (Bound("max", "flagged_words_max"),)),
+    QualityFilter("special_characters", "special_characters_ratio", "special chars",
+                  (Bound("max", "special_characters_max"),)),
+    QualityFilter("stopwords", "stopwords_ratio", "stop words", (Bound("min", "stopwords_min"),), requires="stopwords"),
+    QualityFilter("flagged_words", "flagged_words_ratio", "flagged words", (Bound("max", "flagged_words_max"),)),
+    # Not in ROOTS: Gopher's (Rae et al. 2021) mean word length bounds, 3 to 10 characters.
+    QualityFilter("mean_word_length", "mean_word_length", "mean word length",
+                  (Bound("min", "mean_word_length_min"), Bound("max", "mean_word_length_max"))),
 )
 """The quality filters in ROOTS's order (the first failure wins); filters of our own come after ROOTS's."""
 

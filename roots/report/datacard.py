@@ -20,10 +20,10 @@ from typing import Any
 import yaml
 
 from roots.core.errors import UserError
-from roots.core.schema import stage_of
+from roots.core.schema import QUALITY_FILTERS, stage_of
 from roots.core.yamlio import atomic_write_text
 from roots.report.fmt import fmt_bytes, fmt_num, pct
-from roots.report.metrics import lang_params, ppl_limit
+from roots.report.metrics import lang_params, ppl_limit, threshold_text
 from roots.report.runs import (
     RunData,
     clearance_text,
@@ -229,12 +229,10 @@ def _ppl_cell(lang: str, stats: Mapping[str, Any], manifest: Mapping[str, Any], 
 def _threshold_row(lang: str, stats: Mapping[str, Any], manifest: Mapping[str, Any]) -> list[str]:
     p = lang_params(manifest, lang)
     if p is None:
-        return [lang, "invalid overrides", *["" for _ in range(9)]]
-    return [lang, fmt_num(p.lid_min), f"{p.number_words_min}–{p.number_words_max}",
-            f"{fmt_num(p.char_repetition_max)} (n={p.char_repetition_n})",
-            f"{fmt_num(p.word_repetition_max)} (n={p.word_repetition_n})", fmt_num(p.special_characters_max),
-            fmt_num(p.stopwords_min) if quality.has_stopwords(lang) else "no list (off)",
-            fmt_num(p.flagged_words_max), _ppl_cell(lang, stats, manifest, p),
+        return [lang, "invalid overrides", *["" for _ in range(len(QUALITY_FILTERS) + 3)]]
+    cells = [threshold_text(f, p, span="–") for f in QUALITY_FILTERS]
+    return [lang, fmt_num(p.lid_min), *("no list (off)" if c is None else c for c in cells),
+            _ppl_cell(lang, stats, manifest, p),
             f">{p.long_word_max_length} chars" if p.remove_long_words else "no",
             "yes" if p.remove_incorrect_substrings else "no"]
 
@@ -263,9 +261,9 @@ def thresholds_table(stats: Mapping[str, Any], manifest: Mapping[str, Any]) -> s
     if (manifest.get("config") or {}).get("code"):
         return code_thresholds_table(stats, manifest)
     langs = sorted(stats.get("languages") or {})
-    headers = ("language", "lid_min", "words min–max", "char repetition max", "word repetition max",
-               "special chars max", "stop words min", "flagged words max", "perplexity", "long words removed",
-               "URL-like words removed")
+    headers = ("language", "lid_min",
+               *(f"{f.label} {'–'.join(b.side for b in f.bounds)}" for f in QUALITY_FILTERS),
+               "perplexity", "long words removed", "URL-like words removed")
     return md_table(headers, [_threshold_row(lang, stats, manifest) for lang in langs])
 
 

@@ -7,48 +7,31 @@ change in one place; the page, `inspect` and the data cards all read thresholds 
 
 from __future__ import annotations
 
-import itertools
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from roots.core.errors import UserError
-from roots.stages import quality
+from roots.core.schema import QUALITY_FILTERS, QualityFilter
+from roots.report.fmt import fmt_num
+from roots.stages import perplexity, quality
 
 
 def lang_params(manifest: Mapping[str, Any], lang: str) -> quality.LangParams | None:
-    """Thresholds for `lang` as applied by the run recorded in `manifest` (None when they fail to load)."""
-    thresholds = (manifest.get("config") or {}).get("thresholds") or {}
-    overrides = {**(thresholds.get("default") or {}), **(thresholds.get(lang) or {})}
+    """Thresholds for `lang` as applied by the run recorded in `manifest` (None when they fail to load),
+    through the pipeline's own resolution (`quality.resolve_params`)."""
     try:
-        return quality.load_params(lang, overrides or None)
+        return quality.resolve_params(lang, (manifest.get("config") or {}).get("thresholds"))
     except UserError:
         return None
 
 
 def ppl_limit(manifest: Mapping[str, Any], params: quality.LangParams) -> tuple[float | None, str]:
-    """The perplexity cap and how it was set. A percentile cap is read from the model's calibration file
-    (as `PerplexityModel.percentile_threshold` does) without loading KenLM; if the model is not on this
-    machine the cap cannot be drawn and the text says so."""
-    if params.ppl_percentile is None:
-        return params.ppl_max, "max"
+    """The perplexity cap and how it was set, as the pipeline applied it (`perplexity.ppl_cap`). A
+    percentile cap is read from the model's calibration file without loading KenLM; if the model is not
+    on this machine the cap cannot be drawn and the text says so."""
     lm_dir = (manifest.get("config") or {}).get("lm_dir")
-    path = Path(str(lm_dir)) / params.lang / "calibration.json" if lm_dir else None
-    if path is None or not path.is_file():
-        return None, f"p{params.ppl_percentile:g} of calibration (model not found here)"
-    table = (json.loads(path.read_text(encoding="utf-8")).get("percentiles") or {})
-    points = sorted((float(k[1:]), float(v)) for k, v in table.items() if k.startswith("p"))
-    if not points:
-        return None, "percentile cap (calibration has no percentiles)"
-    pct = params.ppl_percentile
-    value = points[-1][1] if pct > points[-1][0] else points[0][1]
-    for (p0, v0), (p1, v1) in itertools.pairwise(points):
-        if p0 <= pct <= p1:
-            value = v0 + (v1 - v0) * (pct - p0) / (p1 - p0) if p1 > p0 else v0
-            break
-    return value, f"max (p{pct:g})"
+    return perplexity.ppl_cap(params, perplexity.read_calibration(lm_dir, params.lang))
 
 
 @dataclass(frozen=True)
@@ -71,8 +54,9 @@ def _one(kind: str, attr: str) -> Callable[[quality.LangParams, Mapping[str, Any
     return lambda p, m: [(kind, getattr(p, attr))]
 
 
-def _stopword_bounds(p: quality.LangParams, m: Mapping[str, Any]) -> list[tuple[str, float]]:
-    return [("min", p.stopwords_min)] if quality.has_stopwords(p.lang) else []
+def _filter_bounds(f: QualityFilter) -> Callable[[quality.LangParams, Mapping[str, Any]], list[tuple[str, float]]]:
+    """A registered filter's thresholds for a language, none where the filter does not apply."""
+    return lambda p, m: [(b.side, getattr(p, b.field)) for b in f.bounds] if quality.applies(f, p.lang) else []
 
 
 def _ppl_bounds(p: quality.LangParams, m: Mapping[str, Any]) -> list[tuple[str, float]]:
@@ -81,16 +65,11 @@ def _ppl_bounds(p: quality.LangParams, m: Mapping[str, Any]) -> list[tuple[str, 
 
 
 METRICS: tuple[Metric, ...] = (
-    Metric("number_words", "word_count", True,
-           lambda p, m: [("min", p.number_words_min), ("max", p.number_words_max)]),
-    Metric("char_repetition_ratio", "char_repetition", False, _one("max", "char_repetition_max")),
-    Metric("word_repetition_ratio", "word_repetition", False, _one("max", "word_repetition_max")),
-    Metric("special_characters_ratio", "special_characters", False, _one("max", "special_characters_max")),
-    Metric("stopwords_ratio", "stopwords", False, _stopword_bounds),
-    Metric("flagged_words_ratio", "flagged_words", False, _one("max", "flagged_words_max")),
+    *(Metric(f.column, f.reason, f.log_scale, _filter_bounds(f)) for f in QUALITY_FILTERS),
     Metric("lang_score", "language", False, _one("min", "lid_min")),
     Metric("perplexity", "perplexity", True, _ppl_bounds),
 )
+"""Every registered quality filter's statistic, then the language-ID score and the perplexity."""
 METRIC_BY_REASON = {m.reason: m for m in METRICS}
 _SIZE_METRICS = {"bytes": Metric("n_bytes", "", True, lambda p, m: []),
                  "chars": Metric("n_chars", "", True, lambda p, m: [])}
@@ -106,3 +85,20 @@ def metric_for_reason(reason: str) -> Metric | None:
     if reason.startswith("filter_small_docs_bytes"):
         return _SIZE_METRICS["bytes"]
     return _SIZE_METRICS["chars"]
+
+
+def threshold_text(f: QualityFilter, params: quality.LangParams, span: str = "..") -> str | None:
+    """A filter's thresholds for one language as text ("10..100000", "0.2 (n=10)", "off"), or None when
+    the language lacks what the filter requires (a stop-word list). Two bounds read min`span`max."""
+    if not quality.applies(f, params.lang):
+        return None
+    limits = [(b, getattr(params, b.field)) for b in f.bounds]
+    shown = [(b.side, str(v) if b.kind == "int" else fmt_num(v)) for b, v in limits if v is not None]
+    if not shown:
+        return "off"
+    # both bounds: "min..max"; one of two switched off: "min 3"; a filter with one bound: its value
+    text = span.join(v for _, v in shown) if len(shown) == len(limits) else f"{shown[0][0]} {shown[0][1]}"
+    if len(limits) == 1:
+        text = shown[0][1]
+    sizes = [f"n={getattr(params, name)}" for name, kind in f.settings if kind == "n"]  # n-gram lengths
+    return f"{text} ({', '.join(sizes)})" if sizes else text

@@ -19,10 +19,16 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from roots.core.schema import stage_of
+from roots.core.schema import QUALITY_FILTERS, stage_of
 from roots.report.fmt import fmt_bytes, fmt_int, fmt_num, pct
 from roots.report.markup import Raw, esc, section, slug, table
-from roots.report.metrics import METRICS, Metric, metric_for_reason, ppl_limit
+from roots.report.metrics import (
+    METRICS,
+    Metric,
+    metric_for_reason,
+    ppl_limit,
+    threshold_text,
+)
 from roots.report.runs import BATCH_ROWS, Docs, RunData, dedup_status, fetch_texts
 from roots.report.svg import Bar, axis_value, svg_bars, svg_histogram
 from roots.stages import quality
@@ -150,15 +156,13 @@ def _params_line(run: RunData, params: quality.LangParams | None) -> str:
     ppl_text = (f"perplexity {ppl_kind} {fmt_num(ppl_value)}" if ppl.get("scored") or not ppl
                 else "perplexity: no model, not filtered" if ppl.get("no_model")
                 else "perplexity: not applied")
-    items = [f"lid_min {fmt_num(params.lid_min)}",
-             f"number_words {params.number_words_min}..{params.number_words_max}",
-             f"char_repetition_max {fmt_num(params.char_repetition_max)} (n={params.char_repetition_n})",
-             f"word_repetition_max {fmt_num(params.word_repetition_max)} (n={params.word_repetition_n})",
-             f"special_characters_max {fmt_num(params.special_characters_max)}",
-             f"stopwords_min {fmt_num(params.stopwords_min)}" if quality.has_stopwords(params.lang)
-             else "stopwords: no list, not filtered",
-             f"flagged_words_max {fmt_num(params.flagged_words_max)}",
-             ppl_text]
+    items = [f"lid_min {fmt_num(params.lid_min)}"]
+    for f in QUALITY_FILTERS:
+        text = threshold_text(f, params)
+        name = f.column if len(f.bounds) > 1 else f.bounds[0].field
+        items.append(f"{f.reason}: no list, not filtered" if text is None
+                     else f"{f.reason}: off" if text == "off" else f"{name} {text}")
+    items.append(ppl_text)
     return f'<p class="params">Thresholds: {esc("; ".join(items))}</p>'
 
 

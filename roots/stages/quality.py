@@ -528,6 +528,13 @@ def _special_table() -> np.ndarray:
     return table
 
 
+def mean_word_length(words: Sequence[str]) -> float:
+    """Gopher's mean word length: characters per word, over ROOTS's words (`get_words`), which are already
+    stripped of special characters at both ends, so a lone "--" or "..." is not a word (Gopher likewise
+    skips words made only of symbols). 0.0 for a document without words."""
+    return sum(map(len, words)) / len(words) if words else 0.0
+
+
 def _list_ratio(words: Sequence[str], vocab: frozenset[str], join: str | None) -> float:
     """ROOTS's closed-list ratio: hits among the words and (if `join` is set) the joined word bigrams,
     divided by the number of words, capped at 1."""
@@ -561,6 +568,7 @@ STATISTICS: dict[str, Callable[[_Measured], float]] = {
     "stopwords_ratio": lambda d: _list_ratio(d.lowered, stopwords(d.lang), d.params.words_augmentation_join),
     "flagged_words_ratio": lambda d: _list_ratio(d.lowered, flagged_words(d.lang),
                                                  d.params.words_augmentation_join),
+    "mean_word_length": lambda d: mean_word_length(d.words),
 }
 """How each registered filter's statistic is computed, by column (`roots.core.schema.QUALITY_FILTERS`)."""
 
