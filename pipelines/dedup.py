@@ -54,7 +54,7 @@ from apache_beam.metrics import Metrics
 
 from pipelines.batching import BatchByKey
 from roots.core.errors import UserError
-from roots.dedup import minhash, rowkeys
+from roots.dedup import minhash, rowkeys, unionfind
 from roots.dedup.minhash import DedupConfig, Node
 
 NAMESPACE = "roots"
@@ -118,18 +118,18 @@ class _UnionFind(beam.CombineFn):
 
     def add_input(self, parent: dict[Node, Node], edge: tuple[Node, Node]) -> dict[Node, Node]:
         if edge[0] != edge[1]:
-            minhash.union(parent, edge[0], edge[1])
+            unionfind.union(parent, edge[0], edge[1])
         return self._check(parent)
 
     def merge_accumulators(self, parents: Iterable[dict[Node, Node]]) -> dict[Node, Node]:
         it = iter(parents)
         merged = next(it, {})
         for other in it:
-            minhash.merge_parents(merged, other)
+            unionfind.merge_parents(merged, other)
         return self._check(merged)
 
     def extract_output(self, parent: dict[Node, Node]) -> dict[Node, Node]:
-        return minhash.component_minima(parent)
+        return unionfind.component_minima(parent)
 
 
 def _items(labels: dict[Node, Node]) -> Iterable[tuple[Node, Node]]:

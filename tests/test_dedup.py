@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from pipelines.dedup import ConnectedComponents, apply_dedup
 from roots.dedup import minhash as d
+from roots.dedup import unionfind as uf
 from roots.dedup.minhash import DedupConfig
 
 UDHR = Path(__file__).resolve().parent.parent / "sources" / "samples" / "udhr" / "udhr.jsonl"
@@ -236,21 +237,62 @@ def test_star_edges_span_the_bucket() -> None:
     assert list(d.star_edges([4])) == []
 
 
+def _brute_force_components(edges: list[tuple[int, int]]) -> dict[int, int]:
+    """node -> smallest node it is connected to, by growing each node's reachable set until it stops."""
+    nodes = {n for e in edges for n in e}
+    adjacent: dict[int, set[int]] = {n: set() for n in nodes}
+    for u, v in edges:
+        adjacent[u].add(v)
+        adjacent[v].add(u)
+    out = {}
+    for n in nodes:
+        seen, frontier = {n}, {n}
+        while frontier:
+            frontier = {m for f in frontier for m in adjacent[f]} - seen
+            seen |= frontier
+        out[n] = min(seen)
+    return out
+
+
+@PROPS
+@given(edges=st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)), max_size=120))
+def test_union_find_equals_brute_force_components(edges: list[tuple[int, int]]) -> None:
+    """Every node of an edge maps to its component's minimum, self-loops included; `components` lists the
+    same components, sorted, in order of their minimum."""
+    expected = _brute_force_components(edges)
+    assert uf.union_find(edges) == expected
+    parent: dict = {}
+    for u, v in edges:
+        uf.union(parent, u, v)
+    groups = uf.components(parent)
+    assert [g[0] for g in groups] == sorted(set(expected.values()))
+    assert all(g == sorted(n for n, r in expected.items() if r == g[0]) for g in groups)
+
+
+@PROPS
+@given(edges=st.lists(st.tuples(st.text("abc", max_size=2), st.text("abc", max_size=2)), max_size=40))
+def test_union_find_roots_are_minima_of_any_ordered_nodes(edges: list[tuple[str, str]]) -> None:
+    """Nodes need only be hashable and ordered (the Beam nodes are tuples, cross-source ones ints)."""
+    labels = uf.union_find(edges)
+    for u, v in edges:
+        assert labels[u] == labels[v] and labels[u] <= min(u, v)
+
+
 @PROPS
 @given(edges=st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)), max_size=120),
        split=st.integers(0, 120))
 def test_merged_parent_maps_equal_union_find(edges: list[tuple[int, int]], split: int) -> None:
     """Partial union-finds merged in any split give the components of all edges, minimum as root."""
-    expected = {k: r for k, r in d.union_find(edges).items() if k != r}
+    expected = {k: r for k, r in uf.union_find(edges).items() if k != r}
     left: dict = {}
     right: dict = {}
     for u, v in edges[:split]:
-        d.union(left, u, v)
+        uf.union(left, u, v)
     for u, v in edges[split:]:
-        d.union(right, u, v)
-    d.merge_parents(right, left)
-    assert {k: r for k, r in d.component_minima(right).items() if k != r} == expected
-    assert all(r == min(k for k, rr in d.union_find(edges).items() if rr == r) for r in expected.values())
+        uf.union(right, u, v)
+    uf.merge_parents(right, left)
+    assert {k: r for k, r in uf.component_minima(right).items() if k != r} == expected
+    assert all(r == min(k for k, rr in uf.union_find(edges).items() if rr == r) for r in expected.values())
 
 
 # ================================================================================================ Beam helpers
@@ -502,7 +544,7 @@ def test_beam_components_match_union_find(tmp_path: Path) -> None:
     graphs = {"path": path, "reversed": path[::-1], "random": _random_graph(1, 400, 300), "empty": []}
     labels = _components(tmp_path, graphs)
     for name, edges in graphs.items():
-        assert labels[name] == {k: r for k, r in d.union_find(edges).items() if k != r}, name
+        assert labels[name] == {k: r for k, r in uf.union_find(edges).items() if k != r}, name
 
 
 def test_beam_components_fail_loudly_beyond_the_node_limit(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 from collections import defaultdict
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from roots.core import schema
+from roots.core import schema, util
 from roots.jobs import merge
 from roots.release import megatron, parts
 from roots.release import tokenizer as toklib
@@ -147,3 +148,36 @@ def test_write_concatenated_checks_sizes(tmp_path):
     with pytest.raises(ValueError, match="chunks hold"):
         megatron.write_concatenated(tmp_path / "c", [raw], np.array([3, 3]), np.uint16, atomic=False)
     assert not list(tmp_path.glob("c*"))
+
+
+@pytest.mark.parametrize("fsync", [False, True])
+def test_atomic_path_leaves_nothing_behind_when_the_write_raises(tmp_path, fsync):
+    """A failed write (after creating and half-filling the temporary, or before creating it) leaves no file
+    beside the target and an earlier target untouched; a successful one leaves only the target, with the
+    ordinary permissions of any other file (not mkstemp's private 0600)."""
+    target = tmp_path / "sub" / "shard.bin"
+    with pytest.raises(RuntimeError, match="half-written"), util.atomic_path(target, fsync=fsync) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("half-written")
+    assert list(tmp_path.rglob("*")) == [tmp_path / "sub"]
+
+    def fail(tmp: Path) -> None:
+        raise OSError("disk full")  # before the temporary exists
+
+    target.write_bytes(b"old")
+    with pytest.raises(OSError, match="disk full"):
+        util.write_atomically(target, fail, fsync=fsync)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["shard.bin"] and target.read_bytes() == b"old"
+
+    util.write_atomically(target, lambda tmp: tmp.write_bytes(b"new"), fsync=fsync)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["shard.bin"] and target.read_bytes() == b"new"
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"")
+    assert stat.S_IMODE(target.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+
+
+def test_temporary_names_are_unique_dot_files_beside_the_target(tmp_path):
+    names = {util.temp_path_for(tmp_path / "a.parquet") for _ in range(1000)}
+    assert len(names) == 1000
+    assert all(n.parent == tmp_path and n.name.startswith(".a.parquet.") and n.suffix == ".tmp" for n in names)
+    assert not list(tmp_path.iterdir())  # names only: nothing is created

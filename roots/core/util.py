@@ -1,20 +1,21 @@
 """Small helpers every layer uses: content hashes, atomic file replacement, library versions.
 
 Why here: before, the perplexity stage and two jobs imported the audit trail for its hashing helper,
-five modules wrote their own temporary-name-then-rename, and three collected library versions their own
-way. One copy each, at the bottom of the house, keeps their semantics the same everywhere.
+five modules wrote their own temporary-name-then-rename (now `atomic_path`, or `temp_path_for` + `commit`
+for a streaming writer), and three collected library versions their own way. One copy each, at the
+bottom of the house, keeps their semantics the same everywhere.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
-import importlib.metadata as metadata
 import os
 import platform
-import tempfile
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 
 from roots import __version__
@@ -29,25 +30,42 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def temp_path_for(path: Path) -> Path:
+    """A fresh temporary name beside `path`: `.<name>.<pid>.<random>.tmp`, a dot-file that no reader's glob
+    matches, unique per call (concurrent writers of the same target never share one). It is not created:
+    the writer creates it, with the ordinary permissions any other file of the run gets."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+def commit(tmp: Path, path: Path, fsync: bool = False) -> None:
+    """Move a complete temporary file onto `path` in one rename (readers see the old file or the new one);
+    `fsync` first flushes its bytes to disk, for records that must survive a power cut."""
+    if fsync:
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    os.replace(tmp, path)
+
+
 @contextmanager
 def atomic_path(path: Path, fsync: bool = False) -> Iterator[Path]:
-    """Yield a temporary name beside `path`; on success it replaces `path`, on any failure it is removed.
+    """Yield a temporary name beside `path` (`temp_path_for`, not yet created); when the block ends
+    normally the file written there replaces `path` (`commit`), on any failure it is removed.
 
     Readers see the old file or the complete new one, never a half-written file, and a killed or failed
     write (disk full included) leaves only a dot-file that no reader looks for. `fsync` flushes the
     bytes to disk before the rename, for records that must survive a power cut (governance, configs).
+    Streaming writers that hold the temporary open across calls use `temp_path_for` and `commit`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = temp_path_for(path)
     try:
         yield tmp
-        if fsync:
-            with tmp.open("rb+") as fh:
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        commit(tmp, path, fsync)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

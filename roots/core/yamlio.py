@@ -7,13 +7,12 @@ never leaves a half-written card or permission record that later looks valid.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from roots.core import util
 from roots.core.errors import UserError
 
 
@@ -38,18 +37,9 @@ def load_yaml(path: Path) -> Any:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write text so that readers see either the old file or the complete new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write UTF-8 text so that readers see either the old file or the complete new one, flushed to disk
+    before the rename (`util.write_atomically`)."""
+    util.write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), fsync=True)
 
 
 def dump_yaml(data: Any) -> str:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import bisect
 import struct
 import tempfile
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from roots.core import schema
-from roots.dedup import minhash
+from roots.dedup import minhash, unionfind
 from roots.io import spill
 
 #: keys per bucket file: ~2M keys x ~40 bytes = ~80 MB of Arrow data while one bucket is grouped
@@ -124,28 +123,14 @@ def duplicates_across(included: list[Any], threshold: float = 0.7, work_dir: Pat
             if n in need:
                 names[n] = (_preference(ordered[s]), ordered[s].name, doc_id)
                 sigs[n] = sig
-    parent = {n: n for n in need}
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    parent: dict[int, int] = {}
     for a, b in sorted(edges):
         if minhash.estimate_jaccard(sigs[a], sigs[b]) < threshold:
             continue  # LSH candidate below the threshold: not a duplicate
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            keep, drop = (ra, rb) if names[ra] <= names[rb] else (rb, ra)
-            parent[drop] = keep
-    groups: dict[int, list[int]] = defaultdict(list)
-    for n in sorted(need):
-        groups[find(n)].append(n)
+        unionfind.union(parent, a, b)
     out: dict[str, str] = {}
-    for members in groups.values():
-        if len(members) < 2:
-            continue
+    # each component's root is its smallest node number; the keeper is its preferred copy (names order)
+    for members in unionfind.components(parent):
         keeper = min(members, key=lambda m: names[m])
         for m in members:
             if m != keeper:

@@ -1,5 +1,6 @@
 """Deduplication building blocks (no Beam here): hashes, shingles, MinHash, LSH bands, URL keys, template
-lines, keeper choice and the graph steps used to find near-duplicate clusters.
+lines, keeper choice and the LSH star edges of near-duplicate clusters (the clusters themselves come
+from `roots/dedup/unionfind.py`).
 
 `pipelines/dedup.py` maps these onto Beam; keeping them pure makes every decision testable in isolation
 and lets other code (the cross-source merge) reuse exactly the same hashing.
@@ -443,47 +444,3 @@ def star_edges(members: Iterable[Hashable]) -> Iterator[Edge]:
     for m in members:
         if m != low:
             yield (low, m)
-
-
-def _find(parent: dict[Hashable, Hashable], x: Hashable) -> Hashable:
-    """Root of `x` (path halving); `x` must be in `parent`."""
-    while parent[x] != x:
-        parent[x] = parent[parent[x]]
-        x = parent[x]
-    return x
-
-
-def union(parent: dict[Hashable, Hashable], u: Hashable, v: Hashable) -> None:
-    """Join the components of `u` and `v` in a union-find parent map; the smaller root becomes the root,
-    so every root is its component's minimum whatever order the edges come in."""
-    ru = _find(parent, u) if u in parent else parent.setdefault(u, u)
-    rv = _find(parent, v) if v in parent else parent.setdefault(v, v)
-    if ru != rv:
-        if rv < ru:
-            ru, rv = rv, ru
-        parent[rv] = ru
-
-
-def merge_parents(parent: dict[Hashable, Hashable], other: Mapping[Hashable, Hashable]) -> None:
-    """Add another parent map's components to `parent`: each (node, its parent) entry is an edge of the
-    same component, so joining them gives the components of both edge sets together."""
-    for node, up in other.items():
-        union(parent, node, up)
-
-
-def component_minima(parent: dict[Hashable, Hashable]) -> dict[Hashable, Hashable]:
-    """node -> component minimum for every node of a parent map that is not its own component's minimum."""
-    out = {}
-    for x in list(parent):
-        root = _find(parent, x)
-        if root != x:
-            out[x] = root
-    return out
-
-
-def union_find(edges: Iterable[Edge]) -> dict[Hashable, Hashable]:
-    """Component minimum of every node that appears in an edge (roots map to themselves)."""
-    parent: dict[Hashable, Hashable] = {}
-    for u, v in edges:
-        union(parent, u, v)
-    return {x: _find(parent, x) for x in list(parent)}

@@ -9,7 +9,6 @@ same bytes, a re-run with the same input writes identical files, and no step hol
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from roots.core import util
 from roots.core.schema import CODE_STAT_FIELDS, STAT_FIELDS
 
 KINDS = ("kept", "rejected", "quarantine", "signatures")
@@ -97,11 +97,9 @@ def table_of(rows: Iterable[dict[str, Any]], schema: pa.Schema) -> pa.Table:
 
 
 def write_table(path: Path, table: pa.Table) -> None:
-    """Write a Parquet file atomically (temporary name, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp, compression="zstd", write_statistics=True)
-    os.replace(tmp, path)
+    """Write a Parquet file atomically (temporary name, then rename: `util.write_atomically`)."""
+    util.write_atomically(path, lambda tmp: pq.write_table(table, tmp, compression="zstd",
+                                                           write_statistics=True))
 
 
 def write_shard(out_dir: str, kind: str, shard: int, num_shards: int, rows: Iterable[dict[str, Any]]) -> str:
@@ -162,7 +160,7 @@ class FragmentWriter:
         if key not in self.writers:
             path = self.out_dir / FRAGMENTS / kind / f"{shard:05d}" / f"{self.name}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(self):x}.tmp")
+            tmp = util.temp_path_for(path)
             self.writers[key] = (pq.ParquetWriter(tmp, schema, compression="zstd"), tmp, path)
         self.writers[key][0].write_table(table_of(rows, schema))
 
@@ -171,7 +169,7 @@ class FragmentWriter:
             self._flush(key)
         for writer, tmp, path in self.writers.values():
             writer.close()
-            os.replace(tmp, path)
+            util.commit(tmp, path)
         self.writers.clear()
 
 
@@ -189,14 +187,12 @@ def consolidate(out_dir: Path, num_shards: int) -> None:
     for kind in KINDS:
         for shard_dir in sorted((root / kind).glob("*")) if (root / kind).exists() else []:
             path = out_dir / kind / shard_name(int(shard_dir.name), num_shards)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            with pq.ParquetWriter(tmp, SCHEMAS[kind], compression="zstd", write_statistics=True) as writer:
+            with util.atomic_path(path) as tmp, \
+                    pq.ParquetWriter(tmp, SCHEMAS[kind], compression="zstd", write_statistics=True) as writer:
                 for frag in sorted(shard_dir.glob("*.parquet")):
                     fragment = pq.ParquetFile(frag, pre_buffer=False)  # see iter_kind
                     for i in range(fragment.num_row_groups):  # one row group (<= 1024 rows) at a time
                         writer.write_table(fragment.read_row_group(i, use_threads=False))
-            os.replace(tmp, path)
     shutil.rmtree(root)
 
 
@@ -207,10 +203,8 @@ def write_input_count(out_dir: str, path: str, records: int, size: int) -> None:
     import json
 
     target = Path(out_dir) / COUNTS / f"{file_id(path)}.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"path": path, "records": records, "bytes": size}))
-    os.replace(tmp, target)
+    record = json.dumps({"path": path, "records": records, "bytes": size})
+    util.write_atomically(target, lambda tmp: tmp.write_text(record))
 
 
 def read_input_counts(out_dir: Path) -> tuple[int, int, int] | None:

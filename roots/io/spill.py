@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
-import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from roots.core import schema
+from roots.core import schema, util
 from roots.io import outputs
 
 WORK = outputs.WORK
@@ -54,7 +52,7 @@ class Writer:
     def __init__(self, path: str, schema: pa.Schema = SCHEMA) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        self.tmp = util.temp_path_for(self.path)
         self.schema = schema
         self.writer = pq.ParquetWriter(self.tmp, schema, compression="lz4")
 
@@ -67,7 +65,7 @@ class Writer:
 
     def close(self) -> str:
         self.writer.close()
-        os.replace(self.tmp, self.path)
+        util.commit(self.tmp, self.path)
         return str(self.path)
 
     def abort(self) -> None:

@@ -26,13 +26,14 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
+
+from roots.core import util
 
 if TYPE_CHECKING:  # typing.Self is 3.11+, the package supports 3.10
     from typing import Self
@@ -88,10 +89,6 @@ def paths(prefix: str | os.PathLike[str]) -> tuple[Path, Path]:
     return Path(p + ".bin"), Path(p + ".idx")
 
 
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-
-
 def _index_bytes(code: int, sizes: np.ndarray, doc_idx: np.ndarray, itemsize: int) -> bytes:
     sizes = np.ascontiguousarray(sizes, dtype="<i4")
     pointers = np.zeros(len(sizes), dtype="<i8")
@@ -108,12 +105,13 @@ def _publish(bin_tmp: Path, idx_tmp: Path, bin_path: Path, idx_path: Path) -> No
     """Rename both temporaries into place, `.idx` last, so no final pair is ever inconsistent.
 
     An old `.idx` is removed first: otherwise a crash between the two renames would pair it with the new
-    `.bin`. If the `.idx` rename fails, the freshly renamed `.bin` is removed again.
+    `.bin`. If the `.idx` rename fails, the freshly renamed `.bin` is removed again. (Two files published
+    in this order, so not `util.atomic_path`, which publishes one; the names and renames are util's.)
     """
     idx_path.unlink(missing_ok=True)
-    os.replace(bin_tmp, bin_path)
+    util.commit(bin_tmp, bin_path)
     try:
-        os.replace(idx_tmp, idx_path)
+        util.commit(idx_tmp, idx_path)
     except BaseException:
         bin_path.unlink(missing_ok=True)
         raise
@@ -133,8 +131,8 @@ class IndexedDatasetWriter:
         self._info = np.iinfo(self.dtype)
         self.bin_path, self.idx_path = paths(prefix)
         self.bin_path.parent.mkdir(parents=True, exist_ok=True)
-        self._bin_tmp = _tmp_name(self.bin_path)
-        self._idx_tmp = _tmp_name(self.idx_path)
+        self._bin_tmp = util.temp_path_for(self.bin_path)
+        self._idx_tmp = util.temp_path_for(self.idx_path)
         self._fh: BinaryIO | None = open(self._bin_tmp, "wb", buffering=_BUFFER)  # noqa: SIM115
         self._sizes: list[int] = []
         self.skipped_empty = 0
@@ -333,7 +331,7 @@ def merge_datasets(prefixes: Sequence[str | os.PathLike[str]], out_prefix: str |
     doc_idx = np.concatenate(doc_idx_parts)
 
     bin_path.parent.mkdir(parents=True, exist_ok=True)
-    bin_tmp, idx_tmp = _tmp_name(bin_path), _tmp_name(idx_path)
+    bin_tmp, idx_tmp = util.temp_path_for(bin_path), util.temp_path_for(idx_path)
     try:
         with open(bin_tmp, "wb") as out:
             for part in parts:
@@ -375,7 +373,9 @@ def write_pieces(out_prefix: str | os.PathLike[str], pieces: Iterable[tuple[Iter
     code = dtype_code(dt)
     bin_path, idx_path = paths(out_prefix)
     bin_path.parent.mkdir(parents=True, exist_ok=True)
-    bin_out, idx_out = (_tmp_name(bin_path), _tmp_name(idx_path)) if atomic else (bin_path, idx_path)
+    # atomic=False: no temporaries at all, the caller renames the whole directory into place
+    bin_out, idx_out = (util.temp_path_for(bin_path), util.temp_path_for(idx_path)) if atomic \
+        else (bin_path, idx_path)
     sizes_at, pointers_at = HEADER_SIZE, HEADER_SIZE + 4 * n_sequences
     doc_idx_at = pointers_at + 8 * n_sequences
     try:

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from roots.core import schema
+from roots.core import schema, util
 from roots.release import fertility, megatron
 from roots.release import tokenizer as toklib
 
@@ -75,15 +75,6 @@ def segment_paths(parts_dir: str | os.PathLike[str], name: str) -> tuple[Path, P
     return base.with_suffix(".bin"), base.with_suffix(".arrow")
 
 
-def _replace_atomically(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 class _Segment:
     """Documents of one file in input order, written grouped by (group, split) when flushed."""
 
@@ -122,8 +113,8 @@ class _Segment:
                 for lo, hi in itertools.pairwise(bounds):
                     writer.write_batch(lineage.slice(lo, hi - lo).combine_chunks().to_batches()[0])
 
-        _replace_atomically(bin_path, write_bin)
-        _replace_atomically(arrow_path, write_lineage)
+        util.write_atomically(bin_path, write_bin)
+        util.write_atomically(arrow_path, write_lineage)
         return {"name": name, "keys": keys}
 
 
@@ -190,5 +181,5 @@ def tokenize_file(tok: Any, task: dict[str, Any], drops: dict[str, str], parts_d
     record = {"path": task["path"], "source": source, "clearance": task["clearance"],
               "permission_record": task.get("record"), "dtype": dtype.str, "documents": n_docs,
               "tokens": n_tokens, "cpu_s": cpu_s, "wall_s": wall_s, "segments": segments, "fertility": held_out}
-    _replace_atomically(done, lambda tmp: tmp.write_text(json.dumps(record)))
+    util.write_atomically(done, lambda tmp: tmp.write_text(json.dumps(record)))
     return {"documents": n_docs, "tokens": n_tokens, "cpu_s": cpu_s}
