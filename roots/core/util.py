@@ -15,7 +15,6 @@ import platform
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from importlib import metadata
 from pathlib import Path
 
 from roots import __version__
@@ -77,23 +76,22 @@ def write_atomically(path: Path, write: Callable[[Path], object], fsync: bool = 
         write(tmp)
 
 
-# distribution names of the modules whose import name differs
-_DISTRIBUTIONS = {"apache_beam": "apache-beam", "gcld3": "cld3-py", "yaml": "PyYAML", "stdnum": "python-stdnum"}
-
-
 def library_versions(modules: Iterable[str]) -> dict[str, str | None]:
-    """{module: version} of `modules` plus roots and Python; None for a module that is not installed.
+    """{module: version} of `modules` plus roots and Python: the module's `__version__`, "unknown" for one
+    without, None for one that cannot be imported.
 
-    The version is the installed distribution's, falling back to the module's `__version__`, so that the
-    run manifest, the merge manifest and the LM calibration record the same string for the same library.
+    The run manifest, the merge manifest and the LM calibration record the same string for the same library.
+    The run's string is part of its configuration hash (`roots.jobs.run.plan`), so this is deliberately the
+    rule runs were hashed with: taking the installed distribution's version instead would name fasttext and
+    kenlm (which have no `__version__`) and so mark every finished run stale without any library changing.
     """
     out: dict[str, str | None] = {"roots": __version__, "python": platform.python_version()}
     for mod in modules:
         try:
-            out[mod] = metadata.version(_DISTRIBUTIONS.get(mod, mod))
-        except metadata.PackageNotFoundError:
-            try:
-                out[mod] = getattr(importlib.import_module(mod), "__version__", "unknown")
-            except ImportError:
-                out[mod] = None
+            module = importlib.import_module(mod)
+        except ImportError:
+            out[mod] = None
+            continue
+        version = getattr(module, "__version__", None)
+        out[mod] = "unknown" if version is None else str(version)
     return out

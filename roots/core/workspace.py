@@ -11,20 +11,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from roots.core.config import WorkspaceConfig, initial_config
 from roots.core.errors import UserError
-from roots.core.yamlio import load_yaml, write_yaml
+from roots.core.yamlio import atomic_write_text, dump_yaml, load_yaml, write_yaml
 
 CONFIG_NAME = "roots.yaml"
 
-DEFAULT_CONFIG: dict[str, Any] = {
-    "runs_dir": "runs",
-    "release_dir": "release",
-    "models_dir": "models",
-    "langid": {"model": "lid.176.ftz", "batch_size": 512},
-    "normalise": {"max_chars": 1_000_000},
-    "pii": {"tags": ["EMAIL", "USER", "IP_ADDRESS", "KEY", "PHONE", "IBAN", "CREDIT_CARD"]},
-    "thresholds": {},
-}
+# appended to the roots.yaml that `roots init` writes: the settings it leaves at their defaults
+CONFIG_NOTES = """\
+# A setting left out takes its default (roots/core/config.py). Settings without one written above:
+#   pii.tags           PII tags to replace, e.g. [EMAIL, USER]; left out: every tag roots knows
+#   langid.routing     a language-ID routing table file; left out: the bundled one
+#   code.languages     a code language table file; left out: the bundled one
+#   shards             output shards per run; left out: about one per 64 MB of input
+#   thresholds         per-language filter thresholds, e.g. {en: {number_words_min: 3}}
+#   dedup              deduplication settings, e.g. {near: false}
+#   merge              merge settings, e.g. {valid_fraction: 0.05}
+"""
 
 DEFAULT_POLICY: dict[str, Any] = {
     "description": (
@@ -88,22 +91,22 @@ class Workspace:
     def config_path(self) -> Path:
         return self.root / CONFIG_NAME
 
+    def settings(self) -> WorkspaceConfig:
+        """The workspace's `roots.yaml` over the defaults (roots/core/config.py); no file: the defaults.
+
+        Unknown keys and values of the wrong type are a UserError naming the file, section and key.
+        """
+        if not self.config_path.exists():
+            return WorkspaceConfig()
+        return WorkspaceConfig.from_mapping(load_yaml(self.config_path), str(self.config_path))
+
     def config(self) -> dict[str, Any]:
-        """Default configuration overlaid with the workspace's `roots.yaml` (one level deep)."""
-        merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in DEFAULT_CONFIG.items()}
-        if self.config_path.exists():
-            user = load_yaml(self.config_path) or {}
-            if not isinstance(user, dict):
-                raise UserError(f"{self.config_path}: expected a mapping of settings at the top level.")
-            for key, value in user.items():
-                if isinstance(value, dict) and isinstance(merged.get(key), dict):
-                    merged[key].update(value)
-                else:
-                    merged[key] = value
-        return merged
+        """`settings()` as plain YAML-ready values (every section, defaults filled in)."""
+        return self.settings().to_mapping()
 
     def path_setting(self, key: str) -> Path:
-        value = Path(str(self.config()[key]))
+        """runs_dir, release_dir or models_dir; a relative one is inside the workspace."""
+        value = Path(str(getattr(self.settings(), key)))
         return value if value.is_absolute() else self.root / value
 
 
@@ -131,7 +134,7 @@ def init(path: str | os.PathLike[str]) -> Workspace:
     for d in (ws.sources_dir, ws.permissions_dir, ws.evidence_dir, ws.takedowns_dir):
         d.mkdir(parents=True, exist_ok=True)
     if not ws.config_path.exists():
-        write_yaml(ws.config_path, DEFAULT_CONFIG)
+        atomic_write_text(ws.config_path, dump_yaml(initial_config()) + CONFIG_NOTES)
     if not ws.policy_path.exists():
         write_yaml(ws.policy_path, DEFAULT_POLICY)
     ws.audit_path.touch(exist_ok=True)

@@ -45,7 +45,7 @@ import pyarrow.parquet as pq
 from roots import __version__
 from roots.core import schema
 from roots.core.errors import UserError
-from roots.core.util import sha256_file
+from roots.core.util import library_versions, sha256_file
 from roots.core.workspace import Workspace
 from roots.core.yamlio import write_json
 from roots.governance import catalogue, clearance, takedowns
@@ -598,15 +598,7 @@ def build_manifest(ws: Workspace, plan: Plan, cfg: dict[str, Any], takedown_list
         "tokens": tokens,
         "shard_tokens": shard_tokens,
         "files_sha256": files,
-        "versions": {"roots": __version__, "tokenizers": _version("tokenizers"), "pyarrow": pa.__version__,
-                     "apache_beam": _version("apache_beam")},
+        "versions": library_versions(("tokenizers", "pyarrow", "apache_beam")),
         "lineage": "lineage/<shard>.parquet: document_index -> source, id, url, tokens, clearance, permission_record",
         "host": os.uname().nodename,
     }
-
-
-def _version(module: str) -> str | None:
-    try:
-        return str(__import__(module).__version__)
-    except ImportError:
-        return None

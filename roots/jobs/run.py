@@ -11,7 +11,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import platform
 import shutil
 import sys
 import time
@@ -22,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from roots import __version__
+from roots.core.config import WorkspaceConfig
 from roots.core.errors import JobError, UserError
 from roots.core.schema import STAGE_ORDER, stage_of
-from roots.core.util import sha256_file
+from roots.core.util import library_versions, sha256_file
 from roots.core.workspace import Workspace
 from roots.core.yamlio import write_json
 from roots.dedup.minhash import DedupConfig
@@ -67,7 +67,7 @@ def code_languages_path(ws: Workspace | None) -> str | None:
     """The workspace's own language table (`code: {languages: FILE}` in roots.yaml), or None: the bundled one."""
     if ws is None:
         return None
-    value = (ws.config().get("code") or {}).get("languages")
+    value = ws.settings().code.languages
     if not value:
         return None
     path = Path(str(value))
@@ -84,15 +84,32 @@ def cleared_for_training(ws: Workspace) -> frozenset[str]:
                      if "training" in (scopes or ()) and str(lic).lower() not in always)
 
 
+def pii_tags(ws: Workspace, settings: WorkspaceConfig, card: Card) -> tuple[str, ...]:
+    """The card's `recipe.pii_tags`, else roots.yaml's `pii.tags`, else every tag the scrubber knows."""
+    from roots.stages.pii import TAGS
+
+    chosen = card.recipe.get("pii_tags")
+    where = f"{card.path}: field `recipe.pii_tags`"
+    if chosen is None:
+        chosen, where = settings.pii.tags, f"{ws.config_path}: `pii.tags`"
+    if chosen is None:
+        return TAGS
+    tags = (chosen,) if isinstance(chosen, str) else tuple(chosen)
+    unknown = [str(t) for t in tags if t not in TAGS]
+    if unknown:
+        raise UserError(f"{where}: unknown PII tag(s) {', '.join(unknown)}; "
+                        f"valid tags are: {', '.join(TAGS)}.")
+    return tags
+
+
 def process_config(ws: Workspace, card: Card) -> ProcessConfig:
-    cfg = ws.config()
+    settings = ws.settings()
     recipe = card.recipe
     thresholds: dict[str, dict[str, Any]] = {}
-    for source in (cfg.get("thresholds") or {}, recipe.get("thresholds") or {}):
+    for source in (settings.thresholds, recipe.get("thresholds") or {}):
         for lang, values in source.items():
             thresholds.setdefault(str(lang), {}).update(values or {})
     declared = tuple(lang for lang in card.languages if lang not in ("multi",))
-    pii_tags = recipe.get("pii_tags", (cfg.get("pii") or {}).get("tags", []))
     lm_dir = ws.path_setting("models_dir") / "lm"
     skip = frozenset(recipe.get("skip") or ())
     code_settings: dict[str, Any] = {}
@@ -106,10 +123,9 @@ def process_config(ws: Workspace, card: Card) -> ProcessConfig:
     return ProcessConfig(
         source=card.name, declared=declared, recipe=tuple(recipe.get("operations") or ()),
         skip=skip, thresholds=thresholds,
-        langid_model=recipe.get("langid_model") or (cfg.get("langid") or {}).get("model"),
-        langid_routing=(cfg.get("langid") or {}).get("routing"),
-        max_chars=int((cfg.get("normalise") or {}).get("max_chars", 1_000_000)),
-        pii_tags=tuple(pii_tags), lm_dir=str(lm_dir), **code_settings)
+        langid_model=recipe.get("langid_model") or settings.langid.model,
+        langid_routing=settings.langid.routing, max_chars=settings.normalise.max_chars,
+        pii_tags=pii_tags(ws, settings, card), lm_dir=str(lm_dir), **code_settings)
 
 
 def _config_hash(spec: readers.ReaderSpec, cfg: ProcessConfig, extra: dict[str, Any]) -> str:
@@ -143,13 +159,8 @@ def fingerprint(files: list[tuple[str, int]]) -> str:
 def model_versions(cfg: ProcessConfig) -> dict[str, Any]:
     from roots.stages import langid
 
-    versions: dict[str, Any] = {"roots": __version__, "python": platform.python_version()}
-    for mod in ("apache_beam", "pyarrow", "fasttext", "gcld3", "kenlm", "sentencepiece", "ftfy", "phonenumbers"):
-        try:
-            module = __import__(mod)
-            versions[mod] = getattr(module, "__version__", "unknown")
-        except ImportError:
-            versions[mod] = None
+    versions: dict[str, Any] = library_versions(
+        ("apache_beam", "pyarrow", "fasttext", "gcld3", "kenlm", "sentencepiece", "ftfy", "phonenumbers"))
     path = langid.resolve_model_path(cfg.langid_model)
     versions["langid_model"] = {"path": str(path), "sha256": sha256_file(path)}
     from importlib import resources
@@ -265,9 +276,9 @@ def plan(ws: Workspace, name: str, out: Path | None = None, num_shards: int | No
                         f"{card.path} (status.state: active) if that was a mistake.")
     spec = reader_spec(card, ws)
     cfg = process_config(ws, card)
-    settings = ws.config()
-    shards = int(num_shards or settings.get("shards") or 0)
-    batch_size = int((settings.get("langid") or {}).get("batch_size", 256))
+    settings = ws.settings()
+    shards = int(num_shards or settings.shards or 0)
+    batch_size = settings.langid.batch_size
     pattern = readers.file_pattern(card.fmt, card.data_location(ws), code=card.is_code)
     files = source_pipeline.match_files(pattern)
     if not files:
@@ -287,16 +298,18 @@ def dedup_config(ws: Workspace, card: Card) -> DedupConfig | None:
     """Workspace `dedup:` settings overlaid with the card's `recipe.dedup`; None when the card skips dedup."""
     if "dedup" in (card.recipe.get("skip") or ()):
         return None
-    values = {**(ws.config().get("dedup") or {}), **(card.recipe.get("dedup") or {})}
+    workspace_values, card_values = ws.settings().dedup, card.recipe.get("dedup") or {}
     known = {f.name for f in fields(DedupConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise UserError(f"{card.path}: field `recipe.dedup`: unknown setting(s) {', '.join(unknown)}; "
-                        f"known: {', '.join(sorted(known))}.")
+    for where, values in ((f"{ws.config_path}: section `dedup`", workspace_values),
+                          (f"{card.path}: field `recipe.dedup`", card_values)):
+        unknown = sorted(str(k) for k in set(values) - known)
+        if unknown:
+            raise UserError(f"{where}: unknown setting(s) {', '.join(unknown)}; "
+                            f"known: {', '.join(sorted(known))}.")
     try:
-        return DedupConfig(**values)
+        return DedupConfig(**{**workspace_values, **card_values})
     except (TypeError, ValueError) as exc:
-        raise UserError(f"{card.path}: field `recipe.dedup`: {exc}") from None
+        raise UserError(f"{card.path}: field `recipe.dedup` (over {ws.config_path} `dedup`): {exc}") from None
 
 
 def finished_manifest(final: Path) -> dict[str, Any] | None:

@@ -12,7 +12,6 @@ import io
 import json
 import math
 import os
-import platform
 import random
 import re
 import secrets
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from roots.core.errors import JobError, UserError
-from roots.core.util import sha256_file
+from roots.core.util import library_versions, sha256_file
 from roots.stages.perplexity import (
     CALIBRATION,
     CALIBRATION_PERCENTILES,
@@ -162,18 +161,8 @@ def _percentile(sorted_values: list[float], pct: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    import roots
-
-    out = {"roots": getattr(roots, "__version__", "unknown"), "python": platform.python_version()}
-    for dist in ("kenlm", "sentencepiece"):
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:  # pragma: no cover - both are hard dependencies
-            out[dist] = "unknown"
-    return out
+def _versions() -> dict[str, str | None]:
+    return library_versions(("kenlm", "sentencepiece"))
 
 
 def _write_lines(path: Path, lines: Iterable[str]) -> None:

@@ -21,6 +21,8 @@ except ImportError:  # Python 3.10
 import ftfy
 from ftfy import badness, chardata
 
+from roots.core.config import NormaliseConfig
+
 # The 12 exotic whitespace characters ROOTS mapped to a plain space (ModifyingDocuments.uniform_whitespace).
 WHITESPACE = frozenset(
     [" ", "\u00a0", "\u2000", "\u2001", "\u2002", "\u2003", "\u2004", "\u2005", "\u2006", "\u2007", "\u2008",
@@ -136,7 +138,8 @@ def _ftfy_leaves(text: str, *, one_line: bool) -> bool:
     return _BADNESS_SHAPE is not None and _BADNESS_SHAPE[0].search(text) is None
 
 
-DEFAULT_MAX_CHARS = 1_000_000
+# the one default lives with the rest of roots.yaml's (`normalise.max_chars`)
+DEFAULT_MAX_CHARS = NormaliseConfig().max_chars
 
 
 def uniform_whitespace(text: str) -> str:
