@@ -5,7 +5,7 @@ import unicodedata
 
 import ftfy
 from ftfy import badness
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from roots.stages import normalise as norm
@@ -33,6 +33,7 @@ def test_length_cap():
     assert over_length("x" * 11, 10) and not over_length("x" * 10, 10) and not over_length("x" * 99, 0)
 
 
+@example("\x83µ\r\x80")  # a lone CR between mojibake once made the second pass repair it differently
 @given(st.text())
 def test_normalise_idempotent(text):
     once = normalise(text)

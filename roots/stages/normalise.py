@@ -204,7 +204,10 @@ def normalise(text: str) -> str:
     An all-ASCII text skips ftfy and NFC altogether (so its control characters stay, as they always have).
     """
     if not text.isascii():
-        text = unicodedata.normalize("NFC", fix_text(text))
+        # Line ends first: ftfy repairs line by line on "\n" only, so a lone "\r" that uniform_whitespace
+        # later turns into "\n" would change what ftfy sees on a second pass ("\x83µ\r\x80" became
+        # "ƒµ\n€", then "ĵ\n€"): normalising must be idempotent.
+        text = unicodedata.normalize("NFC", fix_text(text.replace("\r\n", "\n").replace("\r", "\n")))
     return uniform_whitespace(text).strip()
 
 
