@@ -1,4 +1,5 @@
-"""Beam wiring of deduplication: URL, template lines, exact and MinHash-LSH near duplicates, global per source.
+"""Beam wiring of deduplication: URL, template lines, exact and MinHash-LSH near duplicates, global per
+source.
 
 Only rows whose status is 'kept' take part; every other row passes through untouched. Only small keys
 are grouped: the per-row work lives in `roots/dedup_rows.py`, and the source pipeline keeps the texts in
@@ -9,9 +10,9 @@ spill files next to its workers and groups the keys through key spill files (see
    rider (`duplicate_url`) with an edge to its keeper. First, so that pages crawled twice do not
    double-count their lines in the template count.
 2. Template lines (`cfg.template`): CombinePerKey (a bucketed sum there) counts every stripped line
-   occurrence (16-byte digest) of the live rows; digests with count >= `template_min_count` become a side input (AsDict) and are
-   removed from every document. A document left empty is rejected (`dedup_template_soft`). Before
-   exact/near dedup because it changes texts.
+   occurrence (16-byte digest) of the live rows; digests with count >= `template_min_count` become a side
+   input (AsDict) and are removed from every document. A document left empty is rejected
+   (`dedup_template_soft`). Before exact/near dedup because it changes texts.
 3. Near (`cfg.near`): MinHash signatures (numpy batch, datasketch's hash family) -> (band, band digest)
    keys -> GroupByKey -> star edges from each bucket's smallest node.
 4. Exact (`cfg.exact`): GroupByKey of (ROOTS md5 key, node) -> star edges from each group's smallest node,
@@ -183,7 +184,8 @@ def frequent_lines(line_keys: beam.PCollection, min_count: int) -> beam.PCollect
 
 
 class Decisions(beam.PTransform):
-    """(band groups, exact groups, URL riders) -> (labels: (node, component root), exact parents: (node, parent)).
+    """(band groups, exact groups, URL riders) -> (labels: (node, component root), exact parents:
+    (node, parent)).
 
     A group is (key, nodes that carry it); only groups of two or more nodes matter, so a caller may pass
     only those. Only nodes that have a duplicate appear in either output, which is what keeps the side
@@ -265,14 +267,18 @@ class Dedup(beam.PTransform):
             frequent = frequent_lines(marked | "LineKeys" >> beam.FlatMap(
                 rowkeys.template_keys, rider_side, cfg.template_min_len), cfg.template_min_count)
         prepared = (marked
-                    | "Batch" >> BatchByKey(cfg.signature_batch, 64, lambda row: f"{row['id']}\x1f{row.get('origin')}")
-                    | "Prepare" >> beam.FlatMap(_prepare_batch, cfg, rider_side, beam.pvalue.AsDict(frequent)))
+                    | "Batch" >> BatchByKey(cfg.signature_batch, 64,
+                                            lambda row: f"{row['id']}\x1f{row.get('origin')}")
+                    | "Prepare" >> beam.FlatMap(_prepare_batch, cfg, rider_side,
+                                                beam.pvalue.AsDict(frequent)))
         lsh = minhash.lsh_params(cfg.threshold, cfg.num_perm)
         bands = exact = None
         if cfg.near:
-            bands = prepared | "Bands" >> beam.FlatMap(rowkeys.band_keys, *lsh) | "Buckets" >> beam.GroupByKey()
+            bands = (prepared | "Bands" >> beam.FlatMap(rowkeys.band_keys, *lsh)
+                     | "Buckets" >> beam.GroupByKey())
         if cfg.exact:
-            exact = prepared | "ExactKeys" >> beam.FlatMap(rowkeys.exact_keys) | "ExactGroup" >> beam.GroupByKey()
+            exact = (prepared | "ExactKeys" >> beam.FlatMap(rowkeys.exact_keys)
+                     | "ExactGroup" >> beam.GroupByKey())
         labels, parents = p | "Decide" >> Decisions(cfg, bands, exact, riders)
         tagged = prepared | "Resolve" >> beam.ParDo(_Resolve(cfg), beam.pvalue.AsDict(labels),
                                                     beam.pvalue.AsDict(parents))

@@ -80,7 +80,8 @@ class ProcessFile(beam.DoFn):
         self.processor.timings.clear()
         fragments = outputs.FragmentWriter(self.out_dir, name, self.num_shards)
         writer = spill.Writer(target) if target is not None else None
-        keys = _KeyWriters(self.out_dir, name, self.buckets, ("url",) if writer is not None and self.dedup_cfg.url else ())
+        keys = _KeyWriters(self.out_dir, name, self.buckets,
+                           ("url",) if writer is not None and self.dedup_cfg.url else ())
         n = 0
         batch: list[dict[str, Any]] = []
         try:
@@ -260,7 +261,8 @@ def build(p: beam.Pipeline, pattern: str, spec: readers.ReaderSpec, cfg: Process
              | "Open" >> fileio.ReadMatches())
     d = dedup_cfg
     buckets = key_buckets or (spill.bucket_count(sum(size for _, size in match_files(pattern))) if d else 1)
-    processed = files | "Process" >> beam.ParDo(ProcessFile(spec, cfg, out_dir, num_shards, batch_size, d, buckets))
+    processed = files | "Process" >> beam.ParDo(ProcessFile(spec, cfg, out_dir, num_shards, batch_size, d,
+                                                            buckets))
     if d is None:
         return
     # spread the bucket ids: Create alone would hand every bucket step to the worker that runs the Create
@@ -318,7 +320,8 @@ def match_files(pattern: str) -> list[tuple[str, int]]:
 
 
 def run_pipeline(pattern: str, spec: readers.ReaderSpec, cfg: ProcessConfig, out_dir: str, num_shards: int,
-                 batch_size: int, beam_args: list[str], dedup_cfg: DedupConfig | None = None) -> dict[str, int]:
+                 batch_size: int, beam_args: list[str],
+                 dedup_cfg: DedupConfig | None = None) -> dict[str, int]:
     from apache_beam.options.pipeline_options import PipelineOptions
 
     options = PipelineOptions(beam_args or ["--runner=DirectRunner"])

@@ -74,9 +74,10 @@ def cmd_source_validate(args: argparse.Namespace) -> int:
 def cmd_permission_file(args: argparse.Namespace) -> int:
     ws = workspace_of(args)
     rec = permissions.file_permission(
-        ws, args.name, granted_by=args.granted_by, scope=args.scope, expires=args.expires, evidence=args.evidence,
-        evidence_ref=args.evidence_ref, role=args.role, organisation=args.organisation, contact=args.contact,
-        conditions=args.conditions, granted_on=args.granted_on, recorded_by=args.recorded_by)
+        ws, args.name, granted_by=args.granted_by, scope=args.scope, expires=args.expires,
+        evidence=args.evidence, evidence_ref=args.evidence_ref, role=args.role,
+        organisation=args.organisation, contact=args.contact, conditions=args.conditions,
+        granted_on=args.granted_on, recorded_by=args.recorded_by)
     print(f"filed permission {rec.id} for {args.name} (scope: {', '.join(rec.scopes)}) -> "
           f"{rec.path.relative_to(ws.root)}")
     return 0
@@ -93,8 +94,8 @@ def cmd_permission_list(args: argparse.Namespace) -> int:
             rows.append((r.id, r.data["source"], "grant", ",".join(r.scopes),
                          r.data.get("granted_by", {}).get("name", ""), r.data.get("expires") or "-"))
         else:
-            rows.append((r.id, r.data["source"], f"revokes {r.data.get('revokes')}", "-", r.data.get("reason", ""),
-                         "-"))
+            rows.append((r.id, r.data["source"], f"revokes {r.data.get('revokes')}", "-",
+                         r.data.get("reason", ""), "-"))
     table(("record", "source", "kind", "scope", "granted by / reason", "expires"), rows)
     return 0
 
@@ -179,7 +180,8 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--granted-by", required=True, help="name of the person who granted it")
     p.add_argument("--scope", required=True, help="training, release, or training,release")
     p.add_argument("--expires", help="YYYY-MM-DD")
-    p.add_argument("--evidence", help="file (agreement, email) stored under governance/evidence with its hash")
+    p.add_argument("--evidence",
+                   help="file (agreement, email) stored under governance/evidence with its hash")
     p.add_argument("--evidence-ref", help="a reference when the evidence is not a file (ticket, URL)")
     p.add_argument("--role")
     p.add_argument("--organisation")

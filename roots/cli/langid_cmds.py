@@ -32,7 +32,8 @@ def cmd_langid_coverage(args: argparse.Namespace) -> int:
     if args.all:
         extra = sorted({lang for name in router.order for lang in router.backend(name).labels})
     rows = routing.coverage(router, labelled, extra)
-    backends = {name: (str(getattr(router.backend(name), "path", "")) or "built-in model") for name in router.order}
+    backends = {name: (str(getattr(router.backend(name), "path", "")) or "built-in model")
+                for name in router.order}
     if args.json:
         print(json.dumps({"routing": router.table.source, "backends": backends,
                           "corpus": str(corpus) if corpus else None, "documents": len(labelled),
@@ -53,8 +54,8 @@ def cmd_langid_coverage(args: argparse.Namespace) -> int:
         total = {c: sum(r["accuracy"][c] for r in rows) for c in cols}
         print()
         print("overall accuracy: " + ", ".join(f"{c} {_pct(total[c], len(labelled))}" for c in cols))
-    print("acc: top-1 right. kept: right and score >= lid_min (what a `multi` source keeps under that label). "
-          "intr: other languages' texts kept as this one.")
+    print("acc: top-1 right. kept: right and score >= lid_min (what a `multi` source keeps under that "
+          "label). intr: other languages' texts kept as this one.")
     if labelled:
         first = router.order[0]
         worse = [r["lang"] for r in rows if r["accuracy"]["routed"] < r["accuracy"][first]
@@ -90,7 +91,8 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     lid = sub.add_parser("langid", help="language identification: backends, routing, measured coverage")
     lsub = lid.add_subparsers(dest="subcommand", metavar="ACTION", required=True)
     p = add(lsub, "coverage", cmd_langid_coverage,
-            "per language: which backend decides it and, on a labelled corpus, accuracy per backend and routed")
+            "per language: which backend decides it and, on a labelled corpus, accuracy per backend and "
+            "routed")
     p.add_argument("--corpus", help="JSONL with `lang` and `text` per line (default: the bundled UDHR "
                                     "paragraphs shipped as roots/data/langid_labelled.jsonl)")
     p.add_argument("--model", help="fastText model file (lid.176.bin, GlotLID); default lid.176.ftz")

@@ -39,10 +39,11 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
-    p = add(sub, "merge", cmd_merge, "merge cleared sources into a release (tokenizer, Megatron shards, manifest)")
+    p = add(sub, "merge", cmd_merge,
+            "merge cleared sources into a release (tokenizer, Megatron shards, manifest)")
     p.add_argument("--out", help="release directory (default: release/ in the workspace)")
     p.add_argument("--vocab-size", type=int, help="tokenizer vocabulary (default 250,680 as BLOOM)")
-    p = add(sub, "publish", cmd_publish, "export a source's kept documents as a datasets folder (needs release "
-            "clearance)")
+    p = add(sub, "publish", cmd_publish,
+            "export a source's kept documents as a datasets folder (needs release clearance)")
     p.add_argument("name")
     p.add_argument("--out", required=True)

@@ -30,16 +30,19 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if not (run_dir / "manifest.json").exists():
         from roots.core.errors import UserError
 
-        raise UserError(f"source {args.name} has no finished run in {run_dir}; run `roots run {args.name}` first.")
+        raise UserError(f"source {args.name} has no finished run in {run_dir}; "
+                        f"run `roots run {args.name}` first.")
     print(inspect.inspect_rows(run_dir, reason=args.reason, lang=args.lang, n=args.n), end="")
     return 0
 
 
 def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
-    p = add(sub, "report", cmd_report, "write report.html for a run dir, a runs root or a release (default: runs/)")
+    p = add(sub, "report", cmd_report,
+            "write report.html for a run dir, a runs root or a release (default: runs/)")
     p.add_argument("dir", nargs="?")
     p.add_argument("--out", help="output file (default: DIR/report.html)")
-    p = add(sub, "inspect", cmd_inspect, "show sample documents of a run with their statistics and thresholds")
+    p = add(sub, "inspect", cmd_inspect,
+            "show sample documents of a run with their statistics and thresholds")
     p.add_argument("name")
     p.add_argument("--reason", help="a rejection reason, or kept")
     p.add_argument("--lang")

@@ -48,12 +48,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.all and not args.force and up_to_date(p):
             import json
 
-            print(f"{name}: up to date (same input fingerprint and configuration); skipped. --force reruns it.")
+            print(f"{name}: up to date (same input fingerprint and configuration); skipped. "
+                  "--force reruns it.")
             results.append(RunResult(name, p.final, json.loads((p.final / "stats.json").read_text())))
             continue
         print(f"running {name} ...", flush=True)
         result = execute(p, ws, beam_args=list(getattr(args, "beam_args", [])))
-        print(f"  -> {result.out_dir}  ({result.stats['timings']['documents_per_second']} documents/s)", flush=True)
+        print(f"  -> {result.out_dir}  ({result.stats['timings']['documents_per_second']} documents/s)",
+              flush=True)
         results.append(result)
     print()
     print_summary(results)
@@ -83,7 +85,8 @@ def source_state(ws: Any, card: Any) -> tuple[str, str]:
     docs = manifest.get("documents", {})
     detail = (f"{manifest['finished']}, fingerprint {manifest['input']['fingerprint'][:12]}, "
               f"kept {docs.get('kept')}/{docs.get('input')}{failed}")
-    return ("finished" if current else "stale"), detail + ("" if current else "; input or configuration changed")
+    return (("finished" if current else "stale"),
+            detail + ("" if current else "; input or configuration changed"))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -103,6 +106,9 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--out", help="output directory (default: runs/NAME in the workspace)")
     p.add_argument("--force", action="store_true", help="with --all: rerun sources that are up to date")
     p.add_argument("--rethreshold", action="store_true",
-                   help="re-apply the current thresholds to the stored statistics of the last run (no models)")
-    p.epilog = "Beam options follow `--`, e.g. `roots run web -- --runner=DirectRunner --direct_num_workers=2`."
-    add(sub, "status", cmd_status, "each source: killed, not run, running, failed, finished (fingerprint) or stale")
+                   help="re-apply the current thresholds to the stored statistics of the last run "
+                        "(no models)")
+    p.epilog = ("Beam options follow `--`, e.g. "
+                "`roots run web -- --runner=DirectRunner --direct_num_workers=2`.")
+    add(sub, "status", cmd_status,
+        "each source: killed, not run, running, failed, finished (fingerprint) or stale")

@@ -98,7 +98,8 @@ def _write_keys(ordered: list[Any], threshold: float, work: str, buckets: int) -
     return firsts, sources
 
 
-def _candidate_edges(work: str, bucket: int, firsts: list[int], sources: list[int]) -> Iterator[tuple[int, int]]:
+def _candidate_edges(work: str, bucket: int, firsts: list[int],
+                     sources: list[int]) -> Iterator[tuple[int, int]]:
     """Pass 2, one bucket: (first node, member) for each key shared across sources."""
     def source(node: int) -> int:
         return sources[bisect.bisect_right(firsts, node) - 1]
@@ -108,7 +109,8 @@ def _candidate_edges(work: str, bucket: int, firsts: list[int], sources: list[in
         yield from ((first, node) for node in nodes if source(node) != source(first))
 
 
-def duplicates_across(included: list[Any], threshold: float = 0.7, work_dir: Path | None = None) -> dict[str, str]:
+def duplicates_across(included: list[Any], threshold: float = 0.7,
+                      work_dir: Path | None = None) -> dict[str, str]:
     """Document key -> "cross-source duplicate of SOURCE/ID" for every copy that is not kept."""
     ordered = sorted(included, key=_preference)
     buckets = _bucket_count(ordered)
@@ -135,5 +137,6 @@ def duplicates_across(included: list[Any], threshold: float = 0.7, work_dir: Pat
         for m in members:
             if m != keeper:
                 _, source, doc_id = names[m]
-                out[schema.doc_key(source, doc_id)] = f"cross-source duplicate of {names[keeper][1]}/{names[keeper][2]}"
+                out[schema.doc_key(source, doc_id)] = ("cross-source duplicate of "
+                                                       f"{names[keeper][1]}/{names[keeper][2]}")
     return out

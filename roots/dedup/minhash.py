@@ -153,9 +153,10 @@ def shingles(text: str, lang: str | None, n: int = 5) -> set[bytes]:
     """The set of n-gram shingles (UTF-8 bytes) MinHash is computed on.
 
     Text is case-folded. Words are `regex` `\\w+` runs: letters, marks, digits (marks included so Indic
-    vowel signs do not split words); word n-grams are joined by a space. For no-space scripts, punctuation, symbols and
-    whitespace are removed and character n-grams are taken. A text shorter than n units gives one shingle
-    (all of it), so short documents still have a signature; a text with no units gives the empty set.
+    vowel signs do not split words); word n-grams are joined by a space. For no-space scripts, punctuation,
+    symbols and whitespace are removed and character n-grams are taken. A text shorter than n units gives
+    one shingle (all of it), so short documents still have a signature; a text with no units gives the
+    empty set.
     """
     folded = text.casefold()
     if uses_char_shingles(text, lang):
@@ -273,7 +274,8 @@ def is_empty_signature(sig: np.ndarray) -> bool:
 
 
 def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
-    """Fraction of equal MinHash values: an unbiased estimate of the Jaccard similarity of the shingle sets."""
+    """Fraction of equal MinHash values: an unbiased estimate of the Jaccard similarity of the shingle
+    sets."""
     if len(sig_a) != len(sig_b):
         raise ValueError(f"signatures of different lengths: {len(sig_a)} and {len(sig_b)}")
     return float(np.count_nonzero(np.asarray(sig_a) == np.asarray(sig_b))) / len(sig_a)
@@ -370,7 +372,8 @@ LINE_DIGEST_BYTES = 16
 
 def line_digest(stripped_line: str) -> bytes:
     """Key of a stripped line in the template count; 16 bytes whatever the line length."""
-    return hashlib.blake2b(stripped_line.encode("utf-8", "surrogatepass"), digest_size=LINE_DIGEST_BYTES).digest()
+    return hashlib.blake2b(stripped_line.encode("utf-8", "surrogatepass"),
+                           digest_size=LINE_DIGEST_BYTES).digest()
 
 
 def template_line_keys(text: str, min_len: int = 15) -> list[bytes]:

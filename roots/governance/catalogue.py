@@ -142,7 +142,8 @@ def check_card(path: Path, data: Any, ws: Workspace, check_filename: bool = True
     validator = jsonschema.Draft202012Validator(schema())
     problems = [
         Problem(path, _field_of(e), e.message, _nested_fix(schema(), e))
-        for e in sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+        for e in sorted(validator.iter_errors(data),
+                        key=lambda e: (list(map(str, e.absolute_path)), e.message))
     ]
     name = data.get("name")
     if check_filename and isinstance(name, str) and name != path.stem:

@@ -58,7 +58,8 @@ def decide(card: Card, scope: str, policy: dict[str, Any], records: list[Record]
     reasons = []
     for rec in sorted(grants, key=lambda r: r.id, reverse=True):
         if rec.id in revoked:
-            reasons.append(f"permission {rec.id} revoked by {revoked[rec.id].id}: {revoked[rec.id].data.get('reason')}")
+            reasons.append(f"permission {rec.id} revoked by {revoked[rec.id].id}: "
+                           f"{revoked[rec.id].data.get('reason')}")
             continue
         if rec.expires is not None and rec.expires < today:
             reasons.append(f"permission {rec.id} expired on {rec.expires.isoformat()}")

@@ -27,7 +27,8 @@ def parse_date(value: str, what: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except (TypeError, ValueError):
-        raise UserError(f"{what}: {value!r} is not a valid date; write it as YYYY-MM-DD (e.g. 2027-01-31).") from None
+        raise UserError(f"{what}: {value!r} is not a valid date; "
+                        "write it as YYYY-MM-DD (e.g. 2027-01-31).") from None
 
 
 def parse_scopes(value: str) -> list[str]:
@@ -61,7 +62,8 @@ class Record:
         value = self.data.get("expires")
         if value in (None, ""):
             return None
-        return value if isinstance(value, dt.date) else parse_date(str(value), f"{self.path}: field `expires`")
+        return (value if isinstance(value, dt.date)
+                else parse_date(str(value), f"{self.path}: field `expires`"))
 
 
 def _record_id(source: str, when: dt.datetime, salt: str) -> str:
@@ -92,8 +94,8 @@ def file_permission(ws: Workspace, source: str, *, granted_by: str, scope: str, 
     if evidence:
         src = Path(evidence).expanduser()
         if not src.is_file():
-            raise UserError(f"--evidence: file {src} not found; give the path of the signed agreement or email, "
-                            "or use --evidence-ref for a reference that is not a file.")
+            raise UserError(f"--evidence: file {src} not found; give the path of the signed agreement or "
+                            "email, or use --evidence-ref for a reference that is not a file.")
         digest = sha256_file(src)
         dest = ws.evidence_dir / f"{digest[:16]}-{src.name}"
         if not dest.exists():
@@ -133,8 +135,8 @@ def list_records(ws: Workspace, source: str | None = None) -> list[Record]:
         for path in sorted(d.glob("*.yaml")):
             data = load_yaml(path)
             if not isinstance(data, dict) or "id" not in data:
-                raise UserError(f"{path}: not a permission record (no `id`). Restore it from version control; "
-                                "records are only created by `roots permission file`.")
+                raise UserError(f"{path}: not a permission record (no `id`). Restore it from version "
+                                "control; records are only created by `roots permission file`.")
             records.append(Record(path, data))
     return records
 
@@ -151,7 +153,8 @@ def revoke(ws: Workspace, record_id: str, reason: str) -> Record:
     target = find_record(ws, record_id)
     if target.kind != "grant":
         raise UserError(f"{record_id} is a revocation, not a grant; revoke the grant it points at.")
-    if any(r.kind == "revoke" and r.data.get("revokes") == record_id for r in list_records(ws, target.data["source"])):
+    if any(r.kind == "revoke" and r.data.get("revokes") == record_id
+           for r in list_records(ws, target.data["source"])):
         raise UserError(f"{record_id} is already revoked.")
     if not reason.strip():
         raise UserError("--reason must say why the permission is revoked.")

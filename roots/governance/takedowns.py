@@ -49,7 +49,8 @@ def add(ws: Workspace, source: str, *, doc_id: str | None, url_prefix: str | Non
     if len(given) != 1:
         raise UserError("give exactly one of --id, --url-prefix or --text-hash.")
     if text_sha is not None and (len(text_sha) != 64 or any(c not in "0123456789abcdef" for c in text_sha)):
-        raise UserError(f"--text-hash {text_sha!r} is not a SHA-256 hex digest (64 lower-case hex characters).")
+        raise UserError(f"--text-hash {text_sha!r} is not a SHA-256 hex digest "
+                        "(64 lower-case hex characters).")
     if not reason.strip():
         raise UserError("--reason must say why the documents are taken down.")
     now = dt.datetime.now(dt.UTC)
@@ -80,7 +81,7 @@ def load_all(ws: Workspace) -> list[Takedown]:
     for path in sorted(ws.takedowns_dir.glob("*.yaml")):
         data = load_yaml(path)
         if not isinstance(data, dict) or "source" not in data or not isinstance(data.get("match"), dict):
-            raise UserError(f"{path}: not a takedown record (needs `source` and `match`); file takedowns with "
-                            "`roots takedown add`.")
+            raise UserError(f"{path}: not a takedown record (needs `source` and `match`); file takedowns "
+                            "with `roots takedown add`.")
         out.append(_from(data))
     return out

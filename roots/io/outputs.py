@@ -137,7 +137,8 @@ class FragmentWriter:
     """
 
     def __init__(self, out_dir: str, name: str, num_shards: int, flush_rows: int = 1024) -> None:
-        self.out_dir, self.name, self.num_shards, self.flush_rows = Path(out_dir), name, num_shards, flush_rows
+        self.out_dir, self.name = Path(out_dir), name
+        self.num_shards, self.flush_rows = num_shards, flush_rows
         self.buffers: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.buffered = 0
         self.writers: dict[tuple[str, int], tuple[pq.ParquetWriter, Path, Path]] = {}
@@ -235,8 +236,8 @@ def iter_kind(out_dir: Path, kind: str, columns: list[str] | None = None,
     for path in sorted((out_dir / kind).glob("*.parquet")):
         # no reader threads and no pre-buffering: both read whole row groups (pre-buffering every row group's
         # column chunks before the first batch), and memory would follow the file's size
-        for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=batch_size, columns=columns,
-                                                                          use_threads=False):
+        for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(
+                batch_size=batch_size, columns=columns, use_threads=False):
             yield from batch.to_pylist()
 
 

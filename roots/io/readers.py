@@ -56,7 +56,8 @@ def _document(spec: ReaderSpec, path: str, line: int, record: dict[str, Any]) ->
         return _code_record(spec, path, line, record)
     if spec.text_field not in record:
         return quarantine(spec, path, line, _dump(record), f"no field {spec.text_field!r} in the record "
-                          f"(fields: {', '.join(sorted(map(str, record))) or 'none'}); set data.text_field in the card")
+                          f"(fields: {', '.join(sorted(map(str, record))) or 'none'}); "
+                          "set data.text_field in the card")
     text = record[spec.text_field]
     if not isinstance(text, str):
         return quarantine(spec, path, line, _dump(record), f"field {spec.text_field!r} is "
@@ -113,7 +114,8 @@ def read_text(spec: ReaderSpec, path: str, fh: IO[bytes]) -> Iterator[dict[str, 
         except UnicodeDecodeError as exc:
             yield quarantine(spec, path, 0, data, f"undecodable bytes (not UTF-8) at byte {exc.start}")
             return
-        yield _document(spec, path, 0, {"text": text} if spec.text_field == "text" else {spec.text_field: text})
+        yield _document(spec, path, 0,
+                        {"text": text} if spec.text_field == "text" else {spec.text_field: text})
         return
     for line_no, raw in enumerate(fh, start=1):
         if not raw.strip():
@@ -139,11 +141,13 @@ def read_csv(spec: ReaderSpec, path: str, fh: IO[bytes]) -> Iterator[dict[str, A
                 continue
             bad = next((k for k, v in row.items() if isinstance(v, str) and _has_surrogates(v)), None)
             if bad is not None:
-                yield quarantine(spec, path, line_no, row[bad], f"undecodable bytes (not UTF-8) in column {bad!r}")
+                yield quarantine(spec, path, line_no, row[bad],
+                                 f"undecodable bytes (not UTF-8) in column {bad!r}")
                 continue
             yield _document(spec, path, line_no, dict(row))
     except csv.Error as exc:
-        yield quarantine(spec, path, reader.line_num, b"", f"CSV parse error: {exc}; the rest of the file was skipped")
+        yield quarantine(spec, path, reader.line_num, b"",
+                         f"CSV parse error: {exc}; the rest of the file was skipped")
 
 
 def code_document(spec: ReaderSpec, doc_id: str, origin: str, file_path: str | None, content: str | bytes,
@@ -171,10 +175,12 @@ def code_document(spec: ReaderSpec, doc_id: str, origin: str, file_path: str | N
 
 
 def _code_record(spec: ReaderSpec, path: str, line: int, record: dict[str, Any]) -> dict[str, Any]:
-    """A record of a JSONL/Parquet/CSV/Arrow code dataset: `content` and `path` fields (names from the card)."""
+    """A record of a JSONL/Parquet/CSV/Arrow code dataset: `content` and `path` fields (names from the
+    card)."""
     if spec.text_field not in record:
         return quarantine(spec, path, line, _dump(record), f"no field {spec.text_field!r} in the record "
-                          f"(fields: {', '.join(sorted(map(str, record))) or 'none'}); set data.text_field in the card")
+                          f"(fields: {', '.join(sorted(map(str, record))) or 'none'}); "
+                          "set data.text_field in the card")
     content = record[spec.text_field]
     if not isinstance(content, (str, bytes)):
         return quarantine(spec, path, line, _dump(record), f"field {spec.text_field!r} is "
@@ -186,7 +192,8 @@ def _code_record(spec: ReaderSpec, path: str, line: int, record: dict[str, Any])
     meta = {k: v for k, v in record.items() if k not in {spec.text_field, spec.id_field, spec.license_field}}
     lic = record.get(spec.license_field) if spec.license_field else None
     doc = code_document(spec, str(doc_id), f"{posixpath.basename(path)}:{line}",
-                        file_path if isinstance(file_path, str) else None, content, lic, _dump(meta) if meta else "")
+                        file_path if isinstance(file_path, str) else None, content, lic,
+                        _dump(meta) if meta else "")
     url = record.get(spec.url_field) if spec.url_field else None
     doc["url"] = url if isinstance(url, str) else None
     return doc
@@ -204,7 +211,8 @@ def read_code_file(spec: ReaderSpec, path: str, fh: IO[bytes]) -> dict[str, Any]
     rel = relative_path(spec.code_root, path)
     doc = code_document(spec, stable_id(spec.source, rel), rel, rel, data)
     if size > spec.max_file_bytes:
-        doc["code_error"] = ["code_size", f"{size} bytes > max {spec.max_file_bytes} bytes per file (not read)"]
+        doc["code_error"] = ["code_size",
+                             f"{size} bytes > max {spec.max_file_bytes} bytes per file (not read)"]
         doc["code_bytes"] = size
     return doc
 

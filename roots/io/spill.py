@@ -73,7 +73,8 @@ class Writer:
         self.tmp.unlink(missing_ok=True)
 
 
-def rows(path: str, columns: list[str] | None = None, batch_size: int = 1024) -> Iterator[list[dict[str, Any]]]:
+def rows(path: str, columns: list[str] | None = None,
+         batch_size: int = 1024) -> Iterator[list[dict[str, Any]]]:
     """Batches of rows of a spill file, in the order they were written.
 
     Without Arrow's pre-buffering and reader threads: with them (the defaults) a pass over a 20,000
@@ -163,13 +164,15 @@ class KeyWriter:
 
     def done(self) -> bool:
         """True when every bucket file of this input file is in place (a re-executed pass can skip)."""
-        return all(Path(key_path(self.out_dir, self.kind, b, self.file_id)).exists() for b in range(self.buckets))
+        return all(Path(key_path(self.out_dir, self.kind, b, self.file_id)).exists()
+                   for b in range(self.buckets))
 
 
 def read_bucket(out_dir: str, kind: str, bucket: int, file_ids: Sequence[str]) -> pa.Table:
     """One bucket of one key kind, over the given input files (each counted once)."""
     schema = KEY_SCHEMAS[kind]
-    tables = [pq.read_table(key_path(out_dir, kind, bucket, f), schema=schema, use_threads=False, pre_buffer=False)
+    tables = [pq.read_table(key_path(out_dir, kind, bucket, f), schema=schema, use_threads=False,
+                            pre_buffer=False)
               for f in sorted(set(file_ids))]
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
@@ -197,6 +200,7 @@ def frequent_keys(table: pa.Table, min_count: int) -> Iterator[tuple[bytes, int]
     if not table.num_rows:
         return
     encoded = pc.dictionary_encode(table["key"]).combine_chunks()
-    sums = np.bincount(encoded.indices.to_numpy(), weights=table["n"].to_numpy(), minlength=len(encoded.dictionary))
+    sums = np.bincount(encoded.indices.to_numpy(), weights=table["n"].to_numpy(),
+                       minlength=len(encoded.dictionary))
     for i in np.flatnonzero(sums >= min_count):
         yield encoded.dictionary[int(i)].as_py(), int(sums[i])

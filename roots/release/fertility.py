@@ -33,7 +33,8 @@ VALID_GLOB = "*_valid_text_document.parquet"
 BATCH = 256
 # Languages (ISO 639 base codes) written without spaces between words; compared on the code before any
 # `-`/`_` suffix, so `zh-Hant` or `ja_Latn`-style tags fall in too.
-NO_SPACE_LANGS = frozenset({"zh", "ja", "th", "lo", "km", "my", "bo", "dz", "yue", "wuu", "lzh", "gan", "hak"})
+NO_SPACE_LANGS = frozenset({"zh", "ja", "th", "lo", "km", "my", "bo", "dz", "yue", "wuu", "lzh", "gan",
+                            "hak"})
 WORD_UNITS = {
     "whitespace": "whitespace-separated words",
     "character": "one word per character of a script written without spaces (roots.quality.get_words)",
@@ -88,7 +89,8 @@ def summarise(sums: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, Any]
             for lang, s in sorted(sums.items())}
 
 
-def fertility(tok: Any, docs: Iterable[tuple[str, str]], batch_size: int = BATCH) -> dict[str, dict[str, Any]]:
+def fertility(tok: Any, docs: Iterable[tuple[str, str]],
+              batch_size: int = BATCH) -> dict[str, dict[str, Any]]:
     """Per language: documents, words, chars, tokens (no EOD), tokens_per_word, tokens_per_char, word_unit.
 
     `docs` yields (lang, text) and is consumed once, in batches, so a large held-out split streams through
@@ -128,7 +130,8 @@ def held_out_keys(release_dir: Path) -> dict[str, dict[str, str]]:
     return wanted
 
 
-def held_out_texts(wanted: Mapping[str, Mapping[str, str]], run_dirs: Mapping[str, Path]) -> Iterator[tuple[str, str]]:
+def held_out_texts(wanted: Mapping[str, Mapping[str, str]],
+                   run_dirs: Mapping[str, Path]) -> Iterator[tuple[str, str]]:
     """(lang, text) of the wanted documents, read from each source's `kept/*.parquet` one batch at a time.
 
     Only the id column is looked at for rows that are not wanted, so the text of the training split (the
@@ -141,8 +144,8 @@ def held_out_texts(wanted: Mapping[str, Mapping[str, str]], run_dirs: Mapping[st
         pending = dict(wanted[source])
         run_dir = Path(run_dirs[source])
         for path in sorted((run_dir / "kept").glob("*.parquet")):
-            for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=1024, columns=["id", "text"],
-                                                                      use_threads=False):
+            for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(
+                    batch_size=1024, columns=["id", "text"], use_threads=False):
                 ids = batch.column("id").to_pylist()
                 rows = [i for i, doc_id in enumerate(ids) if doc_id in pending]
                 if not rows:
@@ -152,11 +155,12 @@ def held_out_texts(wanted: Mapping[str, Mapping[str, str]], run_dirs: Mapping[st
                     yield pending.pop(ids[i]), text or ""
         if pending:
             example = min(pending)
-            raise UserError(f"fertility: {len(pending)} held-out document(s) of {source} (e.g. {example!r}) are "
-                            f"not in {run_dir / 'kept'}; the run changed after the release was built.")
+            raise UserError(f"fertility: {len(pending)} held-out document(s) of {source} (e.g. {example!r}) "
+                            f"are not in {run_dir / 'kept'}; the run changed after the release was built.")
 
 
-def fertility_from_lineage(tok: Any, release_dir: Path, run_dirs: Mapping[str, Path]) -> dict[str, dict[str, Any]]:
+def fertility_from_lineage(tok: Any, release_dir: Path,
+                           run_dirs: Mapping[str, Path]) -> dict[str, dict[str, Any]]:
     """`fertility` of the release's validation split: which documents from the lineage, their text from the
     runs (`run_dirs`: source name -> run directory). `tok` None loads the release's own `tokenizer.json`."""
     release_dir = Path(release_dir)

@@ -255,7 +255,8 @@ class IndexedDataset:
         if verify:
             self._verify()
         # numpy cannot memory-map an empty file
-        self._bin = np.memmap(self.bin_path, dtype=self.dtype, mode="r") if n_bytes else np.empty(0, self.dtype)
+        self._bin = (np.memmap(self.bin_path, dtype=self.dtype, mode="r") if n_bytes
+                     else np.empty(0, self.dtype))
 
     def _verify(self, chunk: int = 1 << 22) -> None:
         offset = 0
@@ -263,7 +264,8 @@ class IndexedDataset:
             sizes = self.sizes[lo:lo + chunk]
             if np.any(sizes < 0):
                 raise ValueError(f"{self.idx_path}: negative sequence size")
-            starts = offset + np.concatenate(([0], np.cumsum(sizes[:-1], dtype=np.int64))) * self.dtype.itemsize
+            starts = (offset
+                      + np.concatenate(([0], np.cumsum(sizes[:-1], dtype=np.int64))) * self.dtype.itemsize)
             if not np.array_equal(starts, self.pointers[lo:lo + chunk]):
                 raise ValueError(f"{self.idx_path}: pointers are not the running sum of sizes")
             offset = int(starts[-1]) + int(sizes[-1]) * self.dtype.itemsize
@@ -303,7 +305,8 @@ class IndexedDataset:
         return (self[i] for i in range(len(self)))
 
 
-def merge_datasets(prefixes: Sequence[str | os.PathLike[str]], out_prefix: str | os.PathLike[str]) -> tuple[Path, Path]:
+def merge_datasets(prefixes: Sequence[str | os.PathLike[str]],
+                   out_prefix: str | os.PathLike[str]) -> tuple[Path, Path]:
     """Concatenate partial datasets (e.g. one per worker) in the given order into one dataset.
 
     Equivalent to Megatron's `tools/merge_preprocessed_data.py`: the `.bin` files are copied as a stream
@@ -360,7 +363,8 @@ def write_concatenated(out_prefix: str | os.PathLike[str], chunks: Iterable[byte
     return write_pieces(out_prefix, [(chunks, sizes)], len(sizes), dtype, atomic)
 
 
-def write_pieces(out_prefix: str | os.PathLike[str], pieces: Iterable[tuple[Iterable[bytes | memoryview], np.ndarray]],
+def write_pieces(out_prefix: str | os.PathLike[str],
+                 pieces: Iterable[tuple[Iterable[bytes | memoryview], np.ndarray]],
                  n_sequences: int, dtype: np.dtype | type, atomic: bool = True) -> tuple[Path, Path]:
     """`write_concatenated` from consecutive pieces, each (its token byte chunks, its sequence sizes), with
     the total number of sequences given up front; the same bytes as one call with everything joined.
@@ -393,7 +397,8 @@ def write_pieces(out_prefix: str | os.PathLike[str], pieces: Iterable[tuple[Iter
                 np.cumsum(sizes[:-1] * dt.itemsize, out=pointers[1:])  # exclusive scan, as in `_index_bytes`
                 os.pwrite(fd, sizes.astype("<i4").tobytes(), sizes_at + 4 * seen)
                 os.pwrite(fd, (pointers + expected).tobytes(), pointers_at + 8 * seen)
-                os.pwrite(fd, np.arange(seen, seen + len(sizes), dtype="<i8").tobytes(), doc_idx_at + 8 * seen)
+                os.pwrite(fd, np.arange(seen, seen + len(sizes), dtype="<i8").tobytes(),
+                          doc_idx_at + 8 * seen)
                 for chunk in chunks:
                     written += out.write(chunk)
                 seen += len(sizes)

@@ -36,7 +36,8 @@ LINEAGE_SCHEMA = pa.schema([
 BATCH = 1024
 
 
-def read_batches(path: str | os.PathLike[str], columns: list[str], batch_size: int = BATCH) -> Iterator[pa.RecordBatch]:
+def read_batches(path: str | os.PathLike[str], columns: list[str],
+                 batch_size: int = BATCH) -> Iterator[pa.RecordBatch]:
     """Record batches of a kept Parquet file, holding about one row group of the requested columns.
 
     Not pyarrow's default `pre_buffer=True`: reading a whole file that way first loads every requested
@@ -94,7 +95,8 @@ class _Segment:
         """Write `.bin` (each key's documents contiguous, in input order) and the lineage, one record batch
         per key in the same order; returns what the assembly needs to find each key's range."""
         order = sorted(range(len(self.keys)), key=self.keys.__getitem__)  # stable: input order within a key
-        lineage = pa.Table.from_batches(self.lineage, SEGMENT_LINEAGE_SCHEMA).take(pa.array(order, pa.int64()))
+        lineage = pa.Table.from_batches(self.lineage, SEGMENT_LINEAGE_SCHEMA).take(
+            pa.array(order, pa.int64()))
         keys: list[list[Any]] = []
         bounds = [0] + [i for i in range(1, len(order)) if self.keys[order[i]] != self.keys[order[i - 1]]] \
             + [len(order)]
@@ -118,8 +120,8 @@ class _Segment:
         return {"name": name, "keys": keys}
 
 
-def tokenize_file(tok: Any, task: dict[str, Any], drops: dict[str, str], parts_dir: str, valid_fraction: float,
-                  seed: int) -> dict[str, Any]:
+def tokenize_file(tok: Any, task: dict[str, Any], drops: dict[str, str], parts_dir: str,
+                  valid_fraction: float, seed: int) -> dict[str, Any]:
     """Tokenize one kept file into its partial output; returns document and token counts and CPU time.
 
     The output is one or more segments (`<index>-<segment>.bin` + `.arrow`) plus `_done/<index>.json`,
@@ -165,7 +167,8 @@ def tokenize_file(tok: Any, task: dict[str, Any], drops: dict[str, str], parts_d
             keys.append((group, split))
             if split == "valid":  # fertility is measured on the held-out split; the EOD is not a word's
                 fertility.add_document(held_out, lang, text, int(array.size) - 1)
-        columns = [batch.column(name).cast(SEGMENT_LINEAGE_SCHEMA.field(name).type) for name in ("id", "url", "lang")]
+        columns = [batch.column(name).cast(SEGMENT_LINEAGE_SCHEMA.field(name).type)
+                   for name in ("id", "url", "lang")]
         seg.add(arrays, keys, pa.RecordBatch.from_arrays([*columns, pa.array(sizes, pa.int64())],
                                                           schema=SEGMENT_LINEAGE_SCHEMA))
         n_docs += len(arrays)
@@ -180,6 +183,7 @@ def tokenize_file(tok: Any, task: dict[str, Any], drops: dict[str, str], parts_d
     done.parent.mkdir(parents=True, exist_ok=True)
     record = {"path": task["path"], "source": source, "clearance": task["clearance"],
               "permission_record": task.get("record"), "dtype": dtype.str, "documents": n_docs,
-              "tokens": n_tokens, "cpu_s": cpu_s, "wall_s": wall_s, "segments": segments, "fertility": held_out}
+              "tokens": n_tokens, "cpu_s": cpu_s, "wall_s": wall_s, "segments": segments,
+              "fertility": held_out}
     util.write_atomically(done, lambda tmp: tmp.write_text(json.dumps(record)))
     return {"documents": n_docs, "tokens": n_tokens, "cpu_s": cpu_s}

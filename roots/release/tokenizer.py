@@ -61,7 +61,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = BLOOM_VOCAB_SIZE, mi
     vocabulary); the merge bounds it by capping the sample (`tokenizer_sample_bytes`).
     """
     if vocab_size < len(SPECIAL_TOKENS) + 256:
-        raise ValueError(f"vocab_size {vocab_size} cannot hold the 4 special tokens and the 256-byte alphabet")
+        raise ValueError(f"vocab_size {vocab_size} cannot hold the 4 special tokens and the 256-byte "
+                         "alphabet")
     tok = build_bloom_tokenizer()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -166,11 +167,13 @@ def with_word_cache(tok: Tokenizer, capacity: int = ENCODE_WORD_CACHE) -> Tokeni
     if model.get("type") != "BPE":
         return tok
     fresh = Tokenizer.from_str(original)
-    optional = {k: model[k] for k in ("dropout", "unk_token", "continuing_subword_prefix", "end_of_word_suffix")
+    optional = {k: model[k]
+                for k in ("dropout", "unk_token", "continuing_subword_prefix", "end_of_word_suffix")
                 if model.get(k) is not None}
     flags = {k: bool(model.get(k)) for k in ("fuse_unk", "byte_fallback", "ignore_merges")}
     merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model["merges"]]
-    fresh.model = models.BPE(vocab=model["vocab"], merges=merges, cache_capacity=capacity, **optional, **flags)
+    fresh.model = models.BPE(vocab=model["vocab"], merges=merges, cache_capacity=capacity, **optional,
+                             **flags)
     if fresh.to_str() != original:  # a field this version of tokenizers added and we did not carry
         return tok
     return fresh
@@ -269,7 +272,8 @@ def save_hf_files(tok: Tokenizer, directory: str | os.PathLike[str]) -> Path:
             raise ValueError(f"tokenizer has no {token} token")
     save(tok, directory / "tokenizer.json")
     config = hf_tokenizer_config()
-    _atomic_write_text(directory / "tokenizer_config.json", json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+    _atomic_write_text(directory / "tokenizer_config.json",
+                       json.dumps(config, indent=2, ensure_ascii=False) + "\n")
     special = {"bos_token": BOS, "eos_token": EOS, "unk_token": UNK, "pad_token": PAD}
     _atomic_write_text(directory / "special_tokens_map.json", json.dumps(special, indent=2) + "\n")
     return directory

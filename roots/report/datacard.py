@@ -37,7 +37,18 @@ from roots.stages import quality
 CARD_NAME = "README.md"
 
 # Licence ids the Hub accepts in `license:` (hub-docs "Licenses"); anything else becomes `other`.
-HF_LICENSES = frozenset(["apache-2.0", "mit", "openrail", "bigscience-openrail-m", "creativeml-openrail-m", "bigscience-bloom-rail-1.0", "bigcode-openrail-m", "afl-3.0", "artistic-2.0", "bsl-1.0", "bsd", "bsd-2-clause", "bsd-3-clause", "bsd-3-clause-clear", "c-uda", "cc", "cc0-1.0", "cc-by-2.0", "cc-by-2.5", "cc-by-3.0", "cc-by-4.0", "cc-by-sa-3.0", "cc-by-sa-4.0", "cc-by-nc-2.0", "cc-by-nc-3.0", "cc-by-nc-4.0", "cc-by-nd-4.0", "cc-by-nc-nd-3.0", "cc-by-nc-nd-4.0", "cc-by-nc-sa-2.0", "cc-by-nc-sa-3.0", "cc-by-nc-sa-4.0", "cdla-sharing-1.0", "cdla-permissive-1.0", "cdla-permissive-2.0", "wtfpl", "ecl-2.0", "epl-1.0", "epl-2.0", "etalab-2.0", "eupl-1.1", "eupl-1.2", "agpl-3.0", "gfdl", "gpl", "gpl-2.0", "gpl-3.0", "lgpl", "lgpl-2.1", "lgpl-3.0", "isc", "lppl-1.3c", "ms-pl", "mpl-2.0", "odc-by", "odbl", "openrail++", "osl-3.0", "postgresql", "ofl-1.1", "ncsa", "unlicense", "zlib", "pddl", "lgpl-lr", "unknown", "other"])
+HF_LICENSES = frozenset([
+    "apache-2.0", "mit", "openrail", "bigscience-openrail-m", "creativeml-openrail-m",
+    "bigscience-bloom-rail-1.0", "bigcode-openrail-m", "afl-3.0", "artistic-2.0", "bsl-1.0", "bsd",
+    "bsd-2-clause", "bsd-3-clause", "bsd-3-clause-clear", "c-uda", "cc", "cc0-1.0", "cc-by-2.0", "cc-by-2.5",
+    "cc-by-3.0", "cc-by-4.0", "cc-by-sa-3.0", "cc-by-sa-4.0", "cc-by-nc-2.0", "cc-by-nc-3.0", "cc-by-nc-4.0",
+    "cc-by-nd-4.0", "cc-by-nc-nd-3.0", "cc-by-nc-nd-4.0", "cc-by-nc-sa-2.0", "cc-by-nc-sa-3.0",
+    "cc-by-nc-sa-4.0", "cdla-sharing-1.0", "cdla-permissive-1.0", "cdla-permissive-2.0", "wtfpl", "ecl-2.0",
+    "epl-1.0", "epl-2.0", "etalab-2.0", "eupl-1.1", "eupl-1.2", "agpl-3.0", "gfdl", "gpl", "gpl-2.0",
+    "gpl-3.0", "lgpl", "lgpl-2.1", "lgpl-3.0", "isc", "lppl-1.3c", "ms-pl", "mpl-2.0", "odc-by", "odbl",
+    "openrail++", "osl-3.0", "postgresql", "ofl-1.1", "ncsa", "unlicense", "zlib", "pddl", "lgpl-lr",
+    "unknown", "other",
+])
 # SPDX spellings whose Hub id differs by more than case.
 _SPDX_ALIASES = {"pddl-1.0": "pddl", "odc-by-1.0": "odc-by", "odbl-1.0": "odbl", "gfdl-1.3": "gfdl",
                  "gfdl-1.2": "gfdl", "0bsd": "bsd", "apache-2": "apache-2.0", "cc0": "cc0-1.0"}
@@ -97,7 +108,8 @@ def _int(n: Any) -> str:
 
 # ============================================================================================ source card
 def seen_languages(stats: Mapping[str, Any], card: Mapping[str, Any]) -> list[str]:
-    """Languages with kept documents (what the dataset holds); the card's declared ones if nothing was kept."""
+    """Languages with kept documents (what the dataset holds); the card's declared ones if nothing was
+    kept."""
     langs = sorted(k for k, v in (stats.get("languages") or {}).items() if v.get("kept") and k != "und")
     return langs or [str(x) for x in card.get("languages") or [] if x not in ("multi", "und")]
 
@@ -126,8 +138,9 @@ def _step_langid(cfg: Mapping[str, Any], versions: Mapping[str, Any], skip: Sequ
     model = cfg.get("langid_model") or "?"
     sha = (versions.get("langid_model") or {}).get("sha256")
     declared = list(cfg.get("declared") or [])
-    what = (f"declared language(s) {', '.join(declared)}: a document predicted as another language is rejected "
-            "(`language`), as is one predicted as a declared language below its minimum score `lid_min`"
+    what = (f"declared language(s) {', '.join(declared)}: a document predicted as another language is "
+            "rejected (`language`), as is one predicted as a declared language below its minimum score "
+            "`lid_min`"
             if declared else "the prediction assigns each document's language (multilingual source); a "
             "prediction below the language's `lid_min` is rejected (`language`)")
     skipped = " **Skipped in this run.**" if "langid" in skip else ""
@@ -141,8 +154,8 @@ def _step_perplexity(stats: Mapping[str, Any], langs: Sequence[str], skip: Seque
     status = _ppl_status(stats, langs)
     parts = []
     if status.get("scored"):
-        parts.append(f"scored with a per-language KenLM model and capped (`ppl_max` or `ppl_percentile`, table "
-                     f"below) for {', '.join(status['scored'])}")
+        parts.append("scored with a per-language KenLM model and capped (`ppl_max` or `ppl_percentile`, "
+                     f"table below) for {', '.join(status['scored'])}")
     if status.get("no_model"):
         parts.append(f"no model, so not filtered by perplexity, for {', '.join(status['no_model'])}")
     return "**Perplexity** (cc_net / ROOTS): " + ("; ".join(parts) or "no document reached this stage") + "."
@@ -153,8 +166,9 @@ def _step_dedup(stats: Mapping[str, Any], manifest: Mapping[str, Any]) -> str:
     settings = dedup_settings(manifest)
     shown = (" with " + ", ".join(f"`{k}={v}`" for k, v in sorted(settings.items()))) if settings else ""
     if dups:
-        return (f"**Deduplication**{shown} (exact hash of the normalised text and MinHash near-duplicates; one "
-                "document per cluster is kept): " + ", ".join(f"`{r}` {n:,}" for r, n in sorted(dups.items())) + " removed.")
+        return (f"**Deduplication**{shown} (exact hash of the normalised text and MinHash near-duplicates; "
+                "one document per cluster is kept): "
+                + ", ".join(f"`{r}` {n:,}" for r, n in sorted(dups.items())) + " removed.")
     return f"**Deduplication**: {dedup_status(manifest, stats)}."
 
 
@@ -190,8 +204,8 @@ def processing_steps(stats: Mapping[str, Any], manifest: Mapping[str, Any]) -> l
         "repetition, word repetition, special characters, stop words, flagged words (thresholds below)."
         + (" **Skipped in this run.**" if "quality" in skip else ""),
         _step_perplexity(stats, langs, skip),
-        ("**PII scrubbing** (ROOTS tags, replaced by `PI:<TAG>`): " + ", ".join(f"`{t}` {pii.get(t, 0):,}"
-                                                                               for t in tags) + " replacements."
+        ("**PII scrubbing** (ROOTS tags, replaced by `PI:<TAG>`): "
+         + ", ".join(f"`{t}` {pii.get(t, 0):,}" for t in tags) + " replacements."
          if tags and "pii" not in skip else "**PII scrubbing**: not applied."),
         _step_dedup(stats, manifest),
     ]
@@ -201,15 +215,18 @@ def code_steps(read: str, stats: Mapping[str, Any], manifest: Mapping[str, Any],
                skip: Sequence[str], pii: Mapping[str, int]) -> list[str]:
     """A code source's steps (ROOTS's GitHub branch): no natural-language stages, code filters, secrets."""
     reasons = stats.get("reasons") or {}
-    code_reasons = ", ".join(f"`{r}` {n:,}" for r, n in sorted(reasons.items()) if r.startswith("code_")) or "none"
+    code_reasons = ", ".join(f"`{r}` {n:,}" for r, n in sorted(reasons.items())
+                             if r.startswith("code_")) or "none"
     return [
         read,
-        "**Catalogue operations**, in order: " + (", ".join(f"`{op}`" for op in ops) if ops else "none") + ".",
+        "**Catalogue operations**, in order: "
+        + (", ".join(f"`{op}`" for op in ops) if ops else "none") + ".",
         ("**Programming language** from the file extension (`roots/data/code_languages.yaml`); `lang` is "
-         "`code-<language>`. No normalisation, language ID, word removal, stop-word, flagged-word or perplexity "
-         "filter runs on code."),
+         "`code-<language>`. No normalisation, language ID, word removal, stop-word, flagged-word or "
+         "perplexity filter runs on code."),
         ("**Code filters** per language (binary, size, unknown extension, licence, auto-generated markers, "
-         f"maximum and mean line length, alphanumeric fraction, token-length spread); removals: {code_reasons}."),
+         "maximum and mean line length, alphanumeric fraction, token-length spread); "
+         f"removals: {code_reasons}."),
         ("**Secrets** replaced (`PI:PRIVATE_KEY`, `PI:PASSWORD`, `PI:KEY`) and e-mail addresses scrubbed: "
          + (", ".join(f"`{t}` {n:,}" for t, n in sorted(pii.items())) or "no replacements") + "."
          if "pii" not in skip else "**Secrets scrubbing**: not applied."),
@@ -284,7 +301,8 @@ def counts_section(stats: Mapping[str, Any], kept_bytes: Mapping[str, int]) -> s
           _int(v.get("rejected")), ", ".join(f"{r} {n}" for r, n in sorted((v.get("reasons") or {}).items())))
          for lang, v in sorted(langs.items(), key=lambda kv: (-(kv[1].get("kept") or 0), kv[0]))])
     bytes_ = stats.get("bytes") or {}
-    return (f"Bytes in: {fmt_bytes(bytes_.get('in'))}; bytes out (kept text): {fmt_bytes(bytes_.get('out'))}.\n\n"
+    return (f"Bytes in: {fmt_bytes(bytes_.get('in'))}; "
+            f"bytes out (kept text): {fmt_bytes(bytes_.get('out'))}.\n\n"
             + totals + "\n### Removed per reason\n\n" + per_reason + "\n### Per language\n\n" + per_lang)
 
 
@@ -312,11 +330,13 @@ def render_data_card(stats: Mapping[str, Any], manifest: Mapping[str, Any], card
             + f"- **Custodian**: {_custodian_text(card)}\n- **Licence**: `{lic}`{lic_text}\n"
             + f"- **Type / category**: {card.get('type', '–')} / {card.get('category', '–')}\n"
             + f"- **PII likelihood (catalogue)**: {card.get('pii_likelihood', 'not recorded')}\n"
-            + f"- **Languages**: {', '.join(langs) or 'none'} (declared: {', '.join(map(str, card.get('languages') or []))})\n"
+            + f"- **Languages**: {', '.join(langs) or 'none'} "
+            f"(declared: {', '.join(map(str, card.get('languages') or []))})\n"
             + f"\n## Description\n\n{str(card.get('description') or 'No description recorded.').strip()}\n"
             + "\n## BigScience processing steps\n\n"
             + f"Filters applied to: {', '.join(langs) or 'none'}\n\n{steps}\n"
-            + "\n### Thresholds per language\n\nThe packaged ROOTS table row for each language seen in the run, "
+            + "\n### Thresholds per language\n\n"
+            "The packaged ROOTS table row for each language seen in the run, "
             + "with this run's recipe overrides applied (`default` row for languages without their own).\n\n"
             + thresholds_table(stats, manifest)
             + "\n## Counts\n\n" + counts_section(stats, kept_bytes or {})
@@ -326,7 +346,8 @@ def render_data_card(stats: Mapping[str, Any], manifest: Mapping[str, Any], card
             + f"- roots {(m.get('versions') or {}).get('roots', '?')}; run started {m.get('started', '?')}, "
             + f"finished {m.get('finished', '?')}\n"
             + "- Columns: `kept/*.parquet` holds `id`, `text` (scrubbed), `lang`, `lang_score`, `url`, every "
-            + "statistic above and `cluster`; rejected documents and their reasons are not part of this dataset.\n")
+            + "statistic above and `cluster`; rejected documents and their reasons are not part of this "
+            "dataset.\n")
 
 
 def write_data_card(run_dir: Path, card: Mapping[str, Any]) -> Path:
@@ -376,29 +397,34 @@ def render_release_card(manifest: Mapping[str, Any]) -> str:
     if meta["license"] == "other":
         meta["license_name"] = "multiple-licenses" if len(licences) > 1 else "custom"
         meta["license_link"] = "README.md"
-    meta.update({"language": sorted(langs), "multilinguality": "multilingual" if len(langs) > 1 else "monolingual",
+    meta.update({"language": sorted(langs),
+                 "multilinguality": "multilingual" if len(langs) > 1 else "monolingual",
                  "size_categories": [size_category(n_docs or 0)], "task_categories": ["text-generation"],
                  "task_ids": ["language-modeling"]})
-    inc_rows = [(f"`{e.get('name')}`", f"`{e.get('license', '?')}`", clearance_text(e), _int(e.get("documents")),
-                 _int(e.get("tokens"))) for e in included]
+    inc_rows = [(f"`{e.get('name')}`", f"`{e.get('license', '?')}`", clearance_text(e),
+                 _int(e.get("documents")), _int(e.get("tokens"))) for e in included]
     exc_rows = [(f"`{e.get('name')}`", e.get("reason", "not recorded")) for e in excluded]
     lang_items = sorted(langs.items(), key=lambda kv: (-(kv[1].get("tokens") or 0), kv[0]))
-    lang_rows = [(lang, _int(v.get("documents")), _int(v.get("tokens")), pct(v.get("tokens") or 0, n_tokens or 0),
+    lang_rows = [(lang, _int(v.get("documents")), _int(v.get("tokens")),
+                  pct(v.get("tokens") or 0, n_tokens or 0),
                   fmt_bytes(v.get("bytes")) if v.get("bytes") is not None else "–") for lang, v in lang_items]
     takedowns = manifest.get("takedowns")
     n_takedowns = len(takedowns) if isinstance(takedowns, (list, Mapping)) else takedowns
     return (_front_matter(meta) + f"\n# {name}\n\n"
-            + f"{str(manifest.get('description') or 'A multilingual pretraining corpus built with roots.').strip()}\n\n"
+            + str(manifest.get("description")
+                  or "A multilingual pretraining corpus built with roots.").strip() + "\n\n"
             + f"- **Created**: {manifest.get('created', 'not recorded')}\n"
             + f"- **Documents**: {_int(n_docs)}\n- **Tokens**: {_int(n_tokens)}\n"
-            + f"- **Takedowns applied**: {_int(n_takedowns) if n_takedowns is not None else 'none recorded'}\n"
+            + "- **Takedowns applied**: "
+            f"{_int(n_takedowns) if n_takedowns is not None else 'none recorded'}\n"
             + "\n## Sources included\n\nEach source is in the release because the licence policy or a "
             + "permission record clears it for release; the basis is listed.\n\n"
             + md_table(("source", "licence", "clearance basis", "documents", "tokens"), inc_rows)
             + "\n## Sources excluded\n\n" + md_table(("source", "why"), exc_rows)
-            + "\n## Languages\n\n" + md_table(("language", "documents", "tokens", "% of tokens", "bytes"), lang_rows)
-            + "\nEach source's own card (`runs/<source>/README.md`) lists the processing steps and thresholds "
-            + "applied to it.\n")
+            + "\n## Languages\n\n"
+            + md_table(("language", "documents", "tokens", "% of tokens", "bytes"), lang_rows)
+            + "\nEach source's own card (`runs/<source>/README.md`) lists the processing steps and "
+            + "thresholds applied to it.\n")
 
 
 def write_release_card(release_dir: Path, manifest: Mapping[str, Any]) -> Path:

@@ -54,9 +54,11 @@ def _one(kind: str, attr: str) -> Callable[[quality.LangParams, Mapping[str, Any
     return lambda p, m: [(kind, getattr(p, attr))]
 
 
-def _filter_bounds(f: QualityFilter) -> Callable[[quality.LangParams, Mapping[str, Any]], list[tuple[str, float]]]:
+def _filter_bounds(
+        f: QualityFilter) -> Callable[[quality.LangParams, Mapping[str, Any]], list[tuple[str, float]]]:
     """A registered filter's thresholds for a language, none where the filter does not apply."""
-    return lambda p, m: [(b.side, getattr(p, b.field)) for b in f.bounds] if quality.applies(f, p.lang) else []
+    return lambda p, m: ([(b.side, getattr(p, b.field)) for b in f.bounds] if quality.applies(f, p.lang)
+                         else [])
 
 
 def _ppl_bounds(p: quality.LangParams, m: Mapping[str, Any]) -> list[tuple[str, float]]:

@@ -28,26 +28,35 @@ from roots.report.sections import overview_lang_rows, section_overview, source_s
 
 REPORT_NAME = "report.html"
 
-_CSS = """
-body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:0 16px 48px;color:#222}
-h1{margin-top:24px}h2{border-bottom:2px solid #ddd;padding-top:12px}h3{margin-top:28px}
-table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #ddd;padding:2px 8px;
-vertical-align:top;text-align:left}th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
-table.kv td:first-child{font-weight:600;white-space:nowrap}code{font-size:12px;word-break:break-all}
-.muted{color:#777}.warn{color:#a15c00}.params{font-size:12px;color:#444}
-nav ul{columns:3;font-size:13px}details{margin:6px 0}summary{cursor:pointer}
-.grid{display:flex;flex-wrap:wrap;gap:6px}.chart{background:#fafafa;border:1px solid #eee}
-.chart text{font-size:9px;fill:#333}.chart .ct{font-size:10px;font-weight:600}.chart .na{text-anchor:middle;fill:#999}
-.chart .yl{text-anchor:end}.chart .xl{text-anchor:middle}.chart .bl{text-anchor:end;font-size:10px}
-.chart .bn{font-size:10px}.chart .tl{fill:#000;font-weight:600}
-.kept{fill:#4c78a8;background:#4c78a8}.rej{fill:#e45756;background:#e45756}.oth{fill:#bab0ac;background:#bab0ac}
-.quar{fill:#f58518;background:#f58518}.ax{stroke:#999}.thr{stroke:#000;stroke-width:1.2;stroke-dasharray:4 2}
-.sw{display:inline-block;width:10px;height:10px}
-.pair{display:grid;grid-template-columns:1fr 1fr;gap:10px;margin:4px 0}.pair.head{font-weight:600}
-.doc{border:1px solid #ddd;padding:4px 6px;background:#fcfcfc}.doc .meta{font-size:12px}
-.doc .detail{font-size:12px;color:#a15c00}.doc pre{white-space:pre-wrap;word-break:break-word;margin:4px 0 0;
-font-size:12px;max-height:220px;overflow:auto}
-"""
+_CSS = ("\n"
+        "body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:0 16px 48px;"
+        "color:#222}\n"
+        "h1{margin-top:24px}h2{border-bottom:2px solid #ddd;padding-top:12px}h3{margin-top:28px}\n"
+        "table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #ddd;"
+        "padding:2px 8px;\n"
+        "vertical-align:top;text-align:left}th{background:#f4f4f4}td.n{text-align:right;"
+        "font-variant-numeric:tabular-nums}\n"
+        "table.kv td:first-child{font-weight:600;white-space:nowrap}code{font-size:12px;"
+        "word-break:break-all}\n"
+        ".muted{color:#777}.warn{color:#a15c00}.params{font-size:12px;color:#444}\n"
+        "nav ul{columns:3;font-size:13px}details{margin:6px 0}summary{cursor:pointer}\n"
+        ".grid{display:flex;flex-wrap:wrap;gap:6px}.chart{background:#fafafa;border:1px solid #eee}\n"
+        ".chart text{font-size:9px;fill:#333}.chart .ct{font-size:10px;font-weight:600}"
+        ".chart .na{text-anchor:middle;fill:#999}\n"
+        ".chart .yl{text-anchor:end}.chart .xl{text-anchor:middle}.chart .bl{text-anchor:end;"
+        "font-size:10px}\n"
+        ".chart .bn{font-size:10px}.chart .tl{fill:#000;font-weight:600}\n"
+        ".kept{fill:#4c78a8;background:#4c78a8}.rej{fill:#e45756;background:#e45756}.oth{fill:#bab0ac;"
+        "background:#bab0ac}\n"
+        ".quar{fill:#f58518;background:#f58518}.ax{stroke:#999}.thr{stroke:#000;stroke-width:1.2;"
+        "stroke-dasharray:4 2}\n"
+        ".sw{display:inline-block;width:10px;height:10px}\n"
+        ".pair{display:grid;grid-template-columns:1fr 1fr;gap:10px;margin:4px 0}"
+        ".pair.head{font-weight:600}\n"
+        ".doc{border:1px solid #ddd;padding:4px 6px;background:#fcfcfc}.doc .meta{font-size:12px}\n"
+        ".doc .detail{font-size:12px;color:#a15c00}.doc pre{white-space:pre-wrap;word-break:break-word;"
+        "margin:4px 0 0;\n"
+        "font-size:12px;max-height:220px;overflow:auto}\n")
 # No script, no remote anything: even text that escaped escaping could not run or phone home.
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 

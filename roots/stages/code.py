@@ -93,8 +93,9 @@ class LanguageTable:
         if overrides:
             unknown = sorted(str(k) for k in overrides if k not in PARAM_KEYS)
             if unknown:
-                raise UserError(f"{where}: unknown threshold key(s) {', '.join(map(repr, unknown))} in the recipe "
-                                f"overrides (`code` or `{LANG_PREFIX}{lang}`). Valid keys: {', '.join(PARAM_KEYS)}.")
+                raise UserError(f"{where}: unknown threshold key(s) {', '.join(map(repr, unknown))} in the "
+                                f"recipe overrides (`code` or `{LANG_PREFIX}{lang}`). "
+                                f"Valid keys: {', '.join(PARAM_KEYS)}.")
             row.update(overrides)
         return _build(row, where)
 
@@ -148,8 +149,8 @@ def load_table(path: str | None = None) -> LanguageTable:
         for ext in entry.get("extensions") or ():
             ext = str(ext)
             if not ext.startswith(".") or ext in extensions:
-                raise UserError(f"{where}: language {key!r}: extension {ext!r} must start with '.' and belong "
-                                f"to one language (also listed for {extensions.get(ext)!r}).")
+                raise UserError(f"{where}: language {key!r}: extension {ext!r} must start with '.' and "
+                                f"belong to one language (also listed for {extensions.get(ext)!r}).")
             extensions[ext] = key
         settings[key] = {**defaults, **{k: v for k, v in entry.items() if k not in ("name", "extensions")}}
         _build(settings[key], f"{where}: language {key!r}")  # fail at load, not on the first file
@@ -173,7 +174,8 @@ def lang_key(lang: str) -> str | None:
 
 def code_stats(text: str) -> dict[str, float]:
     """ROOTS's code statistics (`line_stats`, `alpha_stats`, `filter_token_len_avg_std`), stored per row
-    in the columns `roots.core.schema.CODE_STAT_FIELDS` names, so thresholds can be re-tuned without re-reading."""
+    in the columns `roots.core.schema.CODE_STAT_FIELDS` names, so thresholds can be re-tuned without
+    re-reading."""
     lengths = [len(line) for line in text.splitlines()] or [0]
     tokens = [len(t) for t in text.split()]
     if tokens:
@@ -219,7 +221,8 @@ def decide(text: str, stats: Mapping[str, Any], params: CodeParams) -> tuple[str
     if params.mean_line_length is not None and value is not None and value > params.mean_line_length:
         return "code_mean_line_length", f"mean line length {value:.1f} > max {params.mean_line_length:g}"
     value = stats.get("alphanum_fraction")
-    if params.alphanum_fraction_min is not None and value is not None and value < params.alphanum_fraction_min:
+    if (params.alphanum_fraction_min is not None and value is not None
+            and value < params.alphanum_fraction_min):
         return "code_alphanum", f"alphanumeric fraction {value:.3f} < min {params.alphanum_fraction_min:g}"
     value = stats.get("token_length_std")
     if params.token_length_std_min is not None and value is not None and value <= params.token_length_std_min:
@@ -356,8 +359,8 @@ _URL_PASSWORD_RE = regex.compile(
 _SECRET_NAME = (r"(passw(?:or)?d|pwd|secret|api[_\-]?key|api[_\-]?token|access[_\-]?key|access[_\-]?token"
                 r"|auth[_\-]?token|private[_\-]?key|client[_\-]?secret)")
 _ASSIGNED_RE = regex.compile(
-    r"(?i)(?<![A-Za-z0-9_])([A-Za-z0-9_.\-]{0,40}?" + _SECRET_NAME + r"[A-Za-z0-9_\-]{0,40}+)[\"']?[ \t]{0,5}+"
-    r"(?::=|=>|[:=])[ \t]{0,5}+([\"'])([^\"'\s\\]{4,256}+)\3")
+    r"(?i)(?<![A-Za-z0-9_])([A-Za-z0-9_.\-]{0,40}?" + _SECRET_NAME + r"[A-Za-z0-9_\-]{0,40}+)"
+    r"[\"']?[ \t]{0,5}+(?::=|=>|[:=])[ \t]{0,5}+([\"'])([^\"'\s\\]{4,256}+)\3")
 _TEMPLATE_CHARS = frozenset("${}%<>")
 # Names *about* a secret rather than holding one: `secret_name = "db-creds"`, `password_field = "pw"`.
 _ABOUT_SUFFIXES = ("name", "id", "field", "path", "file", "env", "var", "header", "label", "prompt", "type",
@@ -379,8 +382,9 @@ def _url_password(text: str) -> Iterator[tuple[int, int, str]]:
 def _assigned(text: str) -> Iterator[tuple[int, int, str]]:
     for m in _ASSIGNED_RE.finditer(text):
         name, keyword, value = m.group(1), m.group(2).lower(), m.group(4)
-        if (value.startswith(PLACEHOLDER) or _TEMPLATE_CHARS.intersection(value) or value.lower() in name.lower()
-                or len(set(value)) == 1 or name.lower().rstrip("_-").endswith(_ABOUT_SUFFIXES)):
+        if (value.startswith(PLACEHOLDER) or _TEMPLATE_CHARS.intersection(value)
+                or value.lower() in name.lower() or len(set(value)) == 1
+                or name.lower().rstrip("_-").endswith(_ABOUT_SUFFIXES)):
             continue  # a placeholder, a template, the name itself (`PASSWORD_FIELD = "password"`), "****"
         tag = "PASSWORD" if keyword.startswith(("pass", "pwd")) else "KEY"
         yield m.start(4), m.end(4), tag

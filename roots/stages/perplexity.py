@@ -5,9 +5,9 @@ threshold (reference §2.4). The perplexity is only meaningful if the text is no
 tokenised *identically* at training and at scoring time, so this module owns the single
 normalisation function (`normalize_for_lm`) and both sides of the pipeline:
 
-* `roots.jobs.train_lm.train_lm` normalises a corpus, trains a SentencePiece unigram model, estimates a 5-gram model with
-  KenLM's `lmplz` (a C++ tool built by `make lmplz`, see `roots/tools/build_kenlm.sh`), converts it
-  with `build_binary`, and calibrates perplexity percentiles on held-out lines so that thresholds
+* `roots.jobs.train_lm.train_lm` normalises a corpus, trains a SentencePiece unigram model, estimates a
+  5-gram model with KenLM's `lmplz` (a C++ tool built by `make lmplz`, see `roots/tools/build_kenlm.sh`),
+  converts it with `build_binary`, and calibrates perplexity percentiles on held-out lines so that thresholds
   can be chosen for models that are not the ROOTS Wikipedia ones.
 * `PerplexityModel` loads such a directory lazily (it is pickled into Beam workers, so the heavy
   C++ objects are only created on first use) and scores a document as ROOTS did.
@@ -203,7 +203,8 @@ class PerplexityModel:
             raise JobError(f"cannot load the perplexity model in {self.model_dir}: {exc}") from None
         self._sp, self._lm = sp, lm
         # True for models that escape spaces (SentencePiece's default, and the ROOTS/cc_net models)
-        self._pieces_are_fields = all(p and not any(c.isspace() for c in p) for p in sp.encode_as_pieces("a b  c d"))
+        self._pieces_are_fields = all(p and not any(c.isspace() for c in p)
+                                      for p in sp.encode_as_pieces("a b  c d"))
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -224,7 +225,8 @@ class PerplexityModel:
         doc = " ".join(pieces)
         if "\n" not in doc:  # always, after normalisation: the loop below on one line, without its splits
             # Normalised ASCII text has no whitespace but " ", which SentencePiece escapes, so every piece is
-            # one whitespace-separated field and counting them needs no split (a third of this wrapper's cost).
+            # one whitespace-separated field and counting them needs no split (a third of this wrapper's
+            # cost).
             fields = len(pieces) if normalized.isascii() and self._pieces_are_fields else len(doc.split())
             return round(10.0 ** (-self._lm.score(doc) / (fields + 1)), 1)
         log_score, length = 0.0, 0

@@ -41,7 +41,8 @@ _EMAIL_RE = regex.compile(rf"(?<!{_LOCAL}){_LOCAL}{{1,64}}+@(?=({_LABEL}(?:\.{_L
 _TLD_RE = regex.compile(r"\p{L}[\p{L}\p{M}]++|xn--[a-z0-9\-]{2,59}+", regex.IGNORECASE)
 # ``icon@2x.png`` is an asset name, not an address; these "TLDs" are file extensions, not domains.
 _FILE_EXT_TLDS = frozenset(
-    ("png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "tif", "tiff", "pdf", "htm", "html", "css", "js")
+    ("png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "tif", "tiff", "pdf", "htm", "html", "css",
+     "js")
 )
 
 _LETTER_RE = regex.compile(r"\p{L}")

@@ -93,7 +93,8 @@ class DocumentProcessor:
 
     # ------------------------------------------------------------------ stages
     def code_params(self, lang: str) -> Any:
-        """Code thresholds of a `code-<x>` language: the table, then the card's `code` and `code-<x>` overrides."""
+        """Code thresholds of a `code-<x>` language: the table, then the card's `code` and `code-<x>`
+        overrides."""
         if lang not in self._code_params:
             from roots.stages import code
 
@@ -114,8 +115,8 @@ class DocumentProcessor:
             if norm.over_length(doc["text"], self.cfg.max_chars):
                 n = len(doc["text"])
                 row["text"] = doc["text"][: self.cfg.max_chars]
-                self._reject(row, "too_long", f"{n} characters > max {self.cfg.max_chars}; the stored text is "
-                             "truncated to the cap")
+                self._reject(row, "too_long", f"{n} characters > max {self.cfg.max_chars}; the stored text "
+                             "is truncated to the cap")
                 out.append(row)
                 continue
             text, op, detail = self.recipe.apply(doc["text"], doc.get("meta") or "")
@@ -171,8 +172,8 @@ class DocumentProcessor:
             if norm.over_length(doc["text"], self.cfg.max_chars):
                 n = len(doc["text"])
                 row["text"] = doc["text"][: self.cfg.max_chars]
-                self._reject(row, "too_long", f"{n} characters > max {self.cfg.max_chars}; the stored text is "
-                             "truncated to the cap")
+                self._reject(row, "too_long", f"{n} characters > max {self.cfg.max_chars}; the stored text "
+                             "is truncated to the cap")
                 continue
             text, op, detail = self.recipe.apply(doc["text"], doc.get("meta") or "")
             row["text"], row["n_chars"] = text, len(text)
@@ -180,8 +181,8 @@ class DocumentProcessor:
                 self._reject(row, op, detail)
                 continue
             if key is None:
-                self._reject(row, "code_unknown_extension", f"no programming language in {table.path} has the "
-                             f"extension of {doc.get('code_path') or '(no path)'!r}")
+                self._reject(row, "code_unknown_extension", f"no programming language in {table.path} has "
+                             f"the extension of {doc.get('code_path') or '(no path)'!r}")
                 continue
             row["license"], origin = code.file_licence(text, doc.get("license"), self.cfg.license)
             if origin != "card":

@@ -582,7 +582,8 @@ def registry_gaps(filters: Sequence[QualityFilter]) -> list[str]:
 
 
 if registry_gaps(QUALITY_FILTERS):  # else a registered filter would fail only on the first document
-    raise ImportError(f"roots.stages.quality: no statistic or requirement for {registry_gaps(QUALITY_FILTERS)}")
+    raise ImportError("roots.stages.quality: no statistic or requirement for "
+                      f"{registry_gaps(QUALITY_FILTERS)}")
 
 
 def compute_stats(text: str, lang: str, params: LangParams) -> dict[str, float]:

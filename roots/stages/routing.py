@@ -98,7 +98,8 @@ def parse_table(data: Any, source: str = "<routing table>") -> RoutingTable:
             else _threshold(spec.get("default_threshold", LID_MIN), f"{where}.default_threshold"))
     order = data.get("order") or list(backends)
     if not isinstance(order, list) or not order or any(name not in backends for name in order):
-        raise UserError(f"{source}: `order` must list backends defined under `backends` ({', '.join(backends)}).")
+        raise UserError(f"{source}: `order` must list backends defined under `backends` "
+                        f"({', '.join(backends)}).")
     languages: dict[str, dict[str, Threshold]] = {}
     for lang, route in (data.get("languages") or {}).items():
         where = f"{source}: languages.{lang}"
@@ -107,7 +108,8 @@ def parse_table(data: Any, source: str = "<routing table>") -> RoutingTable:
         bad = sorted(str(name) for name in route if name not in order)
         if bad:
             raise UserError(f"{where}: backend(s) {', '.join(bad)} not in `order` ({', '.join(order)}).")
-        languages[str(lang)] = {name: _threshold(route[name], f"{where}.{name}") for name in order if name in route}
+        languages[str(lang)] = {name: _threshold(route[name], f"{where}.{name}")
+                                for name in order if name in route}
     report = data.get("report_languages") or {}
     if not isinstance(report, dict) or not all(isinstance(v, list) for v in report.values()):
         raise UserError(f"{source}: `report_languages` must map a group name to a list of language codes.")
@@ -173,7 +175,8 @@ class Router:
                 route = dict(explicit)
             else:
                 route = {}
-                # script variants (CLD3's `hi-Latn`, `zh-Latn`) have no parameters of their own: never by default
+                # script variants (CLD3's `hi-Latn`, `zh-Latn`) have no parameters of their own: never by
+                # default
                 for name in self.order if "-" not in lang else ():
                     default = self.table.backends[name].default_threshold
                     if default is not None and self.backend(name).knows(lang):
@@ -248,14 +251,16 @@ def load_router(model: str | None = None, table: str | None = None) -> Router:
 
 # ------------------------------------------------------------------------------------------ coverage
 def read_labelled(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
-    """(lang, text) pairs from a JSONL file with `lang` and `text` per line, texts normalised as a run does."""
+    """(lang, text) pairs from a JSONL file with `lang` and `text` per line, texts normalised as a run
+    does."""
     import json
 
     from roots.stages import normalise
 
     resolved = Path(os.path.expanduser(os.fspath(path)))
     if not resolved.is_file():
-        raise UserError(f"labelled corpus {path} not found; give a JSONL file with `lang` and `text` per line.")
+        raise UserError(f"labelled corpus {path} not found; give a JSONL file with `lang` and `text` "
+                        "per line.")
     out = []
     with resolved.open(encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
@@ -304,8 +309,8 @@ def coverage(router: Router, labelled: Sequence[tuple[str, str]] = (), languages
         if lang not in rows:
             rows[lang] = {"lang": lang, "group": router.table.report_languages.get(lang, ""),
                           "known_by": [name for name in router.order if router.backend(name).knows(lang)],
-                          "route": describe_route(router, lang, lid_min), "covered": router.covers(lang), "n": 0,
-                          "accuracy": dict.fromkeys(columns, 0), "kept": dict.fromkeys(columns, 0),
+                          "route": describe_route(router, lang, lid_min), "covered": router.covers(lang),
+                          "n": 0, "accuracy": dict.fromkeys(columns, 0), "kept": dict.fromkeys(columns, 0),
                           "intruders": dict.fromkeys(columns, 0)}
         return rows[lang]
 
