@@ -238,11 +238,14 @@ class Customer:
 '''
 
 MINIFIED_JS = "".join(f"var a{i}=function(b,c){{return b*{i}+c-{i % 7}}};" for i in range(120)) + "\n"
-SYMBOLS_LUA = "-- " + "=" * 60 + "\n" + "".join("--[[ ~~~~ ++++ ---- |||| ]]  -- {} () [] <> ** ##\n" for _ in range(20))
+SYMBOLS_LUA = "-- " + "=" * 60 + "\n" + "".join("--[[ ~~~~ ++++ ---- |||| ]]  -- {} () [] <> ** ##\n"
+                                                for _ in range(20))
 CRC_GO = "package crc\n\nvar table = [...]uint32{\n" + "".join(
-    "\t" + " ".join(f"0x{(i * 8 + j) * 2654435761 % 2**32:08x}," for j in range(8)) + "\n" for i in range(32)) + "}\n"
+    "\t" + " ".join(f"0x{(i * 8 + j) * 2654435761 % 2**32:08x}," for j in range(8)) + "\n"
+    for i in range(32)) + "}\n"
 LONG_LINES_TS = "export const messages = {\n" + "".join(
-    f'  m{i}: "{("Your order number " + str(i) + " has shipped and will arrive within three working days. ") * 2}",\n'
+    f'  m{i}: "'
+    f'{("Your order number " + str(i) + " has shipped and will arrive within three working days. ") * 2}",\n'
     for i in range(12)) + "};\n"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\x06\x00\x00\x00\x1f\xf3\xffa"
 
@@ -280,7 +283,8 @@ def write_tree(root: Path) -> None:
 
 def code_card(ws: workspace.Workspace, name: str, path: str, fmt: str = "text", data_extra: str = "",
               extra: str = "") -> None:
-    write_card(ws, name, path, fmt=fmt, languages="[code]", data_extra=data_extra, extra=f"kind: code\n{extra}")
+    write_card(ws, name, path, fmt=fmt, languages="[code]", data_extra=data_extra,
+               extra=f"kind: code\n{extra}")
     card = ws.sources_dir / f"{name}.yaml"
     card.write_text(card.read_text().replace("license: CC0-1.0", "license: MIT"))
 
@@ -313,12 +317,13 @@ def test_tree_outcomes_through_the_pipeline(built):
                                   "rejected": len(REJECTED), "quarantined": 0}
     # exactly one copy of the duplicated file is kept: the one whose id sorts first
     dup = "backup/app_copy.py" if "backup/app_copy.py" in rejected else "src/app.py"
-    expected = {p: reason for p, (reason, _) in REJECTED.items() if p != "backup/app_copy.py"} | {dup: "duplicate"}
+    expected = ({p: reason for p, (reason, _) in REJECTED.items() if p != "backup/app_copy.py"}
+                | {dup: "duplicate"})
     assert {p: r["reason"] for p, r in rejected.items()} == expected
     assert set(kept) == (set(KEPT) | {"backup/app_copy.py"}) - {dup}
     langs = {p: r["lang"] for p, r in kept.items()}
-    assert {langs[p] for p in langs} >= {"code-python", "code-javascript", "code-go", "code-rust", "code-java",
-                                         "code-c"}
+    assert {langs[p] for p in langs} >= {"code-python", "code-javascript", "code-go", "code-rust",
+                                         "code-java", "code-c"}
     assert rejected["README.md"]["lang"] == "code" and rejected["assets/logo.png"]["lang"] == "code"
     assert "NUL byte" in rejected["assets/logo.png"]["detail"]
     assert "not read" in rejected["data/dump.js"]["detail"] and rejected["data/dump.js"]["n_bytes"] > 1 << 20
@@ -467,7 +472,8 @@ def test_extensible_table(tmp_path):
                     "languages:\n  kotlin: {name: Kotlin, extensions: [.kt, .kts], max_line_length: 120}\n")
     table = code.load_table(str(path))
     assert table.language_of("Main.kt") == "kotlin" and table.language_of("a.py") is None
-    assert table.params("kotlin").max_line_length == 120 and table.params("kotlin").token_length_std_min is None
+    assert (table.params("kotlin").max_line_length == 120
+            and table.params("kotlin").token_length_std_min is None)
 
 
 def test_secrets_idempotent_and_false_positives():

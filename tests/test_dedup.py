@@ -64,7 +64,8 @@ def test_exact_hash_is_the_roots_md5_recipe() -> None:
     assert d.exact_key("abc 1") == d.exact_hash("abc")
 
 
-_NOISE = st.text(alphabet=string.whitespace + string.digits + string.punctuation + "\u00a0\u3000٣", max_size=5)
+_NOISE = st.text(alphabet=string.whitespace + string.digits + string.punctuation + "\u00a0\u3000٣",
+                 max_size=5)
 
 
 @PROPS
@@ -77,7 +78,7 @@ def test_exact_hash_ignores_whitespace_digits_punctuation(words: list[str], nois
     assert d.exact_hash(noisy) == d.exact_hash(plain)
 
 
-# ================================================================================================ pure: shingles
+# ============================================================================================= pure: shingles
 
 def test_word_shingles() -> None:
     assert d.shingles("The quick brown fox jumps over", "en", 5) == {b"the quick brown fox jumps",
@@ -95,7 +96,8 @@ def test_marks_do_not_split_indic_words() -> None:
 
 def test_char_shingles_for_scripts_without_spaces() -> None:
     zh = ZH["art01"]
-    assert d.uses_char_shingles(zh, "zh") and d.uses_char_shingles(zh, "und") and d.uses_char_shingles(zh, None)
+    assert (d.uses_char_shingles(zh, "zh") and d.uses_char_shingles(zh, "und")
+            and d.uses_char_shingles(zh, None))
     assert d.uses_char_shingles("ภาษาไทย", "th") and d.uses_char_shingles(ZH["art03"], "zh-Hans")
     assert not d.uses_char_shingles(EN["art01"], "en") and not d.uses_char_shingles("Привет мир", "und")
     sh = d.shingles("人人生而自由，在尊严", "zh", 5)
@@ -104,7 +106,7 @@ def test_char_shingles_for_scripts_without_spaces() -> None:
     assert len(d.shingles(zh, "zh", 5)) > 10 and len(d.shingles(zh, "en-forced-words", 5)) > 10
 
 
-# ================================================================================================ pure: MinHash
+# ============================================================================================== pure: MinHash
 
 SAMPLES = [(EN["art01"], "en"), (ZH["art02"], "zh"), ("short text", "en"), ("नमस्ते दुनिया", "hi"),
            (_join(EN, _arts(16, 17, 18)), "en")]
@@ -133,7 +135,8 @@ def test_identical_texts_identical_signatures_whatever_the_batch(texts: list[str
 
 
 @PROPS
-@given(n_common=st.integers(0, 400), n_a=st.integers(0, 400), n_b=st.integers(0, 400), salt=st.integers(0, 10**6))
+@given(n_common=st.integers(0, 400), n_a=st.integers(0, 400), n_b=st.integers(0, 400),
+       salt=st.integers(0, 10**6))
 def test_estimated_jaccard_close_to_true_jaccard(n_common: int, n_a: int, n_b: int, salt: int) -> None:
     if n_common + n_a + n_b == 0:
         n_common = 1
@@ -150,7 +153,8 @@ def test_signature_bytes_round_trip_little_endian() -> None:
     sig = d.minhash_signature(EN["art02"], "en", 64)
     raw = d.signature_to_bytes(sig)
     assert len(raw) == 64 * 8 and np.array_equal(d.signature_from_bytes(raw), sig)
-    assert d.signature_to_bytes(np.array([1, 2**64 - 1], dtype=np.uint64)) == b"\x01" + b"\x00" * 7 + b"\xff" * 8
+    assert (d.signature_to_bytes(np.array([1, 2**64 - 1], dtype=np.uint64))
+            == b"\x01" + b"\x00" * 7 + b"\xff" * 8)
     assert d.estimate_jaccard(sig, d.signature_from_bytes(raw)) == 1.0
     with pytest.raises(ValueError):
         d.signature_from_bytes(b"123")
@@ -190,7 +194,7 @@ def test_lsh_params_and_band_keys() -> None:
     assert [i for (i, k), (_, k2) in zip(keys, d.band_keys(other, 14, 9)) if k != k2] == [2]
 
 
-# ================================================================================================ pure: URL, template
+# ======================================================================================== pure: URL, template
 
 def test_url_key() -> None:
     assert d.url_key("https://Example.com/a/b?x=1#top") == "example.com/a/b"
@@ -212,7 +216,7 @@ def test_template_helpers() -> None:
     assert d.template_line_keys("tiny\n\n", 15) == []
 
 
-# ================================================================================================ pure: keeper
+# =============================================================================================== pure: keeper
 
 def test_choose_keeper_and_detail() -> None:
     rows = [{"id": "b", "text": "long text here", "origin": ""}, {"id": "a", "text": "short", "origin": ""},
@@ -295,9 +299,10 @@ def test_merged_parent_maps_equal_union_find(edges: list[tuple[int, int]], split
     assert all(r == min(k for k, rr in uf.union_find(edges).items() if rr == r) for r in expected.values())
 
 
-# ================================================================================================ Beam helpers
+# =============================================================================================== Beam helpers
 
-def _row(doc_id: str, text: str, lang: str = "en", url: str | None = None, status: str = "kept") -> dict[str, Any]:
+def _row(doc_id: str, text: str, lang: str = "en", url: str | None = None,
+         status: str = "kept") -> dict[str, Any]:
     return {"id": doc_id, "text": text, "source": "test", "url": url, "origin": "", "lang": lang,
             "n_chars": len(text), "n_bytes": len(text.encode()), "cluster": None, "status": status,
             "reason": None if status == "kept" else "quality", "detail": None if status == "kept" else "x"}
@@ -389,13 +394,13 @@ def main_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], 
     return rows, sigs, facts
 
 
-# ================================================================================================ Beam: scenarios
+# ============================================================================================ Beam: scenarios
 
 def test_exact_copies_across_bundles(main_run: tuple) -> None:
     rows, _, _ = main_run
     assert rows["ex-a"]["status"] == "kept" and rows["ex-a"]["cluster"] == "ex-a"
-    assert (rows["ex-b"]["status"], rows["ex-b"]["reason"], rows["ex-b"]["detail"], rows["ex-b"]["cluster"]) == (
-        "rejected", "duplicate", "duplicate of ex-a (exact)", "ex-a")
+    assert (rows["ex-b"]["status"], rows["ex-b"]["reason"], rows["ex-b"]["detail"],
+            rows["ex-b"]["cluster"]) == ("rejected", "duplicate", "duplicate of ex-a (exact)", "ex-a")
 
 
 def test_near_copies_with_changed_words(main_run: tuple) -> None:
@@ -456,7 +461,8 @@ def test_signature_rows_for_kept_documents(main_run: tuple) -> None:
         assert len(s["signature"]) == 128 * 8
         row = rows[s["id"]]
         assert s["lang"] == row["lang"]
-        assert np.array_equal(d.signature_from_bytes(s["signature"]), d.minhash_signature(row["text"], row["lang"]))
+        assert np.array_equal(d.signature_from_bytes(s["signature"]),
+                              d.minhash_signature(row["text"], row["lang"]))
 
 
 def test_decisions_do_not_depend_on_order_or_bundles(main_run: tuple, tmp_path: Path) -> None:
@@ -510,20 +516,21 @@ def test_template_lines_then_exact_and_url(tmp_path: Path) -> None:
 
 
 def test_exact_only_without_near(tmp_path: Path) -> None:
-    docs = [_row("a", EN["art01"]), _row("b", EN["art01"] + " (1)"), _row("c", _replace_words(EN["art02"], [3], "z")),
-            _row("d", EN["art02"])]
+    docs = [_row("a", EN["art01"]), _row("b", EN["art01"] + " (1)"),
+            _row("c", _replace_words(EN["art02"], [3], "z")), _row("d", EN["art02"])]
     rows, sigs = _run(tmp_path, [docs], DedupConfig(near=False))
     assert (rows["b"]["detail"], rows["b"]["cluster"]) == ("duplicate of a (exact)", "a")
     assert rows["c"]["status"] == rows["d"]["status"] == "kept" and sigs == []
 
 
-# ================================================================================================ Beam: components
+# =========================================================================================== Beam: components
 
 def _components(tmp_path: Path, graphs: dict[str, list[tuple[int, int]]],
                 limit: int = 1000) -> dict[str, dict[int, int]]:
     """Run ConnectedComponents on several graphs in one pipeline (several bundles each): labels per graph."""
     results: dict[str, Path] = {}
-    p = beam.Pipeline(options=PipelineOptions(["--direct_num_workers=2", "--direct_running_mode=multi_threading"]))
+    p = beam.Pipeline(options=PipelineOptions(["--direct_num_workers=2",
+                                               "--direct_running_mode=multi_threading"]))
     for name, edges in graphs.items():
         labels = (p | f"Edges{name}" >> beam.Create(edges, reshuffle=True)
                   | f"CC{name}" >> ConnectedComponents(limit))

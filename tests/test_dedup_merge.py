@@ -1,4 +1,5 @@
-"""Cross-source dedup at merge time: bounded-memory passes give what a plain in-memory LSH + union-find gives."""
+"""Cross-source dedup at merge time: bounded-memory passes give what a plain in-memory LSH + union-find
+gives."""
 
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ def reference(included: list[Included], threshold: float = 0.7) -> dict[str, str
         keeper = min(members, key=lambda m: nodes[m])
         for m in members:
             if m != keeper:
-                out[schema.doc_key(nodes[m][1], nodes[m][2])] = f"cross-source duplicate of {nodes[keeper][1]}/{nodes[keeper][2]}"
+                out[schema.doc_key(nodes[m][1], nodes[m][2])] = (
+                    f"cross-source duplicate of {nodes[keeper][1]}/{nodes[keeper][2]}")
     return out
 
 
@@ -85,10 +87,12 @@ def corpus(seed: int) -> list[Included]:
         toks[rng.randrange(len(toks))] = rng.choice(words)
         return " ".join(toks)
 
-    return [("a", "licence policy (CC0-1.0)"), ("b", "permission record 7"), ("c", "licence policy (CC-BY-4.0)")], [
+    return [("a", "licence policy (CC0-1.0)"), ("b", "permission record 7"),
+            ("c", "licence policy (CC-BY-4.0)")], [
         [(f"a{i}", base[i]) for i in range(30)] + [("a-dup", base[0])],
         [(f"b{i}", variant(base[i])) for i in range(10, 40)] + [("b-empty", "")],
-        [(f"c{i}", base[i]) for i in range(20, 25)] + [(f"c-new{i}", variant(variant(base[i]))) for i in range(5)],
+        [(f"c{i}", base[i]) for i in range(20, 25)]
+        + [(f"c-new{i}", variant(variant(base[i]))) for i in range(5)],
     ]
 
 
@@ -97,7 +101,8 @@ def corpus(seed: int) -> list[Included]:
 def test_streaming_passes_equal_the_in_memory_reference(tmp_path, monkeypatch, seed, keys_per_bucket):
     monkeypatch.setattr(crosssource, "KEYS_PER_BUCKET", keys_per_bucket)
     meta, sources = corpus(seed)
-    included = [Included(name, basis, write_source(tmp_path, name, docs)) for (name, basis), docs in zip(meta, sources)]
+    included = [Included(name, basis, write_source(tmp_path, name, docs))
+                for (name, basis), docs in zip(meta, sources)]
     want = reference(included)
     got = crosssource.duplicates_across(included, work_dir=tmp_path)
     assert got == want

@@ -9,7 +9,8 @@ from roots.io import outputs, spill
 from tests.conftest import udhr_paragraphs, write_card
 
 BOILERPLATE = ("Home | News | Sport | Weather | Contact us | Subscribe to our newsletter\n"
-               "Cookies help us deliver our services. By using our services, you agree to our use of cookies.\n"
+               "Cookies help us deliver our services. By using our services, you agree to our use of "
+               "cookies.\n"
                "Copyright 2024 Example Media Group. All rights reserved. Terms of use and privacy policy.")
 
 
@@ -78,5 +79,6 @@ def test_code_exact_key_strips_only_whitespace():
     from roots.dedup.minhash import exact_key
 
     assert exact_key("return a - b", "code-python") != exact_key("return a + b", "code-python")
-    assert exact_key("def f():\n    return 1", "code-python") == exact_key("def f():\n\treturn 1", "code-python")
+    assert (exact_key("def f():\n    return 1", "code-python")
+            == exact_key("def f():\n\treturn 1", "code-python"))
     assert exact_key("Hello, world 1") == exact_key("Hello world 2")  # text: ROOTS's recipe

@@ -40,7 +40,8 @@ def test_permission_clears_then_expires_then_revoked(run_cli, ws, tmp_path):
     register(run_cli, ws, "press", "proprietary")
     evidence = tmp_path / "agreement.txt"
     evidence.write_text("We agree. -- Le Journal")
-    rc, out, err = run_cli("--workspace", str(ws.root), "permission", "file", "press", "--granted-by", "A. Editor",
+    rc, out, err = run_cli("--workspace", str(ws.root), "permission", "file", "press",
+                           "--granted-by", "A. Editor",
                            "--scope", "training", "--expires", "2030-12-31", "--evidence", str(evidence),
                            "--role", "editor", "--organisation", "Le Journal")
     assert rc == 0, err
@@ -55,7 +56,8 @@ def test_permission_clears_then_expires_then_revoked(run_cli, ws, tmp_path):
     assert not d[("press", "training")].cleared and "expired on 2030-12-31" in d[("press", "training")].basis
     # revoked: the grant file is untouched, a new record points at it
     before = rec.path.read_text()
-    rc, out, err = run_cli("--workspace", str(ws.root), "permission", "revoke", rec.id, "--reason", "owner asked")
+    rc, out, err = run_cli("--workspace", str(ws.root), "permission", "revoke", rec.id,
+                           "--reason", "owner asked")
     assert rc == 0, err
     assert rec.path.read_text() == before
     assert len(permissions.list_records(ws, "press")) == 2
@@ -102,7 +104,8 @@ def test_permission_for_unknown_source(run_cli, ws):
 
 def test_audit_trail_detects_tampering(run_cli, ws):
     register(run_cli, ws, "a", "proprietary")
-    run_cli("--workspace", str(ws.root), "permission", "file", "a", "--granted-by", "X", "--scope", "training")
+    run_cli("--workspace", str(ws.root), "permission", "file", "a", "--granted-by", "X",
+            "--scope", "training")
     run_cli("--workspace", str(ws.root), "permission", "file", "a", "--granted-by", "Y", "--scope", "release")
     rc, out, _ = run_cli("--workspace", str(ws.root), "governance", "verify")
     assert rc == 0 and "intact" in out

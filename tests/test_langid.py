@@ -12,9 +12,9 @@ from roots.core.errors import UserError
 from roots.stages.langid import LanguageIdentifier, load, normalise_label
 
 LABELLED = Path(__file__).resolve().parent.parent / "roots" / "data" / "langid_labelled.jsonl"
-WELL_COVERED = ["ar", "bn", "ca", "de", "el", "en", "es", "eu", "fa", "fr", "gu", "he", "hi", "id", "it", "ja",
-                "kn", "ko", "ml", "mr", "nl", "pa", "pl", "pt", "ru", "sw", "ta", "te", "th", "tr", "uk", "ur",
-                "vi", "zh"]
+WELL_COVERED = ["ar", "bn", "ca", "de", "el", "en", "es", "eu", "fa", "fr", "gu", "he", "hi", "id", "it",
+                "ja", "kn", "ko", "ml", "mr", "nl", "pa", "pl", "pt", "ru", "sw", "ta", "te", "th", "tr",
+                "uk", "ur", "vi", "zh"]
 
 
 @pytest.fixture(scope="module")

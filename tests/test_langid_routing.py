@@ -27,8 +27,9 @@ from tests.conftest import udhr_paragraphs, write_card
 LABELLED = Path(__file__).resolve().parent.parent / "roots" / "data" / "langid_labelled.jsonl"
 # The languages of issue #10: lid.176 gets 0-74% of their UDHR paragraphs.
 FASTTEXT_MISSES = ["ha", "ig", "ny", "sn", "st", "sw", "xh", "zu", "so", "yo"]
-WELL_COVERED = ["ar", "bn", "ca", "de", "el", "en", "es", "eu", "fa", "fr", "gu", "he", "hi", "id", "it", "ja",
-                "kn", "ko", "ml", "mr", "nl", "pa", "pl", "pt", "ru", "ta", "te", "th", "tr", "uk", "ur", "vi", "zh"]
+WELL_COVERED = ["ar", "bn", "ca", "de", "el", "en", "es", "eu", "fa", "fr", "gu", "he", "hi", "id", "it",
+                "ja", "kn", "ko", "ml", "mr", "nl", "pa", "pl", "pt", "ru", "ta", "te", "th", "tr", "uk",
+                "ur", "vi", "zh"]
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +160,8 @@ TABLE = {
 }
 
 
-def fake_router(ft: dict[str, Prediction], c3: dict[str, Prediction]) -> tuple[Router, FakeBackend, FakeBackend]:
+def fake_router(ft: dict[str, Prediction],
+                c3: dict[str, Prediction]) -> tuple[Router, FakeBackend, FakeBackend]:
     fasttext = FakeBackend("fasttext", {"en", "fr", "sw", "vi"}, ft)
     cld3 = FakeBackend("cld3", {"en", "fr", "sw", "vi", "zu", "haw", "zh-Latn"}, c3)
     return Router(parse_table(TABLE), backends={"fasttext": fasttext, "cld3": cld3}), fasttext, cld3
@@ -181,7 +183,8 @@ def test_routing_rules():
         ("en", "fasttext", False),    # haw is not listed and CLD3 has no default: not trusted
     ]
     assert fasttext.seen == list(ft) and cld3.seen == ["zulu", "mush", "swahili", "hawaiian"]
-    # a recipe that lowers vi's lid_min makes fastText sure of its (wrong) vi: routing follows the run's values
+    # a recipe that lowers vi's lid_min makes fastText sure of its (wrong) vi: routing follows the run's
+    # values
     assert router.predict(["zulu"], lid_min={"vi": 0.5}.__getitem__)[0].backend == "fasttext"
 
 
@@ -197,7 +200,8 @@ def test_coverage_of_routes():
 
 def test_no_cld3_call_when_fasttext_decides_everything():
     router, _, cld3 = fake_router({"a": Prediction("en", 0.99), "b": Prediction("fr", 0.9)}, {})
-    assert [d.backend for d in router.predict(["a", "b"], lid_min=lambda lang: 0.8)] == ["fasttext", "fasttext"]
+    assert [d.backend for d in router.predict(["a", "b"], lid_min=lambda lang: 0.8)] == ["fasttext",
+                                                                                          "fasttext"]
     assert cld3.seen == [] and router.predict([]) == []
 
 
@@ -236,7 +240,8 @@ def test_table_from_file_and_fasttext_model_file(tmp_path):
     router = Router(routing.load_table(path))
     assert router.backend("fasttext").path == model
     zulu, english = udhr_paragraphs("zu", 1)[0], udhr_paragraphs("en", 1)[0]
-    assert [(d.lang, d.backend) for d in router.predict([zulu, english])] == [("zu", "cld3"), ("en", "fasttext")]
+    assert [(d.lang, d.backend) for d in router.predict([zulu, english])] == [("zu", "cld3"),
+                                                                              ("en", "fasttext")]
     (tmp_path / "bad.yaml").write_text("order: [fasttext\n")
     with pytest.raises(UserError, match="invalid YAML"):
         routing.load_table(tmp_path / "bad.yaml")
@@ -253,7 +258,8 @@ def test_read_labelled_reports_bad_lines(tmp_path):
 
 # ------------------------------------------------------------------------------------------ pipeline
 def process(declared: tuple[str, ...], texts: list[str]) -> list[dict]:
-    proc = DocumentProcessor(ProcessConfig(source="t", declared=declared, skip=frozenset({"quality", "perplexity"})))
+    proc = DocumentProcessor(ProcessConfig(source="t", declared=declared,
+                                           skip=frozenset({"quality", "perplexity"})))
     return proc.process([{"id": str(i), "text": t} for i, t in enumerate(texts)])
 
 

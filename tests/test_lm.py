@@ -179,7 +179,8 @@ def _reference_normalize(text: str) -> str:
     return text.translate(str.maketrans(perplexity._UNICODE_PUNCT))
 
 
-_LM_TRICKY = [*perplexity._UNICODE_PUNCT, *perplexity._EXOTIC_WHITESPACE, "\n", "\t", "\x85", "\x00", "٣", "१", "7", " "]
+_LM_TRICKY = [*perplexity._UNICODE_PUNCT, *perplexity._EXOTIC_WHITESPACE, "\n", "\t", "\x85", "\x00", "٣",
+              "१", "7", " "]
 
 
 @settings(max_examples=400)
@@ -217,7 +218,8 @@ def test_corpus_empty_after_normalisation_is_a_user_error(tmp_path: Path) -> Non
     assert not (tmp_path / "out").exists()
 
 
-def test_missing_lmplz_is_a_user_error_with_the_make_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_lmplz_is_a_user_error_with_the_make_hint(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("ROOTS_KENLM_BIN", str(empty))
@@ -231,7 +233,8 @@ def test_missing_lmplz_is_a_user_error_with_the_make_hint(tmp_path: Path, monkey
         train_lm.train_lm("en", corpus, tmp_path / "out")
 
 
-def test_failing_lmplz_is_a_job_error_with_its_stderr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failing_lmplz_is_a_job_error_with_its_stderr(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     _lmplz_or_skip()
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
@@ -258,7 +261,8 @@ def test_load_of_an_incomplete_directory_is_a_user_error(tmp_path: Path) -> None
 # ------------------------------------------------------------------------------------------------
 
 
-def test_train_writes_model_files_and_calibration(en_model: tuple[perplexity.PerplexityModel, dict, Path]) -> None:
+def test_train_writes_model_files_and_calibration(
+        en_model: tuple[perplexity.PerplexityModel, dict, Path]) -> None:
     model, info, corpus = en_model
     files = sorted(p.name for p in model.model_dir.iterdir())
     assert files == ["calibration.json", "lm.binary", "sp.model"]
@@ -275,7 +279,8 @@ def test_train_writes_model_files_and_calibration(en_model: tuple[perplexity.Per
     assert 0 < calib["vocab_size"] <= 600
 
 
-def test_calibration_percentiles_are_monotone(en_model: tuple[perplexity.PerplexityModel, dict, Path]) -> None:
+def test_calibration_percentiles_are_monotone(
+        en_model: tuple[perplexity.PerplexityModel, dict, Path]) -> None:
     model, _, _ = en_model
     pct = model.calibration["percentiles"]
     keys = sorted(pct, key=lambda k: float(k[1:]))
@@ -296,7 +301,8 @@ def _salad(text: str, seed: int = 0) -> str:
     return " ".join(words)
 
 
-def test_english_scores_lower_than_word_salad_and_french(en_model: tuple[perplexity.PerplexityModel, dict, Path]) -> None:
+def test_english_scores_lower_than_word_salad_and_french(
+        en_model: tuple[perplexity.PerplexityModel, dict, Path]) -> None:
     model, _, _ = en_model
     english = [model.perplexity(s) for s in ENGLISH_TEST]
     salad = [model.perplexity(_salad(s)) for s in ENGLISH_TEST]
@@ -312,7 +318,8 @@ def test_english_scores_lower_than_word_salad_and_french(en_model: tuple[perplex
     assert max(english) < min(french)
 
 
-def test_perplexity_is_exactly_the_roots_formula(en_model: tuple[perplexity.PerplexityModel, dict, Path]) -> None:
+def test_perplexity_is_exactly_the_roots_formula(
+        en_model: tuple[perplexity.PerplexityModel, dict, Path]) -> None:
     import kenlm
     import sentencepiece as spm
 
@@ -330,7 +337,8 @@ def test_perplexity_is_exactly_the_roots_formula(en_model: tuple[perplexity.Perp
     assert math.isfinite(model.perplexity("")) and model.perplexity("") > 0
 
 
-def test_model_pickles_without_its_native_objects(en_model: tuple[perplexity.PerplexityModel, dict, Path]) -> None:
+def test_model_pickles_without_its_native_objects(
+        en_model: tuple[perplexity.PerplexityModel, dict, Path]) -> None:
     model, _, _ = en_model
     score = model.perplexity(ENGLISH_TEST[0])  # forces loading
     clone = pickle.loads(pickle.dumps(model))
@@ -344,7 +352,8 @@ def test_training_is_deterministic_and_replaces_atomically(tmp_path: Path) -> No
     out = tmp_path / "ws" / "models" / "lm" / "en"
     first = train_lm.train_lm("en", corpus, out, vocab_size=300, memory="32M", seed=7)
     digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in out.iterdir()}
-    second = train_lm.train_lm("en", corpus, out, vocab_size=300, memory="32M", seed=7)  # over an existing model
+    # over an existing model
+    second = train_lm.train_lm("en", corpus, out, vocab_size=300, memory="32M", seed=7)
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in out.iterdir()} == digests
     assert first == second
     assert sorted(p.name for p in out.parent.iterdir()) == ["en"]

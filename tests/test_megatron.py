@@ -152,7 +152,8 @@ def test_failure_mid_write_leaves_nothing(tmp_path: Path) -> None:
     assert files_in(tmp_path) == []
 
 
-def test_failure_while_publishing_leaves_no_final_pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_while_publishing_leaves_no_final_pair(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Even when the .idx rename itself fails, and even over files from an earlier run, no final .bin or
     .idx is left: a stale .idx paired with a new .bin would silently misread tokens."""
     write(tmp_path / "ds", [[9, 9, 9, 9]])  # an earlier run
@@ -281,7 +282,8 @@ def test_megatron_core_writes_the_same_bytes(tmp_path: Path, mcore) -> None:  # 
     builder.add_index(str(tmp_path / "p1"))
     builder.finalize(str(tmp_path / "theirs_merged.idx"))
     for ext in ("bin", "idx"):
-        assert (tmp_path / f"ours_merged.{ext}").read_bytes() == (tmp_path / f"theirs_merged.{ext}").read_bytes()
+        assert ((tmp_path / f"ours_merged.{ext}").read_bytes()
+                == (tmp_path / f"theirs_merged.{ext}").read_bytes())
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch tensor __array__ in mcore

@@ -14,7 +14,8 @@ from roots.stages import perplexity
 from tests.conftest import REPO, udhr_paragraphs, write_card
 
 pytestmark = pytest.mark.skipif(
-    not (train_lm.REPO_TOOLS_BIN / "lmplz").exists(), reason="lmplz not built; `make lmplz` builds it (make test always does)")
+    not (train_lm.REPO_TOOLS_BIN / "lmplz").exists(),
+    reason="lmplz not built; `make lmplz` builds it (make test always does)")
 LANGS = ("en", "fr", "zh")
 
 
@@ -31,8 +32,8 @@ def trained(tmp_path_factory):
 
     ws = workspace.init(tmp_path_factory.mktemp("ppl3") / "ws")
     for lang in LANGS:
-        train_lm.train_lm(lang, REPO / "roots" / "data" / "lm_reference" / f"{lang}.txt", ws.root / "models" / "lm" / lang,
-                    order=3, vocab_size=2000)
+        train_lm.train_lm(lang, REPO / "roots" / "data" / "lm_reference" / f"{lang}.txt",
+                          ws.root / "models" / "lm" / lang, order=3, vocab_size=2000)
     return ws
 
 

@@ -1,4 +1,5 @@
-"""The perplexity stage inside the per-source pipeline, with a tiny KenLM model trained by `roots lm train`."""
+"""The perplexity stage inside the per-source pipeline, with a tiny KenLM model trained by `roots lm
+train`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from roots.stages import perplexity
 from tests.conftest import REPO, udhr_paragraphs, write_card
 
 pytestmark = pytest.mark.skipif(
-    not (train_lm.REPO_TOOLS_BIN / "lmplz").exists(), reason="lmplz not built; `make lmplz` builds it (make test always does)")
+    not (train_lm.REPO_TOOLS_BIN / "lmplz").exists(),
+    reason="lmplz not built; `make lmplz` builds it (make test always does)")
 
 
 @pytest.fixture()
@@ -31,7 +33,8 @@ def source(ws, thresholds: str = "") -> None:
     salad = " ".join(sorted(udhr_paragraphs("en", 1)[0].split(), key=lambda w: (len(w), w[::-1])))
     docs.append({"id": "salad", "text": salad})
     (ws.root / "d.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
-    recipe = f"recipe: {{thresholds: {thresholds}, skip: [quality]}}\n" if thresholds else "recipe: {skip: [quality]}\n"
+    recipe = (f"recipe: {{thresholds: {thresholds}, skip: [quality]}}\n" if thresholds
+              else "recipe: {skip: [quality]}\n")
     write_card(ws, "ppl", "d.jsonl", languages="[en, fr]", extra=recipe, data_extra=", id_field: id")
 
 
@@ -79,13 +82,15 @@ def test_percentile_threshold(trained, run_cli):
 
 
 def test_lm_train_errors(ws, run_cli, tmp_path):
-    rc, _, err = run_cli("--workspace", str(ws.root), "lm", "train", "--lang", "en", "--corpus", str(tmp_path / "x"))
+    rc, _, err = run_cli("--workspace", str(ws.root), "lm", "train", "--lang", "en",
+                         "--corpus", str(tmp_path / "x"))
     assert rc == 2 and "x" in err
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n")
     rc, _, err = run_cli("--workspace", str(ws.root), "lm", "train", "--lang", "en", "--corpus", str(empty))
     assert rc == 2 and "empty" in err
-    rc, _, err = run_cli("--workspace", str(ws.root), "lm", "train", "--lang", "English!", "--corpus", str(empty))
+    rc, _, err = run_cli("--workspace", str(ws.root), "lm", "train", "--lang", "English!",
+                         "--corpus", str(empty))
     assert rc == 2
 
 

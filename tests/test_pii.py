@@ -15,7 +15,8 @@ from roots.stages.pii import TAGS, PiiScrubber, scrub
 SAMPLES: dict[str, tuple[str, str]] = {
     "EMAIL": ("Write to jane.doe+news@example.co.uk.", "Write to PI:EMAIL."),
     "USER": ("thanks @jane_doe, and @Émile42!", "thanks PI:USER, and PI:USER!"),
-    "IP_ADDRESS": ("from 192.168.0.17 or 2001:db8:85a3::8a2e:370:7334.", "from PI:IP_ADDRESS or PI:IP_ADDRESS."),
+    "IP_ADDRESS": ("from 192.168.0.17 or 2001:db8:85a3::8a2e:370:7334.",
+                   "from PI:IP_ADDRESS or PI:IP_ADDRESS."),
     "KEY": (
         "key=sk-proj-4fG7hJ2kL9mN3pQ8rS1tV6wX AKIAIOSFODNN7EXAMPLE d41d8cd98f00b204e9800998ecf8427e",
         "key=PI:KEY PI:KEY PI:KEY",
@@ -25,7 +26,8 @@ SAMPLES: dict[str, tuple[str, str]] = {
         "Call PI:PHONE, PI:PHONE, PI:PHONE, PI:PHONE or PI:PHONE today.",
     ),
     "IBAN": ("IBAN DE89 3704 0044 0532 0130 00 AND GB82WEST12345698765432.", "IBAN PI:IBAN AND PI:IBAN."),
-    "CREDIT_CARD": ("Visa 4111 1111 1111 1111, MC 5500-0000-0000-0004.", "Visa PI:CREDIT_CARD, MC PI:CREDIT_CARD."),
+    "CREDIT_CARD": ("Visa 4111 1111 1111 1111, MC 5500-0000-0000-0004.",
+                    "Visa PI:CREDIT_CARD, MC PI:CREDIT_CARD."),
 }
 COUNTS = {"EMAIL": 1, "USER": 2, "IP_ADDRESS": 2, "KEY": 3, "PHONE": 5, "IBAN": 2, "CREDIT_CARD": 2}
 
@@ -82,7 +84,8 @@ def test_overlaps_resolve_by_priority() -> None:
         "Between 1990 and 2024, 1234567890 people and 12 345 678 sheep; 1,234,567 votes; 3.14159265.",
         "Files icon@2x.png and lodash@4.17.21; CSS @media and Python @property; user@localhost.",
         "Slices x[1::2], C++ std::vector, MAC 00:1a:2b:3c:4d:5e, range 1990-2000, season 2022/2023.",
-        "https://example.com/2023/05/15/a-long-article-title-here and RTX4090-Ti-16GB-GDDR6X-OC, covid19-2021.",
+        ("https://example.com/2023/05/15/a-long-article-title-here and RTX4090-Ti-16GB-GDDR6X-OC, "
+         "covid19-2021."),
         "Words like internationalization, Donaudampfschifffahrt and iPhone15ProMax2023 are not keys.",
         "The 4 octets 1.2.3 and 256.1.1.1 and 1.2.3.4.5 are not addresses.",
         "Pi is 3.14159265358979323846264338327950288419716939937510 and xoxo-hugs-and-kisses-forever.",

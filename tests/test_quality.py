@@ -514,7 +514,8 @@ def test_mean_word_length_worked_cases(text: str, expected: float) -> None:
 def test_mean_word_length_bounds_and_where_they_are_off() -> None:
     en = q.load_params("en")
     assert (en.mean_word_length_min, en.mean_word_length_max) == (3, 10)  # Gopher's bounds
-    assert q.decide(_stats(mean_word_length=2.9), en) == ("mean_word_length", "mean_word_length=2.90 < min 3.00")
+    assert q.decide(_stats(mean_word_length=2.9), en) == ("mean_word_length",
+                                                          "mean_word_length=2.90 < min 3.00")
     assert q.decide(_stats(mean_word_length=10.5), en) == (
         "mean_word_length", "mean_word_length=10.50 > max 10.00")
     assert q.decide(_stats(mean_word_length=3.0), en) == (None, "")  # inclusive, like every bound

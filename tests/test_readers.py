@@ -30,9 +30,11 @@ def test_jsonl_good_and_broken_lines():
     ]
     out = list(read(spec("jsonl", id_field="id", url_field="url"), "f.jsonl", io.BytesIO(b"\n".join(lines))))
     assert kinds(out) == ["doc", "quarantine", "quarantine", "quarantine", "quarantine", "quarantine", "doc"]
-    assert out[0]["id"] == "a" and out[0]["url"] == "http://x/a" and json.loads(out[0]["meta"]) == {"title": "T"}
+    assert (out[0]["id"] == "a" and out[0]["url"] == "http://x/a"
+            and json.loads(out[0]["meta"]) == {"title": "T"})
     errors = [r["error"] for r in out if r["kind"] == "quarantine"]
-    assert "malformed JSON" in errors[0] and [r["line"] for r in out if r["kind"] == "quarantine"] == [2, 4, 5, 6, 7]
+    assert "malformed JSON" in errors[0] and [r["line"] for r in out
+                                              if r["kind"] == "quarantine"] == [2, 4, 5, 6, 7]
     assert "int, expected a string" in errors[1]
     assert "no field 'text'" in errors[2]
     assert "expected an object" in errors[3]
@@ -74,7 +76,8 @@ def test_parquet_and_arrow_stream():
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    out = list(read(spec("hf", id_field="id"), "data-00000-of-00001.arrow", io.BytesIO(sink.getvalue().to_pybytes())))
+    out = list(read(spec("hf", id_field="id"), "data-00000-of-00001.arrow",
+                    io.BytesIO(sink.getvalue().to_pybytes())))
     assert kinds(out) == ["doc", "quarantine", "doc"]
     out = list(read(spec("parquet"), "bad.parquet", io.BytesIO(b"not parquet")))
     assert kinds(out) == ["quarantine"]

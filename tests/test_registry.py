@@ -69,7 +69,8 @@ def test_each_bound_rejects_with_its_reason(f: QualityFilter) -> None:
 
 
 def test_a_filter_without_a_statistic_is_caught_at_import() -> None:
-    orphan = QualityFilter("orphan", "orphan_ratio", "orphan", (Bound("max", "orphan_max"),), requires="nothing")
+    orphan = QualityFilter("orphan", "orphan_ratio", "orphan", (Bound("max", "orphan_max"),),
+                           requires="nothing")
     assert quality.registry_gaps((*QUALITY_FILTERS, orphan)) == ["nothing", "orphan_ratio"]
     assert quality.registry_gaps(QUALITY_FILTERS) == []
 
@@ -88,7 +89,8 @@ def test_the_report_and_the_data_card_show_every_filter() -> None:
 
     assert [m.column for m in metrics.METRICS][: len(QUALITY_FILTERS)] == [f.column for f in QUALITY_FILTERS]
     assert all(metrics.METRIC_BY_REASON[f.reason].column == f.column for f in QUALITY_FILTERS)
-    manifest = {"config": {"thresholds": {"default": {"mean_word_length_min": None, "mean_word_length_max": None}}}}
+    manifest = {"config": {"thresholds": {"default": {"mean_word_length_min": None,
+                                                      "mean_word_length_max": None}}}}
     table = datacard.thresholds_table({"languages": {"en": {}, "zh": {}}}, manifest)
     header, _, en_row, zh_row = table.splitlines()[:4]
     for f in QUALITY_FILTERS:

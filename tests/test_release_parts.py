@@ -27,10 +27,13 @@ def corpus(tmp_path_factory):
     en, fr = udhr_paragraphs("en", 8), udhr_paragraphs("fr", 5)
     tok = toklib.train_tokenizer(en + fr + ["def f(x):\n    return x  # </s>\n"], vocab_size=600)
     root = tmp_path_factory.mktemp("release_parts")
-    docs = [[{"id": f"en{i}", "text": t, "url": f"https://e.example/{i}", "lang": "en"} for i, t in enumerate(en)]
-            + [{"id": "code0", "text": "def f(x):\n    return x  # </s>\n", "url": None, "lang": "code-python"},
+    docs = [[{"id": f"en{i}", "text": t, "url": f"https://e.example/{i}", "lang": "en"}
+             for i, t in enumerate(en)]
+            + [{"id": "code0", "text": "def f(x):\n    return x  # </s>\n", "url": None,
+                "lang": "code-python"},
                {"id": "empty", "text": "", "url": "https://e.example/empty", "lang": "en"}],
-            [{"id": f"fr{i}", "text": t, "url": f"https://f.example/{i}", "lang": "fr"} for i, t in enumerate(fr)]
+            [{"id": f"fr{i}", "text": t, "url": f"https://f.example/{i}", "lang": "fr"}
+             for i, t in enumerate(fr)]
             + [{"id": "gone", "text": en[0], "url": "https://e.example/gone", "lang": "en"}]]
     tasks = []
     for i, rows in enumerate(docs):
@@ -71,7 +74,8 @@ def test_shards_equal_a_document_at_a_time_writer(corpus, tmp_path):
         with megatron.IndexedDatasetWriter(ref, megatron.dtype_for_vocab(tok.get_vocab_size())) as w:
             w.add_documents(r["ids"] for r in rows)
         for suffix in (".bin", ".idx"):
-            assert (out / "shards" / f"{name}{suffix}").read_bytes() == Path(f"{ref}{suffix}").read_bytes(), name
+            assert ((out / "shards" / f"{name}{suffix}").read_bytes()
+                    == Path(f"{ref}{suffix}").read_bytes()), name
         lineage = pq.read_table(out / "lineage" / f"{name}.parquet")
         assert lineage.schema.names == ["document_index", *parts.LINEAGE_SCHEMA.names]
         assert lineage.to_pylist() == [
@@ -105,25 +109,29 @@ def test_streamed_lineage_and_index_equal_whole_table_writes(corpus, tmp_path, m
     for path in sorted((out / "lineage").glob("*.parquet")):
         table = pq.read_table(path)
         assert pq.ParquetFile(path).metadata.num_row_groups == -(-table.num_rows // 3)
-        pq.write_table(table, tmp_path / "ref.parquet", compression="zstd", write_statistics=True, row_group_size=3)
+        pq.write_table(table, tmp_path / "ref.parquet", compression="zstd", write_statistics=True,
+                       row_group_size=3)
         assert path.read_bytes() == (tmp_path / "ref.parquet").read_bytes(), path.name
         prefix = out / "shards" / path.stem
         whole = megatron.IndexedDataset(prefix, verify=True)
         sizes = table.column("tokens").to_numpy()
-        megatron.write_concatenated(tmp_path / "ref", [Path(f"{prefix}.bin").read_bytes()], sizes, whole.dtype)
+        megatron.write_concatenated(tmp_path / "ref", [Path(f"{prefix}.bin").read_bytes()], sizes,
+                                    whole.dtype)
         assert Path(f"{prefix}.idx").read_bytes() == (tmp_path / "ref.idx").read_bytes(), path.name
 
 
 def test_write_pieces_checks_the_announced_count(tmp_path):
     raw = memoryview(np.arange(1, 8, dtype="<u2")).cast("B")
-    megatron.write_pieces(tmp_path / "a", [([raw[:6]], np.array([3])), ([raw[6:]], np.array([4]))], 2, np.uint16)
+    megatron.write_pieces(tmp_path / "a", [([raw[:6]], np.array([3])), ([raw[6:]], np.array([4]))], 2,
+                          np.uint16)
     megatron.write_concatenated(tmp_path / "b", [raw], np.array([3, 4]), np.uint16)
     assert (tmp_path / "a.idx").read_bytes() == (tmp_path / "b.idx").read_bytes()
     with pytest.raises(ValueError, match="3 were announced"):
         megatron.write_pieces(tmp_path / "c", [([raw], np.array([3, 4]))], 3, np.uint16)
     with pytest.raises(ValueError, match="more than the 1 sequences"):
         megatron.write_pieces(tmp_path / "d", [([raw], np.array([3, 4]))], 1, np.uint16)
-    assert not list(tmp_path.glob("c*")) and not list(tmp_path.glob("d*")) and not list(tmp_path.glob(".[cd]*"))
+    assert (not list(tmp_path.glob("c*")) and not list(tmp_path.glob("d*"))
+            and not list(tmp_path.glob(".[cd]*")))
 
 
 def test_word_cache_copy_encodes_identically(corpus):
@@ -179,5 +187,6 @@ def test_atomic_path_leaves_nothing_behind_when_the_write_raises(tmp_path, fsync
 def test_temporary_names_are_unique_dot_files_beside_the_target(tmp_path):
     names = {util.temp_path_for(tmp_path / "a.parquet") for _ in range(1000)}
     assert len(names) == 1000
-    assert all(n.parent == tmp_path and n.name.startswith(".a.parquet.") and n.suffix == ".tmp" for n in names)
+    assert all(n.parent == tmp_path and n.name.startswith(".a.parquet.") and n.suffix == ".tmp"
+               for n in names)
     assert not list(tmp_path.iterdir())  # names only: nothing is created

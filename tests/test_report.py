@@ -23,8 +23,8 @@ from roots.stages import quality
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sources" / "samples" / "web_noisy"
-PROSE = ("The library on the corner of our street opens early on Saturdays, and the staff are always happy to "
-         "help visitors find a good book, look up an old newspaper or print a few pages for school.")
+PROSE = ("The library on the corner of our street opens early on Saturdays, and the staff are always happy "
+         "to help visitors find a good book, look up an old newspaper or print a few pages for school.")
 LONG = "<script>alert(1)</script> " + " ".join([PROSE] * 20)  # over the cap below: rejected `too_long`
 HOSTILE = [
     {"id": "hostile-001", "text": f"<script>alert(1)</script>\n{PROSE}", "url": "javascript:alert(3)"},
@@ -51,7 +51,8 @@ def copy_hostile_sample(ws: workspace.Workspace) -> None:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """web_noisy plus hostile documents, without `remove_lines_with_code` so the markup reaches the outputs."""
+    """web_noisy plus hostile documents, without `remove_lines_with_code` so the markup reaches the
+    outputs."""
     ws = workspace.init(tmp_path_factory.mktemp("report") / "ws")
     copy_hostile_sample(ws)
     config = yaml.safe_load(ws.config_path.read_text())
@@ -68,11 +69,13 @@ def html(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 # ------------------------------------------------------------------------------------------ hand-built runs
-def _doc(doc_id: str, status: str = "kept", lang: str = "en", reason: str | None = None, **extra: Any) -> dict:
+def _doc(doc_id: str, status: str = "kept", lang: str = "en", reason: str | None = None,
+         **extra: Any) -> dict:
     text = extra.pop("text", f"{doc_id} {PROSE}")
-    row = {"id": doc_id, "text": text, "source": "fake", "lang": lang, "lang_score": 0.95, "lang_predicted": lang,
-           "lang_backend": "fasttext", "n_chars": len(text), "n_bytes": len(text.encode()), "status": status,
-           "reason": reason, "detail": extra.pop("detail", None), "pii": "", "cluster": extra.pop("cluster", None),
+    row = {"id": doc_id, "text": text, "source": "fake", "lang": lang, "lang_score": 0.95,
+           "lang_predicted": lang, "lang_backend": "fasttext", "n_chars": len(text),
+           "n_bytes": len(text.encode()), "status": status, "reason": reason,
+           "detail": extra.pop("detail", None), "pii": "", "cluster": extra.pop("cluster", None),
            "ppl_status": "no_model", **{k: 0.1 for k in STAT_FIELDS}}
     row["number_words"] = 40.0
     row.update(extra)
@@ -88,7 +91,8 @@ def fake_run(root: Path, name: str, docs: list[dict], manifest_extra: dict | Non
     reasons: dict[str, int] = {}
     langs: dict[str, dict[str, Any]] = {}
     for d in docs:
-        entry = langs.setdefault(d["lang"], {"kept": 0, "rejected": 0, "reasons": {}, "perplexity": {"no_model": 0}})
+        entry = langs.setdefault(d["lang"], {"kept": 0, "rejected": 0, "reasons": {},
+                                             "perplexity": {"no_model": 0}})
         entry["kept" if d["status"] == "kept" else "rejected"] += 1
         entry["perplexity"]["no_model"] += 1
         if d["reason"]:
@@ -98,10 +102,11 @@ def fake_run(root: Path, name: str, docs: list[dict], manifest_extra: dict | Non
     stats = {"source": name, "documents": {"input": len(docs), "kept": n_kept, "rejected": len(docs) - n_kept,
                                            "quarantined": 0},
              "reasons": reasons, "stages": stage_counts(len(docs), reasons), "pii_replacements": {"EMAIL": 2},
-             "languages": langs, "notes": {}, "bytes": {"in": 1000, "out": 800}, "timings": {"wall_seconds": 1.0}}
-    manifest = {"source": name, "config": {"declared": ["en"], "recipe": ["filter_remove_empty_docs"], "skip": [],
-                                           "thresholds": {}, "pii_tags": ["EMAIL"], "langid_model": "lid.176.ftz",
-                                           "max_chars": 1000},
+             "languages": langs, "notes": {}, "bytes": {"in": 1000, "out": 800},
+             "timings": {"wall_seconds": 1.0}}
+    manifest = {"source": name, "config": {"declared": ["en"], "recipe": ["filter_remove_empty_docs"],
+                                           "skip": [], "thresholds": {}, "pii_tags": ["EMAIL"],
+                                           "langid_model": "lid.176.ftz", "max_chars": 1000},
                 "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T00:00:01+00:00",
                 **(manifest_extra or {})}
     (out / "stats.json").write_text(json.dumps(stats))
@@ -114,8 +119,10 @@ def dup_run(tmp_path: Path) -> Path:
     docs = [_doc("a-keep", cluster="a-keep"), _doc("b-keep", cluster="b-keep"),
             *[_doc(f"a-dup-{i}", "rejected", reason="duplicate", cluster="a-keep",
                    detail="duplicate of a-keep (near)") for i in range(3)],
-            _doc("b-dup-0", "rejected", reason="duplicate", cluster=None, detail="duplicate of b-keep (exact)"),
-            _doc("ansi", "rejected", reason="word_count", text="\x1b[2J\x1b[31mred\u202egnp.exe", number_words=3.0)]
+            _doc("b-dup-0", "rejected", reason="duplicate", cluster=None,
+                 detail="duplicate of b-keep (exact)"),
+            _doc("ansi", "rejected", reason="word_count", text="\x1b[2J\x1b[31mred\u202egnp.exe",
+                 number_words=3.0)]
     return fake_run(tmp_path / "runs", "fake", docs)
 
 
@@ -132,7 +139,8 @@ def test_report_has_every_section(run_dir: Path, html: str) -> None:
             assert f'id="web_noisy-samples-{markup.slug(reason)}"' in html, reason
     for tag, n in stats["pii_replacements"].items():
         assert f"<td>{tag}</td><td class=\"n\">{n:,}</td>" in html
-    assert "Duplicate clusters" in html and ("No duplicate clusters" in html or "removed as duplicates" in html)
+    assert "Duplicate clusters" in html and ("No duplicate clusters" in html
+                                             or "removed as duplicates" in html)
 
 
 def test_one_svg_per_statistic_and_language_with_thresholds(run_dir: Path, html: str) -> None:
@@ -190,7 +198,8 @@ def test_runs_root_and_duplicates(run_dir: Path, dup_run: Path) -> None:
 
 
 def test_report_without_duplicates_says_so(tmp_path: Path) -> None:
-    run = fake_run(tmp_path, "clean", [_doc("x"), _doc("y", "rejected", reason="word_count", number_words=2.0)])
+    run = fake_run(tmp_path, "clean", [_doc("x"),
+                                       _doc("y", "rejected", reason="word_count", number_words=2.0)])
     html = page.build_report(run).read_text()
     assert "No duplicate clusters" in html
 
@@ -222,8 +231,8 @@ def _many_docs() -> list[dict]:
         else:
             docs.append(_doc(f"en-{i:03d}", pii="EMAIL" if i % 10 == 1 else ""))
     for i in range(50):
-        docs.append(_doc(f"fr-{i:03d}", lang="fr", **({"status": "rejected", "reason": "language"} if i % 5 == 0
-                                                     else {})))
+        docs.append(_doc(f"fr-{i:03d}", lang="fr",
+                         **({"status": "rejected", "reason": "language"} if i % 5 == 0 else {})))
     for c in range(3):
         docs.append(_doc(f"keep-{c}", cluster=f"keep-{c}"))
         docs.extend(_doc(f"dup-{c}-{i}", "rejected", reason="duplicate", cluster=f"keep-{c}",
@@ -251,14 +260,16 @@ def test_capped_report_states_the_sample_and_keeps_exact_totals(tmp_path: Path) 
     run = fake_run(tmp_path, "big", docs)
     html = page.build_report(run, tmp_path / "r.html", max_docs=20).read_text()
     n = len(docs)
-    assert html.count(f"Drawn from a deterministic sample of 20 of {n:,} documents") == 3  # stats, samples, dups
+    # stats, samples, dups
+    assert html.count(f"Drawn from a deterministic sample of 20 of {n:,} documents") == 3
     n_en = sum(d["lang"] == "en" for d in docs)
     en_kept = sum(d["lang"] == "en" and d["status"] == "kept" for d in docs)
     assert f"en: {n_en:,} documents, {en_kept:,} kept, {n_en - en_kept:,} rejected (word_count 30" in html
     # the per-language overview row is exact too: language, source, documents in, kept, rejected
     assert (f'<td>en</td><td>big</td><td class="n">{n_en}</td><td class="n">{en_kept}</td>'
             f'<td class="n">{n_en - en_kept}</td>') in html
-    assert "(30 removed; nearest kept by number_words)" in html and "(10 removed; nearest kept by lang_score)" in html
+    assert ("(30 removed; nearest kept by number_words)" in html
+            and "(10 removed; nearest kept by lang_score)" in html)
     assert "27 documents removed as duplicates." in html
     pii_docs = sum(d["status"] == "kept" and bool(d["pii"]) for d in docs)
     assert f"replacements in {pii_docs} kept documents" in html
@@ -277,14 +288,16 @@ def test_sample_does_not_depend_on_file_layout_or_order(tmp_path: Path) -> None:
             == page.build_report(other, tmp_path / "2.html", max_docs=20).read_bytes())
 
 
-def test_cap_at_or_above_the_document_count_changes_nothing(run_dir: Path, dup_run: Path, tmp_path: Path) -> None:
+def test_cap_at_or_above_the_document_count_changes_nothing(run_dir: Path, dup_run: Path,
+                                                            tmp_path: Path) -> None:
     for run in (run_dir, dup_run):
         n = len(runs.read_docs(run))
         uncapped = page.build_report(run, tmp_path / "u.html", max_docs=10**9).read_bytes()
         assert page.build_report(run, tmp_path / "d.html").read_bytes() == uncapped
         assert page.build_report(run, tmp_path / "n.html", max_docs=n).read_bytes() == uncapped
         assert b"deterministic sample" not in uncapped
-        assert b"deterministic sample" in page.build_report(run, tmp_path / "s.html", max_docs=n - 1).read_bytes()
+        assert b"deterministic sample" in page.build_report(run, tmp_path / "s.html",
+                                                            max_docs=n - 1).read_bytes()
 
 
 def test_runs_are_rendered_one_at_a_time(dup_run: Path, tmp_path: Path) -> None:
@@ -350,7 +363,8 @@ def test_size_categories() -> None:
 
 RELEASE = {
     "name": "roots-mini", "created": "2026-01-02T00:00:00+00:00",
-    "sources": [{"name": "udhr", "license": "MIT", "clearance": {"release": {"basis": "licence policy (MIT)"}},
+    "sources": [{"name": "udhr", "license": "MIT",
+                 "clearance": {"release": {"basis": "licence policy (MIT)"}},
                  "documents": 4000, "tokens": 900_000, "run_dir": "runs/fake"},
                 {"name": "web", "license": "CC0-1.0", "basis": "licence policy (CC0-1.0)", "documents": 200,
                  "tokens": 50_000}],
@@ -405,10 +419,10 @@ def test_inspect_rejects_typos_and_neutralises_terminal_escapes(dup_run: Path) -
     assert "\\x1b[31mred\\u202egnp.exe" in out
 
 
-# ------------------------------------------------------------------------------------------ tokenizer fertility
+# ---------------------------------------------------------------------------------------- tokenizer fertility
 FERTILITY = {
-    "en": {"documents": 3, "words": 300, "chars": 1500, "tokens": 390, "tokens_per_word": 1.3, "tokens_per_char": 0.26,
-           "word_unit": "whitespace"},
+    "en": {"documents": 3, "words": 300, "chars": 1500, "tokens": 390, "tokens_per_word": 1.3,
+           "tokens_per_char": 0.26, "word_unit": "whitespace"},
     "fr": {"documents": 2, "words": 200, "chars": 1100, "tokens": 280, "tokens_per_word": 1.4,
            "tokens_per_char": 0.2545, "word_unit": "whitespace"},
     "<b>xx</b>": {"documents": 1, "words": 100, "chars": 600, "tokens": 310, "tokens_per_word": 3.1,
@@ -421,8 +435,8 @@ FERTILITY = {
 def _tiny_tokenizer() -> Any:
     from roots.release import tokenizer as toklib
 
-    return toklib.train_tokenizer([PROSE, "Le personnel de la bibliothèque aide les visiteurs.", "图书馆的工作人员"] * 5,
-                                  vocab_size=300, min_frequency=1)
+    return toklib.train_tokenizer([PROSE, "Le personnel de la bibliothèque aide les visiteurs.",
+                                   "图书馆的工作人员"] * 5, vocab_size=300, min_frequency=1)
 
 
 def test_fertility_counts_words_chars_and_tokens_without_eod() -> None:
@@ -474,7 +488,8 @@ def test_fertility_reads_only_held_out_documents(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no run directory given for source 'fake'"):
         fertility.fertility_from_lineage(_tiny_tokenizer(), release, {})
     outputs.write_table(release / "lineage" / "de_valid_text_document.parquet",
-                        pa.Table.from_pylist([{**rows[0], "id": "gone", "lang": "de"}], schema=LINEAGE_SCHEMA))
+                        pa.Table.from_pylist([{**rows[0], "id": "gone", "lang": "de"}],
+                                             schema=LINEAGE_SCHEMA))
     with pytest.raises(UserError, match="1 held-out document.*'gone'.*run changed after the release"):
         fertility.fertility_from_lineage(_tiny_tokenizer(), release, {"fake": run})
 

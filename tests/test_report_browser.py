@@ -135,7 +135,8 @@ class CDP:
                 message["_seen"] = True
                 return message
 
-    def send(self, method: str, params: dict[str, Any] | None = None, session: str | None = None) -> dict[str, Any]:
+    def send(self, method: str, params: dict[str, Any] | None = None,
+             session: str | None = None) -> dict[str, Any]:
         self._next_id += 1
         message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
         if session:
@@ -226,8 +227,9 @@ def render(page_file: Path, out_dir: Path, shoot: tuple[str, ...] = ()) -> Rende
         session = cdp.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Network", "Page", "Log", "Runtime"):
             cdp.send(f"{domain}.enable", session=session)
-        cdp.send("Emulation.setDeviceMetricsOverride", {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1,
-                                                        "mobile": False}, session=session)
+        cdp.send("Emulation.setDeviceMetricsOverride", {"width": WIDTH, "height": HEIGHT,
+                                                        "deviceScaleFactor": 1, "mobile": False},
+                 session=session)
         nav = cdp.send("Page.navigate", {"url": url}, session=session)
         assert not nav.get("errorText"), nav
         cdp.wait_for("Page.loadEventFired", session)
@@ -237,22 +239,27 @@ def render(page_file: Path, out_dir: Path, shoot: tuple[str, ...] = ()) -> Rende
                                             "returnByValue": True}, session=session)["result"]["value"]
         shot = cdp.send("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
         for sid in shoot:
-            box = cdp.send("Runtime.evaluate", {"expression": f"(() => {{ const r = document.getElementById("
-                                                              f"{json.dumps(sid)}).getBoundingClientRect(); return "
-                                                              "[r.x, r.y + window.scrollY, r.width, r.height]; })()",
+            box = cdp.send("Runtime.evaluate", {"expression": "(() => { const r = document.getElementById("
+                                                              f"{json.dumps(sid)}).getBoundingClientRect(); "
+                                                              "return [r.x, r.y + window.scrollY, r.width, "
+                                                              "r.height]; })()",
                                                 "returnByValue": True}, session=session)["result"]["value"]
             clip = dict(zip(("x", "y", "width", "height"), box), scale=1)
-            data = cdp.send("Page.captureScreenshot", {"format": "png", "clip": clip, "captureBeyondViewport": True},
+            data = cdp.send("Page.captureScreenshot",
+                            {"format": "png", "clip": clip, "captureBeyondViewport": True},
                             session=session)["data"]
             (out_dir / f"{page_file.stem}.{sid}.png").write_bytes(base64.b64decode(data))
         events = [e for e in cdp.events if e.get("sessionId") == session]
     png = out_dir / f"{page_file.stem}.png"
     png.write_bytes(base64.b64decode(shot))
     (out_dir / f"{page_file.stem}.dom.html").write_text(dom, encoding="utf-8")
-    requests = [e["params"]["request"]["url"] for e in events if e.get("method") == "Network.requestWillBeSent"]
+    requests = [e["params"]["request"]["url"] for e in events
+                if e.get("method") == "Network.requestWillBeSent"]
     problems = [f"{e['params']['entry'].get('source')}: {e['params']['entry'].get('text')}" for e in events
-                if e.get("method") == "Log.entryAdded" and e["params"]["entry"].get("level") in ("warning", "error")]
-    problems += [f"console.{e['params'].get('type')}" for e in events if e.get("method") == "Runtime.consoleAPICalled"]
+                if e.get("method") == "Log.entryAdded"
+                and e["params"]["entry"].get("level") in ("warning", "error")]
+    problems += [f"console.{e['params'].get('type')}" for e in events
+                 if e.get("method") == "Runtime.consoleAPICalled"]
     problems += [f"exception: {e['params']}" for e in events if e.get("method") == "Runtime.exceptionThrown"]
     return Rendered(url, dom, facts, requests, problems, png, time.monotonic() - started)
 
@@ -328,7 +335,8 @@ def test_run_report_in_chromium(release_ws: tuple[workspace.Workspace, Path], tm
     # hostile documents arrive as text: their markup shows on screen and never became elements
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered.dom
     assert "<img" not in rendered.dom.lower()
-    print(f"\nrun report: {rendered.screenshot} ({rendered.facts['height']} px tall, {rendered.seconds:.1f} s)")
+    print(f"\nrun report: {rendered.screenshot} ({rendered.facts['height']} px tall, "
+          f"{rendered.seconds:.1f} s)")
 
 
 def test_release_report_in_chromium(release_ws: tuple[workspace.Workspace, Path], tmp_path: Path) -> None:
@@ -339,7 +347,8 @@ def test_release_report_in_chromium(release_ws: tuple[workspace.Workspace, Path]
     manifest = json.loads((rel / "manifest.json").read_text())
     sources = [s["name"] for s in manifest["sources"]]
     assert sorted(sources) == ["udhr_mini", "web_noisy"]
-    expected = ["release", "release-fertility", "overview", *(s for name in sources for s in run_sections(name))]
+    expected = ["release", "release-fertility", "overview",
+                *(s for name in sources for s in run_sections(name))]
     assert_renders_offline(page_file, rendered, expected)
     fert = manifest["fertility"]
     assert {"en", "fr", "zh", "ja"} <= set(fert)
@@ -350,7 +359,8 @@ def test_release_report_in_chromium(release_ws: tuple[workspace.Workspace, Path]
         assert f"<td>{entry['word_unit']}</td>" in section, lang
     assert "Tokens per word on held-out text" in section
     assert (tmp_path / "chromium" / "report.release-fertility.png").stat().st_size > 10_000
-    print(f"\nrelease report: {rendered.screenshot} ({rendered.facts['height']} px tall, {rendered.seconds:.1f} s)")
+    print(f"\nrelease report: {rendered.screenshot} ({rendered.facts['height']} px tall, "
+          f"{rendered.seconds:.1f} s)")
 
 
 def test_fertility_matches_lineage(release_ws: tuple[workspace.Workspace, Path]) -> None:

@@ -7,12 +7,13 @@ import json
 from roots.io import outputs
 from tests.conftest import udhr_paragraphs, write_card
 
-COLUMNS_DECIDED = ("id", "lang", "status", "reason", "detail", "cluster", "text", "number_words", "perplexity")
+COLUMNS_DECIDED = ("id", "lang", "status", "reason", "detail", "cluster", "text", "number_words",
+                   "perplexity")
 
 
 def rows(out, kind):
-    return sorted(({k: r.get(k) for k in COLUMNS_DECIDED if k in r} for r in outputs.read_kind(out, kind).to_pylist()),
-                  key=lambda r: r["id"])
+    return sorted(({k: r.get(k) for k in COLUMNS_DECIDED if k in r}
+                   for r in outputs.read_kind(out, kind).to_pylist()), key=lambda r: r["id"])
 
 
 def test_rethreshold_equals_full_run(ws, run_cli):

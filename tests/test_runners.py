@@ -62,4 +62,5 @@ def test_merge_tokenisation_equal_on_dask(ws, cluster):
     on_dask = merge.merge(ws, out=ws.root / "rel-dask", vocab_size=600, beam_args=dask_args(cluster))
     shards = files(direct.out_dir, ("shards", "lineage"))
     assert shards and files(on_dask.out_dir, ("shards", "lineage")) == shards
-    assert (direct.out_dir / "tokenizer.json").read_bytes() == (on_dask.out_dir / "tokenizer.json").read_bytes()
+    assert ((direct.out_dir / "tokenizer.json").read_bytes()
+            == (on_dask.out_dir / "tokenizer.json").read_bytes())

@@ -46,7 +46,8 @@ def texts() -> dict[str, list[str]]:
 
 
 def test_jsonl_multi_source_accounts_for_everything(ws, texts, run_cli):
-    records = [{"id": f"en{i}", "text": t, "url": f"https://example.org/en/{i}"} for i, t in enumerate(texts["en"])]
+    records = [{"id": f"en{i}", "text": t, "url": f"https://example.org/en/{i}"}
+               for i, t in enumerate(texts["en"])]
     records += [{"id": f"fr{i}", "text": t} for i, t in enumerate(texts["fr"])]
     records += [{"id": "short", "text": "Too short to keep."}, {"id": "empty", "text": "   "}]
     broken = [b"{broken json", json.dumps({"id": "num", "text": 42}).encode(), b'{"text": "\xff\xfe"}']
@@ -63,8 +64,8 @@ def test_jsonl_multi_source_accounts_for_everything(ws, texts, run_cli):
     assert {r["lang"] for r in kept} == {"en", "fr"}
     assert all(r["source"] == "mix" and 0 < r["lang_score"] <= 1 for r in kept)
     assert next(r for r in kept if r["id"] == "en0")["url"] == "https://example.org/en/0"
-    for column in ("number_words", "char_repetition_ratio", "word_repetition_ratio", "special_characters_ratio",
-                   "stopwords_ratio", "flagged_words_ratio", "n_bytes"):
+    for column in ("number_words", "char_repetition_ratio", "word_repetition_ratio",
+                   "special_characters_ratio", "stopwords_ratio", "flagged_words_ratio", "n_bytes"):
         assert all(r[column] is not None for r in kept), column
     rejected = {r["id"]: r for r in table(res, "rejected").to_pylist()}
     assert rejected["short"]["reason"] in {"word_count", "language"}
@@ -101,7 +102,8 @@ def test_declared_language_unknown_to_model_is_not_filtered(ws, texts, run_cli):
     assert run_cli("--workspace", str(ws.root), "run", "wolof")[0] == 0
     res = ws.root / "runs" / "wolof"
     kept = table(res, "kept").to_pylist()
-    assert len(kept) == 4 and {r["lang"] for r in kept} == {"wo"} and {r["lang_backend"] for r in kept} == {"declared"}
+    assert (len(kept) == 4 and {r["lang"] for r in kept} == {"wo"}
+            and {r["lang_backend"] for r in kept} == {"declared"})
     notes = stats(res)["notes"]["langid_not_filtered"]
     assert notes and notes[0].startswith("wo:")
 
@@ -185,7 +187,8 @@ def test_user_errors(ws, run_cli):
 
 
 def test_run_all_and_recipe_operations(ws, texts, run_cli):
-    jsonl(ws.root / "r.jsonl", [{"id": "a", "text": texts["en"][0] + "\nvar x = {1};\n<script>alert(1)</script>"},
+    jsonl(ws.root / "r.jsonl", [{"id": "a",
+                                 "text": texts["en"][0] + "\nvar x = {1};\n<script>alert(1)</script>"},
                                 {"id": "b", "text": "tiny"}])
     write_card(ws, "rec", "r.jsonl", languages="[en]",
                extra="recipe: {operations: [filter_remove_empty_docs, remove_lines_with_code, "

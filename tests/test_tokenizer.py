@@ -46,7 +46,8 @@ def tok() -> Tokenizer:
 
 def byte_decoder() -> dict[str, int]:
     """GPT-2's byte <-> printable-symbol table, inverted, to read byte-level pre-tokens as text."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
+    bs = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+          + list(range(ord("®"), 256)))
     cs = bs[:]
     n = 0
     for b in range(256):
@@ -102,7 +103,8 @@ def test_pre_tokenizer_pieces_from_the_spec(tok: Tokenizer) -> None:
 
 def test_training_is_deterministic() -> None:
     texts = sample_texts()[:300]
-    assert T.train_tokenizer(texts, vocab_size=600).to_str() == T.train_tokenizer(texts, vocab_size=600).to_str()
+    assert (T.train_tokenizer(texts, vocab_size=600).to_str()
+            == T.train_tokenizer(texts, vocab_size=600).to_str())
 
 
 def test_real_text_round_trips_and_compresses(tok: Tokenizer) -> None:
@@ -190,16 +192,18 @@ def test_save_and_load(tok: Tokenizer, tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "hf").iterdir()) == [
         "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json"]
     cfg = json.loads((tmp_path / "hf" / "tokenizer_config.json").read_text())
-    assert (cfg["bos_token"], cfg["eos_token"], cfg["unk_token"], cfg["pad_token"]) == ("<s>", "</s>", "<unk>",
-                                                                                        "<pad>")
+    assert (cfg["bos_token"], cfg["eos_token"], cfg["unk_token"],
+            cfg["pad_token"]) == ("<s>", "</s>", "<unk>", "<pad>")
 
 
-def test_transformers_loads_identically(tok: Tokenizer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_transformers_loads_identically(tok: Tokenizer, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     transformers = pytest.importorskip("transformers", exc_type=ImportError)
     T.save_hf_files(tok, tmp_path)
-    fast = transformers.PreTrainedTokenizerFast(tokenizer_file=str(tmp_path / "tokenizer.json"), bos_token="<s>",
-                                                eos_token="</s>", unk_token="<unk>", pad_token="<pad>")
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_file=str(tmp_path / "tokenizer.json"),
+                                                bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                                pad_token="<pad>")
     auto = transformers.AutoTokenizer.from_pretrained(str(tmp_path))
     texts = sample_texts()[::7] + [CODE, "a  b\t\tc", "我爱北京。你好"]
     ours = T.encode_documents(tok, texts, append_eod=False)

@@ -32,9 +32,11 @@ def result(tmp_path_factory):
 def test_accounting(result):
     res, kept, rejected, quarantine, _ = result
     docs = res.stats["documents"]
-    assert docs == {"input": 392, "kept": len(kept), "rejected": len(rejected), "quarantined": len(quarantine)}
+    assert docs == {"input": 392, "kept": len(kept), "rejected": len(rejected),
+                    "quarantined": len(quarantine)}
     assert docs["input"] == docs["kept"] + docs["rejected"] + docs["quarantined"]
-    assert len(quarantine) == 8  # bad JSON x4, wrong type, no text, null text, array; the empty text is rejected
+    # bad JSON x4, wrong type, no text, null text, array; the empty text is rejected
+    assert len(quarantine) == 8
 
 
 def test_every_class_lands_where_expected(result):
@@ -54,7 +56,8 @@ def test_specific_filters_fire(result):
     reasons = {r["reason"] for r in rejected.values()}
     assert {"language", "word_count", "char_repetition", "word_repetition", "stopwords", "flagged_words",
             "special_characters"} <= reasons
-    assert rejected["lang-de-001"]["lang_predicted"] == "de" and rejected["lang-it-001"]["lang_predicted"] == "it"
+    assert (rejected["lang-de-001"]["lang_predicted"] == "de"
+            and rejected["lang-it-001"]["lang_predicted"] == "it")
 
 
 def test_repairs_and_scrubbing(result):

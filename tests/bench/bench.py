@@ -82,7 +82,8 @@ def english_paragraphs() -> list[str]:
 
 
 def english_corpus(n_docs: int, seed: int = 0) -> list[dict[str, Any]]:
-    """Deterministic English documents of 3-8 paragraphs each, with the same 10% noise as `generate_corpus`."""
+    """Deterministic English documents of 3-8 paragraphs each, with the same 10% noise as
+    `generate_corpus`."""
     rng = random.Random(seed)
     paras = english_paragraphs()
     docs = []
@@ -112,7 +113,8 @@ def timed(label: str, n: int, fn: Callable[[], Any], rows: list[dict[str, Any]])
     wall = time.perf_counter() - t0
     cpu = time.process_time() - c0
     rows.append({"stage": label, "docs": n, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
-                 "docs_per_s_per_core": round(n / cpu, 1) if cpu > 0 else None, "peak_rss_mb": round(rss_mb(), 1)})
+                 "docs_per_s_per_core": round(n / cpu, 1) if cpu > 0 else None,
+                 "peak_rss_mb": round(rss_mb(), 1)})
     return out
 
 
@@ -136,7 +138,8 @@ def stage_rows(docs: list[dict[str, Any]], lm_dir: Path | None) -> list[dict[str
     if lm_dir is not None:
         from roots.stages.perplexity import PerplexityModel
 
-        lms = {d.name: PerplexityModel.load(d) for d in sorted(lm_dir.iterdir()) if (d / "calibration.json").exists()}
+        lms = {d.name: PerplexityModel.load(d) for d in sorted(lm_dir.iterdir())
+               if (d / "calibration.json").exists()}
         scored = [(t, lms[p.lang]) for t, p in zip(modified, preds) if p.lang in lms]
         if scored:
             timed(f"perplexity ({','.join(sorted(lms))} docs only)", len(scored),
@@ -144,7 +147,8 @@ def stage_rows(docs: list[dict[str, Any]], lm_dir: Path | None) -> list[dict[str
     return rows
 
 
-def end_to_end(docs: list[dict[str, Any]], lm_dir: Path | None, with_merge: bool = False) -> list[dict[str, Any]]:
+def end_to_end(docs: list[dict[str, Any]], lm_dir: Path | None,
+               with_merge: bool = False) -> list[dict[str, Any]]:
     from roots.core import workspace
     from roots.jobs.run import run_source
 
@@ -155,7 +159,8 @@ def end_to_end(docs: list[dict[str, Any]], lm_dir: Path | None, with_merge: bool
         data.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8")
         (ws.sources_dir / "bench.yaml").write_text(
             "name: bench\nlanguages: [multi]\nlicense: CC0-1.0\ncustodian: {name: bench}\n"
-            "data: {path: bench.jsonl, format: jsonl, id_field: id, url_field: url}\nstatus: {state: active}\n")
+            "data: {path: bench.jsonl, format: jsonl, id_field: id, url_field: url}\n"
+            "status: {state: active}\n")
         if lm_dir is not None:
             os.symlink(lm_dir.parent, ws.root / "models")
         c0 = time.process_time()
@@ -164,8 +169,9 @@ def end_to_end(docs: list[dict[str, Any]], lm_dir: Path | None, with_merge: bool
         wall = time.perf_counter() - t0
         cpu = time.process_time() - c0
         d = result.stats["documents"]
-        rows.append({"stage": "end to end (roots run, DirectRunner)", "docs": d["input"], "wall_s": round(wall, 3),
-                     "cpu_s": round(cpu, 3), "docs_per_s_per_core": round(d["input"] / wall, 1),
+        rows.append({"stage": "end to end (roots run, DirectRunner)", "docs": d["input"],
+                     "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
+                     "docs_per_s_per_core": round(d["input"] / wall, 1),
                      "peak_rss_mb": round(rss_mb(), 1), "kept": d["kept"], "rejected": d["rejected"]})
         if with_merge:
             rows.extend(merge_rows(ws, result.out_dir))
@@ -212,11 +218,13 @@ def merge_rows(ws: Any, *kept_dirs: Path, label: str = "merge", repeats: int = 2
                 shard_tokens_per_s_per_core=round(text_tokens / t["shard_writing_cpu_s"], 1),
                 tokenize_cpu_s=t["shard_tokenize_cpu_s"], assemble_cpu_s=t["shard_assemble_cpu_s"]),
             row("whole Beam shard step", best("tokenize_and_write_cpu_s"), best("tokenize_and_write_s"),
-                tokens=text_tokens, tokens_per_s_per_core=round(text_tokens / best("tokenize_and_write_cpu_s"), 1))]
+                tokens=text_tokens,
+                tokens_per_s_per_core=round(text_tokens / best("tokenize_and_write_cpu_s"), 1))]
     tok = toklib.load(shard_run.out_dir / "tokenizer.json")
     texts = [r["text"] for d in kept_dirs for r in outputs.iter_kind(d, "kept", ["text"])]
     for stage, encoder in (("HF encode alone (same texts, 1 core)", tok),
-                           (f"HF encode, {toklib.ENCODE_WORD_CACHE // 1000}k word cache", toklib.with_word_cache(tok))):
+                           (f"HF encode, {toklib.ENCODE_WORD_CACHE // 1000}k word cache",
+                            toklib.with_word_cache(tok))):
         cpu = float("inf")
         for _ in range(repeats):
             c1 = time.process_time()
@@ -254,7 +262,8 @@ def shard_rows(n_docs: int, seed: int = 5) -> list[dict[str, Any]]:
                 for i in range(int(n_docs * share)):
                     text = "\n".join(rng.sample(by_lang[lang], k=min(len(by_lang[lang]), rng.randint(3, 8))))
                     fh.write(json.dumps({"id": f"{lang}{i:07d}", "text": text,
-                                         "url": f"https://example.org/{lang}/{i}"}, ensure_ascii=False) + "\n")
+                                         "url": f"https://example.org/{lang}/{i}"},
+                                        ensure_ascii=False) + "\n")
             (ws.sources_dir / f"bench_{lang}.yaml").write_text(
                 f"name: bench_{lang}\nlanguages: [{lang}]\nlicense: CC0-1.0\ncustodian: {{name: bench}}\n"
                 f"data: {{path: {lang}.jsonl, format: jsonl, id_field: id, url_field: url}}\n"
@@ -265,7 +274,8 @@ def shard_rows(n_docs: int, seed: int = 5) -> list[dict[str, Any]]:
 
 
 def dedup_rows(n_docs: int, seed: int = 3) -> list[dict[str, Any]]:
-    """MinHash signature throughput, and dedup end to end on a corpus with known duplicates (precision/recall).
+    """MinHash signature throughput, and dedup end to end on a corpus with known duplicates
+    (precision/recall).
 
     Base documents are 150 words drawn at random from the UDHR vocabulary (unrelated to one another); 5% are
     exact copies of a base document and 5% near copies (3 words changed), so the true pairs are known.
@@ -312,14 +322,16 @@ def dedup_rows(n_docs: int, seed: int = 3) -> list[dict[str, Any]]:
     tp = len(found & truth) + len({f for f in found if f.startswith("base")})
     precision = tp / len(found) if found else 1.0
     recall = min(1.0, tp / len(truth)) if truth else 1.0
-    rows.append({"stage": "dedup: end to end (roots run, dedup only)", "docs": len(docs), "wall_s": round(wall, 3),
-                 "cpu_s": None, "docs_per_s_per_core": round(len(docs) / wall, 1),
-                 "precision": round(precision, 4), "recall": round(recall, 4), "peak_rss_mb": round(rss_mb(), 1)})
+    rows.append({"stage": "dedup: end to end (roots run, dedup only)", "docs": len(docs),
+                 "wall_s": round(wall, 3), "cpu_s": None, "docs_per_s_per_core": round(len(docs) / wall, 1),
+                 "precision": round(precision, 4), "recall": round(recall, 4),
+                 "peak_rss_mb": round(rss_mb(), 1)})
     return rows
 
 
 BENCH_CARD = ("name: bench\nlanguages: [multi]\nlicense: CC0-1.0\ncustodian: {name: bench}\n"
-              "data: {path: bench.jsonl, format: jsonl, id_field: id, url_field: url}\nstatus: {state: active}\n")
+              "data: {path: bench.jsonl, format: jsonl, id_field: id, url_field: url}\n"
+              "status: {state: active}\n")
 
 
 #: the fresh-process steps of the memory rows, in order (each reuses the workspace of the one before)
@@ -360,8 +372,8 @@ def memory_child(step: str, n_docs: int, root: Path) -> dict[str, Any]:
         c0, t0 = time.process_time(), time.perf_counter()
         merge.merge(ws, out=root / "release-supplied-tokenizer")
         docs = n_docs
-    return {"docs": docs, "wall_s": round(time.perf_counter() - t0, 3), "cpu_s": round(time.process_time() - c0, 3),
-            "peak_rss_mb": round(rss_mb(), 1)}
+    return {"docs": docs, "wall_s": round(time.perf_counter() - t0, 3),
+            "cpu_s": round(time.process_time() - c0, 3), "peak_rss_mb": round(rss_mb(), 1)}
 
 
 def memory_rows(sizes: tuple[int, ...]) -> list[dict[str, Any]]:
@@ -372,14 +384,15 @@ def memory_rows(sizes: tuple[int, ...]) -> list[dict[str, Any]]:
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
             for step in MEMORY_STEPS:
-                proc = subprocess.run([sys.executable, "-m", "tests.bench.bench", "--child", step, str(n), tmp],
-                                      check=False, capture_output=True, text=True)
+                proc = subprocess.run([sys.executable, "-m", "tests.bench.bench", "--child", step, str(n),
+                                       tmp], check=False, capture_output=True, text=True)
                 if proc.returncode:
                     raise SystemExit(f"memory row {step!r} at {n} docs failed (exit {proc.returncode}):\n"
                                      + proc.stderr[-3000:])
                 r = json.loads(proc.stdout.strip().splitlines()[-1])
-                out.append({"stage": f"memory: {step}, {n} docs (fresh process)", "docs": n, "wall_s": r["wall_s"],
-                            "cpu_s": r["cpu_s"], "docs_per_s_per_core": round(n / r["cpu_s"], 1)
+                out.append({"stage": f"memory: {step}, {n} docs (fresh process)", "docs": n,
+                            "wall_s": r["wall_s"], "cpu_s": r["cpu_s"],
+                            "docs_per_s_per_core": round(n / r["cpu_s"], 1)
                             if step == "run" and r["cpu_s"] else None, "peak_rss_mb": r["peak_rss_mb"]})
     return out
 
@@ -397,10 +410,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the rows to this JSON file")
     parser.add_argument("--no-memory", action="store_true", help="skip the fresh-process memory rows")
     parser.add_argument("--memory-docs", type=int, default=5000,
-                        help="memory rows at this corpus size and 10x it (default 5000 and 50000; at 2000 the merge's "
-                             "word cache and batches are still filling, so growth from there overstates it)")
+                        help="memory rows at this corpus size and 10x it (default 5000 and 50000; at 2000 "
+                             "the merge's word cache and batches are still filling, so growth from there "
+                             "overstates it)")
     parser.add_argument("--memory-only", action="store_true", help="only the memory rows")
-    parser.add_argument("--merge-docs", type=int, default=int(os.environ.get("ROOTS_BENCH_MERGE_DOCS", "8000")),
+    parser.add_argument("--merge-docs", type=int,
+                        default=int(os.environ.get("ROOTS_BENCH_MERGE_DOCS", "8000")),
                         help="documents of the mostly-English corpus of the shard-writing rows (0: skip)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -438,10 +453,11 @@ def main(argv: list[str] | None = None) -> int:
             ref = next(x for x in same if x.get("reference_cache"))
             whole = next(x for x in same if "tokens_per_s_per_core" in x)
             print(f"{label}: shard writing {r['shard_tokens_per_s_per_core']:.0f} tokens/s per core "
-                  f"({r['tokens']} text tokens; tokenize {r['tokenize_cpu_s']} s + assemble {r['assemble_cpu_s']} s "
-                  f"CPU) vs HF tokenizers' own single-core encode {hf['kernel_tokens_per_s']:.0f} tokens/s on the "
-                  f"same texts: ratio {r['shard_tokens_per_s_per_core'] / hf['kernel_tokens_per_s']:.2f} (target "
-                  f">= 1); HF encode with the same word cache as the writer {ref['kernel_tokens_per_s']:.0f}; whole "
+                  f"({r['tokens']} text tokens; tokenize {r['tokenize_cpu_s']} s + assemble "
+                  f"{r['assemble_cpu_s']} s CPU) vs HF tokenizers' own single-core encode "
+                  f"{hf['kernel_tokens_per_s']:.0f} tokens/s on the same texts: ratio "
+                  f"{r['shard_tokens_per_s_per_core'] / hf['kernel_tokens_per_s']:.2f} (target >= 1); HF "
+                  f"encode with the same word cache as the writer {ref['kernel_tokens_per_s']:.0f}; whole "
                   f"Beam step {whole['tokens_per_s_per_core']:.0f} tokens/s per core (each best of 2 runs)")
     print("docs/s/core: stage rows divide by CPU seconds of this process; the end-to-end row divides by wall "
           "time of a single-worker DirectRunner (one core).")
@@ -458,8 +474,9 @@ def bench_rows(texts: Sequence[str], batch_size: int = 256) -> list[dict[str, An
     """Documents per second for fastText alone, CLD3 alone and the routed combination (for `make bench`).
 
     Same row shape as `timed` (the routed row adds `decided_by`: documents per backend), so
-    the cost of routing is visible next to the fastText-only number it replaces. Texts should be normalised first, as the pipeline does;
-    models are loaded (and warmed) before timing so the rows measure prediction only.
+    the cost of routing is visible next to the fastText-only number it replaces. Texts should be normalised
+    first, as the pipeline does; models are loaded (and warmed) before timing so the rows measure prediction
+    only.
     """
     router = routing.load_router()
     fasttext, cld3 = router.backend(router.order[0]), langid.load_cld3()

@@ -75,7 +75,8 @@ def pii_formatter() -> Any:
 def megatron_tokenizer(output_folder: Path, tokenizer: Path) -> Any:
     from datatrove.pipeline.tokens import MegatronDocumentTokenizer
 
-    return MegatronDocumentTokenizer(str(output_folder), tokenizer_name_or_path=str(tokenizer), eos_token=EOS_TOKEN)
+    return MegatronDocumentTokenizer(str(output_folder), tokenizer_name_or_path=str(tokenizer),
+                                     eos_token=EOS_TOKEN)
 
 
 # ------------------------------------------------------------------------------------------ perplexity
@@ -83,7 +84,8 @@ def megatron_tokenizer(output_folder: Path, tokenizer: Path) -> Any:
 # punctuation table is datatrove's own copy (`KenlmModel.unicode_punct`), identical to roots'. The caller
 # checks that both tools give identical perplexities on the whole corpus.
 _NON_PRINTING_RE = re.compile("[" + "".join(map(chr, [*range(32), *range(127, 160)])) + "]")
-_WHITESPACE_TABLE = str.maketrans({c: " " for c in "\u00a0\u2002\u2003\u2007\u2008\u2009\u200a\u202f\u3000\ufffc"})
+_WHITESPACE_TABLE = str.maketrans({c: " " for c in "\u00a0\u2002\u2003\u2007\u2008\u2009\u200a\u202f"
+                                                   "\u3000\ufffc"})
 _DIGIT_RE = re.compile(r"\d")
 _PUNCT_TABLE = str.maketrans(KenlmModel.unicode_punct)
 
@@ -364,8 +366,8 @@ def run_e2e(args: argparse.Namespace) -> dict[str, Any]:
     work, cfg = args.workdir, _minhash_config()
 
     def local(pipeline: list[Any], name: str, tasks: int = 1) -> LocalPipelineExecutor:
-        return LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=1, logging_dir=str(work / "logs" / name),
-                                     skip_completed=False)
+        return LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=1,
+                                     logging_dir=str(work / "logs" / name), skip_completed=False)
 
     jobs = [
         ("filter", local([
@@ -378,10 +380,11 @@ def run_e2e(args: argparse.Namespace) -> dict[str, Any]:
             JsonlWriter(str(work / "filtered")),
         ], "filter")),
         ("signatures", local([JsonlReader(str(work / "filtered")),
-                              MinhashDedupSignature(str(work / "sigs"), config=cfg, language="en")], "signatures")),
+                              MinhashDedupSignature(str(work / "sigs"), config=cfg, language="en")],
+                             "signatures")),
         # stage 2 insists on at least one task per bucket; workers=1 still runs them one after another
-        ("buckets", local([MinhashDedupBuckets(str(work / "sigs"), str(work / "buckets"), config=cfg)], "buckets",
-                          tasks=cfg.num_buckets)),
+        ("buckets", local([MinhashDedupBuckets(str(work / "sigs"), str(work / "buckets"), config=cfg)],
+                          "buckets", tasks=cfg.num_buckets)),
         ("cluster", local([MinhashDedupCluster(str(work / "buckets"), str(work / "remove_ids"), config=cfg)],
                           "cluster")),
         ("tokenize", local([JsonlReader(str(work / "filtered")), MinhashDedupFilter(str(work / "remove_ids")),
@@ -415,19 +418,19 @@ def run_dedup(args: argparse.Namespace) -> dict[str, Any]:
         return JsonlReader(str(args.corpus.parent), glob_pattern=args.corpus.name)
 
     def local(pipeline: list[Any], name: str, tasks: int = 1) -> LocalPipelineExecutor:
-        return LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=1, logging_dir=str(work / "logs" / name),
-                                     skip_completed=False)
+        return LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=1,
+                                     logging_dir=str(work / "logs" / name), skip_completed=False)
 
     jobs = [
         ("signatures", local([reader(), MinhashDedupSignature(str(work / "sigs"), config=cfg, language="en")],
                              "signatures")),
         # stage 2 insists on at least one task per bucket; workers=1 still runs them one after another
-        ("buckets", local([MinhashDedupBuckets(str(work / "sigs"), str(work / "buckets"), config=cfg)], "buckets",
-                          tasks=cfg.num_buckets)),
+        ("buckets", local([MinhashDedupBuckets(str(work / "sigs"), str(work / "buckets"), config=cfg)],
+                          "buckets", tasks=cfg.num_buckets)),
         ("cluster", local([MinhashDedupCluster(str(work / "buckets"), str(work / "remove_ids"), config=cfg)],
                           "cluster")),
-        ("filter", local([reader(), MinhashDedupFilter(str(work / "remove_ids")), JsonlWriter(str(work / "dedup"))],
-                         "filter")),
+        ("filter", local([reader(), MinhashDedupFilter(str(work / "remove_ids")),
+                          JsonlWriter(str(work / "dedup"))], "filter")),
     ]
     out, total_wall, total_cpu = _run_jobs(jobs)
     blocks = _block_stats(work / "logs" / "filter")
@@ -437,9 +440,11 @@ def run_dedup(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=("stage", "e2e", "dedup"))
-    parser.add_argument("stage", nargs="?", help="with `stage`: langid, quality, perplexity, pii, minhash or tokenize")
+    parser.add_argument("stage", nargs="?",
+                        help="with `stage`: langid, quality, perplexity, pii, minhash or tokenize")
     parser.add_argument("--corpus", type=Path, required=True, help="JSONL with id, text, url")
     parser.add_argument("--lid-model", type=Path, required=True, help="roots' lid.176.ftz")
     parser.add_argument("--lm-dir", type=Path, required=True, help="roots' model directory for en")

@@ -90,7 +90,8 @@ SIGNATURE_BATCH = 256  # roots.dedup.DedupConfig.signature_batch
 LID_BATCH = 256  # as roots/bench.py; the pipeline's default is the workspace's langid.batch_size
 #: roots' PII tags that match datatrove's PIIFormatter (emails and IP addresses)
 PII_TAGS = ("EMAIL", "IP_ADDRESS")
-#: vocabulary of the BLOOM-style BPE trained once on the corpus for both tools (< 65,500: uint16 tokens in both)
+#: vocabulary of the BLOOM-style BPE trained once on the corpus for both tools (< 65,500: uint16 tokens in
+#: both)
 TOKENIZER_VOCAB = 32_000
 #: the goals of issue 8, printed next to the measured ratios
 GOAL_VS_DATATROVE, GOAL_VS_KERNELS = 2.0, 1.5
@@ -236,8 +237,8 @@ def _timed(fn: Any) -> tuple[Any, float, float]:
     return out, time.perf_counter() - t0, time.process_time() - c0
 
 
-def worker_stage(name: str, corpus: Path, lm_dir: Path, langs_file: Path | None, tokenizer: Path | None = None,
-                 scratch: Path | None = None) -> dict[str, Any]:
+def worker_stage(name: str, corpus: Path, lm_dir: Path, langs_file: Path | None,
+                 tokenizer: Path | None = None, scratch: Path | None = None) -> dict[str, Any]:
     """One roots stage on every document, with the same functions the pipeline calls."""
     from roots.stages import langid, quality
 
@@ -250,12 +251,14 @@ def worker_stage(name: str, corpus: Path, lm_dir: Path, langs_file: Path | None,
         model.predict(["warm up"])
         out["load_s"] = time.perf_counter() - t0
         preds, out["wall_s"], out["cpu_s"] = _timed(
-            lambda: [p for i in range(0, len(texts), LID_BATCH) for p in model.predict(texts[i:i + LID_BATCH])])
+            lambda: [p for i in range(0, len(texts), LID_BATCH)
+                     for p in model.predict(texts[i:i + LID_BATCH])])
         out["values"] = [[p.lang, round(p.score, 4)] for p in preds]
         out["kept"] = sum(p.score >= quality.load_params(p.lang).lid_min for p in preds)
         out["model"] = str(model.path)
     elif name == "quality":
-        langs = [lang for lang, _ in json.loads(langs_file.read_text())["values"]] if langs_file else ["en"] * len(texts)
+        langs = ([lang for lang, _ in json.loads(langs_file.read_text())["values"]] if langs_file
+                 else ["en"] * len(texts))
         params = {lang: quality.load_params(lang) for lang in set(langs)}
         quality.compute_stats("warm up the word lists", "en", params.get("en") or quality.load_params("en"))
         for lang in params:  # stop-word and flagged-word lists load on first use
@@ -291,8 +294,8 @@ def worker_stage(name: str, corpus: Path, lm_dir: Path, langs_file: Path | None,
         def sign() -> int:
             n = 0
             for i in range(0, len(texts), SIGNATURE_BATCH):
-                sigs = minhash.minhash_signatures(texts[i:i + SIGNATURE_BATCH], no_langs[i:i + SIGNATURE_BATCH],
-                                                NUM_PERM, 1, 5)
+                sigs = minhash.minhash_signatures(texts[i:i + SIGNATURE_BATCH],
+                                                  no_langs[i:i + SIGNATURE_BATCH], NUM_PERM, 1, 5)
                 n += sum(not minhash.is_empty_signature(s) for s in sigs)
             return n
 
@@ -319,8 +322,8 @@ def worker_stage(name: str, corpus: Path, lm_dir: Path, langs_file: Path | None,
         # read, encode in batches with the EOD appended, write .bin/.idx and the lineage table
         scratch.mkdir(parents=True, exist_ok=True)
         kept = scratch / "kept.parquet"
-        pq.write_table(pa.table({"id": [d["id"] for d in docs], "text": texts, "url": [d.get("url") for d in docs],
-                                 "lang": ["en"] * len(docs)}), kept)
+        pq.write_table(pa.table({"id": [d["id"] for d in docs], "text": texts,
+                                 "url": [d.get("url") for d in docs], "lang": ["en"] * len(docs)}), kept)
         tok = toklib.load(tokenizer)
         toklib.encode_documents(tok, ["warm up"])
         task = {"index": 0, "source": "bench", "path": str(kept), "clearance": "licence", "record": None}
@@ -365,7 +368,8 @@ def worker_kernels(corpus: Path, lm_dir: Path, tokenizer: Path, ids_file: Path) 
 
     def part(name: str, n: int, fn: Any) -> None:
         _, wall, cpu = _timed(fn)
-        parts[name] = {"docs": n, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "docs_per_s": _rate(n, cpu)}
+        parts[name] = {"docs": n, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
+                       "docs_per_s": _rate(n, cpu)}
 
     model = fasttext.load_model(str(langid.resolve_model_path(None)))
     lid_in = [t[:langid.MAX_PREDICT_CHARS].lower().replace("\n", " ").replace("\r", " ") for t in texts]
@@ -377,7 +381,8 @@ def worker_kernels(corpus: Path, lm_dir: Path, tokenizer: Path, ids_file: Path) 
     pm.perplexity("warm up")
     sp, lm = pm._sp, pm._lm  # the loaded SentencePiece and KenLM objects themselves
     lm_in = [normalize_for_lm(by_id[i]) for i in ids["scored"]]
-    part("SentencePiece+KenLM score", len(lm_in), lambda: [lm.score(" ".join(sp.encode_as_pieces(t))) for t in lm_in])
+    part("SentencePiece+KenLM score", len(lm_in),
+         lambda: [lm.score(" ".join(sp.encode_as_pieces(t))) for t in lm_in])
 
     mh_in = [by_id[i] for i in ids["deduplicated"]]
     no_langs: list[str | None] = [None] * len(mh_in)
@@ -405,7 +410,8 @@ E2E_RECIPE = "{pii_tags: [EMAIL, IP_ADDRESS], dedup: {exact: false, near: true}}
 DEDUP_RECIPE = "{skip: [langid, modify, quality, perplexity, pii], dedup: {exact: false, near: true}}"
 
 
-def worker_run(corpus: Path, lm_dir: Path, scratch: Path, recipe: str, tokenizer: Path | None = None) -> dict[str, Any]:
+def worker_run(corpus: Path, lm_dir: Path, scratch: Path, recipe: str,
+               tokenizer: Path | None = None) -> dict[str, Any]:
     """roots' Beam pipeline on the corpus exactly as `roots run` runs it, from a throw-away workspace whose
     card sets `recipe` and whose models directory holds only the English LM (the one datatrove gets); with
     `tokenizer`, then `roots merge` with that tokenizer.json (merge setting `tokenizer_file`) into Megatron
@@ -449,7 +455,8 @@ def worker_run(corpus: Path, lm_dir: Path, scratch: Path, recipe: str, tokenizer
     rows = [*outputs.iter_kind(result.out_dir, "kept", ["id", "perplexity"]),
             *outputs.iter_kind(result.out_dir, "rejected", ["id", "perplexity", "reason"])]
     ids = {"scored": [r["id"] for r in rows if r["perplexity"] is not None],
-           "deduplicated": [r["id"] for r in rows if "reason" not in r or str(r["reason"]).startswith("duplicate")],
+           "deduplicated": [r["id"] for r in rows
+                            if "reason" not in r or str(r["reason"]).startswith("duplicate")],
            "released": [r["id"] for r in rows if "reason" not in r]}
     (scratch / "ids.json").write_text(json.dumps(ids))
     out["ids_file"] = str(scratch / "ids.json")
@@ -482,13 +489,14 @@ class Bench:
 
     def __init__(self, work: Path, dt_python: Path, corpus: Path, lm_dir: Path, lid_model: Path,
                  tokenizer: Path) -> None:
-        self.work, self.dt_python, self.corpus, self.lm_dir, self.lid_model = work, dt_python, corpus, lm_dir, lid_model
+        self.work, self.dt_python, self.corpus, self.lm_dir, self.lid_model = (work, dt_python, corpus,
+                                                                               lm_dir, lid_model)
         self.tokenizer = tokenizer
         self.rows: list[Row] = []
         # One core each: HF tokenizers' Rust thread pool off in both tools (it is what encode_batch uses).
         self.env = {"TOKENIZERS_PARALLELISM": "false", "RAYON_NUM_THREADS": "1"}
-        self.dt_env = {**self.env, "HF_ASSETS_CACHE": str(work / "hf_assets"), "HF_HOME": str(work / "hf_home"),
-                       "HF_HUB_OFFLINE": "1"}
+        self.dt_env = {**self.env, "HF_ASSETS_CACHE": str(work / "hf_assets"),
+                       "HF_HOME": str(work / "hf_home"), "HF_HUB_OFFLINE": "1"}
 
     def roots(self, label: str, *args: str, corpus: Path | None = None) -> Measured:
         """A roots worker (this module with --worker) in a fresh process of this interpreter."""
@@ -506,7 +514,8 @@ class Bench:
         # a repeat starts from nothing: datatrove's executors skip tasks their logging folder marks done
         shutil.rmtree(self.work / f"datatrove-{label}", ignore_errors=True)
         cmd = [str(self.dt_python), str(DATATROVE_SCRIPT), *args, "--corpus", str(corpus or self.corpus),
-               "--lid-model", str(self.lid_model), "--lm-dir", str(self.lm_dir), "--tokenizer", str(self.tokenizer),
+               "--lid-model", str(self.lid_model), "--lm-dir", str(self.lm_dir),
+               "--tokenizer", str(self.tokenizer),
                "--workdir", str(self.work / f"datatrove-{label}"), "--out", str(out)]
         return run_measured(cmd, self.work / f"datatrove-{label}.log", out, env=self.dt_env)
 
@@ -547,7 +556,8 @@ def compare_stages(bench: Bench, n_docs: int) -> dict[str, Any]:
     parts = dt_q.result["parts"]
     bench.stage_row("quality", "datatrove", dt_q,
                     f"Gopher rep {_rate(n_docs, parts['GopherRepetitionFilter']['cpu_s'])} + quality "
-                    f"{_rate(n_docs, parts['GopherQualityFilter']['cpu_s'])} docs/s, en; {dt_q.result['kept']} pass")
+                    f"{_rate(n_docs, parts['GopherQualityFilter']['cpu_s'])} docs/s, en; "
+                    f"{dt_q.result['kept']} pass")
 
     roots_p = bench.roots("perplexity", "stage", "perplexity")
     dt_p = bench.datatrove("perplexity", "stage", "perplexity")
@@ -555,14 +565,15 @@ def compare_stages(bench: Bench, n_docs: int) -> dict[str, Any]:
     same = sum(x == y for x, y in zip(a, b))
     checks["perplexity_identical"] = f"{same}/{len(a)}"
     bench.stage_row("perplexity", "roots", roots_p, "roots.lm.PerplexityModel")
-    bench.stage_row("perplexity", "datatrove", dt_p, f"KenlmModel subclass; identical on {same}/{len(a)} docs")
+    bench.stage_row("perplexity", "datatrove", dt_p,
+                    f"KenlmModel subclass; identical on {same}/{len(a)} docs")
 
     roots_pii = bench.roots("pii", "stage", "pii")
     dt_pii = bench.datatrove("pii", "stage", "pii")
     reps = ", ".join(f"{k} {v}" for k, v in roots_pii.result["replacements"].items())
     bench.stage_row("pii", "roots", roots_pii,
-                    f"PiiScrubber(EMAIL, IP_ADDRESS), validated spans -> PI:<TAG>; {roots_pii.result['changed']} "
-                    f"docs changed ({reps})")
+                    "PiiScrubber(EMAIL, IP_ADDRESS), validated spans -> PI:<TAG>; "
+                    f"{roots_pii.result['changed']} docs changed ({reps})")
     bench.stage_row("pii", "datatrove", dt_pii, f"PIIFormatter (all IPs), fake addresses; "
                     f"{dt_pii.result['changed']} docs changed")
     checks["pii_docs_changed"] = f"roots {roots_pii.result['changed']} / datatrove {dt_pii.result['changed']}"
@@ -576,8 +587,8 @@ def compare_stages(bench: Bench, n_docs: int) -> dict[str, Any]:
     dt_t = bench.datatrove("tokenize", "stage", "tokenize")
     same_bin = roots_t.result["bin_sha256"] == dt_t.result["bin_sha256"]
     bench.stage_row("tokenize", "roots", roots_t,
-                    f"release_parts.tokenize_file: Parquet in, encode x{roots_t.result['batch']}, shard bytes + "
-                    f"lineage; {roots_t.result['tokens']} tokens")
+                    f"release_parts.tokenize_file: Parquet in, encode x{roots_t.result['batch']}, shard "
+                    f"bytes + lineage; {roots_t.result['tokens']} tokens")
     bench.stage_row("tokenize", "datatrove", dt_t,
                     f"MegatronDocumentTokenizer.write_tokens: encode_batch x10000, .bin/.idx; "
                     f"{dt_t.result['tokens']} tokens; .bin {'identical' if same_bin else 'DIFFERENT'}")
@@ -593,7 +604,8 @@ def flows(rows: list[Row]) -> list[str]:
         if row.stage != TITLES["e2e"]:
             continue
         if row.tool == "roots":
-            steps = [f"{s['stage']} {s['in']}>{s['out']}" for s in row.detail.get("stages", []) if s["removed"]]
+            steps = [f"{s['stage']} {s['in']}>{s['out']}"
+                     for s in row.detail.get("stages", []) if s["removed"]]
             merged = row.detail.get("merge")
             if merged:
                 steps.append(f"merge {merged['documents']} docs > {merged['tokens']} tokens in "
@@ -616,7 +628,8 @@ def where_time_goes(rows: list[Row]) -> list[str]:
         if row.tool == "roots":
             parts = {f"run:{k}": float(v) for k, v in (row.detail.get("stage_cpu_seconds") or {}).items()}
             run_cpu = float(row.detail.get("cpu_s") or 0.0)
-            parts["run: rest (Beam, reading, dedup, Parquet, stats)"] = max(0.0, run_cpu - sum(parts.values()))
+            parts["run: rest (Beam, reading, dedup, Parquet, stats)"] = max(
+                0.0, run_cpu - sum(parts.values()))
             merged = row.detail.get("merge") or {}
             merge_cpu = float(merged.get("cpu_s") or 0.0)
             if merged:
@@ -626,7 +639,8 @@ def where_time_goes(rows: list[Row]) -> list[str]:
             parts["process outside run+merge (imports)"] = max(0.0, row.cpu_s - run_cpu - merge_cpu)
         else:
             parts = {f"job:{k}": float(v["cpu_s"]) for k, v in (row.detail.get("jobs") or {}).items()}
-            parts["process outside the jobs (imports, executor)"] = max(0.0, row.cpu_s - float(row.detail["cpu_s"]))
+            parts["process outside the jobs (imports, executor)"] = max(
+                0.0, row.cpu_s - float(row.detail["cpu_s"]))
         top = sorted(parts.items(), key=lambda kv: -kv[1])
         lines.append(f"{row.tool} end-to-end CPU s by part: " + ", ".join(f"{k} {v:.2f}" for k, v in top))
     return lines
@@ -645,19 +659,22 @@ def compare_e2e(bench: Bench, n_docs: int, with_dedup: bool, repeats: int = 1) -
     d, merged = r.result["documents"], r.result["merge"]
     lid = ", ".join(f"{k} {v}" for k, v in sorted(r.result["langid_backends"].items()))
     bench.process_row("e2e", "roots", n_docs, r,
-                      f"roots run (Beam DirectRunner) + roots merge; in-process {_rate(n_docs, r.result['cpu_s'] + merged['cpu_s'])}"
-                      f" docs/s/core; kept {d['kept']} (dups {r.result['duplicates']}); released {merged['documents']}"
-                      f" docs, {merged['tokens']} tokens; LID by {lid}")
+                      "roots run (Beam DirectRunner) + roots merge; in-process "
+                      f"{_rate(n_docs, r.result['cpu_s'] + merged['cpu_s'])} docs/s/core; kept {d['kept']} "
+                      f"(dups {r.result['duplicates']}); released {merged['documents']} docs, "
+                      f"{merged['tokens']} tokens; LID by {lid}")
     t = best_of(repeats, lambda: bench.datatrove("e2e", "e2e"))
     bench.process_row("e2e", "datatrove", n_docs, t,
-                      f"5 LocalPipelineExecutor jobs; in-process {_rate(n_docs, t.result['cpu_s'])} docs/s/core; "
-                      f"dups {t.result['removed']}; released {t.result['released']} docs, {t.result['tokens']} tokens")
-    k = min((bench.roots("kernels", "kernels", "--ids", r.result["ids_file"]) for _ in range(max(1, repeats))),
-            key=lambda m: m.result["cpu_s"])
+                      f"5 LocalPipelineExecutor jobs; in-process {_rate(n_docs, t.result['cpu_s'])} "
+                      f"docs/s/core; dups {t.result['removed']}; released {t.result['released']} docs, "
+                      f"{t.result['tokens']} tokens")
+    k = min((bench.roots("kernels", "kernels", "--ids", r.result["ids_file"])
+             for _ in range(max(1, repeats))), key=lambda m: m.result["cpu_s"])
     parts = "; ".join(f"{name} {v['docs_per_s']}/s on {v['docs']}" for name, v in k.result["parts"].items())
     bench.stage_row("kernels", "libraries", k, f"tight loops, docs roots fed each: {parts}")
     small, n_small = prefix_corpus(bench.corpus, n_docs // SMALL_FRACTION)
-    for tool, measure in (("roots", lambda: bench.roots("e2e-small", "run", E2E_RECIPE, "merge", corpus=small)),
+    for tool, measure in (("roots",
+                           lambda: bench.roots("e2e-small", "run", E2E_RECIPE, "merge", corpus=small)),
                           ("datatrove", lambda: bench.datatrove("e2e-small", "e2e", corpus=small))):
         bench.process_row("e2e_small", tool, n_small, best_of(repeats, measure),
                           "same pipeline and settings; subtracted from the full run for the marginal rate")
@@ -666,8 +683,9 @@ def compare_e2e(bench: Bench, n_docs: int, with_dedup: bool, repeats: int = 1) -
         try:
             r = bench.roots("dedup", "run", DEDUP_RECIPE)
             bench.process_row("dedup", "roots", n_docs, r,
-                              f"Beam: normalise, MinHash-LSH, union-find; pipeline {_rate(n_docs, r.result['cpu_s'])} "
-                              f"docs/s/core; removed {r.result['duplicates']}")
+                              "Beam: normalise, MinHash-LSH, union-find; pipeline "
+                              f"{_rate(n_docs, r.result['cpu_s'])} docs/s/core; removed "
+                              f"{r.result['duplicates']}")
         except MeasureError as exc:
             failures.append(f"roots dedup: {exc}")
         try:
@@ -716,7 +734,8 @@ def kernel_floor(rows: list[Row]) -> float | None:
     stages = (run.detail.get("stage_cpu_seconds") or {}) if run else {}
     if not kernels or kernels.cpu_s <= 0 or not stages:
         return None
-    return round((kernels.cpu_s + sum(float(stages.get(s) or 0.0) for s in NON_KERNEL_STAGES)) / kernels.cpu_s, 2)
+    return round((kernels.cpu_s + sum(float(stages.get(s) or 0.0) for s in NON_KERNEL_STAGES))
+                 / kernels.cpu_s, 2)
 
 
 def ratios(rows: list[Row]) -> dict[str, float | None]:
@@ -768,9 +787,9 @@ DIFFERENT = [
      "before scoring, scores every stage for every document (score, then decide) and writes kept and "
      "rejected documents to Parquet with their statistics; datatrove drops a document at the first failing "
      "filter (so later filters see fewer documents: mostly English survives Gopher quality) and writes only "
-     "kept documents, gzipped JSONL, which its dedup and tokenisation jobs read back. roots' language ID also "
-     "routes the documents fastText is unsure of to CLD3 (roots/data/langid_routing.yaml); the end-to-end "
-     "note counts the documents each backend labelled."),
+     "kept documents, gzipped JSONL, which its dedup and tokenisation jobs read back. roots' language ID "
+     "also routes the documents fastText is unsure of to CLD3 (roots/data/langid_routing.yaml); the "
+     "end-to-end note counts the documents each backend labelled."),
     ("PII: roots finds candidates with bounded regexes and validates them (TLD, IPv4/IPv6 parsing) and "
      "writes PI:EMAIL / PI:IP_ADDRESS, repeating until nothing matches; datatrove runs one email and one "
      "IPv4 regex (no IPv6) and substitutes fake addresses. roots scrubs every document it writes, rejected "
@@ -779,11 +798,11 @@ DIFFERENT = [
      "out 5% per language for validation, writes one shard pair per language and split plus a lineage "
      "table per shard, tokenizer files, blend weights, data card, report and a manifest hashing every file; "
      "datatrove's MegatronDocumentTokenizer writes one .bin/.idx for the task. roots encodes with "
-     "encode_batch_fast (no offsets) in batches of roots.release_parts.BATCH and never turns a literal '</s>' in the text into "
-     "the special id; datatrove uses encode_batch (with offsets) in batches of 10,000 and its EOS "
-     "post-processor. Neither trains a tokenizer in the timed runs. Because datatrove's English-only Gopher "
-     "quality filter drops nearly every non-English document, its dedup and tokenisation jobs get far fewer "
-     "documents than roots' (the end-to-end flow lines give the counts)."),
+     "encode_batch_fast (no offsets) in batches of roots.release_parts.BATCH and never turns a literal "
+     "'</s>' in the text into the special id; datatrove uses encode_batch (with offsets) in batches of "
+     "10,000 and its EOS post-processor. Neither trains a tokenizer in the timed runs. Because datatrove's "
+     "English-only Gopher quality filter drops nearly every non-English document, its dedup and tokenisation "
+     "jobs get far fewer documents than roots' (the end-to-end flow lines give the counts)."),
     ("Dedup inside end to end: roots' run removes near duplicates among the documents its filters kept, in "
      "the same Beam job (recipe dedup: {exact: false, near: true}); datatrove runs its signature, 14 "
      "bucket, cluster and filter steps as separate jobs over files on disk."),
@@ -802,7 +821,8 @@ def print_table(rows: list[Row], corpus: dict[str, Any]) -> None:
     print(f"\ncorpus ({corpus.get('kind', 'multilingual')}): {corpus['docs']} documents, {corpus['mb']} MB; "
           f"machine: {os.cpu_count()} cores; "
           "docs/s/core = documents / CPU seconds")
-    head = f"{'stage':<44} {'tool':<10} {'docs':>6} {'wall s':>8} {'CPU s':>8} {'docs/s/core':>11} {'peak RSS MB':>11}"
+    head = (f"{'stage':<44} {'tool':<10} {'docs':>6} {'wall s':>8} {'CPU s':>8} {'docs/s/core':>11} "
+            f"{'peak RSS MB':>11}")
     print(head + "  notes")
     print("-" * (len(head) + 40))
     last = None
@@ -814,18 +834,21 @@ def print_table(rows: list[Row], corpus: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=5000, help="documents to generate (default 5000)")
     parser.add_argument("--corpus-kind", choices=("multilingual", "english"), default="multilingual",
-                        help="multilingual: UDHR in many languages (roots.bench.generate_corpus); english: prose "
-                             "from the bundled Python docs, where datatrove's English-only Gopher filters keep "
-                             "documents too, so both tools do the downstream work")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"results file (default {DEFAULT_JSON})")
+                        help="multilingual: UDHR in many languages (roots.bench.generate_corpus); english: "
+                             "prose from the bundled Python docs, where datatrove's English-only Gopher "
+                             "filters keep documents too, so both tools do the downstream work")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON,
+                        help=f"results file (default {DEFAULT_JSON})")
     parser.add_argument("--datatrove-venv", type=Path, default=DATATROVE_VENV)
     parser.add_argument("--no-dedup", action="store_true", help="skip the MinHash dedup end-to-end rows")
     parser.add_argument("--repeats", type=int, default=2,
                         help="end-to-end and kernel rows: best (least CPU) of this many runs (default 2)")
-    parser.add_argument("--keep-workdir", action="store_true", help="keep the scratch directory (logs, outputs)")
+    parser.add_argument("--keep-workdir", action="store_true",
+                        help="keep the scratch directory (logs, outputs)")
     # internal: one measurement inside a worker subprocess
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
@@ -864,32 +887,35 @@ def main(argv: list[str] | None = None) -> int:
         found = ratios(bench.rows)
         print(f"\nroots / datatrove end to end: {found['roots_over_datatrove_e2e']}x docs/s/core "
               f"(goal >= {GOAL_VS_DATATROVE}x)")
-        print(f"bare kernels / roots end to end: {found['kernels_over_roots_e2e']}x (roots is that many times "
-              f"slower than its libraries alone; goal <= {GOAL_VS_KERNELS}x)")
-        print(f"marginal (start-up excluded, full run minus the run on the first fifth): roots "
-              f"{found['roots_marginal_docs_per_s_per_core']}, datatrove {found['datatrove_marginal_docs_per_s_per_core']}"
-              f" docs/s/core; roots / datatrove {found['roots_over_datatrove_marginal']}x, kernels / roots "
+        print(f"bare kernels / roots end to end: {found['kernels_over_roots_e2e']}x (roots is that many "
+              f"times slower than its libraries alone; goal <= {GOAL_VS_KERNELS}x)")
+        print("marginal (start-up excluded, full run minus the run on the first fifth): roots "
+              f"{found['roots_marginal_docs_per_s_per_core']}, datatrove "
+              f"{found['datatrove_marginal_docs_per_s_per_core']} docs/s/core; roots / datatrove "
+              f"{found['roots_over_datatrove_marginal']}x, kernels / roots "
               f"{found['kernels_over_roots_marginal']}x")
-        print(f"floor of kernels / roots: {found['kernels_over_roots_floor']}x (kernel CPU plus roots' stages that "
-              f"call no kernel library: {', '.join(NON_KERNEL_STAGES)}; what roots would reach with no other "
-              "overhead at all)")
+        print(f"floor of kernels / roots: {found['kernels_over_roots_floor']}x (kernel CPU plus roots' "
+              f"stages that call no kernel library: {', '.join(NON_KERNEL_STAGES)}; what roots would reach "
+              "with no other overhead at all)")
         print("\nchecks: " + ", ".join(f"{k}={v}" for k, v in checks.items()))
         print("\n".join(flows(bench.rows)))
         print("\n".join(where_time_goes(bench.rows)))
-        print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}; wall times include waiting for the "
-              "CPU when the machine is busy, docs/s/core (CPU time) does not")
+        print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}; wall times include waiting for "
+              "the CPU when the machine is busy, docs/s/core (CPU time) does not")
         print("\nequivalent:\n" + "\n".join(f"  - {line}" for line in EQUIVALENT))
         print("different:\n" + "\n".join(f"  - {line}" for line in DIFFERENT))
         dt_version = next(r.detail.get("datatrove_version") for r in bench.rows if r.tool == "datatrove")
         versions = {"datatrove": dt_version, "python": sys.version.split()[0]}
-        report = {"corpus": corpus, "cores": os.cpu_count(), "load_average": os.getloadavg(), "versions": versions,
+        report = {"corpus": corpus, "cores": os.cpu_count(), "load_average": os.getloadavg(),
+                  "versions": versions,
                   "models": {"lid": str(lid_model), "lm": str(lm_dir), "tokenizer_vocab": TOKENIZER_VOCAB},
                   "ratios": found, "goals": {"roots_over_datatrove_e2e": f">= {GOAL_VS_DATATROVE}",
                                               "kernels_over_roots_e2e": f"<= {GOAL_VS_KERNELS}",
                                               "roots_over_datatrove_marginal": f">= {GOAL_VS_DATATROVE}",
                                               "kernels_over_roots_marginal": f"<= {GOAL_VS_KERNELS}"},
                   "where_time_goes": where_time_goes(bench.rows), "checks": checks,
-                  "rows": [asdict(r) for r in bench.rows], "failures": failures, "equivalent": EQUIVALENT, "different": DIFFERENT,
+                  "rows": [asdict(r) for r in bench.rows], "failures": failures, "equivalent": EQUIVALENT,
+                  "different": DIFFERENT,
                   "total_seconds": round(time.perf_counter() - started, 1)}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2, default=str))
