@@ -2,7 +2,7 @@
 source.
 
 Only rows whose status is 'kept' take part; every other row passes through untouched. Only small keys
-are grouped: the per-row work lives in `roots/dedup_rows.py`, and the source pipeline keeps the texts in
+are grouped: the per-row work lives in `roots/dedup/rowkeys.py`, and the source pipeline keeps the texts in
 spill files next to its workers and groups the keys through key spill files (see
 `pipelines/source_pipeline.py`). Steps, in order (the grouping is a GroupByKey here, a bucket step there):
 

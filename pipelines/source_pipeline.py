@@ -4,7 +4,7 @@ Why this shape: a runner holds what it shuffles (the DirectRunner in memory), so
 through a shuffle. Each input file is one unit of work:
 
 1. `ProcessFile` streams the file, runs the document stages in batches (models load once per worker)
-   and writes every row to a spill file (`roots/spill.py`), malformed records to quarantine fragments,
+   and writes every row to a spill file (`roots/io/spill.py`), malformed records to quarantine fragments,
    and the URL keys of its kept rows to key spill files. Without dedup it writes the output fragments
    directly and the run ends there.
 2. URL keys -> URL riders (bucket step, below); `CountLines` writes each file's template line digests
@@ -18,7 +18,7 @@ through a shuffle. Each input file is one unit of work:
 
 Bucket steps: keys never go through a shuffle either (the DirectRunner holds shuffles in memory, ~4 kB
 per kept document). Each pass writes its keys partitioned by a hash of the key into `B` buckets
-(`roots/spill.py`: B from the source's input size, ~16 MB of input per bucket); a bucket step is
+(`roots/io/spill.py`: B from the source's input size, ~16 MB of input per bucket); a bucket step is
 `Create(range(B))` and a function that reads one bucket of every file, finds the keys two or more
 documents share in Arrow, and emits only those groups (or the frequent lines). It takes the list of
 finished spill files as a side input, which both orders it after them and names the files to read.

@@ -403,7 +403,7 @@ def test_tokenizer_sample_includes_code_and_keeps_indentation(built):
         assert tok.decode(tok.encode(text).ids) == text
 
 
-def test_jsonl_code_with_licence_field(ws, run_cli):
+def test_jsonl_code_with_license_field(ws, run_cli):
     records = [
         {"path": "pkg/a.py", "content": APP_PY, "license": "mit", "repo": "acme/tools"},
         {"path": "pkg/b.go", "content": MAIN_GO, "license": "gpl-3.0", "repo": "acme/server"},
@@ -494,9 +494,9 @@ def test_secrets_idempotent_and_false_positives():
     assert outs[4][1] == {"PASSWORD": 1, "PRIVATE_KEY": 1} and "next_line = 1" in outs[4][0]
 
 
-def test_licence_expressions():
+def test_license_expressions():
     def verdict(expression: str) -> str | None:
-        return code.licence_verdict(expression, "CC0-1.0", frozenset({"mit", "apache-2.0"}))
+        return code.license_verdict(expression, "CC0-1.0", frozenset({"mit", "apache-2.0"}))
 
     assert verdict("MIT") is None and verdict("mit") is None and verdict("CC0-1.0") is None
     assert verdict("MIT OR GPL-3.0-only") is None and verdict("(MIT OR GPL-2.0) AND Apache-2.0") is None

@@ -19,7 +19,7 @@ def decisions(ws, today=None):
     return {(d.source, d.scope): d for d in out}
 
 
-def test_policy_clears_open_licences_and_not_others(run_cli, ws):
+def test_policy_clears_open_licenses_and_not_others(run_cli, ws):
     register(run_cli, ws, "open", "CC0-1.0")
     register(run_cli, ws, "nc", "CC-BY-NC-4.0")
     register(run_cli, ws, "closed", "proprietary")
@@ -30,7 +30,7 @@ def test_policy_clears_open_licences_and_not_others(run_cli, ws):
     assert "no permission record" in d[("closed", "training")].basis
 
 
-def test_unknown_licence_reason(run_cli, ws):
+def test_unknown_license_reason(run_cli, ws):
     register(run_cli, ws, "odd", "Artistic-2.0")
     d = decisions(ws)[("odd", "training")]
     assert not d.cleared and "unknown to the policy" in d.basis

@@ -1,4 +1,5 @@
-"""Tests for roots.lm: cc_net normalisation, KenLM training with the real lmplz, ROOTS perplexity."""
+"""Tests for roots.stages.perplexity: cc_net normalisation, KenLM training with the real lmplz, ROOTS
+perplexity."""
 
 from __future__ import annotations
 
@@ -136,39 +137,39 @@ def en_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[perplexity.Perpl
 # ------------------------------------------------------------------------------------------------
 
 
-def test_normalize_digits_become_zero_including_non_ascii_digits() -> None:
-    assert perplexity.normalize_for_lm("In 1948, 58 states") == "In 0000, 00 states"
-    assert perplexity.normalize_for_lm("٣ and ३") == "0 and 0"  # Arabic-Indic and Devanagari digits
+def test_normalise_digits_become_zero_including_non_ascii_digits() -> None:
+    assert perplexity.normalise_for_lm("In 1948, 58 states") == "In 0000, 00 states"
+    assert perplexity.normalise_for_lm("٣ and ३") == "0 and 0"  # Arabic-Indic and Devanagari digits
 
 
-def test_normalize_keeps_case_and_accents() -> None:
-    assert perplexity.normalize_for_lm("Élan CAFÉ Straße") == "Élan CAFÉ Straße"
+def test_normalise_keeps_case_and_accents() -> None:
+    assert perplexity.normalise_for_lm("Élan CAFÉ Straße") == "Élan CAFÉ Straße"
 
 
-def test_normalize_removes_newlines_and_control_characters_without_spaces() -> None:
+def test_normalise_removes_newlines_and_control_characters_without_spaces() -> None:
     # ROOTS deletes codes 0-31 and 127-159: "\n" joins the lines, it does not become a space
-    assert perplexity.normalize_for_lm("first line\nsecond\tcolumn\x85end\x00") == "first linesecondcolumnend"
-    assert perplexity.normalize_for_lm("  \n padded \t ") == "padded"
-    assert "\n" not in perplexity.normalize_for_lm("a\r\nb\n\nc")
+    assert perplexity.normalise_for_lm("first line\nsecond\tcolumn\x85end\x00") == "first linesecondcolumnend"
+    assert perplexity.normalise_for_lm("  \n padded \t ") == "padded"
+    assert "\n" not in perplexity.normalise_for_lm("a\r\nb\n\nc")
 
 
-def test_normalize_unicode_punctuation_map() -> None:
+def test_normalise_unicode_punctuation_map() -> None:
     # cc_net's own test string for replace_unicode_punct and its expected output, except that the
     # fullwidth "１" (a \d digit) becomes "0": digits are replaced before punctuation, as in ROOTS/cc_net
     weird = "，。、„”“«»１」「《》´∶：？！（）；–—．～’…━〈〉【】％"
     expected = ',.,"""""0""""\'::?!();- - . ~\'...-<>[]%'
-    assert perplexity.normalize_for_lm(weird + "►") == expected + "-"
-    assert perplexity.normalize_for_lm("l’homme — «libre»…") == "l'homme  -  \"libre\"..."
+    assert perplexity.normalise_for_lm(weird + "►") == expected + "-"
+    assert perplexity.normalise_for_lm("l’homme — «libre»…") == "l'homme  -  \"libre\"..."
 
 
-def test_normalize_exotic_whitespace_and_strip() -> None:
-    assert perplexity.normalize_for_lm("\u3000a\u00a0b\u2009c ") == "a b c"
-    assert perplexity.normalize_for_lm("") == ""
-    assert perplexity.normalize_for_lm("\n\t\x01") == ""
+def test_normalise_exotic_whitespace_and_strip() -> None:
+    assert perplexity.normalise_for_lm("\u3000a\u00a0b\u2009c ") == "a b c"
+    assert perplexity.normalise_for_lm("") == ""
+    assert perplexity.normalise_for_lm("\n\t\x01") == ""
 
 
-def _reference_normalize(text: str) -> str:
-    """`normalize_for_lm` as ROOTS wrote it, with `str.translate`: the regex version must match it."""
+def _reference_normalise(text: str) -> str:
+    """`normalise_for_lm` as ROOTS wrote it, with `str.translate`: the regex version must match it."""
     import re
 
     text = re.sub("[" + "".join(map(chr, [*range(32), *range(127, 160)])) + "]", "", text).strip()
@@ -186,8 +187,8 @@ _LM_TRICKY = [*perplexity._UNICODE_PUNCT, *perplexity._EXOTIC_WHITESPACE, "\n", 
 @settings(max_examples=400)
 @given(st.lists(st.one_of(st.sampled_from(_LM_TRICKY), st.text(), st.text(st.characters(max_codepoint=127))),
                 max_size=12).map("".join))
-def test_normalize_matches_the_translate_reference(text: str) -> None:
-    assert perplexity.normalize_for_lm(text) == _reference_normalize(text)
+def test_normalise_matches_the_translate_reference(text: str) -> None:
+    assert perplexity.normalise_for_lm(text) == _reference_normalise(text)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -327,7 +328,7 @@ def test_perplexity_is_exactly_the_roots_formula(
     sp = spm.SentencePieceProcessor(model_file=str(model.model_dir / "sp.model"))
     klm = kenlm.Model(str(model.model_dir / "lm.binary"))
     doc = "In 2024 the Museum\nopened “a new wing”…\tfor 3 years"
-    pieces = " ".join(sp.encode_as_pieces(perplexity.normalize_for_lm(doc)))
+    pieces = " ".join(sp.encode_as_pieces(perplexity.normalise_for_lm(doc)))
     assert "\n" not in pieces  # one line: the score is document-level
     expected = round(10 ** (-klm.score(pieces, bos=True, eos=True) / (len(pieces.split()) + 1)), 1)
     assert model.perplexity(doc) == expected
@@ -375,7 +376,7 @@ def test_perplexity_fast_count_matches_the_formula(en_model: tuple[perplexity.Pe
                                                    text: str) -> None:
     model, _, _ = en_model
     model.perplexity("warm up")
-    doc = " ".join(model._sp.encode_as_pieces(perplexity.normalize_for_lm(text)))
+    doc = " ".join(model._sp.encode_as_pieces(perplexity.normalise_for_lm(text)))
     log_score, length = 0.0, 0
     for line in doc.split("\n"):
         log_score += model._lm.score(line)

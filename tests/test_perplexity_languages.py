@@ -47,7 +47,7 @@ def test_real_text_beats_shuffled_and_matches_kenlm(trained):
         sp = spm.SentencePieceProcessor(model_file=str(model.model_dir / "sp.model"))
         for text in udhr_paragraphs(lang, 3, min_words=40):
             assert model.perplexity(text) < model.perplexity(shuffled(text, lang)), lang
-            pieces = " ".join(sp.encode_as_pieces(perplexity.normalize_for_lm(text)))
+            pieces = " ".join(sp.encode_as_pieces(perplexity.normalise_for_lm(text)))
             assert model.perplexity(text) == round(klm.perplexity(pieces), 1), lang
 
 

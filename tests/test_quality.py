@@ -1,5 +1,5 @@
-"""Tests for roots.quality: the parameter table, each filter on documents it must reject, natural text in
-five languages that must pass, the fixed character-repetition formula, and property tests."""
+"""Tests for roots.stages.quality: the parameter table, each filter on documents it must reject, natural
+text in five languages that must pass, the fixed character-repetition formula, and property tests."""
 
 from __future__ import annotations
 

@@ -155,7 +155,8 @@ class Section:
 class LangidConfig(Section):
     SECTION: ClassVar[str] = "langid"
 
-    model: str = setting(BUNDLED_LANGID_MODEL, _text, "Use lid.176.ftz (the bundled fastText model) or the path "
+    model: str = setting(BUNDLED_LANGID_MODEL, _text,
+                         "Use lid.176.ftz (the bundled fastText model) or the path "
                          "of a lid.176.bin / GlotLID model file.")
     batch_size: int = setting(512, _integer(1), "Documents classified per language-ID call.")
     routing: str | None = setting(None, _optional(_text),

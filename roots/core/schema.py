@@ -62,14 +62,18 @@ QUALITY_FILTERS: tuple[QualityFilter, ...] = (
     QualityFilter("word_count", "number_words", "words",
                   (Bound("min", "number_words_min", "int"), Bound("max", "number_words_max", "int")),
                   log_scale=True),
-    QualityFilter("char_repetition", "char_repetition_ratio", "char repetition", (Bound("max", "char_repetition_max"),),
+    QualityFilter("char_repetition", "char_repetition_ratio", "char repetition",
+                  (Bound("max", "char_repetition_max"),),
                   settings=(("char_repetition_n", "n"), ("char_repetition_roots_compat", "bool"))),
-    QualityFilter("word_repetition", "word_repetition_ratio", "word repetition", (Bound("max", "word_repetition_max"),),
+    QualityFilter("word_repetition", "word_repetition_ratio", "word repetition",
+                  (Bound("max", "word_repetition_max"),),
                   settings=(("word_repetition_n", "n"),)),
     QualityFilter("special_characters", "special_characters_ratio", "special chars",
                   (Bound("max", "special_characters_max"),)),
-    QualityFilter("stopwords", "stopwords_ratio", "stop words", (Bound("min", "stopwords_min"),), requires="stopwords"),
-    QualityFilter("flagged_words", "flagged_words_ratio", "flagged words", (Bound("max", "flagged_words_max"),)),
+    QualityFilter("stopwords", "stopwords_ratio", "stop words", (Bound("min", "stopwords_min"),),
+                  requires="stopwords"),
+    QualityFilter("flagged_words", "flagged_words_ratio", "flagged words",
+                  (Bound("max", "flagged_words_max"),)),
     # Not in ROOTS: Gopher's (Rae et al. 2021) mean word length bounds, 3 to 10 characters.
     QualityFilter("mean_word_length", "mean_word_length", "mean word length",
                   (Bound("min", "mean_word_length_min"), Bound("max", "mean_word_length_max"))),
@@ -89,7 +93,8 @@ PRIVATE = (NODE, URL_KEY, URL_PARENT, SIG, EXACT)
 QUALITY_REASONS = tuple(f.reason for f in QUALITY_FILTERS)
 """The reasons the quality filters give, in ROOTS's order (the first failure wins)."""
 
-CODE_THRESHOLD_REASONS = ("code_max_line_length", "code_mean_line_length", "code_alphanum", "code_token_length")
+CODE_THRESHOLD_REASONS = ("code_max_line_length", "code_mean_line_length", "code_alphanum",
+                          "code_token_length")
 """The code filters (`roots.stages.code`) that compare a stored statistic with a threshold."""
 
 REDECIDED_REASONS = frozenset({"language", *QUALITY_REASONS, "perplexity", *CODE_THRESHOLD_REASONS})

@@ -23,7 +23,8 @@ def load_yaml(path: Path) -> Any:
     except FileNotFoundError:
         raise UserError(f"{path}: file not found.") from None
     except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start}); save it as UTF-8.") from None
+        raise UserError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start}); "
+                        "save it as UTF-8.") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -51,4 +52,5 @@ def write_yaml(path: Path, data: Any) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n")
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False,
+                                       default=str) + "\n")

@@ -5,7 +5,7 @@ matter. Memory is bounded whatever the release's size, the way datatrove's bucke
 streaming passes over the signature files.
 
 1. Every document with a non-empty signature gets a node number (preference order, then file and row
-   order) and its LSH band keys go to key spills (`roots/spill.py`) split by a hash of the key (about
+   order) and its LSH band keys go to key spills (`roots/io/spill.py`) split by a hash of the key (about
    `KEYS_PER_BUCKET` per bucket; the count is sized from the signature files' row counts up front).
 2. One bucket at a time, only the keys two or more documents share are grouped; each group's first node
    (the preferred copy) gets a candidate edge to every member from another source.
@@ -41,7 +41,7 @@ from roots.io import spill
 KEYS_PER_BUCKET = 2_000_000
 #: band keys per document assumed when sizing the buckets (14 bands at the 0.7/128 default)
 BANDS_ESTIMATE = 16
-#: the key kind and the one "input file" of the key spills (`roots/spill.py`) in the temporary directory
+#: the key kind and the one "input file" of the key spills (`roots/io/spill.py`) in the temporary directory
 KIND, FILE = "cross_source", "all"
 
 

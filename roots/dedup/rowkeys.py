@@ -3,7 +3,7 @@ is rewritten once the source-wide decisions are known (pure; no Beam).
 
 Why it is split this way: the shuffles only need small keys (node, URL key, line digests, band digests,
 exact hashes), so the texts can stay in files next to the worker that produced them while the keys go
-through the runner (or, in the source pipeline, through key spill files: `roots/spill.py`).
+through the runner (or, in the source pipeline, through key spill files: `roots/io/spill.py`).
 `pipelines/source_pipeline.py` runs these functions over a source's spill files;
 `pipelines/dedup.py` runs the same functions over an in-memory PCollection of rows.
 

@@ -112,7 +112,7 @@ def write_shard(out_dir: str, kind: str, shard: int, num_shards: int, rows: Iter
 
 
 FRAGMENTS = "_fragments"
-WORK = "_work"  # spill files of the per-file passes (roots.spill)
+WORK = "_work"  # spill files of the per-file passes (roots.io.spill)
 
 
 def bounded_arrow_memory() -> None:
@@ -178,7 +178,7 @@ def consolidate(out_dir: Path, num_shards: int) -> None:
     """One Parquet file per (kind, shard) from its fragments, streamed batch by batch (memory: one batch,
     whatever the shard's size). Rows come fragment by fragment in name order (the input file's id), each
     fragment in its file's order, so every runner produces the same bytes. Also removes the run's spill
-    files (`roots.spill`), which are no use once the shards exist."""
+    files (`roots.io.spill`), which are no use once the shards exist."""
     import shutil
 
     shutil.rmtree(out_dir / WORK, ignore_errors=True)

@@ -93,7 +93,7 @@ def rows(path: str, columns: list[str] | None = None,
 KEY_BUCKET_INPUT_BYTES = 16 << 20
 NODE_KEYS = pa.schema([pa.field("key", pa.binary()), pa.field("node", pa.string())])
 COUNT_KEYS = pa.schema([pa.field("key", pa.binary()), pa.field("n", pa.int64())])
-#: the merge's cross-source band keys (`roots/dedup_merge.py`): node numbers, not node texts
+#: the merge's cross-source band keys (`roots/dedup/crosssource.py`): node numbers, not node texts
 NUMBER_KEYS = pa.schema([pa.field("key", pa.binary()), pa.field("node", pa.int64())])
 KEY_SCHEMAS = {"url": NODE_KEYS, "lines": COUNT_KEYS, "bands": NODE_KEYS, "exact": NODE_KEYS,
                "cross_source": NUMBER_KEYS}

@@ -62,7 +62,8 @@ DEFAULTS: dict[str, Any] = {
     "vocab_size": toklib.BLOOM_VOCAB_SIZE,
     "source_ratios": {},  # e.g. {big_english_crawl: 0.5}, as ROOTS capped English
     "dedup": True,
-    "tokenizer_file": None,  # a tokenizer.json to use as is instead of training one (relative: to the workspace)
+    # a tokenizer.json to use as is instead of training one (relative: to the workspace)
+    "tokenizer_file": None,
 }
 
 
@@ -154,7 +155,8 @@ def decide_drops(plan: Plan, takedown_list: list[takedowns.Takedown], cfg: dict[
                     why, cause = f"takedown {hit.id}: {hit.reason}", "takedown"
             if why is None and key in dups:
                 why, cause = dups[key], "cross_source_duplicate"
-            if why is None and ratio < 1.0 and parts.unit_hash(int(cfg["seed"]), inc.name, row["id"]) >= ratio:
+            if (why is None and ratio < 1.0
+                    and parts.unit_hash(int(cfg["seed"]), inc.name, row["id"]) >= ratio):
                 why, cause = f"sampled out (source ratio {ratio})", "sampled_out"
             if why is not None:
                 drops[key] = why
@@ -188,7 +190,8 @@ def tokenizer_sample(plan: Plan, drops: dict[str, str], cfg: dict[str, Any]) -> 
             for row in _iter_kept(inc, ["id", "lang", "text"]):
                 key = schema.doc_key(inc.name, row["id"])
                 lang = parts.group_of(row["lang"])
-                if key not in drops and parts.unit_hash(int(cfg["seed"]) + 7, inc.name, row["id"]) < prob[lang]:
+                if (key not in drops
+                        and parts.unit_hash(int(cfg["seed"]) + 7, inc.name, row["id"]) < prob[lang]):
                     yield row["text"]
 
     return toklib.dedup_lines(selected())
@@ -251,7 +254,8 @@ def supplied_tokenizer(ws: Workspace, value: Any) -> Any:
         raise UserError(f"merge setting `tokenizer_file`: {path} is not a tokenizer.json ({exc}).") from None
     missing = [t for t in toklib.SPECIAL_TOKENS if tok.token_to_id(t) is None]
     if missing:
-        raise UserError(f"merge setting `tokenizer_file`: {path} lacks the special token(s) {', '.join(missing)} "
+        raise UserError(f"merge setting `tokenizer_file`: {path} lacks the special token(s) "
+                        f"{', '.join(missing)} "
                         "that the release needs (</s> is the end-of-document token).")
     return tok
 
@@ -295,19 +299,21 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
             tok = supplied
         else:
             print(f"  training the tokenizer (vocabulary {cfg['vocab_size']}) ...", flush=True)
-            tok = toklib.train_tokenizer(tokenizer_sample(plan, drops, cfg), vocab_size=int(cfg["vocab_size"]),
+            tok = toklib.train_tokenizer(tokenizer_sample(plan, drops, cfg),
+                                         vocab_size=int(cfg["vocab_size"]),
                                          min_frequency=int(cfg["tokenizer_min_frequency"]))
             release_freed_memory()
         timings = {"tokenizer_train_s": round(time.perf_counter() - t_tok, 3),
                    "tokenizer_train_cpu_s": round(time.process_time() - c_tok, 3)}
         toklib.save_hf_files(tok, tmp)
-        tasks = [{"index": i, "source": inc.name, "path": str(path), "clearance": inc.basis, "record": inc.record}
+        tasks = [{"index": i, "source": inc.name, "path": str(path), "clearance": inc.basis,
+                  "record": inc.record}
                  for i, (inc, path) in enumerate((inc, p) for inc in plan.included for p in inc.files)]
         parts_dir = tmp / "_parts"
         print(f"  tokenizing {len(tasks)} kept files into Megatron shards ...", flush=True)
         t_sh, c_sh = time.perf_counter(), time.process_time()
-        merge_pipeline.run(tasks, drops, str(tmp / "tokenizer.json"), str(parts_dir), float(cfg["valid_fraction"]),
-                           int(cfg["seed"]), beam_args or [])
+        merge_pipeline.run(tasks, drops, str(tmp / "tokenizer.json"), str(parts_dir),
+                           float(cfg["valid_fraction"]), int(cfg["seed"]), beam_args or [])
         c_asm = time.process_time()
         release_freed_memory()
         tokens, docs = assemble(parts_dir, tmp, len(tasks))
@@ -325,7 +331,8 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
 
         view = card_view(plan, tokens, docs, takedown_list)
         datacard.write_release_card(tmp, view)
-        manifest = build_manifest(ws, plan, cfg, takedown_list, drop_counts, tokens, docs, tmp, tok, started, view)
+        manifest = build_manifest(ws, plan, cfg, takedown_list, drop_counts, tokens, docs, tmp, tok,
+                                  started, view)
         manifest["timings"] = timings
         manifest["fertility"] = held_out
         write_json(tmp / "manifest.json", manifest)
@@ -389,8 +396,8 @@ def assemble(parts_dir: Path, out: Path, n_tasks: int) -> tuple[dict[str, dict[s
     try:
         for (group, split) in sorted(pieces):
             name = f"{group}_text_document" if split == "train" else f"{group}_valid_text_document"
-            n_tokens = _write_shard(out / "shards" / name, lineage_dir / f"{name}.parquet", pieces[(group, split)],
-                                    counts[(group, split)], segments, dtype)
+            n_tokens = _write_shard(out / "shards" / name, lineage_dir / f"{name}.parquet",
+                                    pieces[(group, split)], counts[(group, split)], segments, dtype)
             tokens[group][split] = n_tokens
             docs[group][split] = counts[(group, split)]
     finally:
@@ -528,7 +535,8 @@ def shard_writing_timings(parts_dir: Path, assemble_cpu_s: float) -> dict[str, f
     """CPU seconds of shard writing itself: every file's tokenisation into partial outputs (measured inside
     `tokenize_file`, on whichever worker ran it, the tokenizer's threads included) plus the assembly of
     the shards and lineage. The Beam step's own overhead is what `tokenize_and_write_cpu_s` adds."""
-    tokenize_cpu = sum(json.loads(p.read_text())["cpu_s"] for p in sorted((parts_dir / "_done").glob("*.json")))
+    tokenize_cpu = sum(json.loads(p.read_text())["cpu_s"]
+                       for p in sorted((parts_dir / "_done").glob("*.json")))
     return {"shard_tokenize_cpu_s": round(tokenize_cpu, 3), "shard_assemble_cpu_s": round(assemble_cpu_s, 3),
             "shard_writing_cpu_s": round(tokenize_cpu + assemble_cpu_s, 3)}
 
@@ -563,8 +571,9 @@ def card_view(plan: Plan, tokens: dict[str, dict[str, int]], docs: dict[str, Any
 
 
 def build_manifest(ws: Workspace, plan: Plan, cfg: dict[str, Any], takedown_list: list[takedowns.Takedown],
-                   drop_counts: dict[str, Counter[str]], tokens: dict[str, dict[str, int]], docs: dict[str, Any],
-                   out: Path, tok: Any, started: dt.datetime, view: dict[str, Any]) -> dict[str, Any]:
+                   drop_counts: dict[str, Counter[str]], tokens: dict[str, dict[str, int]],
+                   docs: dict[str, Any], out: Path, tok: Any, started: dt.datetime,
+                   view: dict[str, Any]) -> dict[str, Any]:
     sources = []
     for inc in plan.included:
         run_manifest = json.loads((inc.run_dir / "manifest.json").read_text())
@@ -575,7 +584,8 @@ def build_manifest(ws: Workspace, plan: Plan, cfg: dict[str, Any], takedown_list
             "run": {"finished": run_manifest.get("finished"), "config_hash": run_manifest.get("config_hash"),
                     "input_fingerprint": run_manifest["input"]["fingerprint"]},
             "documents_kept_by_run": stats["documents"]["kept"], "bytes_kept_by_run": stats["bytes"]["out"],
-            "languages": langs, "removed_at_merge": dict(sorted(drop_counts.get(inc.name, Counter()).items())),
+            "languages": langs,
+            "removed_at_merge": dict(sorted(drop_counts.get(inc.name, Counter()).items())),
         })
     files = {str(p.relative_to(out)): sha256_file(p) for p in sorted(out.rglob("*")) if p.is_file()
              and p.name != "manifest.json"}
@@ -599,6 +609,7 @@ def build_manifest(ws: Workspace, plan: Plan, cfg: dict[str, Any], takedown_list
         "shard_tokens": shard_tokens,
         "files_sha256": files,
         "versions": library_versions(("tokenizers", "pyarrow", "apache_beam")),
-        "lineage": "lineage/<shard>.parquet: document_index -> source, id, url, tokens, clearance, permission_record",
+        "lineage": ("lineage/<shard>.parquet: document_index -> source, id, url, tokens, clearance, "
+                    "permission_record"),
         "host": os.uname().nodename,
     }

@@ -29,7 +29,8 @@ from roots.stages.process import DocumentProcessor
 
 
 def redecide(proc: DocumentProcessor, row: dict[str, Any]) -> dict[str, Any]:
-    """The row's outcome under the processor's thresholds; rows outside the threshold filters are unchanged."""
+    """The row's outcome under the processor's thresholds; rows outside the threshold filters are
+    unchanged."""
     if row.get("status") != "kept" and row.get("reason") not in REDECIDED_REASONS:
         return row
     out = {**row, "status": "pending", "reason": None, "detail": None}
@@ -48,11 +49,11 @@ def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunR
     p = plan(ws, name, num_shards=num_shards)
     old = finished_manifest(p.final)
     if old is None:
-        raise UserError(f"source {name} has no finished run in {p.final} to re-threshold; run `roots run {name}` "
-                        "first.")
+        raise UserError(f"source {name} has no finished run in {p.final} to re-threshold; "
+                        f"run `roots run {name}` first.")
     if old.get("input", {}).get("fingerprint") != p.fingerprint:
-        raise UserError(f"the input of {name} changed since its last run; re-thresholding would describe data "
-                        f"that is no longer there. Run `roots run {name}` instead.")
+        raise UserError(f"the input of {name} changed since its last run; re-thresholding would "
+                        f"describe data that is no longer there. Run `roots run {name}` instead.")
     t0 = time.perf_counter()
     proc = DocumentProcessor(p.cfg)
     shards = int(old.get("shards", p.shards))
@@ -78,9 +79,11 @@ def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunR
         unknown = [n.split(":")[0] for n in old_stats["notes"].get("langid_not_filtered", [])]
         stats = compute_stats(tmp, counters, p.cfg, unknown, time.perf_counter() - t0)
         stats["rethreshold"] = {"of_run_finished": old.get("finished"), "changed": sum(
-            1 for a, b in zip(rows, decided) if (a["status"], a.get("reason")) != (b["status"], b.get("reason")))}
+            1 for a, b in zip(rows, decided)
+            if (a["status"], a.get("reason")) != (b["status"], b.get("reason")))}
         manifest = {**old, "config": _config(p), "config_hash": p.config_hash,
-                    "rethreshold_of": {"finished": old.get("finished"), "config_hash": old.get("config_hash")},
+                    "rethreshold_of": {"finished": old.get("finished"),
+                                       "config_hash": old.get("config_hash")},
                     "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                     "documents": stats["documents"]}
         write_json(tmp / "stats.json", stats)

@@ -61,11 +61,13 @@ def reader_spec(card: Card, ws: Workspace | None = None) -> readers.ReaderSpec:
         source=card.name, fmt=card.fmt, text_field=data.get("text_field") or "content",
         id_field=card.field_name("id"), url_field=card.field_name("url"),
         csv_delimiter=data.get("csv_delimiter", ","), code=True, path_field=data.get("path_field") or "path",
-        license_field=data.get("license_field"), code_root=readers.code_root(location), max_file_bytes=max_bytes)
+        license_field=data.get("license_field"), code_root=readers.code_root(location),
+        max_file_bytes=max_bytes)
 
 
 def code_languages_path(ws: Workspace | None) -> str | None:
-    """The workspace's own language table (`code: {languages: FILE}` in roots.yaml), or None: the bundled one."""
+    """The workspace's own language table (`code: {languages: FILE}` in roots.yaml), or None: the
+    bundled one."""
     if ws is None:
         return None
     value = ws.settings().code.languages
@@ -165,8 +167,10 @@ def model_versions(cfg: ProcessConfig) -> dict[str, Any]:
 
     from roots.stages.routing import ROUTING_FILE
 
-    table = Path(cfg.langid_routing) if cfg.langid_routing else Path(str(resources.files("roots") / ROUTING_FILE))
-    versions["langid_routing"] = {"path": str(table), "sha256": sha256_file(table) if table.exists() else None}
+    table = (Path(cfg.langid_routing) if cfg.langid_routing
+             else Path(str(resources.files("roots") / ROUTING_FILE)))
+    versions["langid_routing"] = {"path": str(table),
+                                  "sha256": sha256_file(table) if table.exists() else None}
     lm_root = Path(cfg.lm_dir) if cfg.lm_dir else None
     if lm_root and lm_root.is_dir():
         versions["lm_models"] = {d.name: sha256_file(d / "lm.binary") for d in sorted(lm_root.iterdir())
@@ -216,7 +220,8 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
         reasons[row["reason"]] += 1
     quarantined = sum(1 for _ in outputs.iter_kind(out_dir, "quarantine", ["line"]))
     n_in = counters.get("input_records", n_kept + n_rej + quarantined)
-    langs = {lang: {"kept": v["kept"], "rejected": v["rejected"], "reasons": dict(sorted(v["reasons"].items())),
+    langs = {lang: {"kept": v["kept"], "rejected": v["rejected"],
+                    "reasons": dict(sorted(v["reasons"].items())),
                     "langid_backend": dict(sorted(v["langid_backend"].items())),
                     "perplexity": dict(sorted(v["perplexity"].items()))}
              for lang, v in sorted(per_lang.items())}
@@ -230,7 +235,8 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
         "languages": langs,
         "notes": {
             "langid_not_filtered": [f"{lang}: declared language unknown to every language-ID backend; "
-                                    "kept as declared, not filtered by language ID" for lang in unknown_langs],
+                                    "kept as declared, not filtered by language ID"
+                                    for lang in unknown_langs],
             "perplexity_not_filtered": [f"{lang}: no perplexity model in {cfg.lm_dir}; not filtered by "
                                         "perplexity (train one with `roots lm train`)" for lang in no_lm],
         },
@@ -280,16 +286,16 @@ def plan(ws: Workspace, name: str, out: Path | None = None, num_shards: int | No
     pattern = readers.file_pattern(card.fmt, card.data_location(ws), code=card.is_code)
     files = source_pipeline.match_files(pattern)
     if not files:
-        raise UserError(f"{card.path}: field `data.path`: no files match {pattern!r}. Check the path (relative "
-                        f"paths are inside the workspace {ws.root}).")
+        raise UserError(f"{card.path}: field `data.path`: no files match {pattern!r}. Check the path "
+                        f"(relative paths are inside the workspace {ws.root}).")
     if shards <= 0:  # about 64 MB of input per output shard: the driver consolidates one shard at a time
         shards = max(2, sum(size for _, size in files) // 64_000_000 + 1)
     versions = model_versions(cfg)
     final = Path(out) if out else ws.path_setting("runs_dir") / name
     dedup_cfg = dedup_config(ws, card)
     extra = {"shards": shards, "models": versions, "dedup": asdict(dedup_cfg) if dedup_cfg else None}
-    return RunPlan(card, spec, cfg, pattern, files, fingerprint(files), _config_hash(spec, cfg, extra), shards,
-                   batch_size, final, versions, dedup_cfg)
+    return RunPlan(card, spec, cfg, pattern, files, fingerprint(files), _config_hash(spec, cfg, extra),
+                   shards, batch_size, final, versions, dedup_cfg)
 
 
 def dedup_config(ws: Workspace, card: Card) -> DedupConfig | None:
@@ -367,8 +373,8 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
     final.parent.mkdir(parents=True, exist_ok=True)
     for tmp_dir, pid, alive in in_flight(final):
         if alive and pid != os.getpid():
-            raise UserError(f"source {name} is already being run by process {pid} ({tmp_dir}); wait for it or "
-                            "stop it first.")
+            raise UserError(f"source {name} is already being run by process {pid} ({tmp_dir}); "
+                            "wait for it or stop it first.")
         shutil.rmtree(tmp_dir, ignore_errors=True)  # left by a killed run; it never looked finished
     tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
@@ -397,15 +403,16 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
         outputs.consolidate(tmp, p.shards)
         counted = outputs.read_input_counts(tmp)
         if counted is None or counted[0] != len(p.files):
-            raise JobError(f"the pipeline read {0 if counted is None else counted[0]} of {len(p.files)} input files "
-                           f"of {name}; outputs not published")
+            raise JobError(f"the pipeline read {0 if counted is None else counted[0]} of {len(p.files)} "
+                           f"input files of {name}; outputs not published")
         counters = {**counters, "input_records": counted[1], "bytes_in": counted[2]}
         outputs.ensure_dirs(tmp)
         stats = compute_stats(tmp, counters, cfg, unknown, time.perf_counter() - t0)
         docs = stats["documents"]
         if docs["input"] != docs["kept"] + docs["rejected"] + docs["quarantined"]:
-            raise JobError(f"accounting check failed for {name}: input {docs['input']} != kept {docs['kept']} + "
-                           f"rejected {docs['rejected']} + quarantined {docs['quarantined']}; outputs not published")
+            raise JobError(f"accounting check failed for {name}: input {docs['input']} != "
+                           f"kept {docs['kept']} + rejected {docs['rejected']} + "
+                           f"quarantined {docs['quarantined']}; outputs not published")
         manifest["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         manifest["documents"] = docs
         write_json(tmp / "stats.json", stats)
@@ -435,7 +442,8 @@ def summary_table(results: list[RunResult]) -> str:
     for r in results:
         d = r.stats["documents"]
         top = ", ".join(f"{k}={v}" for k, v in sorted(r.stats["reasons"].items(), key=lambda kv: -kv[1])[:4])
-        lines.append(f"{r.source:<20} {d['input']:>8} {d['kept']:>8} {d['rejected']:>9} {d['quarantined']:>9}  {top}")
+        lines.append(f"{r.source:<20} {d['input']:>8} {d['kept']:>8} {d['rejected']:>9} "
+                     f"{d['quarantined']:>9}  {top}")
     return "\n".join(lines)
 
 

@@ -28,10 +28,10 @@ from roots.stages.perplexity import (
     CALIBRATION,
     CALIBRATION_PERCENTILES,
     LM_BINARY,
-    NORMALIZATION_VERSION,
+    NORMALISATION_VERSION,
     SP_MODEL,
     PerplexityModel,
-    normalize_for_lm,
+    normalise_for_lm,
 )
 
 # --------------------------------------------------------------------------------------------------
@@ -88,7 +88,7 @@ def _validate_lang(lang: str) -> None:
         )
 
 
-def _read_normalized_lines(corpus: Path) -> list[str]:
+def _read_normalised_lines(corpus: Path) -> list[str]:
     """Read a one-paragraph-per-line corpus and normalise each line, dropping lines that end up empty.
 
     Training is per line (not per document) like cc_net's Wikipedia `.txt` files; the normalisation
@@ -108,7 +108,7 @@ def _read_normalized_lines(corpus: Path) -> list[str]:
                     f"{corpus}:{lineno}: not valid UTF-8 ({exc.reason} at byte {exc.start}); "
                     "convert the corpus to UTF-8"
                 ) from None
-            norm = normalize_for_lm(line)
+            norm = normalise_for_lm(line)
             if norm:
                 lines.append(norm)
     if not lines:
@@ -225,7 +225,7 @@ def train_lm(
     lmplz = find_tool("lmplz")
     build_binary = find_tool("build_binary")
 
-    lines = _read_normalized_lines(corpus)
+    lines = _read_normalised_lines(corpus)
     train, heldout = _split_holdout(lines, holdout_fraction, seed)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -267,7 +267,8 @@ def train_lm(
 
         arpa = scratch / "lm.arpa"
         _run_tool(
-            [lmplz, "-o", str(order), "-S", memory, "-T", str(scratch), "--discount_fallback", "--skip_symbols"],
+            [lmplz, "-o", str(order), "-S", memory, "-T", str(scratch), "--discount_fallback",
+             "--skip_symbols"],
             stdin_path=pieces_txt,
             stdout_path=arpa,
             log_path=scratch / "lmplz.log",
@@ -299,8 +300,9 @@ def train_lm(
             "calibration_source": "heldout" if heldout else "train",
             "corpus": str(corpus),
             "corpus_sha256": sha256_file(corpus),
-            "normalization_version": NORMALIZATION_VERSION,
-            "perplexity": "ROOTS/cc_net: round(10 ** (-log10 score / (n_pieces + 1)), 1), bos/eos, per document",
+            "normalization_version": NORMALISATION_VERSION,
+            "perplexity": ("ROOTS/cc_net: round(10 ** (-log10 score / (n_pieces + 1)), 1), bos/eos, "
+                           "per document"),
             "percentiles": percentiles,
             "mean": round(sum(ppls) / len(ppls), 1),
             # cc_net buckets documents into head (<= p30), middle (<= p60) and tail (> p60).

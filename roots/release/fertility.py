@@ -12,9 +12,9 @@ Counts are raw sums so they can be added up or compared between releases: `token
 end-of-document token Megatron appends (it is not part of any word); `chars` counts Unicode code points;
 `words` splits on whitespace, except for languages written without spaces between words (zh, ja, th, ...),
 where a whitespace "word" is a whole sentence and the ratio would mean nothing. Those use
-`roots.quality.get_words`, which counts one word per character of such a script (and strips punctuation),
-the same words the quality filters count. Each language's entry says which in `word_unit`, because
-tokens per character-word and tokens per whitespace-word are not directly comparable.
+`roots.stages.quality.get_words`, which counts one word per character of such a script (and strips
+punctuation), the same words the quality filters count. Each language's entry says which in `word_unit`,
+because tokens per character-word and tokens per whitespace-word are not directly comparable.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ NO_SPACE_LANGS = frozenset({"zh", "ja", "th", "lo", "km", "my", "bo", "dz", "yue
                             "hak"})
 WORD_UNITS = {
     "whitespace": "whitespace-separated words",
-    "character": "one word per character of a script written without spaces (roots.quality.get_words)",
+    "character": "one word per character of a script written without spaces (roots.stages.quality.get_words)",
 }
 
 

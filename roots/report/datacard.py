@@ -389,13 +389,13 @@ def render_release_card(manifest: Mapping[str, Any]) -> str:
     included = manifest_entries(manifest.get("sources", manifest.get("included")))
     excluded = manifest_entries(manifest.get("excluded"))
     langs = _release_languages(manifest, included)
-    licences = sorted({hf_license(str(e.get("license", "unknown"))) for e in included})
+    licenses = sorted({hf_license(str(e.get("license", "unknown"))) for e in included})
     n_docs, n_tokens = _total(manifest, included, "documents"), _total(manifest, included, "tokens")
     name = str(manifest.get("name") or "roots release")
     meta: dict[str, Any] = {"pretty_name": name,
-                            "license": licences[0] if len(licences) == 1 else "other"}
+                            "license": licenses[0] if len(licenses) == 1 else "other"}
     if meta["license"] == "other":
-        meta["license_name"] = "multiple-licenses" if len(licences) > 1 else "custom"
+        meta["license_name"] = "multiple-licenses" if len(licenses) > 1 else "custom"
         meta["license_link"] = "README.md"
     meta.update({"language": sorted(langs),
                  "multilinguality": "multilingual" if len(langs) > 1 else "monolingual",

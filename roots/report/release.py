@@ -71,7 +71,7 @@ def _fertility_flags(items: Sequence[tuple[str, Mapping[str, Any]]]) -> tuple[se
 
 def section_fertility(manifest: Mapping[str, Any]) -> str:
     """Tokens per word and per character of each language on the held-out split (`manifest["fertility"]`,
-    written by `roots.fertility` at merge), worst first within each word unit, so a steward sees which
+    written by `roots.release.fertility` at merge), worst first within each word unit, so a steward sees which
     languages the vocabulary serves poorly: a language cut into more pieces per word costs more compute per
     word and gets a shorter effective context. Red: the worst language of each word unit and any at
     `FERTILITY_FLAG` times its unit's median or more. Languages with no held-out document are listed as not

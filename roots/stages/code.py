@@ -245,7 +245,7 @@ def spdx_header(text: str) -> str | None:
     return " ".join(m.group(1).split()) if m else None
 
 
-def file_licence(text: str, field_value: Any, card_licence: str) -> tuple[str, str]:
+def file_license(text: str, field_value: Any, card_license: str) -> tuple[str, str]:
     """(licence expression, where it came from): the file's SPDX header, else the card's per-file licence
     field, else the card's licence. The most specific statement wins: a GPL file vendored into an MIT
     repository is GPL. A list in the field (several licences detected) means all of them apply."""
@@ -258,10 +258,10 @@ def file_licence(text: str, field_value: Any, card_licence: str) -> tuple[str, s
             return values[0] if len(values) == 1 else " AND ".join(f"({v})" for v in values), "field"
     elif field_value is not None and str(field_value).strip():
         return str(field_value).strip(), "field"
-    return card_licence, "card"
+    return card_license, "card"
 
 
-def licence_cleared(expression: str, ok: Callable[[str], bool]) -> bool:
+def license_cleared(expression: str, ok: Callable[[str], bool]) -> bool:
     """Evaluate an SPDX expression: `A OR B` is usable if either is, `A AND B` only if both are, and
     `A WITH exception` as A. Raises ValueError on a malformed expression."""
     tokens = _SPDX_TOKEN_RE.findall(expression)
@@ -313,21 +313,21 @@ def licence_cleared(expression: str, ok: Callable[[str], bool]) -> bool:
     return result
 
 
-def licence_verdict(expression: str, card_licence: str, cleared: frozenset[str]) -> str | None:
+def license_verdict(expression: str, card_license: str, cleared: frozenset[str]) -> str | None:
     """None if the file may be used for training, else why not.
 
     A licence is usable when the policy clears it for training (`cleared`, lower-cased ids), or when it is
     the card's own licence: the source as a whole is judged by the merge's clearance gate, which also
     honours permission records, so repeating the card's licence must not reject a source cleared that way.
     """
-    card = card_licence.lower()
+    card = card_license.lower()
 
     def ok(lic: str) -> bool:
         low = lic.lower()
         return low in cleared or low == card
 
     try:
-        if licence_cleared(expression, ok):
+        if license_cleared(expression, ok):
             return None
     except ValueError as exc:
         return f"{exc}; cannot tell whether the policy clears it"

@@ -4,7 +4,7 @@ The default fastText model is `lid.176.ftz` as shipped inside the `fast-langdete
 downloaded; a config or card can point at `lid.176.bin` or a GlotLID model file instead. CLD3 (`gcld3`
 from the `cld3-py` wheel) has its model compiled in, so it needs no file either. Both backends normalise
 their labels to the ISO 639-1 codes the per-language tables use, so one table serves every backend.
-Which backend decides which language is not decided here but in `roots.langid_routing`.
+Which backend decides which language is not decided here but in `roots.stages.routing`.
 """
 
 from __future__ import annotations

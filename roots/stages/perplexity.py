@@ -3,7 +3,7 @@
 ROOTS dropped OSCAR documents whose perplexity under a per-language 5-gram KenLM model was above a
 threshold (reference §2.4). The perplexity is only meaningful if the text is normalised and
 tokenised *identically* at training and at scoring time, so this module owns the single
-normalisation function (`normalize_for_lm`) and both sides of the pipeline:
+normalisation function (`normalise_for_lm`) and both sides of the pipeline:
 
 * `roots.jobs.train_lm.train_lm` normalises a corpus, trains a SentencePiece unigram model, estimates a
   5-gram model with KenLM's `lmplz` (a C++ tool built by `make lmplz`, see `roots/tools/build_kenlm.sh`),
@@ -29,18 +29,18 @@ from roots.core.errors import JobError, UserError
 
 __all__ = [
     "CALIBRATION_PERCENTILES",
-    "NORMALIZATION_VERSION",
+    "NORMALISATION_VERSION",
     "PerplexityModel",
-    "normalize_for_lm",
+    "normalise_for_lm",
 ]
 
 # --------------------------------------------------------------------------------------------------
 # Normalisation (cc_net `text_normalizer` + ROOTS `ModifyingDocuments.normalization`)
 # --------------------------------------------------------------------------------------------------
 
-#: Bumped whenever `normalize_for_lm` changes; stored in calibration.json so a model trained with an
+#: Bumped whenever `normalise_for_lm` changes; stored in calibration.json so a model trained with an
 #: older normalisation can be detected instead of silently producing shifted perplexities.
-NORMALIZATION_VERSION = 1
+NORMALISATION_VERSION = 1
 
 # Codes 0-31 and 127-159. This deliberately includes "\n", "\r" and "\t": ROOTS removed them (not
 # replaced them with spaces), which is why its perplexity is a whole-document score (§2.4 step 3).
@@ -111,7 +111,7 @@ def _replace_punct(match: re.Match[str]) -> str:
     return _UNICODE_PUNCT[match.group()]
 
 
-def normalize_for_lm(text: str) -> str:
+def normalise_for_lm(text: str) -> str:
     """Normalise text for the perplexity model: the ONE function used for training and scoring.
 
     Steps, in the order ROOTS applied them: remove non-printing characters (codes 0-31 and
@@ -183,10 +183,10 @@ class PerplexityModel:
         except (OSError, ValueError) as exc:
             raise UserError(f"{model_dir / CALIBRATION} is unreadable: {exc}; retrain the model") from None
         version = calibration.get("normalization_version")
-        if version != NORMALIZATION_VERSION:
+        if version != NORMALISATION_VERSION:
             raise UserError(
                 f"{model_dir} was trained with normalisation version {version}, this code uses "
-                f"{NORMALIZATION_VERSION}: perplexities would not be comparable; retrain the model"
+                f"{NORMALISATION_VERSION}: perplexities would not be comparable; retrain the model"
             )
         return cls(model_dir, calibration)
 
@@ -220,14 +220,14 @@ class PerplexityModel:
         exactly one line and the score is document-level: the loop is kept to match ROOTS literally.
         """
         self._ensure_loaded()
-        normalized = normalize_for_lm(text)
-        pieces = self._sp.encode_as_pieces(normalized)
+        normalised = normalise_for_lm(text)
+        pieces = self._sp.encode_as_pieces(normalised)
         doc = " ".join(pieces)
         if "\n" not in doc:  # always, after normalisation: the loop below on one line, without its splits
             # Normalised ASCII text has no whitespace but " ", which SentencePiece escapes, so every piece is
             # one whitespace-separated field and counting them needs no split (a third of this wrapper's
             # cost).
-            fields = len(pieces) if normalized.isascii() and self._pieces_are_fields else len(doc.split())
+            fields = len(pieces) if normalised.isascii() and self._pieces_are_fields else len(doc.split())
             return round(10.0 ** (-self._lm.score(doc) / (fields + 1)), 1)
         log_score, length = 0.0, 0
         for line in doc.split("\n"):

@@ -36,7 +36,7 @@ class ProcessConfig:
     max_chars: int = norm.DEFAULT_MAX_CHARS
     pii_tags: tuple[str, ...] = ()
     lm_dir: str | None = None
-    # A `kind: code` source goes through roots/code.py instead of the natural-language stages.
+    # A `kind: code` source goes through roots/stages/code.py instead of the natural-language stages.
     code: bool = False
     code_languages: str | None = None  # language table YAML; None: roots/data/code_languages.yaml
     license: str = ""  # the card's licence: a code file's licence unless the file states its own
@@ -184,7 +184,7 @@ class DocumentProcessor:
                 self._reject(row, "code_unknown_extension", f"no programming language in {table.path} has "
                              f"the extension of {doc.get('code_path') or '(no path)'!r}")
                 continue
-            row["license"], origin = code.file_licence(text, doc.get("license"), self.cfg.license)
+            row["license"], origin = code.file_license(text, doc.get("license"), self.cfg.license)
             if origin != "card":
                 row["meta"] = _with_meta(row["meta"], "license_from", origin)
             if "quality" not in self.cfg.skip:
@@ -209,7 +209,7 @@ class DocumentProcessor:
         from roots.stages import code
 
         if row.get("license"):
-            why = code.licence_verdict(row["license"], self.cfg.license, self.cfg.cleared_licenses)
+            why = code.license_verdict(row["license"], self.cfg.license, self.cfg.cleared_licenses)
             if why is not None:
                 self._reject(row, "code_license", why)
                 return

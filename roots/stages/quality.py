@@ -3,7 +3,7 @@
 Pure functions, no Beam. The pipeline calls them in this order for each document:
 
 1. `modify_document`: ROOTS's word removals, done before scoring (shared/reference/roots.md §2.1, steps
-   4-6; steps 1-3 are in `roots.normalise`).
+   4-6; steps 1-3 are in `roots.stages.normalise`).
 2. `compute_stats`: every statistic, with no thresholds in sight, so the values can be stored on the
    document and the thresholds re-tuned later without recomputing them (§10).
 3. `decide`: apply the thresholds of one `LangParams` in ROOTS's order and name the first failure.

@@ -33,8 +33,8 @@ Where datatrove is pointed at roots' models, and why:
 * Perplexity: datatrove has no perplexity *filter*, only `CCNetPerplexityStats`, whose `KenlmModel`
   downloads edugp's models from the Hub and normalises text differently (lower-cases, strips accents)
   from how roots trained its model. `RootsKenlmModel` subclasses that `KenlmModel` (keeping its cc_net
-  scoring loop) to load roots' local sp.model + lm.binary and normalise exactly as roots.lm does, and
-  `RootsPerplexityFilter` is the few-line filter around it.
+  scoring loop) to load roots' local sp.model + lm.binary and normalise exactly as
+  roots.stages.perplexity does, and `RootsPerplexityFilter` is the few-line filter around it.
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ LID_THRESHOLD = 0.70
 PPL_MAX_EN = 1500.0
 #: roots' MinHash banding for threshold 0.7 and 128 permutations: 14 bands x 9 rows, 64-bit hashes.
 MINHASH_BANDS, MINHASH_ROWS = 14, 9
-#: the end-of-document token roots' tokenizer appends (roots.tokenizer.EOS), appended here by datatrove.
+#: the end-of-document token roots' tokenizer appends (roots.release.tokenizer.EOS), appended here
+#: by datatrove.
 EOS_TOKEN = "</s>"
 
 
@@ -80,9 +81,9 @@ def megatron_tokenizer(output_folder: Path, tokenizer: Path) -> Any:
 
 
 # ------------------------------------------------------------------------------------------ perplexity
-# roots.lm.normalize_for_lm, re-implemented here because this process cannot import roots. The cc_net
-# punctuation table is datatrove's own copy (`KenlmModel.unicode_punct`), identical to roots'. The caller
-# checks that both tools give identical perplexities on the whole corpus.
+# roots.stages.perplexity.normalise_for_lm, re-implemented here because this process cannot import roots.
+# The cc_net punctuation table is datatrove's own copy (`KenlmModel.unicode_punct`), identical to roots'.
+# The caller checks that both tools give identical perplexities on the whole corpus.
 _NON_PRINTING_RE = re.compile("[" + "".join(map(chr, [*range(32), *range(127, 160)])) + "]")
 _WHITESPACE_TABLE = str.maketrans({c: " " for c in "\u00a0\u2002\u2003\u2007\u2008\u2009\u200a\u202f"
                                                    "\u3000\ufffc"})

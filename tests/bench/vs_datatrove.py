@@ -5,13 +5,13 @@ ROOTS parameters), and the cost of those choices should be a number measured on 
 
 How it is measured, and why that way:
 
-* One corpus: `roots.bench.generate_corpus(--docs)` (multilingual UDHR paragraphs plus spam, PII and
+* One corpus: `tests.bench.bench.generate_corpus(--docs)` (multilingual UDHR paragraphs plus spam, PII and
   mojibake documents) written once to JSONL; both tools read that file.
 * Same models: fastText `lid.176.ftz` (the copy roots uses), the roots-trained English SentencePiece +
   KenLM pair (`models/lm/en`, trained into the scratch directory from `roots/data/lm_reference/en.txt` when
   missing) and one tokenizer.json: a BLOOM-style byte-level BPE (32,000 entries) trained once on the corpus
-  by `roots.tokenizer` before anything is timed. See `tests/bench/datatrove_bench.py` for how datatrove is
-  pointed at them without downloads.
+  by `roots.release.tokenizer` before anything is timed. See `tests/bench/datatrove_bench.py` for how
+  datatrove is pointed at them without downloads.
 * Every measurement is a fresh process (roots' in this venv, datatrove's in `.venv-datatrove`), so its peak
   memory is its own. Peak memory is the largest sum of RSS over the process and all its descendants,
   sampled from /proc every 20 ms (shared pages of forked children are counted in each, as RSS does). HF
@@ -24,8 +24,8 @@ How it is measured, and why that way:
   function; datatrove: `MegatronDocumentTokenizer`; the two .bin files are compared byte for byte).
 * End-to-end rows run each tool's real pipeline on one core, with the same stages in the same order
   (LID > heuristics > perplexity > PII > MinHash near-dedup > tokenisation into Megatron shards): roots'
-  `roots.run.run_source` (Beam DirectRunner, one worker; recipe with PII tags EMAIL + IP_ADDRESS and
-  near-dedup only) then `roots.merge.merge` with the shared tokenizer.json (merge setting
+  `roots.jobs.run.run_source` (Beam DirectRunner, one worker; recipe with PII tags EMAIL + IP_ADDRESS and
+  near-dedup only) then `roots.jobs.merge.merge` with the shared tokenizer.json (merge setting
   `tokenizer_file`), in one process; datatrove's five `LocalPipelineExecutor(workers=1)` jobs (filter +
   PII, MinHash signatures, buckets, cluster, dedup filter + MegatronDocumentTokenizer), in one process.
   CPU is that of the whole process tree from start to exit (interpreter, imports, model loading
@@ -87,7 +87,7 @@ TITLES = {
 LSH_BANDS, LSH_ROWS, NUM_PERM = 14, 9, 128
 POLL_SECONDS = 0.02
 SIGNATURE_BATCH = 256  # roots.dedup.DedupConfig.signature_batch
-LID_BATCH = 256  # as roots/bench.py; the pipeline's default is the workspace's langid.batch_size
+LID_BATCH = 256  # as tests/bench/bench.py; the pipeline's default is the workspace's langid.batch_size
 #: roots' PII tags that match datatrove's PIIFormatter (emails and IP addresses)
 PII_TAGS = ("EMAIL", "IP_ADDRESS")
 #: vocabulary of the BLOOM-style BPE trained once on the corpus for both tools (< 65,500: uint16 tokens in
@@ -206,8 +206,9 @@ def ensure_lm(scratch: Path) -> Path:
 
 
 def ensure_tokenizer(scratch: Path, corpus: Path) -> Path:
-    """One BLOOM-style byte-level BPE (roots.tokenizer, the merge's own trainer) trained on the corpus, saved
-    as tokenizer.json; both tools tokenise with this file, so their shards can be compared byte for byte."""
+    """One BLOOM-style byte-level BPE (roots.release.tokenizer, the merge's own trainer) trained on the
+    corpus, saved as tokenizer.json; both tools tokenise with this file, so their shards can be compared
+    byte for byte."""
     from roots.release import tokenizer as toklib
 
     tok = toklib.train_tokenizer(toklib.dedup_lines(d["text"] for d in _read_texts(corpus)),
@@ -358,7 +359,7 @@ def worker_kernels(corpus: Path, lm_dir: Path, tokenizer: Path, ids_file: Path) 
     from roots.dedup import minhash
     from roots.release import tokenizer as toklib
     from roots.stages import langid
-    from roots.stages.perplexity import PerplexityModel, normalize_for_lm
+    from roots.stages.perplexity import PerplexityModel, normalise_for_lm
 
     docs = _read_texts(corpus)
     by_id = {d["id"]: d["text"] for d in docs}
@@ -380,7 +381,7 @@ def worker_kernels(corpus: Path, lm_dir: Path, tokenizer: Path, ids_file: Path) 
     pm = PerplexityModel.load(lm_dir)
     pm.perplexity("warm up")
     sp, lm = pm._sp, pm._lm  # the loaded SentencePiece and KenLM objects themselves
-    lm_in = [normalize_for_lm(by_id[i]) for i in ids["scored"]]
+    lm_in = [normalise_for_lm(by_id[i]) for i in ids["scored"]]
     part("SentencePiece+KenLM score", len(lm_in),
          lambda: [lm.score(" ".join(sp.encode_as_pieces(t))) for t in lm_in])
 
@@ -564,7 +565,7 @@ def compare_stages(bench: Bench, n_docs: int) -> dict[str, Any]:
     a, b = roots_p.result["values"], dt_p.result["values"]
     same = sum(x == y for x, y in zip(a, b))
     checks["perplexity_identical"] = f"{same}/{len(a)}"
-    bench.stage_row("perplexity", "roots", roots_p, "roots.lm.PerplexityModel")
+    bench.stage_row("perplexity", "roots", roots_p, "roots.stages.perplexity.PerplexityModel")
     bench.stage_row("perplexity", "datatrove", dt_p,
                     f"KenlmModel subclass; identical on {same}/{len(a)} docs")
 
@@ -755,7 +756,8 @@ def ratios(rows: list[Row]) -> dict[str, float | None]:
 
 
 EQUIVALENT = [
-    "Same input file (roots.bench.generate_corpus), same machine, one core per tool, fresh process each.",
+    ("Same input file (tests.bench.bench.generate_corpus), same machine, one core per tool, "
+     "fresh process each."),
     ("Language ID: the same fastText file, lid.176.ftz (sha256 checked); threshold 0.70 in both "
      "(roots' default lid_min; datatrove's own default is 0.65)."),
     ("Perplexity: the same roots-trained sp.model + lm.binary, the same normalisation and the same cc_net "
@@ -764,7 +766,7 @@ EQUIVALENT = [
     ("PII: emails and IP addresses in both (roots tags EMAIL + IP_ADDRESS, datatrove PIIFormatter with "
      "only_remove_public_ips=False because roots redacts private addresses too)."),
     ("Tokenisation: the same tokenizer.json (a BLOOM-style byte-level BPE, vocabulary "
-     f"{TOKENIZER_VOCAB:,}, trained once on the corpus by roots.tokenizer), '</s>' appended to every "
+     f"{TOKENIZER_VOCAB:,}, trained once on the corpus by roots.release.tokenizer), '</s>' appended to every "
      "document, uint16 tokens in Megatron's mmap .bin/.idx format in both (roots' merge and datatrove's "
      "MegatronDocumentTokenizer); the tokenisation stage rows check that the two .bin files are identical."),
     ("Kernels row: the libraries under roots' end-to-end run (fastText predict, SentencePiece + KenLM score, "
@@ -782,7 +784,8 @@ DIFFERENT = [
      "filters return at the first failed rule; roots computes every statistic for every document."),
     ("Datatrove has no perplexity filter (only CCNetPerplexityStats with edugp's Hub models, lower-cased and "
      "accent-stripped input); the datatrove side uses a subclass of its KenlmModel that loads roots' files "
-     "and normalises as roots.lm does (tests/bench/datatrove_bench.py, RootsPerplexityFilter)."),
+     "and normalises as roots.stages.perplexity does "
+     "(tests/bench/datatrove_bench.py, RootsPerplexityFilter)."),
     ("End to end, roots also normalises text (ftfy, NFC, control characters), applies ROOTS's word removals "
      "before scoring, scores every stage for every document (score, then decide) and writes kept and "
      "rejected documents to Parquet with their statistics; datatrove drops a document at the first failing "
@@ -798,7 +801,7 @@ DIFFERENT = [
      "out 5% per language for validation, writes one shard pair per language and split plus a lineage "
      "table per shard, tokenizer files, blend weights, data card, report and a manifest hashing every file; "
      "datatrove's MegatronDocumentTokenizer writes one .bin/.idx for the task. roots encodes with "
-     "encode_batch_fast (no offsets) in batches of roots.release_parts.BATCH and never turns a literal "
+     "encode_batch_fast (no offsets) in batches of roots.release.parts.BATCH and never turns a literal "
      "'</s>' in the text into the special id; datatrove uses encode_batch (with offsets) in batches of "
      "10,000 and its EOS post-processor. Neither trains a tokenizer in the timed runs. Because datatrove's "
      "English-only Gopher quality filter drops nearly every non-English document, its dedup and tokenisation "
@@ -838,9 +841,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=5000, help="documents to generate (default 5000)")
     parser.add_argument("--corpus-kind", choices=("multilingual", "english"), default="multilingual",
-                        help="multilingual: UDHR in many languages (roots.bench.generate_corpus); english: "
-                             "prose from the bundled Python docs, where datatrove's English-only Gopher "
-                             "filters keep documents too, so both tools do the downstream work")
+                        help="multilingual: UDHR in many languages (tests.bench.bench.generate_corpus); "
+                             "english: prose from the bundled Python docs, where datatrove's English-only "
+                             "Gopher filters keep documents too, so both tools do the downstream work")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON,
                         help=f"results file (default {DEFAULT_JSON})")
     parser.add_argument("--datatrove-venv", type=Path, default=DATATROVE_VENV)
