@@ -466,10 +466,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def bench_rows(texts: Sequence[str], batch_size: int = 256) -> list[dict[str, Any]]:
     """Documents per second for fastText alone, CLD3 alone and the routed combination (for `make bench`).
 
@@ -503,3 +499,7 @@ def bench_rows(texts: Sequence[str], batch_size: int = 256) -> list[dict[str, An
     run("langid: routed (fastText, then CLD3)", router.predict, routed)
     rows[-1]["decided_by"] = dict(sorted(Counter(d.backend for d in routed).items()))
     return rows
+
+
+if __name__ == "__main__":
+    sys.exit(main())
