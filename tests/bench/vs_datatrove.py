@@ -193,7 +193,8 @@ def ensure_datatrove_venv(venv: Path) -> Path:
 
 def ensure_lm(scratch: Path) -> Path:
     """The roots English model: models/lm/en when trained, else one trained now into the scratch dir."""
-    from roots.stages.perplexity import CALIBRATION, LM_BINARY, SP_MODEL, train_lm
+    from roots.jobs.train_lm import train_lm
+    from roots.stages.perplexity import CALIBRATION, LM_BINARY, SP_MODEL
 
     model = REPO / "models" / "lm" / "en"
     if all((model / name).is_file() for name in (SP_MODEL, LM_BINARY, CALIBRATION)):
