@@ -7,8 +7,8 @@ per-language validation hold-out -> tokenizer training on an alpha-weighted, lin
 -> tokenisation into Megatron shards (Beam) -> blend weights -> manifest with lineage and hashes.
 
 Memory does not follow the number of kept documents, except where stated. Kept files are read one
-record batch at a time (`release_parts.read_batches`), tokenisation and shard assembly are streamed
-(`release_parts.tokenize_file`, `assemble`), and memory freed by one step is handed back before the next
+record batch at a time (`parts.read_batches`), tokenisation and shard assembly are streamed
+(`parts.tokenize_file`, `assemble`), and memory freed by one step is handed back before the next
 (`release_freed_memory`). What remains, each bounded where it is defined:
 - the tokenizer training sample is capped by `tokenizer_sample_bytes`; the trainer's and the line
   dedup's memory follow the sample's distinct words and lines, so they stop growing once the corpus
@@ -20,7 +20,7 @@ record batch at a time (`release_parts.read_batches`), tokenisation and shard as
 - the release report draws its per-document views from at most `runs.REPORT_MAX_DOCS` documents per
   run, one run at a time (about 100 MB; counts stay exact);
 - cross-source dedup holds one key bucket and the signatures of documents with a cross-source candidate
-  (`dedup_merge`);
+  (`roots.dedup.crosssource`);
 - fertility is counted while tokenising, as per-language sums (`held_out_fertility`): nothing per document.
 """
 
@@ -359,7 +359,7 @@ COPY_BLOCK = 8 << 20
 
 def assemble(parts_dir: Path, out: Path, n_tasks: int) -> tuple[dict[str, dict[str, int]], dict[str, Any]]:
     """Concatenate each (group, split)'s ranges of the partial outputs in input-file order into its shard;
-    lineage in the same order (see `release_parts.tokenize_file` for the partial layout).
+    lineage in the same order (see `parts.tokenize_file` for the partial layout).
 
     Memory does not follow the shard's size: token bytes are copied in blocks of `COPY_BLOCK` (read, not
     memory-mapped: mapped pages stay in the process's RSS while the map is open), the `.idx` is written

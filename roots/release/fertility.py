@@ -121,7 +121,7 @@ def held_out_keys(release_dir: Path) -> dict[str, dict[str, str]]:
     """source -> {document id -> lang} for every document of the release's validation split, from lineage.
 
     Holds every held-out id, so it is for checking a built release (`fertility_from_lineage`); the merge
-    itself counts fertility while it tokenises (`release_parts.tokenize_file`) and holds only the sums."""
+    itself counts fertility while it tokenises (`parts.tokenize_file`) and holds only the sums."""
     wanted: dict[str, dict[str, str]] = {}
     for path in sorted((Path(release_dir) / "lineage").glob(VALID_GLOB)):
         table = pq.read_table(path, columns=["source", "id", "lang"])

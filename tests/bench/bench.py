@@ -183,7 +183,7 @@ def merge_rows(ws: Any, *kept_dirs: Path, label: str = "merge", repeats: int = 2
     each measured `repeats` times and the best kept (the machine is shared, timings are noisy).
 
     Shard writing is the product's own measure from the manifest (`shard_writing_cpu_s`): CPU seconds
-    inside `release_parts.tokenize_file` for every kept file (reading, tokenizing, partial outputs; the
+    inside `parts.tokenize_file` for every kept file (reading, tokenizing, partial outputs; the
     tokenizer's threads included) plus the assembly of the `.bin/.idx` shards and lineage Parquet. The
     whole Beam step (`tokenize_and_write_cpu_s`) is shown too. Token rates count text tokens only (the
     appended EOD tokens are left out), as HF's encode produces them.

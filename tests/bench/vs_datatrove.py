@@ -335,7 +335,7 @@ def worker_stage(name: str, corpus: Path, lm_dir: Path, langs_file: Path | None,
         out["tokens"], out["documents_written"] = counts["tokens"], counts["documents"]
         out["batch"] = parts.BATCH
         # one language, no hold-out: the file's tokens are one .bin (a Megatron .bin or the merge's partial
-        # .bin, whose bytes are the shard's), whatever layout release_parts writes around it
+        # .bin, whose bytes are the shard's), whatever layout roots.release.parts writes around it
         bins = sorted((scratch / "parts").rglob("*.bin"))
         out["bin_sha256"] = sha256_file(bins[0]) if len(bins) == 1 else f"{len(bins)} .bin files"
     else:
@@ -589,7 +589,7 @@ def compare_stages(bench: Bench, n_docs: int) -> dict[str, Any]:
     dt_t = bench.datatrove("tokenize", "stage", "tokenize")
     same_bin = roots_t.result["bin_sha256"] == dt_t.result["bin_sha256"]
     bench.stage_row("tokenize", "roots", roots_t,
-                    f"release_parts.tokenize_file: Parquet in, encode x{roots_t.result['batch']}, shard "
+                    f"parts.tokenize_file: Parquet in, encode x{roots_t.result['batch']}, shard "
                     f"bytes + lineage; {roots_t.result['tokens']} tokens")
     bench.stage_row("tokenize", "datatrove", dt_t,
                     f"MegatronDocumentTokenizer.write_tokens: encode_batch x10000, .bin/.idx; "
