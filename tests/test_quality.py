@@ -435,10 +435,13 @@ def _reference_modify(text: str, params: q.LangParams) -> str:
         return text
     cutoff, special = params.long_word_max_length, q.special_characters()
 
-    def keep(word: str) -> bool:
-        if params.remove_incorrect_substrings and q._INCORRECT_RE.search(word):
+    def keep(word: str) -> bool:  # ROOTS's two rules, word by word, on the stripped word
+        stripped = q._strip(word, special)
+        if params.remove_incorrect_substrings and any(s in stripped for s in q.INCORRECT_SUBSTRINGS):
             return False
-        return not (params.remove_long_words and len(q._strip(word, special)) > cutoff)
+        if params.remove_long_words and len(word) > cutoff:
+            return bool(stripped) and len(stripped) <= cutoff
+        return True
 
     lines = ["\t".join(p for p in (" ".join(w for w in part.split(" ") if w and keep(w))
                                     for part in line.split("\t")) if p) for line in text.split("\n")]
@@ -528,3 +531,35 @@ def test_mean_word_length_bounds_and_where_they_are_off() -> None:
     assert stats["mean_word_length"] == 1.0 and q.decide(stats, zh)[0] != "mean_word_length"
     # ROOTS's six filters still come first: a document failing two filters gets ROOTS's reason
     assert q.decide(_stats(flagged_words_ratio=0.9, mean_word_length=50.0), en)[0] == "flagged_words"
+
+
+# ------------------------------------------------- ROOTS's word removals judge the stripped word (§2.1)
+# Worked from ROOTS's published rules (filtering.py, ModifyingDocuments): a word longer than the cutoff is
+# kept when stripping special characters from its ends brings it within the cutoff, and dropped when it
+# strips to nothing; a word is dropped for an incorrect substring only when its stripped form contains one.
+LONG = {"remove_long_words": True, "long_word_max_length": 25, "remove_incorrect_substrings": False}
+URLS = {"remove_long_words": False, "remove_incorrect_substrings": True}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("The quick brown fox jumps over the lazy dog today\n" + "-" * 40,
+     "The quick brown fox jumps over the lazy dog today"),
+    # 546 special characters: a word that strips to nothing
+    ("keep this line\n" + "#$%" * 182, "keep this line"),
+    ("(" + "a" * 25 + ")", "(" + "a" * 25 + ")"),                         # 27 long, 25 once stripped: kept
+    ("(" + "a" * 26 + ")", ""),                                           # 26 once stripped: dropped
+    ("x " + "-" * 25, "x " + "-" * 25),                                   # not longer than the cutoff: kept
+])
+def test_long_word_removal_strips_before_measuring(text: str, expected: str) -> None:
+    assert q.modify_document(text, q.load_params("en", LONG)) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("see // and .com here", "see // and .com here"),                     # strip to "" and "com": kept
+    ("go to http://x.org now", "go to now"),
+    ("(www.a.b) ok", "ok"),                                               # stripped "www.a.b" has www
+    ("a//b c", "c"),                                                      # "//" inside the stripped word
+    ('<a href="x">link</a>', "<a"),                                       # 'href="x">link</a' keeps its href
+])
+def test_incorrect_substrings_are_looked_for_in_the_stripped_word(text: str, expected: str) -> None:
+    assert q.modify_document(text, q.load_params("en", URLS)) == expected

@@ -331,8 +331,9 @@ def get_words(text: str, lang: str) -> list[str]:
 
 # ------------------------------------------------------------------------------------ document changes
 def modify_document(text: str, params: LangParams) -> str:
-    """§2.1 steps 4-6: drop words containing URL/markup substrings, drop words longer than the cutoff
-    (measured after stripping special characters), and re-join keeping the line and tab structure.
+    """§2.1 steps 4-6: drop words whose stripped form contains URL/markup substrings, drop words longer than
+    the cutoff unless stripping special characters brings them within it (a word that strips to nothing
+    goes), and re-join keeping the line and tab structure.
 
     As in ROOTS, the re-join collapses runs of separators and drops lines left empty, and a language with
     both removals off (zh, default) gets its text back untouched. Idempotent.
@@ -345,9 +346,13 @@ def modify_document(text: str, params: LangParams) -> str:
     cutoff = params.long_word_max_length
 
     def keep(word: str) -> bool:
-        if substrings and _INCORRECT_RE.search(word):
+        # As ROOTS (`should_keep_word_with_incorrect_substrings`, `should_keep_long_word`): both tests look
+        # at the word stripped of special characters, so a bare "//" or ".com" stays, and a long word made
+        # only of special characters (a "-----" rule) goes.
+        stripped = _strip(word, special)
+        if substrings and _INCORRECT_RE.search(stripped):
             return False
-        return not (long_words and len(word) > cutoff and len(_strip(word, special)) > cutoff)
+        return not (long_words and len(word) > cutoff and (not stripped or len(stripped) > cutoff))
 
     lines = []
     for line in text.split("\n"):
