@@ -1468,6 +1468,12 @@ def main() -> None:
     b.simple_class(
         "rep-char", REP_CHAR_DOCS, "drop", "character repetition", "social.example.com"
     )
+    # ROOTS's word removal drops a long word that strips to nothing (a run of "!" or "."), so those two
+    # posts lose the run before scoring and keep their clean sentence.
+    for rid, exp in b.expected.items():
+        if exp["class"] == "rep-char" and rid in ("rep-char-001", "rep-char-005"):
+            exp.update(expected="keep_modified",
+                       reason="the run of special characters is removed before scoring (ROOTS 2.1)")
     b.simple_class(
         "rep-line", REP_LINE_DOCS, "drop", "repeated lines", "shop.example.com"
     )
