@@ -41,6 +41,7 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
 
 from pipelines import dedup as dedup_beam
 from pipelines.dedup import count, count_all
@@ -85,7 +86,9 @@ class ProcessFile(beam.DoFn):
         n = 0
         batch: list[dict[str, Any]] = []
         try:
-            with readable.open() as fh:
+            # the raw bytes: roots.io.readers recognises and decompresses gzip/bzip2/xz/zstd itself (Beam's
+            # own decompression hands back a stream that cannot be read line by line)
+            with readable.open(compression_type=CompressionTypes.UNCOMPRESSED) as fh:
                 for record in readers.read(self.spec, path, fh):
                     n += 1
                     if n % PROGRESS_EVERY == 0:

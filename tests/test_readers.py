@@ -5,6 +5,7 @@ import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from roots.io.readers import ReaderSpec, file_pattern, read, stable_id
 
@@ -86,3 +87,67 @@ def test_parquet_and_arrow_stream():
 def test_hf_pattern():
     assert file_pattern("hf", "/data/ds/") == "/data/ds/*.arrow"
     assert file_pattern("jsonl", "/data/*.jsonl") == "/data/*.jsonl"
+
+
+# ------------------------------------------------------------------------------------ compressed inputs
+def _compress(codec: str, data: bytes) -> bytes:
+    import bz2
+    import gzip
+    import lzma
+
+    import zstandard
+
+    return {"gzip": gzip.compress, "bzip2": bz2.compress, "xz": lzma.compress,
+            "zstd": zstandard.ZstdCompressor().compress}[codec](data)
+
+
+JSONL = b"".join(json.dumps({"id": f"d{i}", "text": f"document number {i}"}).encode() + b"\n"
+                 for i in range(200))
+
+
+@pytest.mark.parametrize("codec", ["gzip", "bzip2", "xz", "zstd"])
+def test_compressed_jsonl_reads_like_the_plain_file(codec: str) -> None:
+    plain = list(read(spec("jsonl", id_field="id"), "f.jsonl", io.BytesIO(JSONL)))
+    # the bytes decide, not the name: a compressed file without its extension is still read
+    for name in (f"f.jsonl.{codec}", "f.jsonl"):
+        got = list(read(spec("jsonl", id_field="id"), name, io.BytesIO(_compress(codec, JSONL))))
+        assert [r["id"] for r in got] == [r["id"] for r in plain] and len(got) == 200
+        assert [r["origin"].split(":")[1] for r in got] == [r["origin"].split(":")[1] for r in plain]
+
+
+def test_compressed_csv_and_text_lines() -> None:
+    body = "id,text\n" + "".join(f'{i},"row {i}"\n' for i in range(50))
+    rows = list(read(spec("csv", id_field="id"), "c.csv.bz2", io.BytesIO(_compress("bzip2", body.encode()))))
+    assert kinds(rows) == ["doc"] * 50 and rows[49]["text"] == "row 49"
+    lines = list(read(spec("text"), "t.txt.zst", io.BytesIO(_compress("zstd", b"one\ntwo\n\nthree\n"))))
+    assert [r["text"] for r in lines] == ["one", "two", "three"]
+
+
+@pytest.mark.parametrize("codec", ["gzip", "bzip2", "xz", "zstd"])
+def test_concatenated_members_and_frames_are_all_read(codec: str) -> None:
+    """`cat a.gz b.gz` and multi-frame zstd (parallel compressors) are one stream, as the tools read them."""
+    half = JSONL.split(b"\n", 100)
+    data = _compress(codec, b"\n".join(half[:100]) + b"\n") + _compress(codec, half[100])
+    assert len(list(read(spec("jsonl"), f"f.jsonl.{codec}", io.BytesIO(data)))) == 200
+
+
+@pytest.mark.parametrize("codec", ["gzip", "bzip2", "xz", "zstd"])
+def test_truncated_stream_keeps_what_came_before_and_quarantines_the_rest(codec: str) -> None:
+    big = b"".join(json.dumps({"id": f"d{i}", "text": f"document {i} " + "x" * (i % 97)}).encode() + b"\n"
+                   for i in range(40_000))  # ~4.6 MB: several bzip2 blocks, so some survive the cut
+    whole = _compress(codec, big)
+    cut = whole[: len(whole) * 9 // 10]
+    got = list(read(spec("jsonl", id_field="id"), f"f.jsonl.{codec}", io.BytesIO(cut)))
+    docs, bad = got[:-1], got[-1]
+    assert kinds(docs) == ["doc"] * len(docs) and 0 < len(docs) < 40_000
+    assert [r["id"] for r in docs] == [f"d{i}" for i in range(len(docs))]  # a prefix, in order
+    assert bad["kind"] == "quarantine" and bad["line"] == len(docs) + 1
+    assert f"corrupt {codec} stream" in bad["error"] and "compressed byte" in bad["error"]
+    assert "line(s) before it were read" in bad["error"]
+
+
+def test_parquet_is_never_sniffed_as_a_stream() -> None:
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"text": ["a b c"]}), buf)
+    buf.seek(0)
+    assert kinds(list(read(spec("parquet"), "p.parquet", buf))) == ["doc"]

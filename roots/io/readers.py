@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from roots.io import compressed
+
 MAX_RAW_BYTES = 4096  # how much of a bad record quarantine keeps: enough to see what went wrong
 
 
@@ -295,8 +297,42 @@ def file_pattern(fmt: str, location: str, code: bool = False) -> str:
     return location
 
 
+LINE_FORMATS = frozenset({"jsonl", "text", "csv"})
+"""Formats read as a byte stream, so a compressed file of them is decompressed on the way (Parquet and
+Arrow files compress inside and need random access)."""
+
+
 def read(spec: ReaderSpec, path: str, fh: IO[bytes]) -> Iterator[dict[str, Any]]:
-    return READERS[spec.fmt](spec, path, fh)
+    """The records of one input file. A gzip, bzip2, xz or zstd file of a line-oriented format is read
+    through its decompressed stream (recognised by its bytes, not its name); if the stream is damaged,
+    the records before the damage are kept and one quarantine entry says where reading stopped."""
+    codec = compressed.sniff(fh) if spec.fmt in LINE_FORMATS and not spec.code and fh.seekable() else None
+    if codec is None:
+        yield from READERS[spec.fmt](spec, path, fh)
+        return
+    stream = compressed.open_stream(fh, codec)
+    line = 0
+    try:
+        for record in READERS[spec.fmt](spec, path, stream):
+            line = max(line, _line_of(record))
+            yield record
+    except compressed.CORRUPT as exc:
+        out_at, in_at = compressed.position(stream, fh)
+        where = (f"after {out_at:,} decompressed bytes" if out_at is not None else "part way")
+        where += f" (compressed byte {in_at:,})" if in_at is not None else ""
+        yield quarantine(spec, path, line + 1, b"",
+                         f"corrupt {codec} stream: {str(exc) or type(exc).__name__}; "
+                         f"reading stopped {where}. "
+                         f"The {line:,} line(s) before it were read; the rest of the file is lost: fetch or "
+                         "compress it again")
+
+
+def _line_of(record: dict[str, Any]) -> int:
+    """The line a record came from (documents carry it in `origin`, quarantine entries in `line`)."""
+    if record.get("kind") == "quarantine":
+        return int(record.get("line") or 0)
+    tail = str(record.get("origin") or "").rpartition(":")[2]
+    return int(tail) if tail.isdigit() else 0
 
 
 def decode_source(data: bytes) -> tuple[str | None, str | None]:
