@@ -85,6 +85,7 @@ def test_takedown_and_cross_source_duplicates(release):
     manifest = json.loads((rel / "manifest.json").read_text())
     ids = {(r["source"], r["id"]) for r in lineage(rel)}
     assert ("open", "en3") not in ids and manifest["takedowns_applied"] == 1
+    assert [t["documents_removed"] for t in manifest["takedowns"]] == [1]  # which takedown removed what
     assert manifest["sources_included"][0]["removed_at_merge"] == {"takedown": 1}
     # en1 is in both sources: exactly one copy, the one from `open` (name sorts first, both policy-cleared)
     assert ("open", "en1") in ids and ("shared", "copy") not in ids

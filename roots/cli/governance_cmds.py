@@ -132,13 +132,41 @@ def cmd_governance_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_takedown_add(args: argparse.Namespace) -> int:
-    from roots.core import workspace
     from roots.governance import takedowns
 
-    ws = workspace.resolve(getattr(args, "workspace", None))
+    ws = workspace_of(args)
+    if args.dry_run:
+        from roots.jobs.publish import kept_hits
+        from roots.jobs.run import finished_manifest
+
+        data = takedowns.build(ws, args.source, doc_id=args.id, url_prefix=args.url_prefix,
+                               text_sha=args.text_hash, reason=args.reason)
+        t = takedowns.from_record(data)
+        run_dir = ws.path_setting("runs_dir") / args.source
+        if finished_manifest(run_dir) is None:
+            raise UserError(f"source {args.source} has no finished run in {run_dir}; nothing to measure the "
+                            f"takedown against (run `roots run {args.source}` first, or file it without "
+                            "--dry-run: the next merge applies it).")
+        hits = kept_hits(run_dir, args.source, [t]).get(t.id, 0)
+        print(f"dry run: this takedown ({takedowns.describe(t)}) matches {hits} kept document(s) of "
+              f"{args.source} ({run_dir}); nothing was filed")
+        return 0
     t = takedowns.add(ws, args.source, doc_id=args.id, url_prefix=args.url_prefix, text_sha=args.text_hash,
                       reason=args.reason)
-    print(f"filed takedown {t.id} for {args.source}; the next `roots merge` applies it")
+    print(f"filed takedown {t.id} for {args.source}; the next `roots merge` and every `roots publish` "
+          "apply it")
+    return 0
+
+
+def cmd_takedown_list(args: argparse.Namespace) -> int:
+    from roots.governance import takedowns
+
+    ws = workspace_of(args)
+    if args.source:
+        catalogue.load_card(ws, args.source)
+    rows = [(t.id, t.source, takedowns.describe(t), t.reason)
+            for t in takedowns.load_all(ws) if not args.source or t.source == args.source]
+    table(("takedown", "source", "match", "reason"), rows)
     return 0
 
 
@@ -202,7 +230,7 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     gov = sub.add_parser("governance", parents=[common], help="governance checks")
     gsub = gov.add_subparsers(dest="subcommand", metavar="ACTION", required=True)
     add(gsub, "verify", cmd_governance_verify, "check that the audit trail and recorded files are intact")
-    td = sub.add_parser("takedown", help="takedown requests applied at the next merge")
+    td = sub.add_parser("takedown", help="takedown requests, applied by every merge and publication")
     tsub = td.add_subparsers(dest="subcommand", metavar="ACTION", required=True)
     p = add(tsub, "add", cmd_takedown_add, "file a takedown (by document id, URL prefix or text hash)")
     p.add_argument("--source", required=True)
@@ -211,3 +239,7 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     group.add_argument("--url-prefix")
     group.add_argument("--text-hash", help="SHA-256 of the document text as stored in kept/")
     p.add_argument("--reason", required=True)
+    p.add_argument("--dry-run", action="store_true",
+                   help="count the kept documents it would remove from the source's last run; file nothing")
+    p = add(tsub, "list", cmd_takedown_list, "list filed takedowns")
+    p.add_argument("--source", help="only this source's")

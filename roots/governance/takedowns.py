@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,8 +41,9 @@ class Takedown:
                     or (self.text_hash is not None and text_sha == self.text_hash))
 
 
-def add(ws: Workspace, source: str, *, doc_id: str | None, url_prefix: str | None, text_sha: str | None,
-        reason: str) -> Takedown:
+def build(ws: Workspace, source: str, *, doc_id: str | None, url_prefix: str | None, text_sha: str | None,
+          reason: str) -> dict[str, Any]:
+    """A validated takedown record, not yet filed (what `add` writes, and what `--dry-run` measures)."""
     from roots.governance.catalogue import load_card
 
     load_card(ws, source)
@@ -64,13 +66,40 @@ def add(ws: Workspace, source: str, *, doc_id: str | None, url_prefix: str | Non
         data["match"]["url_prefix"] = url_prefix
     if text_sha:
         data["match"]["text_hash"] = text_sha
-    path = ws.takedowns_dir / f"{tid}.yaml"
+    return data
+
+
+def add(ws: Workspace, source: str, *, doc_id: str | None, url_prefix: str | None, text_sha: str | None,
+        reason: str) -> Takedown:
+    """File a takedown: one record in `governance/takedowns/` and its audit entry."""
+    data = build(ws, source, doc_id=doc_id, url_prefix=url_prefix, text_sha=text_sha, reason=reason)
+    path = ws.takedowns_dir / f"{data['id']}.yaml"
     write_yaml(path, data)
-    audit.append(ws, "takedown.add", source, {"takedown": tid, "match": data["match"]}, files=[path])
-    return _from(data)
+    audit.append(ws, "takedown.add", source, {"takedown": data["id"], "match": data["match"]}, files=[path])
+    return from_record(data)
 
 
-def _from(data: dict[str, Any]) -> Takedown:
+def first_hit(takedown_list: Sequence[Takedown], source: str, doc_id: str, url: str | None,
+              text: str) -> Takedown | None:
+    """The first takedown of `takedown_list` that matches a document (its text is hashed only when a
+    takedown matches by text hash). Every place text leaves a run (merge, publish) decides with this."""
+    mine = [t for t in takedown_list if t.source == source]
+    if not mine:
+        return None
+    sha = text_hash(text) if any(t.text_hash is not None for t in mine) else ""
+    return next((t for t in mine if t.matches(source, doc_id, url, sha)), None)
+
+
+def describe(t: Takedown) -> str:
+    """How a takedown matches, as the steward filed it."""
+    if t.doc_id is not None:
+        return f"id {t.doc_id}"
+    if t.url_prefix is not None:
+        return f"url prefix {t.url_prefix}"
+    return f"text hash {t.text_hash}"
+
+
+def from_record(data: dict[str, Any]) -> Takedown:
     match = data.get("match") or {}
     return Takedown(str(data["id"]), str(data["source"]), match.get("id"), match.get("url_prefix"),
                     match.get("text_hash"), str(data.get("reason", "")))
@@ -83,5 +112,5 @@ def load_all(ws: Workspace) -> list[Takedown]:
         if not isinstance(data, dict) or "source" not in data or not isinstance(data.get("match"), dict):
             raise UserError(f"{path}: not a takedown record (needs `source` and `match`); file takedowns "
                             "with `roots takedown add`.")
-        out.append(_from(data))
+        out.append(from_record(data))
     return out

@@ -132,7 +132,8 @@ def cross_source_duplicates(plan: Plan, cfg: dict[str, Any]) -> dict[str, str]:
 
 
 def decide_drops(plan: Plan, takedown_list: list[takedowns.Takedown], cfg: dict[str, Any],
-                 dups: dict[str, str]) -> tuple[dict[str, str], dict[str, Counter[str]]]:
+                 dups: dict[str, str], hits: Counter[str] | None = None,
+                 ) -> tuple[dict[str, str], dict[str, Counter[str]]]:
     """(document key -> why it leaves the release, per-source counts of each cause).
 
     Memory: the returned map holds one entry per dropped document (takedowns, cross-source duplicates,
@@ -149,10 +150,11 @@ def decide_drops(plan: Plan, takedown_list: list[takedowns.Takedown], cfg: dict[
             key = schema.doc_key(inc.name, row["id"])
             why = None
             if mine:
-                sha = takedowns.text_hash(row["text"])
-                hit = next((t for t in mine if t.matches(inc.name, row["id"], row["url"], sha)), None)
+                hit = takedowns.first_hit(mine, inc.name, row["id"], row["url"], row["text"])
                 if hit is not None:
                     why, cause = f"takedown {hit.id}: {hit.reason}", "takedown"
+                    if hits is not None:  # documents each takedown removed, for the manifest
+                        hits[hit.id] += 1
             if why is None and key in dups:
                 why, cause = dups[key], "cross_source_duplicate"
             if (why is None and ratio < 1.0
@@ -292,7 +294,8 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
     try:
         takedown_list = takedowns.load_all(ws)
         dups = cross_source_duplicates(plan, cfg)
-        drops, drop_counts = decide_drops(plan, takedown_list, cfg, dups)
+        takedown_hits: Counter[str] = Counter()
+        drops, drop_counts = decide_drops(plan, takedown_list, cfg, dups, takedown_hits)
         t_tok, c_tok = time.perf_counter(), time.process_time()
         if supplied is not None:
             print(f"  using the tokenizer {cfg['tokenizer_file']} (not training one) ...", flush=True)
@@ -332,7 +335,7 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
         view = card_view(plan, tokens, docs, takedown_list)
         datacard.write_release_card(tmp, view)
         manifest = build_manifest(ws, plan, cfg, takedown_list, drop_counts, tokens, docs, tmp, tok,
-                                  started, view)
+                                  started, view, takedown_hits)
         manifest["timings"] = timings
         manifest["fertility"] = held_out
         write_json(tmp / "manifest.json", manifest)
@@ -573,7 +576,8 @@ def card_view(plan: Plan, tokens: dict[str, dict[str, int]], docs: dict[str, Any
 def build_manifest(ws: Workspace, plan: Plan, cfg: dict[str, Any], takedown_list: list[takedowns.Takedown],
                    drop_counts: dict[str, Counter[str]], tokens: dict[str, dict[str, int]],
                    docs: dict[str, Any], out: Path, tok: Any, started: dt.datetime,
-                   view: dict[str, Any]) -> dict[str, Any]:
+                   view: dict[str, Any], takedown_hits: Counter[str] | None = None) -> dict[str, Any]:
+    takedown_hits = takedown_hits or Counter()
     sources = []
     for inc in plan.included:
         run_manifest = json.loads((inc.run_dir / "manifest.json").read_text())
@@ -599,7 +603,9 @@ def build_manifest(ws: Workspace, plan: Plan, cfg: dict[str, Any], takedown_list
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "sources_included": sources,
         "sources_excluded": plan.excluded,
-        "takedowns": [{"id": t.id, "source": t.source, "reason": t.reason} for t in takedown_list],
+        "takedowns": [{"id": t.id, "source": t.source, "reason": t.reason,
+                       "documents_removed": takedown_hits.get(t.id, 0)}
+                      for t in takedown_list],
         "takedowns_applied": sum(c["takedown"] for c in drop_counts.values()),
         "configuration": {k: v for k, v in cfg.items()},
         "tokenizer": {"vocab_size": tok.get_vocab_size(), "eod_id": toklib.eod_id(tok),

@@ -4,20 +4,41 @@ ROOTS released each source separately, gated, with its card. A source is publish
 cleared for the `release` scope (licence policy or a permission record covering release), from its
 finished run: the kept documents (PII already scrubbed) as Parquet plus the dataset card, to which the
 access conditions (licence, permission record ids and their conditions) are added.
+
+Takedowns are applied here as in the merge (`takedowns.first_hit`): a document taken down after its run
+never leaves through a publication, and the published folder records which takedown removed how many
+documents (`takedowns.json`, and a line of the card).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import uuid
+from collections import Counter
 from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from roots.core.errors import UserError
 from roots.core.workspace import Workspace
 from roots.core.yamlio import atomic_write_text
-from roots.governance import catalogue, clearance, permissions
+from roots.governance import catalogue, clearance, permissions, takedowns
 from roots.jobs.run import finished_manifest, publish
 from roots.report import datacard
+
+
+def takedown_note(record: dict[str, object]) -> str:
+    """The card's line on takedowns: how many documents left this publication, and by which request."""
+    applied = [t for t in record["takedowns"] if t["documents_removed"]]  # type: ignore[attr-defined]
+    if not record["takedowns"]:
+        return "\n## Takedowns\n\nNo takedown request concerns this source.\n"
+    lines = [(f"\n## Takedowns\n\n{record['documents_removed']} document(s) removed before publication "
+              f"({TAKEDOWNS_FILE} lists every request for this source):\n")]
+    lines += [f"- `{t['id']}` ({t['match']}): {t['documents_removed']} document(s); {t['reason']}"
+              for t in applied]
+    return "\n".join(lines) + "\n"
 
 
 def access_conditions(ws: Workspace, card: catalogue.Card, basis: str, record: str | None) -> str:
@@ -40,6 +61,64 @@ def access_conditions(ws: Workspace, card: catalogue.Card, basis: str, record: s
     return "\n".join(lines) + "\n"
 
 
+TAKEDOWNS_FILE = "takedowns.json"
+
+
+def _kept_batches(run_dir: Path) -> list[Path]:
+    return sorted((run_dir / "kept").glob("*.parquet"))
+
+
+def kept_hits(run_dir: Path, source: str, takedown_list: list[takedowns.Takedown]) -> Counter[str]:
+    """{takedown id: kept documents it matches} in a finished run, reading only what matching needs."""
+    hits: Counter[str] = Counter()
+    mine = [t for t in takedown_list if t.source == source]
+    if not mine:
+        return hits
+    for path in _kept_batches(run_dir):
+        for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=2048,
+                                                                         columns=["id", "url", "text"]):
+            for doc_id, url, text in zip(*(batch.column(c).to_pylist() for c in ("id", "url", "text")),
+                                         strict=True):
+                hit = takedowns.first_hit(mine, source, doc_id, url, text)
+                if hit is not None:
+                    hits[hit.id] += 1
+    return hits
+
+
+def copy_kept(run_dir: Path, dest: Path, source: str,
+              takedown_list: list[takedowns.Takedown]) -> Counter[str]:
+    """Copy a run's kept Parquet files to `dest`, without the documents a takedown matches; returns the
+    documents removed per takedown. A source without takedowns is copied byte for byte."""
+    removed: Counter[str] = Counter()
+    mine = [t for t in takedown_list if t.source == source]
+    for path in _kept_batches(run_dir):
+        if not mine:
+            shutil.copyfile(path, dest / path.name)
+            continue
+        pf = pq.ParquetFile(path, pre_buffer=False)
+        with pq.ParquetWriter(dest / path.name, pf.schema_arrow, compression="zstd",
+                              write_statistics=True) as writer:
+            for batch in pf.iter_batches(batch_size=2048):
+                keep = []
+                columns = (batch.column(c).to_pylist() for c in ("id", "url", "text"))
+                for i, (doc_id, url, text) in enumerate(zip(*columns, strict=True)):
+                    hit = takedowns.first_hit(mine, source, doc_id, url, text)
+                    if hit is None:
+                        keep.append(i)
+                    else:
+                        removed[hit.id] += 1
+                writer.write_table(pa.Table.from_batches([batch]).take(keep))
+    return removed
+
+
+def _takedown_record(takedown_list: list[takedowns.Takedown], source: str,
+                     removed: Counter[str]) -> dict[str, object]:
+    applied = [{"id": t.id, "match": takedowns.describe(t), "reason": t.reason,
+                "documents_removed": removed.get(t.id, 0)}
+               for t in takedown_list if t.source == source]
+    return {"source": source, "documents_removed": sum(removed.values()), "takedowns": applied}
+
+
 def publish_source(ws: Workspace, name: str, out: Path) -> Path:
     card = catalogue.load_card(ws, name)
     decision = next(d for d in clearance.clearance(ws, [card]) if d.scope == "release")
@@ -58,15 +137,18 @@ def publish_source(ws: Workspace, name: str, out: Path) -> Path:
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
         (tmp / "kept").mkdir(parents=True)
-        for path in sorted((run_dir / "kept").glob("*.parquet")):
-            shutil.copyfile(path, tmp / "kept" / path.name)
+        takedown_list = takedowns.load_all(ws)
+        removed = copy_kept(run_dir, tmp / "kept", name, takedown_list)
+        record = _takedown_record(takedown_list, name, removed)
+        atomic_write_text(tmp / TAKEDOWNS_FILE, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
         card_text = ((run_dir / "README.md").read_text(encoding="utf-8")
                      if (run_dir / "README.md").exists() else "")
         if not card_text:
             datacard.write_data_card(run_dir, card.data)
             card_text = (run_dir / "README.md").read_text(encoding="utf-8")
         atomic_write_text(tmp / "README.md",
-                          card_text + access_conditions(ws, card, decision.basis, decision.record))
+                          card_text + access_conditions(ws, card, decision.basis, decision.record)
+                          + takedown_note(record))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
