@@ -557,3 +557,29 @@ def test_beam_components_match_union_find(tmp_path: Path) -> None:
 def test_beam_components_fail_loudly_beyond_the_node_limit(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="max_cc_nodes"):
         _components(tmp_path, {"path": [(i, i + 1) for i in range(50)]}, limit=10)
+
+
+def test_admitted_documents_are_deduplicated_against_kept_and_each_other():
+    """`roots.dedup.admitted`: kept documents are never rejected; an admitted copy of a kept document is
+    its duplicate; among admitted copies only, the keep policy picks the one that stays."""
+    from roots.dedup import admitted
+
+    base = ("Everyone has the right to freedom of thought, conscience and religion; this right includes "
+            "freedom to change his religion or belief, and freedom to manifest it in teaching and worship.")
+    other = ("Everyone has the right to rest and leisure, including reasonable limitation of working hours "
+             "and periodic holidays with pay, as the declaration says in its twenty-fourth article.")
+    kept = [{"id": "k1", "text": base, "lang": "en"}, {"id": "k2", "text": base + " (copy kept earlier)",
+                                                        "lang": "en"}]
+    new = [{"id": "a1", "text": base, "lang": "en"},                  # exact copy of k1
+           {"id": "b2", "text": other, "lang": "en"},                 # admitted twice, exactly
+           {"id": "b1", "text": other + " ", "lang": "en"},
+           {"id": "c1", "text": "Something else entirely, written for this test alone.", "lang": "en"}]
+    cfg = DedupConfig()
+    sigs = {r["id"]: d.signature_to_bytes(d.minhash_signature(r["text"], "en")) for r in kept}
+    out = admitted.duplicates_among_admitted(kept, new, sigs, cfg)
+    assert out["a1"] == ("k1", "exact")
+    assert out["b2"] == ("b1", "exact") and "b1" not in out  # lowest id of the admitted pair stays
+    assert "c1" not in out and "k1" not in out and "k2" not in out
+    longest = admitted.duplicates_among_admitted(kept, new, sigs, DedupConfig(keep="longest"))
+    assert longest["b2"] == ("b1", "exact")  # b1 is one character longer
+    assert admitted.duplicates_among_admitted(kept, new, sigs, DedupConfig(exact=False, near=False)) == {}

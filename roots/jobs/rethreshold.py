@@ -4,9 +4,11 @@ Every statistic was computed and stored for every scored document (score, then d
 thresholds need no model and no recomputation: the stored language prediction, quality statistics and
 perplexity are decided again with the current configuration. Documents removed for other reasons
 (recipe operations, the length cap, duplicates) keep their outcome: duplicates stay decided by the dedup
-stage. A document that the new thresholds admit gets its own cluster and a fresh MinHash signature (so
-the merge's cross-source dedup still sees it), but it is not re-checked against this source's other
-documents; a full run does that.
+stage. Documents the new thresholds admit were never seen by dedup (a filter removed them first), so
+they are deduplicated here against the documents still kept and among themselves, with the source's own
+dedup settings (`roots.dedup.admitted`): of a page and its mirror copy both admitted, one stays. An
+admitted document that stays gets its own cluster and a fresh MinHash signature (so the merge's
+cross-source dedup still sees it).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunR
              for r in outputs.read_kind(p.final, "kept").to_pylist()]
             + [{**r, "status": "rejected"} for r in outputs.read_kind(p.final, "rejected").to_pylist()])
     decided = [redecide(proc, row) for row in rows]
+    dedup_admitted(p, rows, decided)
     tmp = p.final.parent / f".{p.final.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
@@ -96,6 +99,30 @@ def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunR
         raise
     publish(tmp, p.final)
     return RunResult(name, p.final, stats)
+
+
+def dedup_admitted(p: Any, before: list[dict[str, Any]], decided: list[dict[str, Any]]) -> int:
+    """Reject, as duplicates, the newly admitted documents that copy a kept document or each other;
+    returns how many. Rows of `decided` are updated in place."""
+    if p.dedup is None:
+        return 0
+    from roots.dedup import admitted as adm
+
+    new = [r for r, old in zip(decided, before, strict=True)
+           if r["status"] == "kept" and old["status"] != "kept"]
+    if not new:
+        return 0
+    kept = [r for r, old in zip(decided, before, strict=True)
+            if r["status"] == "kept" and old["status"] == "kept"]
+    sigs = {r["id"]: r["signature"] for r in outputs.read_kind(p.final, "signatures").to_pylist()}
+    dups = adm.duplicates_among_admitted(kept, new, sigs, p.dedup)
+    for row in new:
+        if row["id"] in dups:
+            keeper, kind = dups[row["id"]]
+            # the detail reads as the pipeline's (`minhash.duplicate_detail`)
+            row.update(status="rejected", reason="duplicate", cluster=keeper,
+                       detail=f"duplicate of {keeper} ({kind})")
+    return len(dups)
 
 
 def _config(p: Any) -> dict[str, Any]:
