@@ -184,3 +184,27 @@ def test_fertility_counted_while_tokenising_equals_the_lineage_measure(release):
     assert sum(s["documents"] for s in measured.values()) >= 2 and set(measured) <= {"en", "fr"}
     valid_docs = sum(1 for r in lineage(result.out_dir) if r["shard"].endswith("_valid_text_document"))
     assert sum(s["documents"] for s in measured.values()) == valid_docs
+
+
+def test_merge_removes_exact_copies_within_a_source_as_a_safety_net(ws, run_cli):
+    """A run with exact dedup switched off keeps two copies of a page; the merge keeps one (the lowest
+    id) and counts the other, unless `merge.within_source_exact_dedup` is off."""
+    en = udhr_paragraphs("en", 4)
+    docs = [{"id": f"en{i}", "text": t} for i, t in enumerate(en)] + [{"id": "zz-copy", "text": en[1]}]
+    (ws.root / "copies.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    write_card(ws, "copies", "copies.jsonl", data_extra=", id_field: id",
+               extra="recipe: {skip: [dedup]}\n")
+    assert run_cli("--workspace", str(ws.root), "run", "copies")[0] == 0
+    assert run_cli("--workspace", str(ws.root), "merge", "--vocab-size", "600")[0] == 0
+    manifest = json.loads((ws.root / "release" / "manifest.json").read_text())
+    assert manifest["sources_included"][0]["removed_at_merge"] == {"within_source_duplicate": 1}
+    import pyarrow.parquet as pq
+
+    ids = [i for path in sorted((ws.root / "release" / "lineage").glob("*.parquet"))
+           for i in pq.read_table(path, columns=["id"]).column("id").to_pylist()]
+    assert "en1" in ids and "zz-copy" not in ids
+    (ws.root / "roots.yaml").write_text("merge: {within_source_exact_dedup: false}\n")
+    assert run_cli("--workspace", str(ws.root), "merge", "--vocab-size", "600", "--out",
+                   str(ws.root / "release-all"))[0] == 0
+    manifest = json.loads((ws.root / "release-all" / "manifest.json").read_text())
+    assert manifest["sources_included"][0]["removed_at_merge"] == {}

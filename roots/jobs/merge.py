@@ -2,9 +2,10 @@
 
 Order of decisions, each recorded in the release manifest: clearance gate (licence policy or a valid
 permission record, at merge time, so a revocation after a run still excludes the source) -> takedowns
--> cross-source near duplicates (from the saved MinHash signatures) -> per-source sampling ratios ->
-per-language validation hold-out -> tokenizer training on an alpha-weighted, line-deduplicated sample
--> tokenisation into Megatron shards (Beam) -> blend weights -> manifest with lineage and hashes.
+-> exact copies within a source (a safety net) -> cross-source near duplicates (from the saved MinHash
+signatures) -> per-source sampling ratios -> per-language validation hold-out -> tokenizer training on an
+alpha-weighted, line-deduplicated sample -> tokenisation into Megatron shards (Beam) -> blend weights ->
+manifest with lineage and hashes.
 
 Memory does not follow the number of kept documents, except where stated. Kept files are read one
 record batch at a time (`parts.read_batches`), tokenisation and shard assembly are streamed
@@ -32,6 +33,7 @@ import os
 import shutil
 import time
 import uuid
+from array import array
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -48,6 +50,7 @@ from roots.core.errors import UserError
 from roots.core.util import library_versions, sha256_file
 from roots.core.workspace import Workspace
 from roots.core.yamlio import write_json
+from roots.dedup import minhash
 from roots.governance import catalogue, clearance, takedowns
 from roots.release import megatron, parts
 from roots.release import tokenizer as toklib
@@ -62,6 +65,8 @@ DEFAULTS: dict[str, Any] = {
     "vocab_size": toklib.BLOOM_VOCAB_SIZE,
     "source_ratios": {},  # e.g. {big_english_crawl: 0.5}, as ROOTS capped English
     "dedup": True,
+    # exact copies inside one source (a run's own dedup normally leaves none) removed as a safety net
+    "within_source_exact_dedup": True,
     # a tokenizer.json to use as is instead of training one (relative: to the workspace)
     "tokenizer_file": None,
 }
@@ -136,34 +141,70 @@ def decide_drops(plan: Plan, takedown_list: list[takedowns.Takedown], cfg: dict[
                  ) -> tuple[dict[str, str], dict[str, Counter[str]]]:
     """(document key -> why it leaves the release, per-source counts of each cause).
 
-    Memory: the returned map holds one entry per dropped document (takedowns, cross-source duplicates,
-    documents a `source_ratios` entry samples out), so it grows with what is dropped, not with what is kept.
-    Text and URL are read only for a source with takedowns, the only decision that needs them.
+    Causes, first match wins: a takedown, an exact copy of another kept document of the same source (a
+    safety net: a run's dedup leaves none, but a run with exact dedup switched off, or an edited run,
+    could; the lowest id stays), a near duplicate in another source, sampling by `source_ratios`.
+
+    Memory: the returned map holds one entry per dropped document, and the safety net 8 bytes per kept
+    document of the source being read (its exact-hash prefixes, `array('Q')`), so what grows is what is
+    dropped plus that array. Text is read only for the takedowns and the safety net.
     """
     drops: dict[str, str] = {}
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     ratios = cfg.get("source_ratios") or {}
+    safety = bool(cfg.get("within_source_exact_dedup", True))
     for inc in plan.included:
         mine = [t for t in takedown_list if t.source == inc.name]
         ratio = float(ratios.get(inc.name, 1.0))
-        for row in _iter_kept(inc, ["id", "url", "text"] if mine else ["id"]):
-            key = schema.doc_key(inc.name, row["id"])
-            why = None
-            if mine:
-                hit = takedowns.first_hit(mine, inc.name, row["id"], row["url"], row["text"])
+        keys = array("Q")  # per kept row, in file order: 0 for no key (taken down, or nothing to hash)
+        if mine or safety:
+            for row in _iter_kept(inc, ["id", "url", "text", "lang"]):
+                hit = (takedowns.first_hit(mine, inc.name, row["id"], row["url"], row["text"])
+                       if mine else None)
                 if hit is not None:
-                    why, cause = f"takedown {hit.id}: {hit.reason}", "takedown"
+                    drops[schema.doc_key(inc.name, row["id"])] = f"takedown {hit.id}: {hit.reason}"
+                    counts[inc.name]["takedown"] += 1
                     if hits is not None:  # documents each takedown removed, for the manifest
                         hits[hit.id] += 1
-            if why is None and key in dups:
+                digest = minhash.exact_key(row["text"], row["lang"]) if safety and hit is None else None
+                # 64 bits of the exact hash; 0 means "no key", so a zero prefix is nudged to 1
+                keys.append(0 if digest is None else max(1, int(digest[:16], 16)))
+        copies = _within_source_copies(inc, keys) if safety else {}
+        for row in _iter_kept(inc, ["id"]):
+            key = schema.doc_key(inc.name, row["id"])
+            if key in drops:
+                continue
+            why = None
+            if row["id"] in copies:
+                why = f"exact duplicate of {inc.name}/{copies[row['id']]} in the same source"
+                cause = "within_source_duplicate"
+            elif key in dups:
                 why, cause = dups[key], "cross_source_duplicate"
-            if (why is None and ratio < 1.0
-                    and parts.unit_hash(int(cfg["seed"]), inc.name, row["id"]) >= ratio):
+            elif ratio < 1.0 and parts.unit_hash(int(cfg["seed"]), inc.name, row["id"]) >= ratio:
                 why, cause = f"sampled out (source ratio {ratio})", "sampled_out"
             if why is not None:
                 drops[key] = why
                 counts[inc.name][cause] += 1
     return drops, counts
+
+
+def _within_source_copies(inc: Included, keys: array) -> dict[str, str]:
+    """{id: id of the copy that stays} for kept documents of `inc` whose exact hash repeats (`keys`, one
+    per kept row in file order); one more read of the ids, only when some hash repeats."""
+    values = np.frombuffer(keys, dtype=np.uint64) if len(keys) else np.zeros(0, dtype=np.uint64)
+    uniq, n = np.unique(values[values != 0], return_counts=True)
+    repeated = set(uniq[n > 1].tolist())
+    if not repeated:
+        return {}
+    groups: dict[int, list[str]] = defaultdict(list)
+    for i, row in enumerate(_iter_kept(inc, ["id"])):
+        if int(values[i]) in repeated:
+            groups[int(values[i])].append(str(row["id"]))
+    copies = {}
+    for ids in groups.values():
+        keeper = min(ids)
+        copies.update({i: keeper for i in ids if i != keeper})
+    return copies
 
 
 def tokenizer_sample(plan: Plan, drops: dict[str, str], cfg: dict[str, Any]) -> Iterator[str]:
