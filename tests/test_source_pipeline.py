@@ -173,6 +173,39 @@ def test_failed_run_leaves_no_finished_output(ws, texts, monkeypatch):
     assert not list(runs.glob(".fail.tmp-*"))
 
 
+def test_a_failed_run_shows_as_failed_until_a_run_succeeds(ws, texts, monkeypatch, run_cli):
+    jsonl(ws.root / "f.jsonl", [{"text": texts["en"][0]}])
+    write_card(ws, "fail", "f.jsonl")
+    _, out, _ = run_cli("--workspace", str(ws.root), "status")
+    assert "fail" in out and "not run" in out
+    from pipelines import source_pipeline
+
+    real = source_pipeline.run_pipeline
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("worker died")
+
+    monkeypatch.setattr(source_pipeline, "run_pipeline", boom)
+    with pytest.raises(RuntimeError):
+        run.run_source(ws, "fail")
+    _, out, _ = run_cli("--workspace", str(ws.root), "status")
+    line = next(line for line in out.splitlines() if line.startswith("fail "))
+    assert "failed" in line and "RuntimeError: worker died" in line and "roots run fail" in line
+    monkeypatch.setattr(source_pipeline, "run_pipeline", real)
+    assert run_cli("--workspace", str(ws.root), "run", "fail")[0] == 0
+    _, out, _ = run_cli("--workspace", str(ws.root), "status")
+    line = next(line for line in out.splitlines() if line.startswith("fail "))
+    assert "finished" in line and "failed" not in line
+    # a failure after a finished run says that the finished run is still there
+    monkeypatch.setattr(source_pipeline, "run_pipeline", boom)
+    with pytest.raises(RuntimeError):
+        run.run_source(ws, "fail")
+    _, out, _ = run_cli("--workspace", str(ws.root), "status")
+    line = next(line for line in out.splitlines() if line.startswith("fail "))
+    assert "failed" in line and "is still in place" in line
+    assert (ws.root / "runs" / "fail" / "manifest.json").exists()
+
+
 def test_user_errors(ws, run_cli):
     write_card(ws, "nofiles", "missing/*.jsonl")
     rc, _, err = run_cli("--workspace", str(ws.root), "run", "nofiles")
@@ -256,3 +289,17 @@ def test_compressed_inputs_through_a_run(ws, texts, run_cli):
     assert 0 < n_before < 3000 and q[0]["line"] == n_before + 1
     ids = table(cut, "kept").column("id").to_pylist() + table(cut, "rejected").column("id").to_pylist()
     assert sorted(ids, key=lambda i: int(i[1:])) == [f"m{i}" for i in range(n_before)]
+
+
+def test_commands_print_no_third_party_import_warning(ws, texts):
+    """`roots status` imports Beam; Beam's BigQuery notice must not reach the operator's terminal."""
+    import subprocess
+    import sys
+
+    jsonl(ws.root / "f.jsonl", [{"text": texts["en"][0]}])
+    write_card(ws, "quiet", "f.jsonl")
+    proc = subprocess.run([sys.executable, "-m", "roots", "--workspace", str(ws.root), "status"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "quiet" in proc.stdout and "apitools" not in proc.stderr + proc.stdout
+    assert "WARNING" not in proc.stderr

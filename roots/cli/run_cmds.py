@@ -65,7 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def source_state(ws: Any, card: Any) -> tuple[str, str]:
     """(state, detail) of one source's run, as `roots status` prints it."""
     from roots.core.errors import UserError
-    from roots.jobs.run import finished_manifest, in_flight, plan, up_to_date
+    from roots.jobs.run import failure_record, finished_manifest, in_flight, plan, up_to_date
 
     if not card.active:
         return "killed", card.killed_reason or ""
@@ -75,6 +75,12 @@ def source_state(ws: Any, card: Any) -> tuple[str, str]:
         pid = next(pid for _, pid, alive in flights if alive)
         return "running", f"process {pid}"
     manifest = finished_manifest(final)
+    failure = failure_record(final)
+    if failure is not None:
+        earlier = (f"; the run finished {manifest['finished']} is still in place" if manifest is not None
+                   else "")
+        return "failed", (f"{failure.get('failed', '?')}: {failure.get('error', 'unknown error')}{earlier}; "
+                          f"`roots run {card.name}` runs it again")
     failed = "; an interrupted run left a temporary directory (the next run removes it)" if flights else ""
     if manifest is None:
         return ("failed" if flights else "not run"), failed.lstrip("; ")

@@ -421,11 +421,41 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
 
         datacard.write_data_card(tmp, card.data)
         (tmp / ".pid").unlink()
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        record_failure(final, started, exc)
         raise
     publish(tmp, final)
+    failure_path(final).unlink(missing_ok=True)
     return RunResult(name, final, stats)
+
+
+def failure_path(final: Path) -> Path:
+    """Where a failed run of `final` says why it failed (hidden beside the run, never inside it)."""
+    return final.parent / f".{final.name}.failed.json"
+
+
+def record_failure(final: Path, started: dt.datetime, exc: BaseException) -> None:
+    """Leave a small record of a failed run, so that `roots status` says "failed" and why instead of
+    "not run" (the temporary outputs are gone, and an earlier finished run stays in place). Best effort:
+    a full disk must not hide the original error behind a second one."""
+    error = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+    try:
+        write_json(failure_path(final), {"started": started.isoformat(timespec="seconds"),
+                                         "failed": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                                         "error": error[:2000], "pid": os.getpid()})
+    except OSError:
+        pass
+
+
+def failure_record(final: Path) -> dict[str, Any] | None:
+    """The record of the last failed run of `final` (cleared by the next successful one), if any."""
+    path = failure_path(final)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def publish(tmp: Path, final: Path) -> None:
