@@ -303,3 +303,16 @@ def test_commands_print_no_third_party_import_warning(ws, texts):
     assert proc.returncode == 0, proc.stderr
     assert "quiet" in proc.stdout and "apitools" not in proc.stderr + proc.stdout
     assert "WARNING" not in proc.stderr
+
+
+def test_stage_cpu_seconds_are_cpu_time(ws, texts):
+    """stats.json's per-stage seconds are CPU time of the working threads: they can never add up to more
+    than the CPU the whole process used (wall-clock timers did, on a loaded machine)."""
+    jsonl(ws.root / "f.jsonl", [{"text": t} for t in texts["en"] + texts["fr"]])
+    write_card(ws, "cpu", "f.jsonl")
+    c0, w0 = time.process_time(), time.perf_counter()
+    result = run.run_source(ws, "cpu")
+    cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+    stages = result.stats["timings"]["stage_cpu_seconds"]
+    assert set(stages) >= {"normalise", "langid", "quality", "pii"}
+    assert 0 < sum(stages.values()) <= cpu + 0.05 and result.stats["timings"]["wall_seconds"] <= wall + 0.05
