@@ -147,19 +147,30 @@ def stage_rows(docs: list[dict[str, Any]], lm_dir: Path | None) -> list[dict[str
     return rows
 
 
+COMPRESSORS: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
+    "gzip": (".gz", lambda b: __import__("gzip").compress(b, compresslevel=6)),
+    "zstd": (".zst", lambda b: __import__("zstandard").ZstdCompressor(level=3).compress(b)),
+}
+"""The compressed-input rows: the same corpus as `.jsonl.gz` and `.jsonl.zst` (the common archive forms)."""
+
+
 def end_to_end(docs: list[dict[str, Any]], lm_dir: Path | None,
-               with_merge: bool = False) -> list[dict[str, Any]]:
+               with_merge: bool = False, codec: str | None = None) -> list[dict[str, Any]]:
     from roots.core import workspace
     from roots.jobs.run import run_source
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         ws = workspace.init(Path(tmp) / "ws")
-        data = ws.root / "bench.jsonl"
-        data.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8")
+        body = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs).encode("utf-8")
+        name = "bench.jsonl"
+        if codec is not None:
+            suffix, compress = COMPRESSORS[codec]
+            name, body = name + suffix, compress(body)
+        (ws.root / name).write_bytes(body)
         (ws.sources_dir / "bench.yaml").write_text(
             "name: bench\nlanguages: [multi]\nlicense: CC0-1.0\ncustodian: {name: bench}\n"
-            "data: {path: bench.jsonl, format: jsonl, id_field: id, url_field: url}\n"
+            f"data: {{path: {name}, format: jsonl, id_field: id, url_field: url}}\n"
             "status: {state: active}\n")
         if lm_dir is not None:
             os.symlink(lm_dir.parent, ws.root / "models")
@@ -169,7 +180,8 @@ def end_to_end(docs: list[dict[str, Any]], lm_dir: Path | None,
         wall = time.perf_counter() - t0
         cpu = time.process_time() - c0
         d = result.stats["documents"]
-        rows.append({"stage": "end to end (roots run, DirectRunner)", "docs": d["input"],
+        label = "end to end (roots run, DirectRunner)" if codec is None else f"end to end, {name} input"
+        rows.append({"stage": label, "docs": d["input"], "codec": codec,
                      "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
                      "docs_per_s_per_core": round(d["input"] / wall, 1),
                      "peak_rss_mb": round(rss_mb(), 1), "kept": d["kept"], "rejected": d["rejected"]})
@@ -435,12 +447,20 @@ def main(argv: list[str] | None = None) -> int:
 
     rows.extend(bench_rows([d["text"] for d in docs]))
     rows.extend(end_to_end(docs, lm, with_merge=True))
+    for codec in COMPRESSORS:
+        rows.extend(end_to_end(docs, lm, codec=codec))
     if args.merge_docs:
         rows.extend(shard_rows(args.merge_docs))
     rows.extend(dedup_rows(args.docs))
     if not args.no_memory:
         rows.extend(memory_rows((args.memory_docs, 10 * args.memory_docs)))
     print_table(rows)
+    plain = next(r for r in rows if r["stage"].startswith("end to end (roots run"))
+    for r in rows:
+        if r.get("codec"):
+            print(f"compressed input ({r['codec']}): {r['docs_per_s_per_core']} docs/s/core, "
+                  f"{r['docs_per_s_per_core'] / plain['docs_per_s_per_core']:.2f}x the plain file's "
+                  f"{plain['docs_per_s_per_core']} (same corpus, same run)")
     for r in rows:
         if r.get("mb_per_s_per_core"):
             print(f"MinHash signatures: {r['mb_per_s_per_core']} MB/s per core (target: at least 3 MB/s)")
