@@ -85,11 +85,12 @@ class ProcessFile(beam.DoFn):
                            ("url",) if writer is not None and self.dedup_cfg.url else ())
         n = 0
         batch: list[dict[str, Any]] = []
+        sizes: dict[str, int] = {}  # a compressed input's text bytes, so bytes in compare with bytes out
         try:
             # the raw bytes: roots.io.readers recognises and decompresses gzip/bzip2/xz/zstd itself (Beam's
             # own decompression hands back a stream that cannot be read line by line)
             with readable.open(compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-                for record in readers.read(self.spec, path, fh):
+                for record in readers.read(self.spec, path, fh, sizes):
                     n += 1
                     if n % PROGRESS_EVERY == 0:
                         print(f"  ... {path}: {n} records read", file=sys.stderr, flush=True)
@@ -110,13 +111,14 @@ class ProcessFile(beam.DoFn):
             raise
         fragments.close()
         count("input_records", n)
-        count("bytes_in", readable.metadata.size_in_bytes)
+        size = sizes.get("text_bytes", readable.metadata.size_in_bytes)
+        count("bytes_in", size)
         for stage, seconds in self.processor.timings.items():
             count(f"stage_us_{stage}", int(seconds * 1e6))
         print(f"  read {path}: {n} records", file=sys.stderr, flush=True)
         # Not every runner reports metrics (DaskRunner does not); the accounting check needs the input
         # count from somewhere independent of the outputs, so each file leaves a small count record.
-        outputs.write_input_count(self.out_dir, path, n, readable.metadata.size_in_bytes)
+        outputs.write_input_count(self.out_dir, path, n, size)
         if writer is not None:
             yield writer.close()
 

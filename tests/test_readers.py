@@ -151,3 +151,13 @@ def test_parquet_is_never_sniffed_as_a_stream() -> None:
     pq.write_table(pa.table({"text": ["a b c"]}), buf)
     buf.seek(0)
     assert kinds(list(read(spec("parquet"), "p.parquet", buf))) == ["doc"]
+
+
+@pytest.mark.parametrize("codec", ["gzip", "bzip2", "xz", "zstd"])
+def test_compressed_inputs_report_their_text_bytes(codec: str) -> None:
+    sizes: dict[str, int] = {}
+    assert len(list(read(spec("jsonl"), "f", io.BytesIO(_compress(codec, JSONL)), sizes))) == 200
+    assert sizes == {"text_bytes": len(JSONL)}
+    plain: dict[str, int] = {}
+    list(read(spec("jsonl"), "f", io.BytesIO(JSONL), plain))
+    assert plain == {}  # a plain file's size is its text size already

@@ -302,10 +302,14 @@ LINE_FORMATS = frozenset({"jsonl", "text", "csv"})
 Arrow files compress inside and need random access)."""
 
 
-def read(spec: ReaderSpec, path: str, fh: IO[bytes]) -> Iterator[dict[str, Any]]:
+def read(spec: ReaderSpec, path: str, fh: IO[bytes],
+         sizes: dict[str, int] | None = None) -> Iterator[dict[str, Any]]:
     """The records of one input file. A gzip, bzip2, xz or zstd file of a line-oriented format is read
     through its decompressed stream (recognised by its bytes, not its name); if the stream is damaged,
-    the records before the damage are kept and one quarantine entry says where reading stopped."""
+    the records before the damage are kept and one quarantine entry says where reading stopped.
+
+    `sizes`, when given, receives `text_bytes`: the decompressed bytes read from a compressed file, so
+    that bytes in and bytes out compare text with text (set only for compressed files)."""
     codec = compressed.sniff(fh) if spec.fmt in LINE_FORMATS and not spec.code and fh.seekable() else None
     if codec is None:
         yield from READERS[spec.fmt](spec, path, fh)
@@ -316,6 +320,10 @@ def read(spec: ReaderSpec, path: str, fh: IO[bytes]) -> Iterator[dict[str, Any]]
         for record in READERS[spec.fmt](spec, path, stream):
             line = max(line, _line_of(record))
             yield record
+        if sizes is not None:
+            out_at, _ = compressed.position(stream, fh)
+            if out_at is not None:
+                sizes["text_bytes"] = out_at
     except compressed.CORRUPT as exc:
         out_at, in_at = compressed.position(stream, fh)
         where = (f"after {out_at:,} decompressed bytes" if out_at is not None else "part way")
