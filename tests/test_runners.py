@@ -23,6 +23,10 @@ def cluster():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as c:
         yield c
+        # Beam's DaskRunner opens a Client per pipeline and never closes it; closed after the cluster,
+        # each one would try to reconnect and print a CancelledError traceback at teardown.
+        for client in list(distributed.client._global_clients.values()):
+            client.close()
 
 
 @pytest.fixture(scope="module")
