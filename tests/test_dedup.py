@@ -575,7 +575,7 @@ def test_admitted_documents_are_deduplicated_against_kept_and_each_other():
            {"id": "b1", "text": other + " ", "lang": "en"},
            {"id": "c1", "text": "Something else entirely, written for this test alone.", "lang": "en"}]
     cfg = DedupConfig()
-    sigs = {r["id"]: d.signature_to_bytes(d.minhash_signature(r["text"], "en")) for r in kept}
+    sigs = {r["id"]: d.signature_to_bytes(d.minhash_signature(r["text"], "en")) for r in kept + new}
     out = admitted.duplicates_among_admitted(kept, new, sigs, cfg)
     assert out["a1"] == ("k1", "exact")
     assert out["b2"] == ("b1", "exact") and "b1" not in out  # lowest id of the admitted pair stays

@@ -22,12 +22,12 @@ from roots.dedup.minhash import DedupConfig
 
 
 def duplicates_among_admitted(kept: Sequence[Mapping[str, Any]], admitted: Sequence[Mapping[str, Any]],
-                              kept_signatures: Mapping[str, bytes], cfg: DedupConfig,
+                              signatures: Mapping[str, bytes], cfg: DedupConfig,
                               ) -> dict[str, tuple[str, str]]:
     """{admitted document id: (id of the document it duplicates, "exact" or "near")}.
 
-    `kept` and `admitted` are rows with id, text, lang (and origin); `kept_signatures` the stored MinHash
-    signatures of kept documents by id (a kept document without one is compared by exact hash only)."""
+    `kept` and `admitted` are rows with id, text, lang (and origin); `signatures` the MinHash signatures
+    of both by id, as the run stores them (a document without one is compared by exact hash only)."""
     if not admitted or not (cfg.exact or cfg.near):
         return {}
     rows = {**{str(r["id"]): r for r in kept}, **{str(r["id"]): r for r in admitted}}
@@ -42,15 +42,11 @@ def duplicates_among_admitted(kept: Sequence[Mapping[str, Any]], admitted: Seque
                 exact[i] = key
                 groups["exact", key].append(i)
     if cfg.near:
-        sigs = {i: minhash.signature_from_bytes(kept_signatures[i]) for i in rows
-                if i not in new and i in kept_signatures}
-        order = sorted(new)
-        fresh = minhash.minhash_signatures([str(rows[i]["text"]) for i in order],
-                                           [rows[i].get("lang") for i in order], cfg.num_perm, cfg.seed,
-                                           cfg.ngram)
-        sigs.update(zip(order, fresh, strict=True))
         b, r = minhash.lsh_params(cfg.threshold, cfg.num_perm)
-        for i, sig in sigs.items():
+        for i in rows:
+            if i not in signatures:
+                continue
+            sig = minhash.signature_from_bytes(signatures[i])
             if minhash.is_empty_signature(sig):
                 continue
             for band in minhash.band_keys(sig, b, r):

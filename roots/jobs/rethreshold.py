@@ -63,7 +63,9 @@ def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunR
              for r in outputs.read_kind(p.final, "kept").to_pylist()]
             + [{**r, "status": "rejected"} for r in outputs.read_kind(p.final, "rejected").to_pylist()])
     decided = [redecide(proc, row) for row in rows]
-    dedup_admitted(p, rows, decided)
+    stored = {r["id"]: r for r in outputs.read_kind(p.final, "signatures").to_pylist()}
+    fresh = sign_unsigned(p, decided, stored)
+    dedup_admitted(p, rows, decided, {**{i: r["signature"] for i, r in stored.items()}, **fresh})
     tmp = p.final.parent / f".{p.final.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
@@ -75,7 +77,7 @@ def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunR
             for shard, group in sorted(by_shard.items()):
                 outputs.write_shard(str(tmp), kind, shard, shards, group)
         shutil.copytree(p.final / "quarantine", tmp / "quarantine")
-        write_signatures(p, tmp, decided, shards)
+        write_signatures(p, tmp, decided, shards, stored, fresh)
         outputs.ensure_dirs(tmp)
         old_stats = json.loads((p.final / "stats.json").read_text())
         counters = {"input_records": old_stats["documents"]["input"], "bytes_in": old_stats["bytes"]["in"]}
@@ -101,9 +103,26 @@ def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunR
     return RunResult(name, p.final, stats)
 
 
-def dedup_admitted(p: Any, before: list[dict[str, Any]], decided: list[dict[str, Any]]) -> int:
+def sign_unsigned(p: Any, decided: list[dict[str, Any]], stored: dict[str, Any]) -> dict[str, bytes]:
+    """MinHash signatures of the kept documents the run has none for (those the new thresholds admit),
+    computed once for both the admitted documents' dedup and the signatures table; {} without near dedup."""
+    if p.dedup is None or not p.dedup.near:
+        return {}
+    from roots.dedup import minhash
+
+    new = [r for r in decided if r["status"] == "kept" and r["id"] not in stored]
+    if not new:
+        return {}
+    sigs = minhash.minhash_signatures([r["text"] for r in new], [r["lang"] for r in new],
+                                      p.dedup.num_perm, p.dedup.seed, p.dedup.ngram)
+    return {r["id"]: minhash.signature_to_bytes(sig) for r, sig in zip(new, sigs, strict=True)}
+
+
+def dedup_admitted(p: Any, before: list[dict[str, Any]], decided: list[dict[str, Any]],
+                   signatures: dict[str, bytes]) -> int:
     """Reject, as duplicates, the newly admitted documents that copy a kept document or each other;
-    returns how many. Rows of `decided` are updated in place."""
+    returns how many. Rows of `decided` are updated in place; `signatures` holds every kept document's
+    signature by id (stored and freshly computed)."""
     if p.dedup is None:
         return 0
     from roots.dedup import admitted as adm
@@ -114,8 +133,7 @@ def dedup_admitted(p: Any, before: list[dict[str, Any]], decided: list[dict[str,
         return 0
     kept = [r for r, old in zip(decided, before, strict=True)
             if r["status"] == "kept" and old["status"] == "kept"]
-    sigs = {r["id"]: r["signature"] for r in outputs.read_kind(p.final, "signatures").to_pylist()}
-    dups = adm.duplicates_among_admitted(kept, new, sigs, p.dedup)
+    dups = adm.duplicates_among_admitted(kept, new, signatures, p.dedup)
     for row in new:
         if row["id"] in dups:
             keeper, kind = dups[row["id"]]
@@ -133,23 +151,18 @@ def _config(p: Any) -> dict[str, Any]:
     return _jsonable(asdict(p.cfg))
 
 
-def write_signatures(p: Any, tmp: Path, decided: list[dict[str, Any]], shards: int) -> None:
-    """Keep the signatures of documents still kept; sign the newly admitted ones."""
-    old = outputs.read_kind(p.final, "signatures")
-    kept_ids = {r["id"] for r in decided if r["status"] == "kept"}
-    rows = [r for r in old.to_pylist() if r["id"] in kept_ids]
-    if p.dedup is not None and p.dedup.near:
-        from roots.dedup import minhash
+def write_signatures(p: Any, tmp: Path, decided: list[dict[str, Any]], shards: int,
+                     stored: dict[str, Any], fresh: dict[str, bytes]) -> None:
+    """Keep the signatures of documents still kept; add the fresh ones of documents still kept."""
+    from roots.dedup import minhash
 
-        have = {r["id"] for r in rows}
-        new = [r for r in decided if r["status"] == "kept" and r["id"] not in have]
-        if new:
-            sigs = minhash.minhash_signatures([r["text"] for r in new], [r["lang"] for r in new],
-                                            p.dedup.num_perm, p.dedup.seed)
-            rows += [{"id": r["id"], "source": r["source"], "lang": r["lang"], "cluster": r["cluster"],
-                      "signature": minhash.signature_to_bytes(sig), "num_perm": p.dedup.num_perm,
-                      "seed": p.dedup.seed, "ngram": p.dedup.ngram, "scheme": minhash.SCHEME}
-                     for r, sig in zip(new, sigs)]
+    kept = [r for r in decided if r["status"] == "kept"]
+    kept_ids = {r["id"] for r in kept}
+    rows = [r for i, r in stored.items() if i in kept_ids]  # in the stored table's order, as before
+    rows += [{"id": r["id"], "source": r["source"], "lang": r["lang"], "cluster": r["cluster"],
+              "signature": fresh[r["id"]], "num_perm": p.dedup.num_perm, "seed": p.dedup.seed,
+              "ngram": p.dedup.ngram, "scheme": minhash.SCHEME}
+             for r in kept if r["id"] in fresh]
     by_shard: dict[int, list[dict[str, Any]]] = {}
     for r in rows:
         by_shard.setdefault(outputs.shard_of("signatures", r, shards), []).append(r)
