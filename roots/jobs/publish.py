@@ -16,6 +16,7 @@ import json
 import shutil
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -68,20 +69,35 @@ def _kept_batches(run_dir: Path) -> list[Path]:
     return sorted((run_dir / "kept").glob("*.parquet"))
 
 
+Matched = tuple[pa.RecordBatch, list[int], list[str]]
+"""A record batch, the rows no takedown matches, the takedown id of each row one does."""
+
+
+def _matched_batches(path: Path, source: str, mine: list[takedowns.Takedown],
+                    columns: list[str] | None = None) -> Iterator[Matched]:
+    """Each record batch of one kept file with (rows no takedown matches, the takedown id of each row
+    one does): the one matching loop behind counting (`kept_hits`) and filtering (`copy_kept`)."""
+    for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=2048, columns=columns):
+        keep: list[int] = []
+        hit_ids: list[str] = []
+        columns_needed = (batch.column(c).to_pylist() for c in ("id", "url", "text"))
+        for i, (doc_id, url, text) in enumerate(zip(*columns_needed, strict=True)):
+            hit = takedowns.first_hit(mine, source, doc_id, url, text)
+            if hit is None:
+                keep.append(i)
+            else:
+                hit_ids.append(hit.id)
+        yield batch, keep, hit_ids
+
+
 def kept_hits(run_dir: Path, source: str, takedown_list: list[takedowns.Takedown]) -> Counter[str]:
     """{takedown id: kept documents it matches} in a finished run, reading only what matching needs."""
     hits: Counter[str] = Counter()
     mine = [t for t in takedown_list if t.source == source]
-    if not mine:
-        return hits
-    for path in _kept_batches(run_dir):
-        for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=2048,
-                                                                         columns=["id", "url", "text"]):
-            for doc_id, url, text in zip(*(batch.column(c).to_pylist() for c in ("id", "url", "text")),
-                                         strict=True):
-                hit = takedowns.first_hit(mine, source, doc_id, url, text)
-                if hit is not None:
-                    hits[hit.id] += 1
+    if mine:
+        for path in _kept_batches(run_dir):
+            for _, _, hit_ids in _matched_batches(path, source, mine, ["id", "url", "text"]):
+                hits.update(hit_ids)
     return hits
 
 
@@ -95,18 +111,10 @@ def copy_kept(run_dir: Path, dest: Path, source: str,
         if not mine:
             shutil.copyfile(path, dest / path.name)
             continue
-        pf = pq.ParquetFile(path, pre_buffer=False)
-        with pq.ParquetWriter(dest / path.name, pf.schema_arrow, compression="zstd",
-                              write_statistics=True) as writer:
-            for batch in pf.iter_batches(batch_size=2048):
-                keep = []
-                columns = (batch.column(c).to_pylist() for c in ("id", "url", "text"))
-                for i, (doc_id, url, text) in enumerate(zip(*columns, strict=True)):
-                    hit = takedowns.first_hit(mine, source, doc_id, url, text)
-                    if hit is None:
-                        keep.append(i)
-                    else:
-                        removed[hit.id] += 1
+        schema = pq.ParquetFile(path, pre_buffer=False).schema_arrow
+        with pq.ParquetWriter(dest / path.name, schema, compression="zstd", write_statistics=True) as writer:
+            for batch, keep, hit_ids in _matched_batches(path, source, mine):
+                removed.update(hit_ids)
                 writer.write_table(pa.Table.from_batches([batch]).take(keep))
     return removed
 
