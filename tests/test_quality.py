@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from roots.core.errors import UserError
+from roots.core.schema import QUALITY_REASONS, STAT_FIELDS
 from roots.stages import quality as q
 
 # Natural text written for these tests (2-4 sentences each; hi has more words than its minimum of 38).
@@ -339,7 +340,7 @@ def test_decide_returns_first_failure_in_roots_order() -> None:
                       ("flagged_words_ratio", 0.0), ("mean_word_length", 5.0)]:
         order.append(q.decide(stats, p)[0])
         stats[key] = good
-    assert tuple(order) == q.FILTERS  # ROOTS's six in ROOTS's order, then ours
+    assert tuple(order) == QUALITY_REASONS  # ROOTS's six in ROOTS's order, then ours
     assert q.decide(stats, p) == (None, "")
 
 
@@ -363,7 +364,7 @@ def test_nan_statistic_fails_its_filter() -> None:
 
 def test_compute_stats_keys_and_no_thresholds() -> None:
     stats = q.compute_stats(NATURAL["en"], "en", q.load_params("en"))
-    assert tuple(stats) == q.STAT_KEYS
+    assert tuple(stats) == STAT_FIELDS
     # Thresholds do not change the statistics; only how they are measured does.
     loose = q.load_params("en", {"char_repetition_max": 0.9, "stopwords_min": 0.0, "flagged_words_max": 1.0})
     assert q.compute_stats(NATURAL["en"], "en", loose) == stats
@@ -380,15 +381,15 @@ TEXT = st.text(alphabet=st.one_of(st.characters(), st.sampled_from(list(" \n\t.,
 def test_statistics_are_bounded(text: str, lang: str, compat: bool) -> None:
     params = q.load_params(lang, {"char_repetition_roots_compat": compat})
     stats = q.compute_stats(text, lang, params)
-    assert tuple(stats) == q.STAT_KEYS
+    assert tuple(stats) == STAT_FIELDS
     assert stats["number_words"] >= 0 and stats["number_words"] == int(stats["number_words"])
-    for key in (k for k in q.STAT_KEYS if k.endswith("_ratio")):
+    for key in (k for k in STAT_FIELDS if k.endswith("_ratio")):
         assert 0.0 <= stats[key] <= 1.0, key
     words = q.get_words(text, lang)
     assert stats["mean_word_length"] == (sum(map(len, words)) / len(words) if words else 0.0)
     assert 0.0 <= stats["mean_word_length"] <= max(map(len, words), default=0)
     reason, detail = q.decide(stats, params)
-    assert (reason is None and detail == "") or (reason in q.FILTERS and detail)
+    assert (reason is None and detail == "") or (reason in QUALITY_REASONS and detail)
 
 
 @settings(max_examples=150, deadline=None)

@@ -98,9 +98,9 @@ def threshold_text(f: QualityFilter, params: quality.LangParams, span: str = "..
     shown = [(b.side, str(v) if b.kind == "int" else fmt_num(v)) for b, v in limits if v is not None]
     if not shown:
         return "off"
-    # both bounds: "min..max"; one of two switched off: "min 3"; a filter with one bound: its value
-    text = span.join(v for _, v in shown) if len(shown) == len(limits) else f"{shown[0][0]} {shown[0][1]}"
-    if len(limits) == 1:
-        text = shown[0][1]
+    if len(shown) == len(limits):  # every bound on: "min..max", or a single bound's value
+        text = span.join(v for _, v in shown)
+    else:  # one of two switched off: "min 3"
+        text = " ".join(shown[0])
     sizes = [f"n={getattr(params, name)}" for name, kind in f.settings if kind == "n"]  # n-gram lengths
     return f"{text} ({', '.join(sizes)})" if sizes else text

@@ -19,6 +19,7 @@ from typing import Any
 from roots.core.schema import CODE_STAT_FIELDS, STAT_FIELDS
 from roots.stages import normalise as norm
 from roots.stages import quality
+from roots.stages.perplexity import ppl_cap
 from roots.stages.recipes import Recipe
 
 
@@ -315,8 +316,6 @@ class DocumentProcessor:
     def ppl_threshold(self, lang: str) -> float | None:
         """Absolute maximum (ROOTS) or a percentile of the model's held-out calibration (cc_net), resolved
         from the same parameters as every other threshold (`roots.stages.perplexity.ppl_cap`)."""
-        from roots.stages.perplexity import ppl_cap
-
         model = self.lm(lang)
         return ppl_cap(self.params(lang), model.calibration if model is not None else None)[0]
 

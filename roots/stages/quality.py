@@ -43,18 +43,7 @@ import numpy as np
 import yaml
 
 from roots.core.errors import UserError
-from roots.core.schema import (
-    QUALITY_FILTERS,
-    QUALITY_REASONS,
-    STAT_FIELDS,
-    QualityFilter,
-)
-
-STAT_KEYS = STAT_FIELDS
-"""The keys of `compute_stats`, in filter order (the registry's statistic columns)."""
-
-FILTERS = QUALITY_REASONS
-"""The reasons `decide` can return, in ROOTS's order (the first failure wins)."""
+from roots.core.schema import QUALITY_FILTERS, QualityFilter
 
 INCORRECT_SUBSTRINGS = ("http", "www", ".com", "href", "//")
 """A word containing one of these is a URL or markup fragment; ROOTS deleted it (§2.1 step 4)."""
@@ -577,8 +566,9 @@ STATISTICS: dict[str, Callable[[_Measured], float]] = {
 }
 """How each registered filter's statistic is computed, by column (`roots.core.schema.QUALITY_FILTERS`)."""
 
-REQUIREMENTS: dict[str, Callable[[str], bool]] = {"stopwords": lambda lang: has_stopwords(lang)}
+REQUIREMENTS: dict[str, Callable[[str], bool]] = {"stopwords": has_stopwords}
 """Per-language resources a filter may require (`QualityFilter.requires`): without it, the filter is off."""
+
 
 def registry_gaps(filters: Sequence[QualityFilter]) -> list[str]:
     """The statistics and requirements that registered filters name and this module does not provide."""

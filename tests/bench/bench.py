@@ -9,6 +9,7 @@ one worker process) through `roots run`, so it includes Beam's own overhead.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import random
@@ -21,6 +22,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import zstandard
 
 from roots.stages import langid, routing
 
@@ -148,8 +151,8 @@ def stage_rows(docs: list[dict[str, Any]], lm_dir: Path | None) -> list[dict[str
 
 
 COMPRESSORS: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
-    "gzip": (".gz", lambda b: __import__("gzip").compress(b, compresslevel=6)),
-    "zstd": (".zst", lambda b: __import__("zstandard").ZstdCompressor(level=3).compress(b)),
+    "gzip": (".gz", lambda b: gzip.compress(b, compresslevel=6)),
+    "zstd": (".zst", lambda b: zstandard.ZstdCompressor(level=3).compress(b)),
 }
 """The compressed-input rows: the same corpus as `.jsonl.gz` and `.jsonl.zst` (the common archive forms)."""
 
