@@ -89,6 +89,10 @@ def test_table_matches_roots(lang: str) -> None:
     got = (p.number_words_min, p.char_repetition_n, p.char_repetition_max, p.word_repetition_n,
            p.word_repetition_max, p.special_characters_max, p.stopwords_min, p.flagged_words_max, p.lid_min,
            p.ppl_max, p.long_word_max_length, p.remove_long_words)
+    if lang == "default":  # ROOTS's row says 0.10, but ROOTS filtered on stop words only in its 13 languages
+        assert p.stopwords_min is None and stop == 0.10
+        assert q.load_params("zu", {"stopwords_min": 0.10}).stopwords_min == 0.10  # the setting that reverts it
+        stop = None
     assert got == (minw, chn, chmax, wrn, wrmax, spec, stop, flag, lid, ppl, longw, removals)
     assert p.remove_incorrect_substrings is removals
     assert p.number_words_max == (1_000_000 if lang == "zh" else 100_000)
@@ -564,3 +568,49 @@ def test_long_word_removal_strips_before_measuring(text: str, expected: str) -> 
 ])
 def test_incorrect_substrings_are_looked_for_in_the_stripped_word(text: str, expected: str) -> None:
     assert q.modify_document(text, q.load_params("en", URLS)) == expected
+
+
+# ------------------------------------ never stricter than ROOTS by accident (issue 20, deviations 3 and 4)
+ROOTS_LETTERS = "ªºøıɪʺʻʼˈˌːπГهाीे्ॽা๑シッツンー一上士"  # in ROOTS's special-character list
+
+
+def test_special_characters_hold_roots_set_without_letters_and_no_script_punctuation() -> None:
+    default, roots = q.special_characters(), q.special_characters((True, False))
+    assert roots - default == set(ROOTS_LETTERS)                   # only ROOTS's letters and marks are dropped
+    for char in "۔।॥؛؟｡､『』":                                     # sentence punctuation ROOTS did not count
+        assert char not in default and char not in roots, char
+        assert char in q.special_characters((False, True)), char  # ...unless asked for
+    for char in "。，、！？《》「」【】（）：；":                        # CJK punctuation ROOTS counted: still counted
+        assert char in default and char in roots, char
+
+
+def test_urdu_full_stop_is_not_special_and_the_setting_restores_the_extended_set() -> None:
+    # 20 words in 4 sentences: "۔" is one of 93 characters (1.1%), and with the two settings below the
+    # ratio is the share of spaces, line ends and full stops.
+    text = ("یہ ایک اچھا دن ہے۔ ہم سب خوش ہیں۔ بچے باہر کھیل رہے ہیں۔ "
+            "ماں کھانا پکا رہی ہے اور باپ کتاب پڑھ رہا ہے۔")
+    spaces = text.count(" ")
+    plain = q.compute_stats(text, "ur", q.load_params("ur"))
+    assert plain["special_characters_ratio"] == pytest.approx(spaces / len(text))
+    extended = q.compute_stats(text, "ur", q.load_params("ur", {"special_characters_script_punctuation": True}))
+    assert extended["special_characters_ratio"] == pytest.approx((spaces + 4) / len(text))
+
+
+def test_roots_compat_special_set_strips_vowel_signs_like_roots() -> None:
+    # ROOTS's list holds the Devanagari vowel sign ी: its strip cut "नदी" (river) to "नद"
+    assert q.get_words("नदी बहती", "hi") == ["नदी", "बहती"]
+    assert q.get_words("नदी बहती", "hi", (True, False)) == ["नद", "बहत"]
+    params = q.load_params("hi", {"special_characters_roots_compat": True})
+    assert q.compute_stats("नदी", "hi", params)["special_characters_ratio"] == pytest.approx(1 / 3)
+
+
+def test_default_has_no_stopword_threshold_for_uncalibrated_languages() -> None:
+    # A Zulu UDHR sentence (article 1): stopwords-iso's Zulu list matches none of its words; ROOTS never
+    # filtered Zulu on stop words, so neither does `default`; the setting brings ROOTS's 0.10 back.
+    text = ("Bonke abantu bazalwa bekhululekile belingana ngesithunzi nangamalungelo. Banikwe ingqondo "
+            "nonembeza futhi kumele baphathane ngomoya wobunye.")
+    stats, (reason, _) = run(text, "zu")
+    assert stats["stopwords_ratio"] < 0.10 and reason is None
+    assert run(text, "zu", stopwords_min=0.10)[1][0] == "stopwords"
+    for lang in ROOTS_13:                                   # ROOTS's 13 keep their stop-word thresholds
+        assert q.load_params(lang).stopwords_min is not None

@@ -16,11 +16,15 @@ Deliberate differences from ROOTS, each because ROOTS's behaviour was a bug or n
 - Words in scripts written without spaces (Han, kana, Thai, Lao, Khmer, Myanmar, Tibetan) are single
   characters (with their combining marks), where ROOTS used a SentencePiece model for zh. This works with
   no model and treats a Chinese quotation inside an English page the same way.
-- The special-character set holds symbols only. ROOTS's extra list also held letters and vowel signs
-  (一 上 ン ツ ा ী ه ı Г ...), so it stripped Devanagari and Bengali vowel signs from the ends of words.
+- The special-character set is ROOTS's without the letters and vowel signs its list held (一 上 ン ツ ा ी
+  া ه ı Г ...: it stripped Devanagari and Bengali vowel signs from the ends of words), plus symbols (maths,
+  arrows, boxes, currency, fullwidth ASCII forms), never a script's sentence punctuation, which would make
+  that language stricter than ROOTS with ROOTS's thresholds. `special_characters_roots_compat` brings
+  ROOTS's exact set back; `special_characters_script_punctuation` adds ۔ । ؟ and CJK brackets.
 - Stop-word lists come from `stopwordsiso` (stopwords-iso), one of ROOTS's own sources, not from ROOTS's
   hand-edited lists; sizes differ (en 1298 words here, 301 in ROOTS), so stop-word ratios are not
-  identical to ROOTS's. A language without a list is never filtered on stop words (`has_stopwords`).
+  identical to ROOTS's. A language without a list is never filtered on stop words (`has_stopwords`), and
+  `default` has no stop-word threshold: ROOTS filtered on stop words only in its 13 languages.
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ _OTHER_KINDS: dict[str, tuple[str, bool]] = {
     "ppl_max": ("float", True),
     "ppl_percentile": ("percent", True),
     "long_word_max_length": ("n", False),
+    "special_characters_roots_compat": ("bool", False),
+    "special_characters_script_punctuation": ("bool", False),
     "remove_long_words": ("bool", False),
     "remove_incorrect_substrings": ("bool", False),
     "tokenization": ("bool", False),
@@ -212,16 +218,30 @@ def merge_overrides(*layers: Mapping[str, Mapping[str, Any]] | None) -> dict[str
 
 
 # ------------------------------------------------------------------------------------ character classes
-# Symbols that count as "special" on top of string.punctuation, digits, whitespace and emoji: typographic
-# punctuation, spaces and invisible characters, currency, maths, arrows, bullets and boxes, and CJK,
-# fullwidth, Arabic and Indic punctuation. Symbols only: `special_characters` asserts there is no letter,
-# vowel sign or digit outside ASCII in here, which is the ROOTS mistake we avoid.
+# ROOTS's `other_special_characters` (parameters_filtering.py), as published, in its order. It opens with
+# nine space characters and U+FFFC; `normalise` maps every exotic space (its WHITESPACE) to " " before any
+# statistic is computed, so they are represented by that set. It also holds letters, vowel signs and a
+# Thai digit (ー 一 士 上 ン ッ ツ シ ा া ी ् े ॽ ø ɪ ı π Г ه ๑ ª º ʺ ˈ ˌ ʻ ʼ ː), ROOTS's bug: stripping them
+# from word ends cut Devanagari and Bengali words short and counted them as special characters.
+_ROOTS_OTHER_SPECIAL = (
+    "’“”–ー一▬…✦�£•€«»°·═"
+    "×士＾˘⇓↓↑←→（）§″′´¿−±∈¢ø‚„½¼¾¹²³―⁃，ˌ¸‹›ʺˈʻ¦‐⠀‰‑≤≥‖"
+    "◆●■►▼▲▴∆▻¡★☆✱ːº。¯˜¥ɪ≈†上ン：∼⁄・♡✓⊕․．⋅÷１‟；،、¨ाাी्े◦˚"
+    "゜ʼ≖ʼ¤ッツシ℃√！【】‿∞➤～πه۩☛₨➩☻๑٪♥ıॽ《‘©﴿٬？▷Г♫∟™ª₪®「—❖"
+    "」﴾》"
+)
+
+# Symbols we count on top of ROOTS's set: spaces and invisible characters, typographic signs, currency,
+# maths, arrows, bullets, boxes and fullwidth forms of ASCII symbols. Symbols only, no sentence punctuation
+# of any script: ROOTS's thresholds were tuned on text where a full stop was a special character only in
+# the scripts its list covers, so adding a script's full stop would make that language alone stricter
+# (the Urdu ۔ rejected 22 of 200 good Urdu documents that ROOTS keeps, the danda ।, 4 Hindi ones).
 _EXTRA_SPECIAL = (
     # spaces, invisible and replacement characters
     "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u200b\u200c\u200d"
     "\u200e\u200f\u2028\u2029\u202f\u205f\u2060\u3000\ufeff\u00ad\ufffc\ufffd\u2800"
-    # quotes, dashes, dots
-    "‘’‚‛“”„‟‹›«»′″‴´`¨¯˘˜˚¸–—―‐‑‒⁃…‥․‧·•◦‣⁄‖¦§¶†‡‰‱※‼⁇⁈⁉¿¡"
+    # quotes, dashes, dots, typographic signs
+    "‘’‚‛“”„‟‹›«»′″‴´`¨¯˘˜˚¸–—―‐‑‒⁃…‥․‧·•◦‣⁄‖¦§¶†‡‰‱※¿¡"
     # currency
     "€£¥¢¤₹₨₪₩₽₺₫₴₦₱₡₲₵฿"
     # maths, units, fractions, superscripts
@@ -229,31 +249,60 @@ _EXTRA_SPECIAL = (
     # arrows, bullets, shapes, boxes, cards, music
     "←↑→↓↔↕⇐⇑⇒⇓⇔➔➜➝➞➟➡➤➩➪▶▷◀◁►◄▲△▼▽▴▸▾◂◆◇◈○●◎◉■□▪▫▬▭▮▯★☆✦✧✩✪✫✱✲✳✴✵✶✷✸✹✓✔✗✘❖❤❥"
     "♠♣♥♦♡♢♤♧♩♪♫♬☛☞☚☜☻☺☹♀♂⚫⚪░▒▓█▄▀│┃─━┌┐└┘├┤┬┴┼═║╔╗╚╝╠╣╦╩╬"
-    # CJK and fullwidth punctuation
-    "、。〃〈〉《》「」『』【】〔〕〖〗〘〙〚〛〜〝〞〟〰〽・･｡｢｣､，．：；！？＂＃＄％＆＇（）＊＋－／＜＝＞＠［＼］＾＿｀｛｜｝～"
+    # fullwidth forms of ASCII symbols and digits (ROOTS's own CJK punctuation comes with its list)
+    "＂＃＄％＆＇＊＋－／＜＝＞＠［＼］＿｀｛｜｝"
     "０１２３４５６７８９"
-    # Arabic, Urdu, Indic and other punctuation
-    "،؛؟٪٫٬۔۞۩﴾﴿।॥჻፡።፣፤።"
 )
 
+# Sentence punctuation of scripts that ROOTS's list does not hold (Urdu full stop, Devanagari dandas,
+# Arabic semicolon and question mark, Georgian and Ethiopic punctuation, CJK brackets, quotes and the
+# halfwidth full stop and comma). Counted only with `special_characters_script_punctuation: true`: it
+# makes those languages stricter than ROOTS with ROOTS's thresholds (measured in the README).
+_SCRIPT_PUNCTUATION = "۔।॥؛؟჻፡።፣፤⁇⁈‼⁉〃〈〉『』〔〕〖〗〘〙〚〛〜〝〞〟〰〽･｡｢｣､"
 
-@lru_cache(maxsize=1)
-def special_characters() -> frozenset[str]:
-    """All single characters that count as special, built once.
 
-    ROOTS's set: `string.punctuation + digits + whitespace`, extra symbols, and all emoji of
-    `emoji==1.6.1`'s `UNICODE_EMOJI["en"]`. Documents are scanned one code point at a time, so a multi-
+def _letter_or_mark(char: str) -> bool:
+    """A letter, a combining mark or a digit of a script (fullwidth digits are symbols of CJK text)."""
+    category = unicodedata.category(char)
+    return category[0] in "LM" or (category == "Nd" and not char.isascii() and not "０" <= char <= "９")
+
+
+CharsetKey = tuple[bool, bool]
+"""(ROOTS's exact set, with script punctuation): which special-character set a `LangParams` selects."""
+
+
+def charset_key(params: Any) -> CharsetKey:
+    """The special-character set `params` selects (`special_characters_roots_compat`, `..._script_punctuation`)."""
+    return bool(params.special_characters_roots_compat), bool(params.special_characters_script_punctuation)
+
+
+@lru_cache(maxsize=4)
+def special_characters(key: CharsetKey = (False, False)) -> frozenset[str]:
+    """All single characters that count as special (and are stripped from word ends), built once per set.
+
+    Default: ROOTS's set (`string.punctuation + digits + whitespace`, its other list, all emoji of
+    `emoji==1.6.1`'s `UNICODE_EMOJI["en"]`) without the letters, vowel signs and script digits its list
+    held, plus the symbols of `_EXTRA_SPECIAL`. `key[0]` (`special_characters_roots_compat`): ROOTS's set
+    exactly, letters included. `key[1]` (`special_characters_script_punctuation`): also the sentence
+    punctuation of `_SCRIPT_PUNCTUATION`. Documents are scanned one code point at a time, so a multi-
     code-point emoji (ZWJ sequences, flags, skin tones, keycaps) only counts if its parts are in the set:
-    we add those parts (ZWJ, variation selector 16, tags, regional indicators, the keycap mark).
+    the default set adds those parts (ZWJ, variation selector 16, tags, regional indicators, the keycap mark).
     """
     import emoji  # pinned to 1.6.1 in setup.cfg: newer versions dropped UNICODE_EMOJI
 
-    chars = set(string.punctuation + string.digits + string.whitespace + _EXTRA_SPECIAL)
-    bad = [c for c in _EXTRA_SPECIAL if unicodedata.category(c)[0] in "LM"
-           or (unicodedata.category(c) == "Nd" and not c.isascii() and not "０" <= c <= "９")]
-    assert not bad, f"letters or marks in the special-character list: {bad}"
-    for sequence in emoji.UNICODE_EMOJI["en"]:
-        chars.update(sequence)
+    from roots.stages.normalise import WHITESPACE
+
+    roots_compat, script_punctuation = key
+    base = set(string.punctuation + string.digits + string.whitespace + _ROOTS_OTHER_SPECIAL) | WHITESPACE
+    emoji_parts = set(itertools.chain.from_iterable(emoji.UNICODE_EMOJI["en"]))
+    if roots_compat:  # ROOTS put whole emoji in its set: only a one-code-point emoji matches a character
+        chars = base | {e for e in emoji.UNICODE_EMOJI["en"] if len(e) == 1}
+    else:
+        bad = [c for c in _EXTRA_SPECIAL + _SCRIPT_PUNCTUATION if _letter_or_mark(c)]
+        assert not bad, f"letters or marks in the special-character list: {bad}"
+        chars = {c for c in base if not _letter_or_mark(c)} | set(_EXTRA_SPECIAL) | emoji_parts
+    if script_punctuation:
+        chars |= set(_SCRIPT_PUNCTUATION)
     return frozenset(chars)
 
 
@@ -296,7 +345,7 @@ _OTHER_SPACES = frozenset(c for c in map(chr, range(0x3001)) if c.isspace()) - {
 _INCORRECT_RE = re.compile("|".join(re.escape(s) for s in INCORRECT_SUBSTRINGS))
 
 
-def get_words(text: str, lang: str) -> list[str]:
+def get_words(text: str, lang: str, key: CharsetKey = (False, False)) -> list[str]:
     """ROOTS's words: split on spaces, newlines and tabs, strip special characters from both ends of each
     word, drop what is left empty. Runs of space-less scripts are split into single characters, so zh,
     ja or th get meaningful counts without a SentencePiece model.
@@ -314,7 +363,7 @@ def get_words(text: str, lang: str) -> list[str]:
                   for unit in (_UNIT_RE.findall(token) if _NOSPACE_RE.search(token) else (token,))]
     # str.strip with the special characters that occur in the text strips exactly what the whole set
     # would (no other character can be at a token's end), and a short argument keeps it at C speed.
-    present = "".join(special_characters().intersection(chars))
+    present = "".join(special_characters(key).intersection(chars))
     return list(filter(None, map(str.strip, tokens, itertools.repeat(present))))
 
 
@@ -331,7 +380,7 @@ def modify_document(text: str, params: LangParams) -> str:
     long_words = params.remove_long_words
     if not (params.remove_incorrect_substrings or long_words):
         return text
-    special = special_characters()
+    special = special_characters(charset_key(params))
     cutoff = params.long_word_max_length
 
     def keep(word: str) -> bool:
@@ -496,29 +545,29 @@ def word_repetition_ratio(words: Sequence[str], n: int) -> float:
     return sum(f for f in counts.values() if f > 1) / total
 
 
-def special_characters_ratio(text: str) -> float:
-    """Share of the document's code points that are special characters."""
+def special_characters_ratio(text: str, key: CharsetKey = (False, False)) -> float:
+    """Share of the document's code points that are special characters (of the set `key` selects)."""
     if not text:
         return 0.0
     # Counted at C speed, not with a set lookup per character: ASCII text by deleting the special bytes,
     # other text by looking its code points up in a table of all of Unicode.
     if text.isascii():
-        return (len(text) - len(text.encode("ascii").translate(None, _ascii_special()))) / len(text)
+        return (len(text) - len(text.encode("ascii").translate(None, _ascii_special(key)))) / len(text)
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    return int(np.count_nonzero(_special_table()[codes])) / len(text)
+    return int(np.count_nonzero(_special_table(key)[codes])) / len(text)
 
 
-@lru_cache(maxsize=1)
-def _ascii_special() -> bytes:
+@lru_cache(maxsize=4)
+def _ascii_special(key: CharsetKey) -> bytes:
     """The ASCII special characters as bytes, for `bytes.translate`."""
-    return bytes(c for c in range(128) if chr(c) in special_characters())
+    return bytes(c for c in range(128) if chr(c) in special_characters(key))
 
 
-@lru_cache(maxsize=1)
-def _special_table() -> np.ndarray:
+@lru_cache(maxsize=4)
+def _special_table(key: CharsetKey) -> np.ndarray:
     """A boolean per code point (1.1 MB): is it a special character."""
     table = np.zeros(sys.maxunicode + 1, dtype=bool)
-    table[[ord(c) for c in special_characters()]] = True
+    table[[ord(c) for c in special_characters(key)]] = True
     return table
 
 
@@ -545,7 +594,8 @@ class _Measured:
 
     def __init__(self, text: str, lang: str, params: LangParams) -> None:
         self.text, self.lang, self.params = text, lang, params
-        self.words = get_words(text, lang)
+        self.charset = charset_key(params)
+        self.words = get_words(text, lang, self.charset)
         self.lowered = list(map(str.lower, self.words))
 
 
@@ -558,7 +608,7 @@ STATISTICS: dict[str, Callable[[_Measured], float]] = {
     "number_words": lambda d: float(len(d.words)),
     "char_repetition_ratio": _char_repetition,
     "word_repetition_ratio": lambda d: word_repetition_ratio(d.lowered, d.params.word_repetition_n),
-    "special_characters_ratio": lambda d: special_characters_ratio(d.text),
+    "special_characters_ratio": lambda d: special_characters_ratio(d.text, d.charset),
     "stopwords_ratio": lambda d: _list_ratio(d.lowered, stopwords(d.lang), d.params.words_augmentation_join),
     "flagged_words_ratio": lambda d: _list_ratio(d.lowered, flagged_words(d.lang),
                                                  d.params.words_augmentation_join),
