@@ -89,9 +89,9 @@ def test_table_matches_roots(lang: str) -> None:
     got = (p.number_words_min, p.char_repetition_n, p.char_repetition_max, p.word_repetition_n,
            p.word_repetition_max, p.special_characters_max, p.stopwords_min, p.flagged_words_max, p.lid_min,
            p.ppl_max, p.long_word_max_length, p.remove_long_words)
-    if lang == "default":  # ROOTS's row says 0.10, but ROOTS filtered on stop words only in its 13 languages
+    if lang == "default":  # ROOTS's row says 0.10; ROOTS filtered on stop words only in its 13 languages
         assert p.stopwords_min is None and stop == 0.10
-        assert q.load_params("zu", {"stopwords_min": 0.10}).stopwords_min == 0.10  # the setting that reverts it
+        assert q.load_params("zu", {"stopwords_min": 0.10}).stopwords_min == 0.10  # the reverting setting
         stop = None
     assert got == (minw, chn, chmax, wrn, wrmax, spec, stop, flag, lid, ppl, longw, removals)
     assert p.remove_incorrect_substrings is removals
@@ -576,11 +576,11 @@ ROOTS_LETTERS = "ªºøıɪʺʻʼˈˌːπГهाीे्ॽা๑シッツン�
 
 def test_special_characters_hold_roots_set_without_letters_and_no_script_punctuation() -> None:
     default, roots = q.special_characters(), q.special_characters((True, False))
-    assert roots - default == set(ROOTS_LETTERS)                   # only ROOTS's letters and marks are dropped
-    for char in "۔।॥؛؟｡､『』":                                     # sentence punctuation ROOTS did not count
+    assert roots - default == set(ROOTS_LETTERS)  # only ROOTS's letters and marks are dropped
+    for char in "۔।॥؛؟｡､『』":  # sentence punctuation ROOTS did not count
         assert char not in default and char not in roots, char
-        assert char in q.special_characters((False, True)), char  # ...unless asked for
-    for char in "。，、！？《》「」【】（）：；":                        # CJK punctuation ROOTS counted: still counted
+        assert char in q.special_characters((False, True)), char  # unless asked for
+    for char in "。，、！？《》「」【】（）：；":  # CJK punctuation ROOTS counted: still counted
         assert char in default and char in roots, char
 
 
@@ -592,7 +592,8 @@ def test_urdu_full_stop_is_not_special_and_the_setting_restores_the_extended_set
     spaces = text.count(" ")
     plain = q.compute_stats(text, "ur", q.load_params("ur"))
     assert plain["special_characters_ratio"] == pytest.approx(spaces / len(text))
-    extended = q.compute_stats(text, "ur", q.load_params("ur", {"special_characters_script_punctuation": True}))
+    wider = q.load_params("ur", {"special_characters_script_punctuation": True})
+    extended = q.compute_stats(text, "ur", wider)
     assert extended["special_characters_ratio"] == pytest.approx((spaces + 4) / len(text))
 
 

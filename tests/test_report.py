@@ -326,7 +326,7 @@ def test_data_card(run_dir: Path) -> None:
     assert "Filters applied to: en, es, fr" in steps and "`filter_remove_empty_docs`" in steps
     assert "lid.176.ftz" in steps and "`EMAIL`" in steps
     en = quality.load_params("en")
-    assert f"| en | {fmt.fmt_num(en.lid_min)} | {en.number_words_min}–" in steps
+    assert f"| en | roots | {fmt.fmt_num(en.lid_min)} | {en.number_words_min}–" in steps  # ROOTS's own row
     assert card["homepage"] in text and card["custodian"]["name"] in text
     stats = json.loads((run_dir / "stats.json").read_text())
     assert f"| kept | {stats['documents']['kept']:,} |" in text

@@ -67,6 +67,11 @@ def cmd_source_validate(args: argparse.Namespace) -> int:
     if problems:
         raise UserError(f"{len(problems)} problem(s) in the source catalogue:\n  " +
                         "\n  ".join(map(str, problems)))
+    from roots.jobs.run import default_threshold_warnings, process_config
+
+    for card in cards:
+        for warning in default_threshold_warnings(card, process_config(ws, card)):
+            print(f"warning: {warning}", file=sys.stderr)
     print(f"{len(cards)} source card(s) valid")
     return 0
 

@@ -6,6 +6,7 @@ Heavy modules (Beam, the stages) are imported inside the commands so that other 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from roots.core import workspace
     from roots.core.errors import UserError
     from roots.governance import catalogue
-    from roots.jobs.run import RunResult, execute, plan, print_summary, up_to_date
+    from roots.jobs.run import RunResult, default_threshold_warnings, execute, plan, print_summary, up_to_date
 
     ws = workspace.resolve(getattr(args, "workspace", None))
     if args.all == bool(args.name):
@@ -45,6 +46,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     for name in names:
         p = plan(ws, name, out=Path(args.out) if args.out else None)
+        for warning in default_threshold_warnings(p.card, p.cfg):
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
         if args.all and not args.force and up_to_date(p):
             import json
 

@@ -207,6 +207,9 @@ class WorkspaceConfig(Section):
         _thresholds, "Write per-language overrides, e.g. {en: {number_words_min: 3}}."))
     dedup: dict[str, Any] = field(default_factory=dict, metadata=checked(
         _mapping, "Write deduplication settings, e.g. {near: false}."))
+    # written by `roots thresholds calibrate` next to the thresholds it sets: {lang: provenance}
+    calibration: dict[str, Any] = field(default_factory=dict, metadata=checked(
+        _thresholds, "Leave it to `roots thresholds calibrate`: {lang: {corpus_sha256: ..., keep: ...}}."))
     merge: dict[str, Any] = field(default_factory=dict, metadata=checked(
         _mapping, "Write merge settings, e.g. {valid_fraction: 0.05}."))
 

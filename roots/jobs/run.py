@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,7 @@ def process_config(ws: Workspace, card: Card) -> ProcessConfig:
                          "cleared_licenses": cleared_for_training(ws)}
     return ProcessConfig(
         source=card.name, declared=declared, recipe=tuple(recipe.get("operations") or ()),
-        skip=skip, thresholds=thresholds,
+        skip=skip, thresholds=thresholds, calibrated=tuple(sorted(settings.calibration)),
         langid_model=recipe.get("langid_model") or settings.langid.model,
         langid_routing=settings.langid.routing, max_chars=settings.normalise.max_chars,
         pii_tags=pii_tags(ws, settings, card), lm_dir=str(lm_dir), **code_settings)
@@ -193,7 +194,8 @@ def stage_counts(n_docs: int, reasons: Counter[str]) -> list[dict[str, Any]]:
 
 def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, unknown_langs: list[str],
                   seconds: float) -> dict[str, Any]:
-    cols = ["lang", "lang_backend", "n_bytes", "ppl_status"]
+    cols = ["lang", "lang_backend", "n_bytes", "ppl_status", "lang_predicted", "lang_score"]
+    scores = LangidScores(cfg)
     per_lang: dict[str, dict[str, Any]] = defaultdict(lambda: {"kept": 0, "rejected": 0, "reasons": Counter(),
                                                                "bytes_kept": 0, "langid_backend": Counter(),
                                                                "perplexity": Counter()})
@@ -207,6 +209,7 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
         entry["kept"] += 1
         entry["langid_backend"][row["lang_backend"] or "none"] += 1
         entry["perplexity"][row["ppl_status"] or "not_reached"] += 1
+        scores.add(row, None)
         bytes_out += len(row["text"].encode("utf-8", "surrogatepass"))
         if row["pii"]:
             pii.update(json.loads(row["pii"]))
@@ -217,6 +220,7 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
         entry["reasons"][row["reason"]] += 1
         entry["langid_backend"][row["lang_backend"] or "none"] += 1
         entry["perplexity"][row["ppl_status"] or "not_reached"] += 1
+        scores.add(row, row["reason"])
         reasons[row["reason"]] += 1
     quarantined = sum(1 for _ in outputs.iter_kind(out_dir, "quarantine", ["line"]))
     n_in = counters.get("input_records", n_kept + n_rej + quarantined)
@@ -233,7 +237,10 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
         "stages": stage_counts(n_kept + n_rej, reasons),
         "pii_replacements": dict(sorted(pii.items())),
         "languages": langs,
+        "threshold_origin": {lang: quality.threshold_origin(lang, cfg.calibrated) for lang in langs},
+        "langid": scores.summary(),
         "notes": {
+            "langid": scores.notes(),
             "langid_not_filtered": [f"{lang}: declared language unknown to every language-ID backend; "
                                     "kept as declared, not filtered by language ID"
                                     for lang in unknown_langs],
@@ -245,6 +252,76 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
                     "documents_per_second": round(n_in / seconds, 1) if seconds > 0 else None,
                     "stage_cpu_seconds": {k: round(v, 3) for k, v in _stage_seconds(counters).items()}},
     }
+
+
+class LangidScores:
+    """What the run's own language-ID scores say about `lid_min`, per declared language (streamed).
+
+    For each declared language: how many documents were predicted in it, how many of those scored below
+    its `lid_min` (kept anyway unless `lid_strict_declared`), how many `language` rejections predicted
+    it, and a suggested `lid_min`: the score that 95% of the documents predicted in the declared
+    language reach (a histogram of 1000 bins, so memory does not grow with the source). The card declares
+    the language, so those documents are taken to be in it; the suggestion is what a strict threshold
+    would have to be for this source to keep 95% of them.
+    """
+
+    BINS = 1000
+    KEEP = 0.95
+
+    def __init__(self, cfg: ProcessConfig) -> None:
+        self.declared = tuple(cfg.declared)
+        self.lid_min = {lang: quality.resolve_params(lang, cfg.thresholds).lid_min for lang in self.declared}
+        self.hist = {lang: [0] * (self.BINS + 1) for lang in self.declared}
+        self.low: Counter[str] = Counter()
+        self.language_rejections = 0
+        self.rejected_predicted_declared: Counter[str] = Counter()
+
+    def add(self, row: Mapping[str, Any], reason: str | None) -> None:
+        lang, score = row.get("lang_predicted"), row.get("lang_score")
+        if reason == "language":
+            self.language_rejections += 1
+            if lang in self.hist:
+                self.rejected_predicted_declared[lang] += 1
+        if lang not in self.hist or score is None:
+            return
+        self.hist[lang][min(self.BINS, max(0, int(float(score) * self.BINS)))] += 1
+        if float(score) < self.lid_min[lang]:
+            self.low[lang] += 1
+
+    def suggested(self, lang: str) -> float | None:
+        counts = self.hist[lang]
+        total = sum(counts)
+        if not total:
+            return None
+        allowed, seen = total * (1 - self.KEEP), 0
+        for i, n in enumerate(counts):
+            if seen + n > allowed:
+                return i / self.BINS
+            seen += n
+        return 1.0
+
+    def summary(self) -> dict[str, Any]:
+        return {lang: {"predicted": sum(self.hist[lang]), "lid_min": self.lid_min[lang],
+                       "below_lid_min": self.low[lang],
+                       "language_rejections_predicting_it": self.rejected_predicted_declared[lang],
+                       "suggested_lid_min": self.suggested(lang)}
+                for lang in self.declared}
+
+    def notes(self) -> list[str]:
+        out = []
+        for lang in self.declared:
+            suggested = self.suggested(lang)
+            if self.low[lang] and suggested is not None:
+                out.append(f"{lang}: {self.low[lang]} of {sum(self.hist[lang])} documents predicted {lang} "
+                           f"scored below lid_min {self.lid_min[lang]}; 95% of them score at least "
+                           f"{suggested:.3f} (a lid_min for this source if you set lid_strict_declared)")
+        predicted_declared = sum(self.rejected_predicted_declared.values())
+        if self.language_rejections and predicted_declared * 2 > self.language_rejections:
+            out.append(f"warning: {predicted_declared} of {self.language_rejections} `language` rejections "
+                       f"predicted the declared language ({', '.join(self.declared)}) with a low score; "
+                       "language ID recognised them. Set lid_strict_declared: false, or lower lid_min "
+                       "to the suggested value above.")
+        return out
 
 
 def _stage_seconds(counters: dict[str, int]) -> dict[str, float]:
@@ -269,6 +346,21 @@ class RunPlan:
     final: Path
     versions: dict[str, Any]
     dedup: DedupConfig | None
+
+
+def default_threshold_warnings(card: Card, cfg: ProcessConfig) -> list[str]:
+    """A warning per declared language that runs on the `default` thresholds: neither ROOTS's row nor a
+    calibration, and no override in the card or roots.yaml. Its documents are judged with thresholds
+    tuned for no language in particular."""
+    out = []
+    for lang in cfg.declared:
+        if lang == "code" or cfg.code:
+            continue
+        if quality.threshold_origin(lang, cfg.calibrated) == "default" and not cfg.thresholds.get(lang):
+            out.append(f"{card.name}: declared language {lang} runs on the `default` thresholds (not one of "
+                       f"ROOTS's 13, not calibrated); calibrate them from clean {lang} text with "
+                       f"`roots thresholds calibrate --lang {lang} --corpus FILE`")
+    return out
 
 
 def plan(ws: Workspace, name: str, out: Path | None = None, num_shards: int | None = None) -> RunPlan:
@@ -479,3 +571,6 @@ def summary_table(results: list[RunResult]) -> str:
 
 def print_summary(results: list[RunResult]) -> None:
     print(summary_table(results), file=sys.stdout, flush=True)
+    for r in results:
+        for note in (r.stats.get("notes") or {}).get("langid") or []:
+            print(f"{r.source}: {note}", file=sys.stdout, flush=True)

@@ -23,7 +23,7 @@ from roots.core.errors import UserError
 from roots.core.schema import QUALITY_FILTERS, stage_of
 from roots.core.yamlio import atomic_write_text
 from roots.report.fmt import fmt_bytes, fmt_num, pct
-from roots.report.metrics import lang_params, ppl_limit, threshold_text
+from roots.report.metrics import lang_params, ppl_limit, threshold_origin, threshold_text
 from roots.report.runs import (
     RunData,
     clearance_text,
@@ -245,10 +245,11 @@ def _ppl_cell(lang: str, stats: Mapping[str, Any], manifest: Mapping[str, Any], 
 
 def _threshold_row(lang: str, stats: Mapping[str, Any], manifest: Mapping[str, Any]) -> list[str]:
     p = lang_params(manifest, lang)
+    origin = threshold_origin(manifest, lang)
     if p is None:
-        return [lang, "invalid overrides", *["" for _ in range(len(QUALITY_FILTERS) + 3)]]
+        return [lang, origin, "invalid overrides", *["" for _ in range(len(QUALITY_FILTERS) + 3)]]
     cells = [threshold_text(f, p, span="–") for f in QUALITY_FILTERS]
-    return [lang, fmt_num(p.lid_min), *("no list (off)" if c is None else c for c in cells),
+    return [lang, origin, fmt_num(p.lid_min), *("no list (off)" if c is None else c for c in cells),
             _ppl_cell(lang, stats, manifest, p),
             f">{p.long_word_max_length} chars" if p.remove_long_words else "no",
             "yes" if p.remove_incorrect_substrings else "no"]
@@ -278,7 +279,7 @@ def thresholds_table(stats: Mapping[str, Any], manifest: Mapping[str, Any]) -> s
     if (manifest.get("config") or {}).get("code"):
         return code_thresholds_table(stats, manifest)
     langs = sorted(stats.get("languages") or {})
-    headers = ("language", "lid_min",
+    headers = ("language", "thresholds from", "lid_min",
                *(f"{f.label} {'–'.join(b.side for b in f.bounds)}" for f in QUALITY_FILTERS),
                "perplexity", "long words removed", "URL-like words removed")
     return md_table(headers, [_threshold_row(lang, stats, manifest) for lang in langs])

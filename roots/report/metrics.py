@@ -26,6 +26,15 @@ def lang_params(manifest: Mapping[str, Any], lang: str) -> quality.LangParams | 
         return None
 
 
+def threshold_origin(manifest: Mapping[str, Any], lang: str) -> str:
+    """Whether `lang`'s thresholds in this run were ROOTS's, calibrated or `default`
+    (`quality.threshold_origin`), with "+ overrides" when the card or roots.yaml changed some of them."""
+    cfg = manifest.get("config") or {}
+    origin = quality.threshold_origin(lang, cfg.get("calibrated") or ())
+    overrides = (cfg.get("thresholds") or {}).get(lang)
+    return f"{origin} + overrides" if overrides and origin != "calibrated" else origin
+
+
 def ppl_limit(manifest: Mapping[str, Any], params: quality.LangParams) -> tuple[float | None, str]:
     """The perplexity cap and how it was set, as the pipeline applied it (`perplexity.ppl_cap`). A
     percentile cap is read from the model's calibration file without loading KenLM; if the model is not

@@ -27,6 +27,7 @@ from roots.report.metrics import (
     Metric,
     metric_for_reason,
     ppl_limit,
+    threshold_origin,
     threshold_text,
 )
 from roots.report.runs import BATCH_ROWS, Docs, RunData, dedup_status, fetch_texts
@@ -156,7 +157,7 @@ def _params_line(run: RunData, params: quality.LangParams | None) -> str:
     ppl_text = (f"perplexity {ppl_kind} {fmt_num(ppl_value)}" if ppl.get("scored") or not ppl
                 else "perplexity: no model, not filtered" if ppl.get("no_model")
                 else "perplexity: not applied")
-    items = [f"lid_min {fmt_num(params.lid_min)}"]
+    items = [f"from {threshold_origin(run.manifest, params.lang)}", f"lid_min {fmt_num(params.lid_min)}"]
     for f in QUALITY_FILTERS:
         text = threshold_text(f, params)
         name = f.column if len(f.bounds) > 1 else f.bounds[0].field

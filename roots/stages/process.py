@@ -32,6 +32,7 @@ class ProcessConfig:
     recipe: tuple[str, ...] = ()
     skip: frozenset[str] = frozenset()
     thresholds: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    calibrated: tuple[str, ...] = ()  # languages whose thresholds `roots thresholds calibrate` wrote
     langid_model: str | None = None
     langid_routing: str | None = None  # routing table YAML; None: roots/data/langid_routing.yaml
     max_chars: int = norm.DEFAULT_MAX_CHARS
@@ -250,6 +251,9 @@ class DocumentProcessor:
         fastText is not sure. `lang_backend` records which one decided (or `declared`), so the run stats
         show per language how many documents each backend labelled. A declared language that no backend
         covers is kept as declared: filtering it would reject every document for a model's blind spot.
+
+        The source's settings (`lid_after_word_removal`, `lid_paragraphs`) are read from the first declared
+        language's parameters, or from `default` in a `multi` source, whose language is not known yet.
         """
         if not rows:
             return
@@ -257,11 +261,23 @@ class DocumentProcessor:
             for row in rows:
                 row["lang_backend"] = "declared"
             return
-        from roots.stages.routing import load_router
+        from roots.stages.routing import load_router, predict_paragraphs
 
-        router = load_router(self.cfg.langid_model, self.cfg.langid_routing)  # cached: once per worker
-        decisions = router.predict([r["text"] for r in rows], lid_min=lambda lang: self.params(lang).lid_min)
         declared = self.cfg.declared
+        source_params = self.params(declared[0] if declared else "und")
+        if declared and source_params.lid_after_word_removal and "modify" not in self.cfg.skip:
+            # ROOTS's order: the word removals of the target language, then language ID (idempotent, so
+            # `_score` applying them again changes nothing)
+            for row in rows:
+                row["text"] = quality.modify_document(row["text"], source_params)
+        router = load_router(self.cfg.langid_model, self.cfg.langid_routing)  # cached: once per worker
+        texts = [r["text"] for r in rows]
+
+        def lid_min(lang: str) -> float:
+            return self.params(lang).lid_min
+
+        decisions = (predict_paragraphs(router, texts, lid_min) if source_params.lid_paragraphs
+                     else router.predict(texts, lid_min=lid_min))
         uncovered = [lang for lang in declared if not router.covers(lang)]
         for row, pred in zip(rows, decisions):
             row["lang_predicted"], row["lang_score"] = pred.lang, round(pred.score, 6)
@@ -269,13 +285,20 @@ class DocumentProcessor:
             self.language_verdict(row, uncovered)
 
     def language_verdict(self, row: dict[str, Any], uncovered: Sequence[str]) -> None:
-        """Assign the language and reject on the stored prediction; shared with `--rethreshold`."""
+        """Assign the language and reject on the stored prediction; shared with `--rethreshold`.
+
+        In a source that declares its language, a document predicted in a declared language is kept
+        whatever its score unless `lid_strict_declared` is set: the card already says what the language
+        is, and on documentation, man pages or fortunes a correct prediction often scores 0.4-0.8. A
+        document predicted in another language is still rejected.
+        """
         declared = self.cfg.declared
         pred_lang, score, backend = row["lang_predicted"], float(row["lang_score"]), row["lang_backend"]
         if not declared or pred_lang in declared:  # multi: language ID assigns the language
             row["lang"] = pred_lang
-            need = self.params(pred_lang).lid_min
-            if score < need:
+            params = self.params(pred_lang)
+            need = params.lid_min
+            if score < need and (not declared or params.lid_strict_declared):
                 self._reject(row, "language", f"predicted {pred_lang} with score {score:.3f} < {need} "
                                               f"({backend})")
             return

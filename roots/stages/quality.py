@@ -61,6 +61,9 @@ FLAGGED_FILE = "data/flagged_words.yaml"
 # language-ID and perplexity caps and ROOTS's word removals (`modify_document`).
 _OTHER_KINDS: dict[str, tuple[str, bool]] = {
     "lid_min": ("float", False),
+    "lid_strict_declared": ("bool", False),
+    "lid_paragraphs": ("bool", False),
+    "lid_after_word_removal": ("bool", False),
     "ppl_max": ("float", True),
     "ppl_percentile": ("percent", True),
     "long_word_max_length": ("n", False),
@@ -170,6 +173,19 @@ def _table() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     return default, languages
 
 
+ROOTS_LANGUAGES = ("ar", "bn", "ca", "en", "es", "eu", "fr", "hi", "id", "pt", "ur", "vi", "zh")
+"""The languages ROOTS tuned thresholds for by hand (parameters_filtering.py); every other row is ours."""
+
+
+def threshold_origin(lang: str, calibrated: Iterable[str] = ()) -> str:
+    """Where `lang`'s thresholds come from: "roots" (ROOTS's hand-tuned row), "calibrated" (written by
+    `roots thresholds calibrate` into the workspace's roots.yaml) or "default" (ROOTS's `default` row,
+    with at most a few structural adjustments of our own, such as words of one character for ja or th)."""
+    if lang in calibrated:
+        return "calibrated"
+    return "roots" if lang in ROOTS_LANGUAGES else "default"
+
+
 def known_languages() -> tuple[str, ...]:
     """Languages with their own row in the table (ROOTS's 13 plus ours); others get `default`."""
     return tuple(_table()[1])
@@ -272,7 +288,7 @@ CharsetKey = tuple[bool, bool]
 
 
 def charset_key(params: Any) -> CharsetKey:
-    """The special-character set `params` selects (`special_characters_roots_compat`, `..._script_punctuation`)."""
+    """The special-character set `params` selects (its two `special_characters_*` switches)."""
     return bool(params.special_characters_roots_compat), bool(params.special_characters_script_punctuation)
 
 

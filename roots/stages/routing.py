@@ -11,6 +11,7 @@ of that file; `Router.predict` implements them and `decide` is the same rule on 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -241,6 +242,43 @@ class Router:
                 pred = preds[self.order[0]][i]
                 out.append(Decision(pred.lang, pred.score, self.order[0], False))
         return out
+
+
+_PARAGRAPH_RE = re.compile(r"\n[ \t]*\n")
+MIN_PARAGRAPH_CHARS = 20
+"""Shorter paragraphs (a heading, a lone command) carry too little text to vote on a document's language."""
+
+
+def paragraphs(text: str) -> list[str]:
+    """The blank-line separated paragraphs of `text` long enough to vote (all of it when none is)."""
+    parts = [p.strip() for p in _PARAGRAPH_RE.split(text)]
+    voting = [p for p in parts if len(p) >= MIN_PARAGRAPH_CHARS]
+    return voting or [text]
+
+
+def predict_paragraphs(router: Router, texts: Sequence[str], lid_min: LidMin | None = None) -> list[Decision]:
+    """Paragraph-level language ID: each paragraph is predicted on its own and votes with its length.
+
+    The document's language is the one with the most characters among its paragraphs, and its score the
+    length-weighted mean score of those paragraphs. A man page whose prose is English but whose synopsis
+    and option lists read as noise gets the score of its prose, instead of one diluted document score;
+    a document whose paragraphs are mostly in another language still gets that language.
+    """
+    split = [paragraphs(text) for text in texts]
+    flat = [part for parts in split for part in parts]
+    decided = iter(router.predict(flat, lid_min) if flat else [])
+    out = []
+    for parts in split:
+        votes: dict[str, list[tuple[int, Decision]]] = {}
+        for part in parts:
+            decision = next(decided)
+            votes.setdefault(decision.lang, []).append((len(part), decision))
+        lang, chosen = max(votes.items(), key=lambda kv: (sum(n for n, _ in kv[1]), kv[0]))
+        weight = sum(n for n, _ in chosen)
+        score = sum(n * d.score for n, d in chosen) / weight
+        heaviest = max(chosen, key=lambda nd: nd[0])[1]
+        out.append(Decision(lang, score, heaviest.backend, any(d.trusted for _, d in chosen)))
+    return out
 
 
 @lru_cache(maxsize=8)
