@@ -615,3 +615,13 @@ def test_default_has_no_stopword_threshold_for_uncalibrated_languages() -> None:
     assert run(text, "zu", stopwords_min=0.10)[1][0] == "stopwords"
     for lang in ROOTS_13:                                   # ROOTS's 13 keep their stop-word thresholds
         assert q.load_params(lang).stopwords_min is not None
+
+
+def test_split_unspaced_scripts_off_splits_on_white_space_like_roots() -> None:
+    text = "人人生而自由，在尊严和权利上一律平等。 他们赋有理性和良心"
+    assert len(q.get_words(text, "ja")) == 6 + 11 + 9  # characters, the punctuation stripped
+    # ROOTS: two whitespace-separated words, stripped only at their ends (the comma inside stays)
+    assert q.get_words(text, "ja", split_unspaced=False) == ["人人生而自由，在尊严和权利上一律平等",
+                                                            "他们赋有理性和良心"]
+    params = q.load_params("ja", {"split_unspaced_scripts": False})
+    assert q.compute_stats(text, "ja", params)["number_words"] == 2.0

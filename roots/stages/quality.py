@@ -72,6 +72,7 @@ _OTHER_KINDS: dict[str, tuple[str, bool]] = {
     "remove_long_words": ("bool", False),
     "remove_incorrect_substrings": ("bool", False),
     "tokenization": ("bool", False),
+    "split_unspaced_scripts": ("bool", False),
     "words_augmentation_join": ("str", True),
 }
 
@@ -361,20 +362,23 @@ _OTHER_SPACES = frozenset(c for c in map(chr, range(0x3001)) if c.isspace()) - {
 _INCORRECT_RE = re.compile("|".join(re.escape(s) for s in INCORRECT_SUBSTRINGS))
 
 
-def get_words(text: str, lang: str, key: CharsetKey = (False, False)) -> list[str]:
+def get_words(text: str, lang: str, key: CharsetKey = (False, False),
+              split_unspaced: bool = True) -> list[str]:
     """ROOTS's words: split on spaces, newlines and tabs, strip special characters from both ends of each
     word, drop what is left empty. Runs of space-less scripts are split into single characters, so zh,
     ja or th get meaningful counts without a SentencePiece model.
 
     The split depends on the script, not on `lang`, so a document mixing scripts is split the same way
     whatever language it was assigned; `lang` is kept for a language-specific tokenizer later.
+    `split_unspaced=False` (`split_unspaced_scripts: false`) splits on white space only, as ROOTS did for
+    every language but zh (for zh it used a SentencePiece model we do not ship).
     """
     del lang  # see docstring
     chars = set(text)
     # str.split() splits on every Unicode space; in a text whose only spaces are " ", "\n" and "\t" (most
     # texts) that is the split above, at three times the speed of the regex.
     tokens: Iterable[str] = text.split() if _OTHER_SPACES.isdisjoint(chars) else _WS_RE.split(text)
-    if not text.isascii() and _NOSPACE_RE.search("".join(chars)):
+    if split_unspaced and not text.isascii() and _NOSPACE_RE.search("".join(chars)):
         tokens = [unit for token in tokens
                   for unit in (_UNIT_RE.findall(token) if _NOSPACE_RE.search(token) else (token,))]
     # str.strip with the special characters that occur in the text strips exactly what the whole set
@@ -611,7 +615,7 @@ class _Measured:
     def __init__(self, text: str, lang: str, params: LangParams) -> None:
         self.text, self.lang, self.params = text, lang, params
         self.charset = charset_key(params)
-        self.words = get_words(text, lang, self.charset)
+        self.words = get_words(text, lang, self.charset, params.split_unspaced_scripts)
         self.lowered = list(map(str.lower, self.words))
 
 
