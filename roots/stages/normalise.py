@@ -23,7 +23,12 @@ from ftfy import badness, chardata
 
 from roots.core.config import NormaliseConfig
 
-# The 12 exotic whitespace characters ROOTS mapped to a plain space (ModifyingDocuments.uniform_whitespace).
+# The exotic spaces mapped to a plain space. Not ROOTS's list: ROOTS's `uniform_whitespace` (filtering.py)
+# maps 12 characters (NBSP, U+3000, U+FFFC and some of the U+2000-U+200A spaces among them); this set is
+# our own, every Unicode space separator we met plus U+FFFC and the zero-width space U+200B (which splits
+# words glued by web pages), so it maps some characters ROOTS left alone. It differs from ROOTS only in
+# which invisible characters become a space, before any statistic; no setting reverts it (see README,
+# "Deviations from ROOTS").
 WHITESPACE = frozenset(
     [" ", "\u00a0", "\u2000", "\u2001", "\u2002", "\u2003", "\u2004", "\u2005", "\u2006", "\u2007", "\u2008",
      "\u2009", "\u200a", "\u202f", "\u205f", "\u3000", "\ufffc", "\u200b"]
