@@ -8,6 +8,7 @@ import random
 import re
 import unicodedata
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -625,3 +626,22 @@ def test_split_unspaced_scripts_off_splits_on_white_space_like_roots() -> None:
                                                             "他们赋有理性和良心"]
     params = q.load_params("ja", {"split_unspaced_scripts": False})
     assert q.compute_stats(text, "ja", params)["number_words"] == 2.0
+
+
+def test_stopwords_file_replaces_the_lists_as_roots_used_them(tmp_path: Path) -> None:
+    # ROOTS's Bengali list has entries with trailing spaces and commas that can never match a word
+    lists = tmp_path / "roots_stopwords.yaml"
+    lists.write_text("en: [the, of, and]\nbn: ['আমার ', 'তার, তাদের', আমি]\n", encoding="utf-8")
+    text = "The rights of man and the duties of the state"
+    params = q.load_params("en", {"stopwords_file": str(lists)})
+    assert q.compute_stats(text, "en", params)["stopwords_ratio"] == pytest.approx(6 / 10)
+    bn = q.load_params("bn", {"stopwords_file": str(lists)})
+    assert q.compute_stats("আমার নাম আমি", "bn", bn)["stopwords_ratio"] == pytest.approx(1 / 3)
+    # a language missing from the file has no list: the filter is off for it, as in ROOTS
+    zu = q.load_params("zu", {"stopwords_file": str(lists), "stopwords_min": 0.1, "number_words_min": 1})
+    assert q.decide(q.compute_stats("Bonke abantu bazalwa bekhululekile", "zu", zu), zu)[0] is None
+    with pytest.raises(UserError, match="cannot read"):
+        q.compute_stats(text, "en", q.load_params("en", {"stopwords_file": str(tmp_path / "none.yaml")}))
+    (tmp_path / "bad.yaml").write_text("[a, b]\n", encoding="utf-8")
+    with pytest.raises(UserError, match="mapping of language"):
+        q.compute_stats(text, "en", q.load_params("en", {"stopwords_file": str(tmp_path / "bad.yaml")}))

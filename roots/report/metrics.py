@@ -66,7 +66,7 @@ def _one(kind: str, attr: str) -> Callable[[quality.LangParams, Mapping[str, Any
 def _filter_bounds(
         f: QualityFilter) -> Callable[[quality.LangParams, Mapping[str, Any]], list[tuple[str, float]]]:
     """A registered filter's thresholds for a language, none where the filter does not apply."""
-    return lambda p, m: ([(b.side, getattr(p, b.field)) for b in f.bounds] if quality.applies(f, p.lang)
+    return lambda p, m: ([(b.side, getattr(p, b.field)) for b in f.bounds] if quality.applies(f, p)
                          else [])
 
 
@@ -101,7 +101,7 @@ def metric_for_reason(reason: str) -> Metric | None:
 def threshold_text(f: QualityFilter, params: quality.LangParams, span: str = "..") -> str | None:
     """A filter's thresholds for one language as text ("10..100000", "0.2 (n=10)", "off"), or None when
     the language lacks what the filter requires (a stop-word list). Two bounds read min`span`max."""
-    if not quality.applies(f, params.lang):
+    if not quality.applies(f, params):
         return None
     limits = [(b, getattr(params, b.field)) for b in f.bounds]
     shown = [(b.side, str(v) if b.kind == "int" else fmt_num(v)) for b, v in limits if v is not None]

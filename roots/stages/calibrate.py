@@ -73,7 +73,7 @@ def calibrated_bounds(lang: str, base: quality.LangParams) -> tuple[list[tuple[s
         for bound in f.bounds:
             if bound.field in NOT_CALIBRATED:
                 skipped[bound.field] = "kept at its base value"
-            elif not quality.applies(f, lang):
+            elif not quality.applies(f, base):
                 skipped[bound.field] = f"no {f.requires} list for {lang}"
             elif getattr(base, bound.field) is None and bound.field != "stopwords_min":
                 skipped[bound.field] = "off for this language"

@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import make_dataclass
 from functools import cache, lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -74,6 +75,7 @@ _OTHER_KINDS: dict[str, tuple[str, bool]] = {
     "tokenization": ("bool", False),
     "split_unspaced_scripts": ("bool", False),
     "words_augmentation_join": ("str", True),
+    "stopwords_file": ("str", True),
 }
 
 
@@ -446,6 +448,31 @@ def has_stopwords(lang: str) -> bool:
     return bool(stopwords(lang))
 
 
+@lru_cache(maxsize=8)
+def _stopwords_file(path: str) -> dict[str, frozenset[str]]:
+    """A `stopwords_file`: a YAML or JSON mapping {lang: [word, ...]} (ROOTS's stopwords.py dict is one),
+    its words used as written, as ROOTS used its lists (document words are lower-cased, the list is not)."""
+    where = f"stopwords_file {path}"
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError(f"{where}: cannot read it ({exc.strerror}); set `stopwords_file` to a YAML or JSON "
+                        "file mapping each language to its list of stop words.") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"{where}: not valid YAML or JSON ({exc}).") from None
+    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+        raise UserError(f"{where}: expected a mapping of language -> list of words, e.g. {{en: [the, a]}}.")
+    return {str(lang): frozenset(str(w) for w in words) for lang, words in data.items()}
+
+
+def stopword_list(params: LangParams) -> frozenset[str]:
+    """The stop words `params` selects: its `stopwords_file`'s list for the language when one is set
+    (ROOTS's own lists, for comparisons), else stopwords-iso's."""
+    if params.stopwords_file:
+        return _stopwords_file(params.stopwords_file).get(params.lang, frozenset())
+    return stopwords(params.lang)
+
+
 @lru_cache(maxsize=1)
 def _flagged_table() -> dict[str, frozenset[str]]:
     data = yaml.safe_load(resources.files("roots").joinpath(FLAGGED_FILE).read_text("utf-8")) or {}
@@ -629,14 +656,15 @@ STATISTICS: dict[str, Callable[[_Measured], float]] = {
     "char_repetition_ratio": _char_repetition,
     "word_repetition_ratio": lambda d: word_repetition_ratio(d.lowered, d.params.word_repetition_n),
     "special_characters_ratio": lambda d: special_characters_ratio(d.text, d.charset),
-    "stopwords_ratio": lambda d: _list_ratio(d.lowered, stopwords(d.lang), d.params.words_augmentation_join),
+    "stopwords_ratio": lambda d: _list_ratio(d.lowered, stopword_list(d.params),
+                                             d.params.words_augmentation_join),
     "flagged_words_ratio": lambda d: _list_ratio(d.lowered, flagged_words(d.lang),
                                                  d.params.words_augmentation_join),
     "mean_word_length": lambda d: mean_word_length(d.words),
 }
 """How each registered filter's statistic is computed, by column (`roots.core.schema.QUALITY_FILTERS`)."""
 
-REQUIREMENTS: dict[str, Callable[[str], bool]] = {"stopwords": has_stopwords}
+REQUIREMENTS: dict[str, Callable[[LangParams], bool]] = {"stopwords": lambda p: bool(stopword_list(p))}
 """Per-language resources a filter may require (`QualityFilter.requires`): without it, the filter is off."""
 
 
@@ -660,9 +688,10 @@ def compute_stats(text: str, lang: str, params: LangParams) -> dict[str, float]:
     return {f.column: STATISTICS[f.column](doc) for f in QUALITY_FILTERS}
 
 
-def applies(f: QualityFilter, lang: str) -> bool:
-    """Whether filter `f` can judge documents of `lang` (a required resource, such as a stop-word list)."""
-    return f.requires is None or REQUIREMENTS[f.requires](lang)
+def applies(f: QualityFilter, params: LangParams) -> bool:
+    """Whether filter `f` can judge documents of `params.lang` (a required resource, such as a stop-word
+    list)."""
+    return f.requires is None or REQUIREMENTS[f.requires](params)
 
 
 # ----------------------------------------------------------------------------------------------- decide
@@ -689,7 +718,7 @@ def decide(stats: Mapping[str, float], params: LangParams) -> tuple[str | None, 
     stop-word list) is skipped.
     """
     for f in QUALITY_FILTERS:
-        if not applies(f, params.lang):
+        if not applies(f, params):
             continue
         detail = _failed_bound(f, stats[f.column], params)
         if detail is not None:
