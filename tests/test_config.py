@@ -102,7 +102,7 @@ def test_init_writes_the_defaults_and_no_pii_tag_list(ws):
     assert written == initial_config()
     assert "pii" not in written  # the tag list is not frozen into new workspaces
     assert written["langid"] == {"model": LangidConfig().model, "batch_size": LangidConfig().batch_size}
-    assert written["normalise"] == {"max_chars": NormaliseConfig().max_chars}
+    assert written["normalise"] == {"max_chars": NormaliseConfig().max_chars, "unicode": True}
     assert ws.settings() == WorkspaceConfig()
     # a workspace without roots.yaml (the repository itself) gets the same settings
     ws.config_path.unlink()

@@ -94,3 +94,11 @@ def test_windowed_badness_matches_ftfy(text):
 @given(_MIXED)
 def test_uniform_whitespace_matches_reference(text):
     assert uniform_whitespace(text) == _reference_uniform_whitespace(text)
+
+
+def test_unicode_false_skips_ftfy_and_nfc_as_roots() -> None:
+    # decomposed Vietnamese ("người" with combining marks) and mojibake: ROOTS left both as they were
+    decomposed = unicodedata.normalize("NFD", "người ta")
+    assert normalise(decomposed) == "người ta" and normalise(decomposed) != decomposed
+    assert normalise(decomposed, unicode=False) == decomposed
+    assert normalise("\u00a0caf\u00c3\u00a9 ", unicode=False) == "caf\u00c3\u00a9"  # whitespace still uniform

@@ -63,6 +63,12 @@ def _optional(check: Check) -> Check:
     return optional
 
 
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise _Invalid("true or false")
+
+
 def _names(value: Any) -> tuple[str, ...]:
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) and v.strip() for v in value):
         return tuple(value)
@@ -169,6 +175,9 @@ class NormaliseConfig(Section):
 
     max_chars: int = setting(1_000_000, _integer(0),
                              "Documents longer than this many characters are rejected; 0: no limit.")
+    unicode: bool = setting(True, _boolean,
+                            "true: repair mojibake (ftfy) and compose Unicode (NFC) before any statistic; "
+                            "false: neither, as ROOTS.")
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,7 @@ def process_config(ws: Workspace, card: Card) -> ProcessConfig:
         skip=skip, thresholds=thresholds, calibrated=tuple(sorted(settings.calibration)),
         langid_model=recipe.get("langid_model") or settings.langid.model,
         langid_routing=settings.langid.routing, max_chars=settings.normalise.max_chars,
+        normalise_unicode=settings.normalise.unicode,
         pii_tags=pii_tags(ws, settings, card), lm_dir=str(lm_dir), **code_settings)
 
 

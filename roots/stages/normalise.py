@@ -203,12 +203,15 @@ def fix_text(text: str) -> str:
     return "".join(out)
 
 
-def normalise(text: str) -> str:
+def normalise(text: str, unicode: bool = True) -> str:
     """Repair mojibake (ftfy), NFC, uniform whitespace, strip. Idempotent.
 
     An all-ASCII text skips ftfy and NFC altogether (so its control characters stay, as they always have).
+    `unicode=False` (roots.yaml `normalise.unicode: false`) skips ftfy and NFC for every text, as ROOTS did
+    (it had no Unicode normalisation, so decomposed Vietnamese matched no stop word); only the whitespace
+    is made uniform and the text stripped.
     """
-    if not text.isascii():
+    if unicode and not text.isascii():
         # Line ends first: ftfy repairs line by line on "\n" only, so a lone "\r" that uniform_whitespace
         # later turns into "\n" would change what ftfy sees on a second pass ("\x83µ\r\x80" became
         # "ƒµ\n€", then "ĵ\n€"): normalising must be idempotent.

@@ -36,6 +36,7 @@ class ProcessConfig:
     langid_model: str | None = None
     langid_routing: str | None = None  # routing table YAML; None: roots/data/langid_routing.yaml
     max_chars: int = norm.DEFAULT_MAX_CHARS
+    normalise_unicode: bool = True  # roots.yaml `normalise.unicode`: ftfy and NFC (false: none, as ROOTS)
     pii_tags: tuple[str, ...] = ()
     lm_dir: str | None = None
     # A `kind: code` source goes through roots/stages/code.py instead of the natural-language stages.
@@ -133,7 +134,7 @@ class DocumentProcessor:
         t1 = time.thread_time()
         self.timings["recipe"] += t1 - t0
         for row in live:
-            row["text"] = norm.normalise(row["text"])
+            row["text"] = norm.normalise(row["text"], self.cfg.normalise_unicode)
         t2 = time.thread_time()
         self.timings["normalise"] += t2 - t1
         self._language(live)
