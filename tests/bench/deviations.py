@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,13 @@ DEVIATIONS: list[tuple[str, dict[str, Any]]] = [
     ("language ID after ROOTS's word removals (ROOTS's order)", {"lid_after_word_removal": True}),
     ("language ID per paragraph (opt-in)", {"lid_paragraphs": True}),
 ]
+
+# Deviations switched by roots.yaml rather than per-language thresholds: (what, ProcessConfig fields)
+CONFIG_DEVIATIONS: list[tuple[str, dict[str, Any]]] = [
+    ("no Unicode repair or composition (ftfy, NFC), as ROOTS", {"normalise_unicode": False}),
+    ("language ID by fastText alone (no CLD3 routing), as ROOTS", {"langid_routing": "FASTTEXT_ONLY"}),
+]
+FASTTEXT_ONLY = "order: [fasttext]\nbackends:\n  fasttext: {kind: fasttext, default_threshold: lid_min}\n"
 
 
 def _records() -> list[dict[str, Any]]:
@@ -78,11 +86,11 @@ LANGS_SEEN: set[str] = set()  # every language a run assigned, so per-language s
 
 
 def _verdicts(groups: list[tuple[tuple[str, ...], list[dict[str, Any]]]],
-              thresholds: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+              thresholds: Mapping[str, Mapping[str, Any]], **cfg: Any) -> dict[str, str]:
     out = {}
     for declared, records in groups:
         processor = DocumentProcessor(ProcessConfig(source="udhr", declared=declared, thresholds=thresholds,
-                                                    skip=frozenset({"perplexity", "pii"})))
+                                                    skip=frozenset({"perplexity", "pii"}), **cfg))
         rows = processor.process([{"id": r["id"], "text": r["text"]} for r in records])
         out.update({row["id"]: row["reason"] or "kept" for row in rows})
         LANGS_SEEN.update(row["lang"] for row in rows)
@@ -99,10 +107,21 @@ def measure() -> list[dict[str, Any]]:
     rows = []
     baseline = {"multi": _verdicts(multi, base), "declared": _verdicts(roots13, base)}
     langs |= LANGS_SEEN
-    for what, setting in DEVIATIONS:
+    routing = Path(tempfile.mkdtemp()) / "fasttext_only.yaml"
+    routing.write_text(FASTTEXT_ONLY, encoding="utf-8")
+    cases = [(what, setting, {}) for what, setting in DEVIATIONS]
+    for what, fields in CONFIG_DEVIATIONS:
+        fields = {k: str(routing) if v == "FASTTEXT_ONLY" else v for k, v in fields.items()}
+        shown = ({"normalise.unicode": False} if "normalise_unicode" in fields
+                 else {"langid.routing": "fastText only"})
+        cases.append((what, shown, fields))
+    for what, setting, fields in cases:
         row: dict[str, Any] = {"deviation": what, "setting": setting}
         for name, groups in (("multi", multi), ("declared", roots13)):
-            after = _verdicts(groups, _with(base, setting, langs))
+            if fields:
+                after = _verdicts(groups, base, **fields)
+            else:
+                after = _verdicts(groups, _with(base, setting, langs))
             before = baseline[name]
             changed = [i for i in before if before[i] != after[i]]
             newly_kept = sum(after[i] == "kept" for i in changed)
