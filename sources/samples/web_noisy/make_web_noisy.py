@@ -1474,6 +1474,13 @@ def main() -> None:
         if exp["class"] == "rep-char" and rid in ("rep-char-001", "rep-char-005"):
             exp.update(expected="keep_modified",
                        reason="the run of special characters is removed before scoring (ROOTS 2.1)")
+    # rep-char-008's "-----" run goes the same way; the sentence left scores low with fastText on the raw
+    # text (0.14), but a source that declares its language no longer rejects a document predicted in it
+    # for a low score (issue 20), so it is kept as ROOTS (language ID after the removal) would keep it.
+    exp = b.expected["rep-char-008"]
+    exp.update(expected="keep_modified",
+               reason="the run of '-' is removed before scoring (ROOTS 2.1), and language ID recognises the "
+                      "sentence (a declared language is not rejected for a low score)")
     b.simple_class(
         "rep-line", REP_LINE_DOCS, "drop", "repeated lines", "shop.example.com"
     )
