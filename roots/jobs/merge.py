@@ -45,14 +45,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from roots import __version__
-from roots.core import schema
-from roots.core.errors import UserError
+from roots.core import publishing, schema
+from roots.core.errors import JobError, UserError
 from roots.core.util import library_versions, sha256_file
 from roots.core.workspace import Workspace
 from roots.core.yamlio import write_json
 from roots.dedup import minhash
 from roots.governance import catalogue, clearance, takedowns
-from roots.release import megatron, parts
+from roots.release import megatron, parts, versions
 from roots.release import tokenizer as toklib
 
 DEFAULTS: dict[str, Any] = {
@@ -80,6 +80,8 @@ class Included:
     record: str | None
     files: list[Path]
     license: str
+    pin: dict[str, Any] = field(default_factory=dict)  # the run as found at the start (`pin_run`)
+    scopes: tuple[str, ...] = ("training",)  # what the source is cleared for: training, maybe release
 
 
 @dataclass
@@ -99,7 +101,9 @@ def gate(ws: Workspace) -> Plan:
     from roots.jobs.run import finished_manifest
 
     cards = catalogue.load_all(ws)
-    decisions = {d.source: d for d in clearance.clearance(ws, cards) if d.scope == "training"}
+    every = clearance.clearance(ws, cards)
+    decisions = {d.source: d for d in every if d.scope == "training"}
+    released = {d.source for d in every if d.scope == "release" and d.cleared}
     plan = Plan()
     for card in cards:
         d = decisions[card.name]
@@ -112,8 +116,43 @@ def gate(ws: Workspace) -> Plan:
                                   f"`roots run {card.name}` first"})
             continue
         files = sorted((run_dir / "kept").glob("*.parquet"))
-        plan.included.append(Included(card.name, run_dir, d.basis, d.record, files, card.license))
+        plan.included.append(Included(card.name, run_dir, d.basis, d.record, files, card.license,
+                                      pin_run(run_dir, files),
+                                      ("training", "release") if card.name in released else ("training",)))
     return plan
+
+
+def pin_run(run_dir: Path, files: list[Path]) -> dict[str, Any]:
+    """What identifies the run a merge reads: its manifest's id and hash, and each kept file's size and
+    modification time. The merge holds the runs lock, so a run is not replaced under it by roots; the pin
+    catches anything else that replaces it (an older roots, a hand copy) before a release is written."""
+    manifest = run_dir / "manifest.json"
+    try:
+        run_id = json.loads(manifest.read_text(encoding="utf-8")).get("id")
+    except (OSError, ValueError):
+        run_id = None
+    return {"id": run_id, "manifest_sha256": sha256_file(manifest),
+            "files": {p.name: _file_stamp(p) for p in files}}
+
+
+def _file_stamp(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def check_pins(plan: Plan) -> None:
+    """Fail the merge if a run it pinned at the start is not the run in place now (see `pin_run`)."""
+    for inc in plan.included:
+        try:
+            now = pin_run(inc.run_dir, sorted((inc.run_dir / "kept").glob("*.parquet")))
+        except OSError:
+            now = {}
+        if now != inc.pin:
+            was, found = inc.pin.get("id") or inc.pin.get("manifest_sha256", "?")[:12], (
+                now.get("id") or (now.get("manifest_sha256") or "none")[:12])
+            raise JobError(f"the run of {inc.name} in {inc.run_dir} was replaced while the merge read it "
+                           f"(pinned run {was}, found {found}); the release was not written: merge again, "
+                           "it will read the new run.")
 
 
 def _iter_kept(inc: Included, columns: list[str]) -> Iterator[dict[str, Any]]:
@@ -311,6 +350,18 @@ class MergeResult:
 
 def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
           beam_args: list[str] | None = None) -> MergeResult:
+    """Merge under two locks: the merge lock (exclusive, so a second merge is refused, not raced) and the
+    runs lock (shared, so no run is swapped while the merge reads it; a run that finishes meanwhile waits)."""
+    with (publishing.flock(ws.root / publishing.MERGE_LOCK, exclusive=True, wait_s=0,
+                           what="another merge is in progress in this workspace; two merges at once are "
+                                "refused"),
+          publishing.flock(ws.root / publishing.RUNS_LOCK, exclusive=False, wait_s=None,
+                           waiting="  waiting for a run to finish putting its output in place ...")):
+        return _merge(ws, out, vocab_size, beam_args)
+
+
+def _merge(ws: Workspace, out: Path | None, vocab_size: int | None,
+           beam_args: list[str] | None) -> MergeResult:
     from pipelines import merge_pipeline
     from roots.io.outputs import bounded_arrow_memory
 
@@ -325,13 +376,24 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
     if not plan.included:
         reasons = "; ".join(f"{e['source']}: {e['reason']}" for e in plan.excluded) or "no sources registered"
         raise UserError(f"no source may enter a release ({reasons}).")
-    final = Path(out) if out else ws.path_setting("release_dir")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    for stale in final.parent.glob(f".{final.name}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
-    (tmp / "shards").mkdir(parents=True)
     started = dt.datetime.now(dt.UTC)
+    # `--out DIR`: that directory, replaced as a whole; otherwise a new version under the release root
+    root = None if out else ws.path_setting("release_dir")
+    rid = versions.new_id(started)
+    if root is not None:
+        root.mkdir(parents=True, exist_ok=True)
+        versions.adopt_unversioned(root)
+        versions.clean_leftovers(root)  # the merge lock is ours: nothing else writes there now
+        final = root / rid
+        tmp = root / f".{rid}{publishing.TMP_MARK}{uuid.uuid4().hex[:8]}"
+    else:
+        final = Path(out)  # type: ignore[arg-type]
+        final.parent.mkdir(parents=True, exist_ok=True)
+        publishing.recover(final)
+        for stale in final.parent.glob(f".{final.name}{publishing.TMP_MARK}*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = publishing.temp_dir_for(final)
+    (tmp / "shards").mkdir(parents=True)
     try:
         takedown_list = takedowns.load_all(ws)
         dups = cross_source_duplicates(plan, cfg)
@@ -374,6 +436,7 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
         from roots.report import datacard, page
 
         view = card_view(plan, tokens, docs, takedown_list)
+        view["name"] = rid if root is not None else final.name
         datacard.write_release_card(tmp, view)
         manifest = build_manifest(ws, plan, cfg, takedown_list, drop_counts, tokens, docs, tmp, tok,
                                   started, view, takedown_hits)
@@ -384,12 +447,14 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
         page.build_report(tmp)  # reads the manifest; its own hash is added afterwards
         manifest["files_sha256"]["report.html"] = sha256_file(tmp / "report.html")
         write_json(tmp / "manifest.json", manifest)
+        check_pins(plan)  # every run read is the run pinned at the start, or nothing is published
+        if root is not None:
+            final = versions.publish_release(tmp, root, rid)
+        else:
+            publishing.swap_into_place(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    from roots.jobs.run import publish
-
-    publish(tmp, final)
     return MergeResult(final, manifest)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from roots import __version__
+from roots.core import publishing
 from roots.core.config import WorkspaceConfig
 from roots.core.errors import JobError, UserError
 from roots.core.schema import STAGE_ORDER, stage_of
@@ -317,6 +318,9 @@ def dedup_config(ws: Workspace, card: Card) -> DedupConfig | None:
 
 
 def finished_manifest(final: Path) -> dict[str, Any] | None:
+    """The manifest of the finished run in `final`, or None; an interrupted swap of `final` is repaired
+    first (`publishing.recover`), so a finished run never looks missing."""
+    publishing.recover(final)
     path = final / "manifest.json"
     if not path.exists():
         return None
@@ -334,16 +338,6 @@ def up_to_date(p: RunPlan) -> bool:
                 and manifest.get("config_hash") == p.config_hash)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def in_flight(final: Path) -> list[tuple[Path, int | None, bool]]:
     """Temporary run directories next to `final`: (path, pid, whether that process is alive)."""
     found = []
@@ -352,7 +346,7 @@ def in_flight(final: Path) -> list[tuple[Path, int | None, bool]]:
             pid = int((tmp / ".pid").read_text().strip())
         except (OSError, ValueError):
             pid = None
-        found.append((tmp, pid, pid is not None and _pid_alive(pid)))
+        found.append((tmp, pid, pid is not None and publishing.pid_alive(pid)))
     return found
 
 
@@ -371,18 +365,20 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
     unknown = [lang for lang in cfg.declared if router is not None and not router.covers(lang)]
     final = p.final
     final.parent.mkdir(parents=True, exist_ok=True)
+    publishing.recover(final)  # before the clean-up below, which would take a complete `.tmp` for debris
     for tmp_dir, pid, alive in in_flight(final):
         if alive and pid != os.getpid():
             raise UserError(f"source {name} is already being run by process {pid} ({tmp_dir}); "
                             "wait for it or stop it first.")
         shutil.rmtree(tmp_dir, ignore_errors=True)  # left by a killed run; it never looked finished
-    tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp = publishing.temp_dir_for(final)
     tmp.mkdir()
     (tmp / ".pid").write_text(str(os.getpid()))
     started = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
     card = p.card
     manifest: dict[str, Any] = {
+        "id": uuid.uuid4().hex,  # this run's identity: a merge pins it (roots.jobs.merge.pin)
         "source": name,
         "card": str(card.path.relative_to(ws.root)) if card.path.is_relative_to(ws.root) else str(card.path),
         "card_sha256": sha256_file(card.path),
@@ -425,7 +421,11 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
         shutil.rmtree(tmp, ignore_errors=True)
         record_failure(final, started, exc)
         raise
-    publish(tmp, final)
+    try:
+        publish_run(ws, tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     failure_path(final).unlink(missing_ok=True)
     return RunResult(name, final, stats)
 
@@ -458,13 +458,15 @@ def failure_record(final: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def publish(tmp: Path, final: Path) -> None:
-    """Swap the finished temporary directory into place; the old run is removed only afterwards."""
-    old = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:8]}"
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
+def publish_run(ws: Workspace, tmp: Path, final: Path) -> None:
+    """Swap a finished run into place (`publishing.swap_into_place`), waiting while a merge or a
+    publication reads finished runs: they pinned the run in place, which must not change under them."""
+    merge_pid = publishing.holder(ws.root / publishing.MERGE_LOCK)
+    with publishing.flock(ws.root / publishing.RUNS_LOCK, exclusive=True, wait_s=None,
+                          waiting=f"  waiting for the merge or publication in progress (process "
+                                  f"{merge_pid if merge_pid is not None else '?'}) to finish before "
+                                  f"putting {final.name} in place ..."):
+        publishing.swap_into_place(tmp, final)
 
 
 def summary_table(results: list[RunResult]) -> str:
