@@ -39,6 +39,10 @@ class ReaderSpec:
     license_field: str | None = None
     code_root: str | None = None  # tree root, so document ids and origins are paths inside the tree
     max_file_bytes: int = 1 << 20
+    # Symlinks among the matched files that lead out of `data_root` (the folder of the card's data path)
+    # are read only when the card says `data.follow_symlinks: true` (see `link_problem`).
+    data_root: str | None = None
+    follow_symlinks: bool = False
 
 
 def stable_id(source: str, origin: str) -> str:
@@ -320,6 +324,23 @@ def code_root(location: str) -> str:
     if prefix == location and not location.endswith("/") and not _is_local_file(location):
         return location.rstrip("/") + "/"  # a directory
     return prefix if prefix.endswith("/") else posixpath.dirname(prefix) + "/"
+
+
+def link_problem(spec: ReaderSpec, path: str) -> str | None:
+    """Why a matched local file is not read, or None: a dangling symlink, or one that leads out of the
+    data folder while the card does not allow following it (a glob over `d/` must not read
+    `/etc/passwd` through `d/link.txt`). A symlink that stays inside the folder is an ordinary file."""
+    if "://" in path or spec.data_root is None:
+        return None
+    if os.path.islink(path) and not os.path.exists(path):
+        return f"dangling symlink (points to {os.readlink(path)!r}, which does not exist)"
+    if spec.follow_symlinks:
+        return None
+    real, root = os.path.realpath(path), os.path.realpath(spec.data_root)
+    if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+        return None
+    return (f"symlink leading out of the data folder {spec.data_root} (to {real}); not read. Set "
+            "`data.follow_symlinks: true` in the card to read files that symlinks lead to")
 
 
 def _is_local_file(location: str) -> bool:
