@@ -69,7 +69,19 @@ DEFAULTS: dict[str, Any] = {
     "within_source_exact_dedup": True,
     # a tokenizer.json to use as is instead of training one (relative: to the workspace)
     "tokenizer_file": None,
+    # language groups with fewer tokens (train + valid) than this are too small for a shard of their own
+    # (a blend weight of a few hundred tokens is noise, and Megatron's samplers need a few sequences per
+    # dataset): `small_languages: fold` puts them together in one `small` group, `refuse` stops the merge
+    # with their names. 0 (the default) keeps every language in its own shard, as ROOTS did.
+    "min_language_tokens": 0,
+    "small_languages": "fold",
 }
+
+SMALL_GROUP = "small"
+"""The shard group that languages below `min_language_tokens` are folded into."""
+VOCAB_TOKENS_PER_ENTRY = 10
+"""Below this many training-sample tokens per vocabulary entry, the vocabulary is larger than the corpus
+supports (most entries would be seen a handful of times), and the merge says so."""
 
 
 @dataclass
@@ -394,6 +406,7 @@ def _merge(ws: Workspace, out: Path | None, vocab_size: int | None,
             shutil.rmtree(stale, ignore_errors=True)
         tmp = publishing.temp_dir_for(final)
     (tmp / "shards").mkdir(parents=True)
+    warnings: list[str] = []
     try:
         takedown_list = takedowns.load_all(ws)
         dups = cross_source_duplicates(plan, cfg)
@@ -405,10 +418,11 @@ def _merge(ws: Workspace, out: Path | None, vocab_size: int | None,
             tok = supplied
         else:
             print(f"  training the tokenizer (vocabulary {cfg['vocab_size']}) ...", flush=True)
-            tok = toklib.train_tokenizer(tokenizer_sample(plan, drops, cfg),
-                                         vocab_size=int(cfg["vocab_size"]),
+            sample = _Counted(tokenizer_sample(plan, drops, cfg))
+            tok = toklib.train_tokenizer(sample, vocab_size=int(cfg["vocab_size"]),
                                          min_frequency=int(cfg["tokenizer_min_frequency"]))
             release_freed_memory()
+            warnings += vocabulary_warnings(int(cfg["vocab_size"]), tok.get_vocab_size(), sample.chars)
         timings = {"tokenizer_train_s": round(time.perf_counter() - t_tok, 3),
                    "tokenizer_train_cpu_s": round(time.process_time() - c_tok, 3)}
         toklib.save_hf_files(tok, tmp)
@@ -422,7 +436,9 @@ def _merge(ws: Workspace, out: Path | None, vocab_size: int | None,
                            float(cfg["valid_fraction"]), int(cfg["seed"]), beam_args or [])
         c_asm = time.process_time()
         release_freed_memory()
-        tokens, docs = assemble(parts_dir, tmp, len(tasks))
+        folded: dict[str, str] = {}
+        tokens, docs = assemble(parts_dir, tmp, len(tasks), int(cfg["min_language_tokens"] or 0),
+                                str(cfg["small_languages"]), folded)
         assemble_cpu = time.process_time() - c_asm
         timings["tokenize_and_write_s"] = round(time.perf_counter() - t_sh, 3)
         timings["tokenize_and_write_cpu_s"] = round(time.process_time() - c_sh, 3)
@@ -435,13 +451,19 @@ def _merge(ws: Workspace, out: Path | None, vocab_size: int | None,
         write_json(tmp / "per_split_data_args.json", blend_data["per_split_data_args"])
         from roots.report import datacard, page
 
-        view = card_view(plan, tokens, docs, takedown_list)
+        per_source = per_source_counts(tmp)
+        view = card_view(plan, tokens, docs, takedown_list, per_source, takedown_hits)
         view["name"] = rid if root is not None else final.name
+        view["created"] = started.isoformat(timespec="seconds")
+        if folded:
+            view["folded_languages"] = {SMALL_GROUP: sorted(folded)}
         datacard.write_release_card(tmp, view)
         manifest = build_manifest(ws, plan, cfg, takedown_list, drop_counts, tokens, docs, tmp, tok,
                                   started, view, takedown_hits)
         manifest["timings"] = timings
         manifest["fertility"] = held_out
+        manifest["warnings"] = warnings
+        manifest["folded_languages"] = view.get("folded_languages", {})
         write_json(tmp / "manifest.json", manifest)
         release_freed_memory()
         page.build_report(tmp)  # reads the manifest; its own hash is added afterwards
@@ -466,7 +488,27 @@ LINEAGE_ROW_GROUP = 64 * 1024
 COPY_BLOCK = 8 << 20
 
 
-def assemble(parts_dir: Path, out: Path, n_tasks: int) -> tuple[dict[str, dict[str, int]], dict[str, Any]]:
+def fold_small_groups(group_tokens: dict[str, int], min_tokens: int, mode: str) -> dict[str, str]:
+    """{group: the group it is written to}: groups with fewer than `min_tokens` tokens go to `SMALL_GROUP`
+    (mode `fold`), or the merge stops naming them (mode `refuse`); {} when nothing is folded."""
+    small = sorted(g for g, n in group_tokens.items() if n < min_tokens) if min_tokens > 0 else []
+    if not small:
+        return {}
+    listed = ", ".join(f"{g} ({group_tokens[g]:,} tokens)" for g in small)
+    if mode == "refuse":
+        raise UserError(f"language group(s) below merge.min_language_tokens ({min_tokens:,}): {listed}. Add "
+                        "data, lower the setting, or set `merge: {small_languages: fold}` in roots.yaml to "
+                        f"put them together in one `{SMALL_GROUP}` shard.")
+    if mode != "fold":
+        raise UserError(f"merge setting `small_languages`: {mode!r}; use fold or refuse.")
+    if SMALL_GROUP in group_tokens and SMALL_GROUP not in small:
+        raise UserError(f"a language group is called {SMALL_GROUP!r}, the name small languages are folded "
+                        "into; set merge.min_language_tokens to 0 for this corpus.")
+    return {g: SMALL_GROUP for g in small}
+
+
+def assemble(parts_dir: Path, out: Path, n_tasks: int, min_tokens: int = 0, mode: str = "fold",
+             folded: dict[str, str] | None = None) -> tuple[dict[str, dict[str, int]], dict[str, Any]]:
     """Concatenate each (group, split)'s ranges of the partial outputs in input-file order into its shard;
     lineage in the same order (see `parts.tokenize_file` for the partial layout).
 
@@ -475,6 +517,9 @@ def assemble(parts_dir: Path, out: Path, n_tasks: int) -> tuple[dict[str, dict[s
     piece by piece (`megatron.write_pieces`), and the lineage one row group at a time. What remains is
     one row group of lineage (`LINEAGE_ROW_GROUP` rows, about 100-200 bytes each) and the list of ranges,
     one small entry per (segment, group, split).
+
+    Groups below `min_tokens` are folded into one (`fold_small_groups`; `folded` receives the mapping):
+    their ranges simply go to the same shard, and the lineage keeps each document's language.
     """
     done_dir = parts_dir / "_done"
     done = sorted(done_dir.glob("*.json")) if done_dir.exists() else []
@@ -485,12 +530,21 @@ def assemble(parts_dir: Path, out: Path, n_tasks: int) -> tuple[dict[str, dict[s
     pieces: dict[tuple[str, str], list[tuple[dict[str, Any], str, int, int, int]]] = defaultdict(list)
     counts: Counter[tuple[str, str]] = Counter()
     dtypes = set()
-    for path in done:  # zero-padded file index: sorted names are input-file order
-        record = json.loads(path.read_text())
+    records = [json.loads(path.read_text()) for path in done]  # zero-padded: input-file order
+    group_tokens: Counter[str] = Counter()
+    for record in records:
+        for seg in record["segments"]:
+            for group, _, _, n_tokens in seg["keys"]:
+                group_tokens[group] += n_tokens
+    fold = fold_small_groups(dict(group_tokens), min_tokens, mode)
+    if folded is not None:
+        folded.update(fold)
+    for record in records:
         dtypes.add(record["dtype"])
         for seg in record["segments"]:
             offset = 0
             for batch, (group, split, n_docs, n_tokens) in enumerate(seg["keys"]):
+                group = fold.get(group, group)
                 pieces[(group, split)].append((record, seg["name"], batch, offset, n_tokens))
                 counts[(group, split)] += n_docs
                 offset += n_tokens
@@ -660,23 +714,88 @@ def _lineage_table(rows: pa.RecordBatch, record: dict[str, Any]) -> pa.Table:
                                  for f in parts.LINEAGE_SCHEMA], schema=parts.LINEAGE_SCHEMA)
 
 
+def per_source_counts(release_dir: Path) -> dict[str, dict[str, int]]:
+    """{source: {documents, tokens}} in the written shards, from their lineage (two columns, one row group
+    at a time)."""
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: {"documents": 0, "tokens": 0})
+    for path in sorted((release_dir / "lineage").glob("*.parquet")):
+        for batch in pq.ParquetFile(path).iter_batches(columns=["source", "tokens"]):
+            table = pa.Table.from_batches([batch]).group_by("source").aggregate(
+                [("tokens", "sum"), ("tokens", "count")])
+            for row in table.to_pylist():
+                counts[row["source"]]["documents"] += int(row["tokens_count"])
+                counts[row["source"]]["tokens"] += int(row["tokens_sum"] or 0)
+    return dict(counts)
+
+
+def scope_text(scopes: tuple[str, ...] | list[str]) -> str:
+    """What a source is cleared for, as the release card says it."""
+    if "release" in scopes:
+        return "training and redistribution"
+    return "training only (not for redistribution)"
+
+
 def card_view(plan: Plan, tokens: dict[str, dict[str, int]], docs: dict[str, Any],
-              takedown_list: list[takedowns.Takedown]) -> dict[str, Any]:
-    """The release as the data card and report read it: sources with clearance, exclusions, languages."""
+              takedown_list: list[takedowns.Takedown],
+              per_source: dict[str, dict[str, int]] | None = None,
+              takedown_hits: Counter[str] | None = None) -> dict[str, Any]:
+    """The release as the data card and report read it: sources with clearance, the scope each is cleared
+    for and what each contributes, exclusions, languages, and takedowns as documents removed."""
+    per_source = per_source or {}
+    hits = takedown_hits or Counter()
     sources = []
     for inc in plan.included:
+        mine = per_source.get(inc.name, {})
         sources.append({"name": inc.name, "clearance": inc.basis, "license": inc.license,
-                        "run_dir": str(inc.run_dir)})
+                        "run_dir": str(inc.run_dir), "scopes": list(inc.scopes),
+                        "cleared_for": scope_text(inc.scopes),
+                        "documents": mine.get("documents", 0), "tokens": mine.get("tokens", 0)})
     return {
         "name": "release",
         "sources": sources,
         "excluded": [{"name": e["source"], "reason": e["reason"]} for e in plan.excluded],
         "languages": {g: {"documents": docs[g]["train"] + docs[g]["valid"],
                           "tokens": tokens[g]["train"] + tokens[g]["valid"]} for g in sorted(tokens)},
-        "takedowns": [{"id": t.id, "source": t.source, "reason": t.reason} for t in takedown_list],
+        "takedowns": [{"id": t.id, "source": t.source, "reason": t.reason,
+                       "documents_removed": hits.get(t.id, 0)} for t in takedown_list],
+        "takedown_documents_removed": sum(hits.values()),
         "tokens": sum(t["train"] + t["valid"] for t in tokens.values()),
         "documents": sum(d["train"] + d["valid"] for d in docs.values()),
     }
+
+
+class _Counted:
+    """An iterator of texts that counts the characters it hands out (the tokenizer sample's size)."""
+
+    def __init__(self, texts: Iterator[str]) -> None:
+        self.texts, self.chars = iter(texts), 0
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        text = next(self.texts)
+        self.chars += len(text)
+        return text
+
+
+def vocabulary_warnings(asked: int, learned: int, sample_chars: int) -> list[str]:
+    """Warnings, printed and recorded in the manifest, when the vocabulary is larger than the corpus
+    supports: the trainer ran out of pairs to merge before reaching the size asked for, or the sample
+    holds fewer than `VOCAB_TOKENS_PER_ENTRY` characters per entry (a rough floor: a BPE token covers
+    several characters, so each entry would be seen only a few times)."""
+    out = []
+    if learned < asked:
+        out.append(f"the tokenizer learned {learned:,} of the {asked:,} vocabulary entries asked for: the "
+                   "corpus has no more pairs to merge. Lower --vocab-size (or merge.vocab_size), or add "
+                   "data.")
+    elif sample_chars < VOCAB_TOKENS_PER_ENTRY * asked:
+        out.append(f"the vocabulary ({asked:,} entries) is large for a tokenizer sample of {sample_chars:,} "
+                   f"characters (under {VOCAB_TOKENS_PER_ENTRY} per entry): most entries will be rare. "
+                   "Lower --vocab-size (or merge.vocab_size), or add data.")
+    for line in out:
+        print(f"  warning: {line}", flush=True)
+    return out
 
 
 def build_manifest(ws: Workspace, plan: Plan, cfg: dict[str, Any], takedown_list: list[takedowns.Takedown],
@@ -689,9 +808,13 @@ def build_manifest(ws: Workspace, plan: Plan, cfg: dict[str, Any], takedown_list
         run_manifest = json.loads((inc.run_dir / "manifest.json").read_text())
         stats = json.loads((inc.run_dir / "stats.json").read_text())
         langs = {lang: {"kept": v["kept"]} for lang, v in stats["languages"].items() if v["kept"]}
+        counted = next((v for v in view["sources"] if v["name"] == inc.name), {})
         sources.append({
             "source": inc.name, "clearance": inc.basis, "permission_record": inc.record,
-            "run": {"finished": run_manifest.get("finished"), "config_hash": run_manifest.get("config_hash"),
+            "cleared_for": list(inc.scopes),
+            "documents": counted.get("documents"), "tokens": counted.get("tokens"),
+            "run": {"id": inc.pin.get("id"), "manifest_sha256": inc.pin.get("manifest_sha256"),
+                    "finished": run_manifest.get("finished"), "config_hash": run_manifest.get("config_hash"),
                     "input_fingerprint": run_manifest["input"]["fingerprint"]},
             "documents_kept_by_run": stats["documents"]["kept"], "bytes_kept_by_run": stats["bytes"]["out"],
             "languages": langs,
@@ -703,15 +826,14 @@ def build_manifest(ws: Workspace, plan: Plan, cfg: dict[str, Any], takedown_list
                     for g, t in tokens.items() for s, n in t.items() if n}
     return {
         **{k: view[k] for k in ("name", "sources", "excluded", "languages")},
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "created": view.get("created") or started.isoformat(timespec="seconds"),
         "roots_version": __version__,
         "started": started.isoformat(timespec="seconds"),
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "sources_included": sources,
         "sources_excluded": plan.excluded,
-        "takedowns": [{"id": t.id, "source": t.source, "reason": t.reason,
-                       "documents_removed": takedown_hits.get(t.id, 0)}
-                      for t in takedown_list],
+        "takedowns": view["takedowns"],
+        "takedown_documents_removed": view["takedown_documents_removed"],
         "takedowns_applied": sum(c["takedown"] for c in drop_counts.values()),
         "configuration": {k: v for k, v in cfg.items()},
         "tokenizer": {"vocab_size": tok.get_vocab_size(), "eod_id": toklib.eod_id(tok),
