@@ -39,26 +39,29 @@ def environment_error(exc: BaseException) -> str | None:
     import os
     import re
 
+    step = re.search(r"\[while running '([^']+)'\]", str(exc))
+    during = f" (in the pipeline step {step.group(1)!r})" if step else ""
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
         if isinstance(cause, OSError) and cause.errno is not None:
             where = " -> ".join(str(f) for f in (cause.filename, cause.filename2) if f is not None)
-            return _environment_message(cause.errno, cause.strerror or os.strerror(cause.errno), where)
+            return _environment_message(cause.errno, cause.strerror or os.strerror(cause.errno),
+                                        where, during)
         cause = cause.__cause__ or cause.__context__
     match = re.search(r"\[Errno (\d+)\] ([^:'\]\[]+?)(?:: '([^']*)')?(?: \[while|'|\"|$)", str(exc))
     if match is None:
         return None
     number = int(match.group(1))
     return _environment_message(number, match.group(2).strip() or errno_mod.errorcode.get(number, ""),
-                                match.group(3) or "")
+                                match.group(3) or "", during)
 
 
-def _environment_message(number: int, text: str, where: str) -> str:
+def _environment_message(number: int, text: str, where: str, during: str = "") -> str:
     import errno as errno_mod
 
     name = errno_mod.errorcode.get(number, f"errno {number}")
     hint = _HINTS.get(name)
-    return (f"{text} ({name})" + (f": {where}" if where else " (no path given)")
+    return (f"{text} ({name})" + (f": {where}" if where else " (the system named no path)") + during
             + (f"; {hint}" if hint else ""))

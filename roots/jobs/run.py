@@ -23,7 +23,7 @@ from typing import Any
 from roots import __version__
 from roots.core import publishing
 from roots.core.config import WorkspaceConfig
-from roots.core.errors import JobError, UserError
+from roots.core.errors import JobError, UserError, environment_error
 from roots.core.schema import STAGE_ORDER, stage_of
 from roots.core.util import library_versions, sha256_file
 from roots.core.workspace import Workspace
@@ -488,6 +488,10 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         record_failure(final, started, exc)
+        message = environment_error(exc) if isinstance(exc, Exception) else None
+        if message is not None:  # say which run and where, then what the system said
+            raise JobError(f"run of {name} (input {p.pattern}, output {final}) failed, nothing published: "
+                           f"{message}") from exc
         raise
     try:
         publish_run(ws, tmp, final)
