@@ -224,3 +224,15 @@ def test_stress_merges_while_a_run_republishes_and_two_merges_at_once(built):
             assert manifest["takedown_documents_removed"] == 2
         assert not [p for p in (ws.root / "release").iterdir() if p.name.startswith(".")]
     assert time.monotonic() - t0 < 90
+
+
+def test_a_release_written_before_versioning_is_adopted(tmp_path):
+    root = tmp_path / "release"
+    (root / "shards").mkdir(parents=True)
+    (root / "manifest.json").write_text(json.dumps({"created": "2026-01-02T03:04:05+00:00"}))
+    (root / "shards" / "en_text_document.bin").write_bytes(b"tokens")
+    rid = versions.adopt_unversioned(root)
+    assert rid is not None and rid.startswith("20260102T030405Z-")
+    assert sorted(p.name for p in root.iterdir()) == [rid, "latest"]
+    assert (root / "latest" / "shards" / "en_text_document.bin").read_bytes() == b"tokens"
+    assert versions.resolve(root) == (root / rid).resolve() and versions.adopt_unversioned(root) is None

@@ -534,10 +534,10 @@ def publish_run(ws: Workspace, tmp: Path, final: Path) -> None:
     """Swap a finished run into place (`publishing.swap_into_place`), waiting while a merge or a
     publication reads finished runs: they pinned the run in place, which must not change under them."""
     merge_pid = publishing.holder(ws.root / publishing.MERGE_LOCK)
+    who = f" (merge process {merge_pid})" if merge_pid is not None and publishing.pid_alive(merge_pid) else ""
     with publishing.flock(ws.root / publishing.RUNS_LOCK, exclusive=True, wait_s=None,
-                          waiting=f"  waiting for the merge or publication in progress (process "
-                                  f"{merge_pid if merge_pid is not None else '?'}) to finish before "
-                                  f"putting {final.name} in place ..."):
+                          waiting=f"  waiting for the merge or publication in progress{who} to finish "
+                                  f"before putting {final.name} in place ..."):
         publishing.swap_into_place(tmp, final)
 
 
