@@ -52,8 +52,8 @@ def stable_id(source: str, origin: str) -> str:
 
 def quarantine(spec: ReaderSpec, path: str, line: int, raw: bytes | str, error: str) -> dict[str, Any]:
     data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw
-    return {"kind": "quarantine", "source": spec.source, "file": path, "line": line,
-            "raw": bytes(data[:MAX_RAW_BYTES]), "error": error}
+    return {"kind": "quarantine", "source": spec.source, "file": valid_text(path), "line": line,
+            "raw": bytes(data[:MAX_RAW_BYTES]), "error": valid_text(error)}
 
 
 def _document(spec: ReaderSpec, path: str, line: int, record: dict[str, Any]) -> dict[str, Any]:
@@ -303,7 +303,7 @@ def read_code_file(spec: ReaderSpec, path: str, fh: IO[bytes]) -> dict[str, Any]
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             size += len(chunk)
         data = b""
-    rel = relative_path(spec.code_root, path)
+    rel = valid_text(relative_path(spec.code_root, path))  # a file name that is not UTF-8 included
     doc = code_document(spec, stable_id(spec.source, rel), rel, rel, data)
     if size > spec.max_file_bytes:
         doc["code_error"] = ["code_size",

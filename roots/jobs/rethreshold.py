@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import time
 import uuid
@@ -69,6 +70,7 @@ def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunR
     dedup_admitted(p, rows, decided, {**{i: r["signature"] for i, r in stored.items()}, **fresh})
     tmp = publishing.temp_dir_for(p.final)
     tmp.mkdir()
+    (tmp / ".pid").write_text(str(os.getpid()))  # a run started meanwhile sees this one alive
     try:
         for kind in ("kept", "rejected"):
             mine = [r for r in decided if outputs.kind_of(r) == kind]

@@ -484,7 +484,6 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
         from roots.report import datacard
 
         datacard.write_data_card(tmp, card.data)
-        (tmp / ".pid").unlink()
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         record_failure(final, started, exc)
@@ -539,6 +538,9 @@ def publish_run(ws: Workspace, tmp: Path, final: Path) -> None:
                           waiting=f"  waiting for the merge or publication in progress{who} to finish "
                                   f"before putting {final.name} in place ..."):
         publishing.swap_into_place(tmp, final)
+    # the pid stayed in the temporary directory until now: while this run waited for the lock, another run
+    # of the source must see it alive (`in_flight`) and not take the finished directory for debris
+    (final / ".pid").unlink(missing_ok=True)
 
 
 def summary_table(results: list[RunResult]) -> str:
