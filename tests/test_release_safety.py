@@ -166,7 +166,7 @@ def release_signature(rel: Path) -> dict[str, str]:
             if k.startswith(("shards/", "lineage/")) or k == "tokenizer.json"}
 
 
-def test_stress_merges_while_a_run_republishes_and_two_merges_at_once(built):
+def test_stress_merges_while_a_run_republishes_and_two_merges_at_once(built, run_cli):
     """Varied timing: a run of `flux` republishes (alternating two inputs) while two merges start at
     random moments. Each release must be exactly the clean release of one input or the other, with the
     takedown applied; a merge that overlaps another is refused, never raced."""
@@ -176,16 +176,14 @@ def test_stress_merges_while_a_run_republishes_and_two_merges_at_once(built):
     version_a = [{"id": f"f{i}", "text": t} for i, t in enumerate(en[4:7])]
     version_b = version_a + [{"id": "f5", "text": udhr_paragraphs("es", 1)[0]}]
     write_card(ws, "flux", "flux.jsonl", data_extra=", id_field: id")
-    assert subprocess.run([sys.executable, "-m", "roots.cli.app", "--workspace", root, "takedown", "add",
-                           "--source", "flux", "--id", "f0", "--reason", "owner"], check=False, cwd=REPO,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True).returncode == 0
+    assert run_cli("--workspace", root, "takedown", "add", "--source", "flux", "--id", "f0",
+                   "--reason", "owner")[0] == 0
     clean = {}
-    for label, records in (("a", version_a), ("b", version_b)):
+    for label, records in (("a", version_a), ("b", version_b)):  # the clean releases, one at a time
         jsonl(ws.root / "flux.jsonl", records)
         for argv in (("run", "flux"), ("merge", "--vocab-size", "600")):
-            proc = cli("--workspace", root, *argv)
-            _, err = proc.communicate(timeout=120)
-            assert proc.returncode == 0, err
+            rc, _, err = run_cli("--workspace", root, *argv)
+            assert rc == 0, err
         latest = ws.root / "release" / "latest"
         manifest = json.loads((latest / "manifest.json").read_text())
         ids = {r["id"] for p in (latest / "lineage").glob("*.parquet") for r in pq.read_table(p).to_pylist()}
@@ -195,10 +193,9 @@ def test_stress_merges_while_a_run_republishes_and_two_merges_at_once(built):
     assert clean["a"] != clean["b"]
     rng = random.Random(18)
     current = "b"
-    t0 = time.monotonic()
     # the first merge starts early (the run then waits for it: the merge reads the old run), late (the
     # run has republished: the merge reads the new one), or anywhere between
-    for delay in (0.3, 5.0, rng.uniform(0.3, 5.0)):
+    for delay in (0.3, 4.0, rng.uniform(0.3, 4.0)):
         current = "a" if current == "b" else "b"
         jsonl(ws.root / "flux.jsonl", version_a if current == "a" else version_b)
         before = set(versions.release_ids(ws.root / "release"))
@@ -223,7 +220,6 @@ def test_stress_merges_while_a_run_republishes_and_two_merges_at_once(built):
             manifest = json.loads((ws.root / "release" / rid / "manifest.json").read_text())
             assert manifest["takedown_documents_removed"] == 2
         assert not [p for p in (ws.root / "release").iterdir() if p.name.startswith(".")]
-    assert time.monotonic() - t0 < 90
 
 
 def test_a_release_written_before_versioning_is_adopted(tmp_path):
