@@ -71,7 +71,8 @@ def cmd_release_remove(args: argparse.Namespace) -> int:
 def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p = add(sub, "merge", cmd_merge,
             "merge cleared sources into a release (tokenizer, Megatron shards, manifest)")
-    p.add_argument("--out", help="release directory (default: release/ in the workspace)")
+    p.add_argument("--out", help="write one release to DIR, replacing it (default: a new release/<id>/ "
+                                 "in the workspace, with release/latest pointing at it)")
     p.add_argument("--vocab-size", type=int, help="tokenizer vocabulary (default 250,680 as BLOOM)")
     p = add(sub, "publish", cmd_publish,
             "export a source's kept documents as a datasets folder (needs release clearance)")
