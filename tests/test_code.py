@@ -302,7 +302,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[workspace.Workspace
     assert app.main(["--workspace", root, "run", "code_tree"]) == 0
     assert app.main(["--workspace", root, "run", "prose"]) == 0
     assert app.main(["--workspace", root, "merge", "--vocab-size", "600"]) == 0
-    return ws, ws.root / "release"
+    return ws, ws.root / "release" / "latest"
 
 
 def rows(ws: workspace.Workspace, name: str, kind: str) -> dict[str, dict]:

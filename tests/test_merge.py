@@ -50,7 +50,7 @@ def release(tmp_path_factory):
     assert app.main(["--workspace", str(ws.root), "takedown", "add", "--source", "open", "--id", "en3",
                      "--reason", "author request"]) == 0
     assert app.main(["--workspace", str(ws.root), "merge", "--vocab-size", "600"]) == 0
-    return ws, ws.root / "release"
+    return ws, ws.root / "release" / "latest"
 
 
 def lineage(rel: Path) -> list[dict]:
@@ -196,11 +196,11 @@ def test_merge_removes_exact_copies_within_a_source_as_a_safety_net(ws, run_cli)
                extra="recipe: {skip: [dedup]}\n")
     assert run_cli("--workspace", str(ws.root), "run", "copies")[0] == 0
     assert run_cli("--workspace", str(ws.root), "merge", "--vocab-size", "600")[0] == 0
-    manifest = json.loads((ws.root / "release" / "manifest.json").read_text())
+    manifest = json.loads((ws.root / "release" / "latest" / "manifest.json").read_text())
     assert manifest["sources_included"][0]["removed_at_merge"] == {"within_source_duplicate": 1}
     import pyarrow.parquet as pq
 
-    ids = [i for path in sorted((ws.root / "release" / "lineage").glob("*.parquet"))
+    ids = [i for path in sorted((ws.root / "release" / "latest" / "lineage").glob("*.parquet"))
            for i in pq.read_table(path, columns=["id"]).column("id").to_pylist()]
     assert "en1" in ids and "zz-copy" not in ids
     (ws.root / "roots.yaml").write_text("merge: {within_source_exact_dedup: false}\n")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,7 +23,7 @@ from roots.cli import (
     thresholds_cmds,
 )
 from roots.cli.output import common_options
-from roots.core.errors import JobError, UserError
+from roots.core.errors import JobError, UserError, environment_error
 
 Handler = Callable[[argparse.Namespace], int]
 GROUPS = (governance_cmds, run_cmds, lm_cmds, release_cmds, report_cmds, langid_cmds, thresholds_cmds)
@@ -66,6 +67,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("roots: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # an environment error (disk full, read-only...) is a message, not a traceback
+        message = environment_error(exc)
+        if message is None:
+            raise
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        print(f"roots: job failed: {message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

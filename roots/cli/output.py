@@ -30,4 +30,6 @@ def common_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--workspace", default=argparse.SUPPRESS, metavar="DIR",
                         help="workspace directory (default: $ROOTS_WORKSPACE or the current directory)")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the traceback of an environment error (disk full, read-only, ...)")
     return common

@@ -200,16 +200,28 @@ def consolidate(out_dir: Path, num_shards: int) -> None:
 COUNTS = "_input_counts"
 
 
-def write_input_count(out_dir: str, path: str, records: int, size: int) -> None:
+def write_input_count(out_dir: str, path: str, records: int, size: int,
+                      file_bytes: int | None = None) -> None:
+    """One input file's count record: records read, text bytes, and `file_bytes`, the file's size when
+    the reader opened it (the run compares it with the size it fingerprinted)."""
     import json
 
     target = Path(out_dir) / COUNTS / f"{file_id(path)}.json"
-    record = json.dumps({"path": path, "records": records, "bytes": size})
+    record = json.dumps({"path": path, "records": records, "bytes": size, "file_bytes": file_bytes})
     util.write_atomically(target, lambda tmp: tmp.write_text(record))
 
 
 def read_input_counts(out_dir: Path) -> tuple[int, int, int] | None:
     """(files, records, bytes) from the readers' count records, removing them; None if there are none."""
+    entries = read_input_records(out_dir)
+    if entries is None:
+        return None
+    return len(entries), sum(e["records"] for e in entries), sum(e["bytes"] for e in entries)
+
+
+def read_input_records(out_dir: Path) -> list[dict[str, Any]] | None:
+    """The readers' count records, one per input file (see `write_input_count`), removing them; None if
+    there are none."""
     import json
     import shutil
 
@@ -218,7 +230,7 @@ def read_input_counts(out_dir: Path) -> tuple[int, int, int] | None:
         return None
     entries = [json.loads(p.read_text()) for p in sorted(root.glob("*.json"))]
     shutil.rmtree(root)
-    return len(entries), sum(e["records"] for e in entries), sum(e["bytes"] for e in entries)
+    return entries
 
 
 def ensure_dirs(out_dir: Path) -> None:

@@ -39,6 +39,10 @@ class ReaderSpec:
     license_field: str | None = None
     code_root: str | None = None  # tree root, so document ids and origins are paths inside the tree
     max_file_bytes: int = 1 << 20
+    # Symlinks among the matched files that lead out of `data_root` (the folder of the card's data path)
+    # are read only when the card says `data.follow_symlinks: true` (see `link_problem`).
+    data_root: str | None = None
+    follow_symlinks: bool = False
 
 
 def stable_id(source: str, origin: str) -> str:
@@ -48,12 +52,23 @@ def stable_id(source: str, origin: str) -> str:
 
 def quarantine(spec: ReaderSpec, path: str, line: int, raw: bytes | str, error: str) -> dict[str, Any]:
     data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw
-    return {"kind": "quarantine", "source": spec.source, "file": path, "line": line,
-            "raw": bytes(data[:MAX_RAW_BYTES]), "error": error}
+    return {"kind": "quarantine", "source": spec.source, "file": valid_text(path), "line": line,
+            "raw": bytes(data[:MAX_RAW_BYTES]), "error": valid_text(error)}
 
 
 def _document(spec: ReaderSpec, path: str, line: int, record: dict[str, Any]) -> dict[str, Any]:
-    """Build a document from a parsed record, or a quarantine entry if its text is unusable."""
+    """Build a document from a parsed record, or a quarantine entry if its text is unusable.
+
+    Whatever a record holds, the answer is one of the two: an unexpected failure while building the
+    document (a value whose `str()` fails, say) quarantines that record, not the file; and every string
+    field comes out valid UTF-8 (`valid_strings`), so no writer downstream fails on a lone surrogate."""
+    try:
+        return valid_strings(_build_document(spec, path, line, record))
+    except Exception as exc:  # noqa: BLE001 - one record's failure must not end the file
+        return quarantine(spec, path, line, _safe_dump(record), f"unreadable record: {_describe(exc)}")
+
+
+def _build_document(spec: ReaderSpec, path: str, line: int, record: dict[str, Any]) -> dict[str, Any]:
     if spec.code:
         return _code_record(spec, path, line, record)
     if spec.text_field not in record:
@@ -84,6 +99,45 @@ def _dump(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, sort_keys=True, default=str)
 
 
+def _safe_dump(obj: Any) -> bytes:
+    """The raw bytes quarantine keeps of a record that failed: its JSON if that can be made, else repr."""
+    try:
+        return _dump(obj).encode("utf-8", "surrogatepass")
+    except Exception:  # noqa: BLE001 - a record too deep or too odd for json: its repr is enough
+        return repr(obj)[:MAX_RAW_BYTES].encode("utf-8", "backslashreplace")
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text[:300]}" if type(exc).__name__ not in text else text[:300]
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+STRING_FIELDS = ("id", "text", "url", "meta", "origin", "code_path", "license")
+
+
+def valid_text(value: str) -> str:
+    """`value` with every lone surrogate (JSON's `"\\ud800"`, a Parquet string from a buggy writer)
+    replaced by U+FFFD, as ftfy's normalisation would; Arrow and Parquet accept only valid UTF-8, and a
+    document rejected before normalisation is written as it was read."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", value)
+    return value
+
+
+def valid_strings(record: dict[str, Any]) -> dict[str, Any]:
+    """A document whose string fields are all valid UTF-8 (see `valid_text`)."""
+    if record.get("kind") != "doc":
+        return record
+    for key in STRING_FIELDS:
+        value = record.get(key)
+        if isinstance(value, str):
+            record[key] = valid_text(value)
+    return record
+
+
 def read_jsonl(spec: ReaderSpec, path: str, fh: IO[bytes]) -> Iterator[dict[str, Any]]:
     for line_no, raw in enumerate(fh, start=1):
         raw = raw.rstrip(b"\r\n")
@@ -98,6 +152,9 @@ def read_jsonl(spec: ReaderSpec, path: str, fh: IO[bytes]) -> Iterator[dict[str,
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             yield quarantine(spec, path, line_no, raw, f"malformed JSON: {exc.msg} at column {exc.colno}")
+            continue
+        except (RecursionError, ValueError, MemoryError) as exc:  # nested too deep, a number too long
+            yield quarantine(spec, path, line_no, raw, f"unparseable JSON: {_describe(exc)}")
             continue
         if not isinstance(record, dict):
             yield quarantine(spec, path, line_no, raw, f"JSON {type(record).__name__}, expected an object")
@@ -130,26 +187,62 @@ def read_text(spec: ReaderSpec, path: str, fh: IO[bytes]) -> Iterator[dict[str, 
         yield _document(spec, path, line_no, {spec.text_field: text})
 
 
+CSV_FIELD_LIMIT = 1 << 30
+"""Characters a CSV field may hold. Python's default (131,072) is below the document length cap (1M
+characters by default), and a field over the limit ends the file; 1 G characters leaves the cap to the
+length stage, where a long document is rejected with its reason instead of ending the file."""
+
+_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+
+def _csv_encoding(fh: IO[bytes]) -> tuple[IO[bytes], str]:
+    """(stream, encoding) of a CSV: UTF-8 unless a byte-order mark says UTF-16 (as Excel writes it) or
+    UTF-8 with a mark; the mark is peeked at, not consumed, so the decoder sees it and drops it."""
+    stream = fh if hasattr(fh, "peek") else io.BufferedReader(fh)  # type: ignore[arg-type]
+    head = stream.peek(3)[:3]  # type: ignore[attr-defined]
+    return stream, next((enc for bom, enc in _BOMS if head.startswith(bom)), "utf-8")
+
+
 def read_csv(spec: ReaderSpec, path: str, fh: IO[bytes]) -> Iterator[dict[str, Any]]:
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
+    raw_stream, encoding = _csv_encoding(fh)
     # surrogateescape keeps going past bad bytes; the affected rows are quarantined one by one.
-    stream = io.TextIOWrapper(fh, encoding="utf-8", errors="surrogateescape", newline="")
+    stream = io.TextIOWrapper(raw_stream, encoding=encoding, errors="surrogateescape", newline="")
     reader = csv.DictReader(stream, delimiter=spec.csv_delimiter)
     try:
-        for row in reader:
-            line_no = reader.line_num
-            if None in row:
-                yield quarantine(spec, path, line_no, _dump({str(k): v for k, v in row.items()}),
-                                 "more cells than header columns")
-                continue
-            bad = next((k for k, v in row.items() if isinstance(v, str) and _has_surrogates(v)), None)
-            if bad is not None:
-                yield quarantine(spec, path, line_no, row[bad],
-                                 f"undecodable bytes (not UTF-8) in column {bad!r}")
-                continue
-            yield _document(spec, path, line_no, dict(row))
-    except csv.Error as exc:
-        yield quarantine(spec, path, reader.line_num, b"",
-                         f"CSV parse error: {exc}; the rest of the file was skipped")
+        header = reader.fieldnames or []
+    except (csv.Error, UnicodeError) as exc:
+        yield quarantine(spec, path, 1, b"", f"unreadable CSV header: {_describe(exc)}; nothing read")
+        return
+    bad_header = [name for name in header if isinstance(name, str) and _has_surrogates(name)]
+    while True:
+        before = reader.line_num
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except (csv.Error, UnicodeError) as exc:
+            yield quarantine(spec, path, before + 1, b"", f"CSV parse error: {_describe(exc)}")
+            if reader.line_num == before:  # no progress: the stream itself is stuck, stop here
+                return
+            continue
+        line_no = reader.line_num
+        if bad_header:
+            yield quarantine(spec, path, line_no, _dump({str(k): v for k, v in row.items()}),
+                             f"undecodable bytes (not {encoding}) in the header column(s) "
+                             f"{', '.join(map(repr, bad_header))}")
+            continue
+        if None in row:
+            yield quarantine(spec, path, line_no, _dump({str(k): v for k, v in row.items()}),
+                             "more cells than header columns")
+            continue
+        bad = next((k for k, v in row.items() if isinstance(v, str) and _has_surrogates(v)), None)
+        if bad is not None:
+            yield quarantine(spec, path, line_no, row[bad],
+                             f"undecodable bytes (not {encoding}) in column {bad!r}")
+            continue
+        yield _document(spec, path, line_no, dict(row))
 
 
 def code_document(spec: ReaderSpec, doc_id: str, origin: str, file_path: str | None, content: str | bytes,
@@ -210,7 +303,7 @@ def read_code_file(spec: ReaderSpec, path: str, fh: IO[bytes]) -> dict[str, Any]
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             size += len(chunk)
         data = b""
-    rel = relative_path(spec.code_root, path)
+    rel = valid_text(relative_path(spec.code_root, path))  # a file name that is not UTF-8 included
     doc = code_document(spec, stable_id(spec.source, rel), rel, rel, data)
     if size > spec.max_file_bytes:
         doc["code_error"] = ["code_size",
@@ -233,6 +326,23 @@ def code_root(location: str) -> str:
     return prefix if prefix.endswith("/") else posixpath.dirname(prefix) + "/"
 
 
+def link_problem(spec: ReaderSpec, path: str) -> str | None:
+    """Why a matched local file is not read, or None: a dangling symlink, or one that leads out of the
+    data folder while the card does not allow following it (a glob over `d/` must not read
+    `/etc/passwd` through `d/link.txt`). A symlink that stays inside the folder is an ordinary file."""
+    if "://" in path or spec.data_root is None:
+        return None
+    if os.path.islink(path) and not os.path.exists(path):
+        return f"dangling symlink (points to {os.readlink(path)!r}, which does not exist)"
+    if spec.follow_symlinks:
+        return None
+    real, root = os.path.realpath(path), os.path.realpath(spec.data_root)
+    if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+        return None
+    return (f"symlink leading out of the data folder {spec.data_root} (to {real}); not read. Set "
+            "`data.follow_symlinks: true` in the card to read files that symlinks lead to")
+
+
 def _is_local_file(location: str) -> bool:
     return "://" not in location and os.path.isfile(location)
 
@@ -241,27 +351,40 @@ def _has_surrogates(text: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
-def _rows_from_batches(spec: ReaderSpec, path: str, batches: Iterator[Any]) -> Iterator[dict[str, Any]]:
-    row_no = 0
-    for batch in batches:
-        for record in batch.to_pylist():
-            row_no += 1
-            yield _document(spec, path, row_no, record)
-
-
 def read_parquet(spec: ReaderSpec, path: str, fh: IO[bytes]) -> Iterator[dict[str, Any]]:
+    """Row group by row group: a row group whose pages cannot be read or decoded (a valid footer over a
+    damaged body) quarantines each of its rows that was not read, by row number, and the next row group
+    is read as usual; the footer says how many rows each holds, so every row is counted."""
     import pyarrow.parquet as pq
 
     try:
         pf = pq.ParquetFile(fh)
+        groups = [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)]
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a corrupt file
         yield quarantine(spec, path, 0, b"", f"not a readable Parquet file: {exc}")
         return
-    yield from _rows_from_batches(spec, path, pf.iter_batches(batch_size=1024))
+    first = 0
+    for index, n_rows in enumerate(groups):
+        done = 0
+        try:
+            for batch in pf.iter_batches(batch_size=1024, row_groups=[index]):
+                rows = batch.to_pylist()
+                for record in rows:
+                    done += 1
+                    yield _document(spec, path, first + done, record)
+        except Exception as exc:  # noqa: BLE001 - corrupt pages raise OSError, ArrowInvalid, and more
+            why = (f"row group {index} (rows {first + 1}-{first + n_rows}) is damaged: {_describe(exc)}; "
+                   f"{done} of its rows were read")
+            for row in range(first + done + 1, first + n_rows + 1):
+                yield quarantine(spec, path, row, b"", why)
+        first += n_rows
 
 
 def read_arrow_stream(spec: ReaderSpec, path: str, fh: IO[bytes]) -> Iterator[dict[str, Any]]:
-    """`datasets` save_to_disk folders hold Arrow IPC *stream* files (`data-0000x-of-0000n.arrow`)."""
+    """`datasets` save_to_disk folders hold Arrow IPC *stream* files (`data-0000x-of-0000n.arrow`).
+
+    A stream cut short (a truncated copy) keeps the record batches before the cut; one quarantine entry
+    says where the stream broke (a stream has no footer, so the rows after the cut cannot be counted)."""
     import pyarrow as pa
 
     try:
@@ -273,9 +396,18 @@ def read_arrow_stream(spec: ReaderSpec, path: str, fh: IO[bytes]) -> Iterator[di
         except Exception as exc:  # noqa: BLE001 - as above, any failure means an unreadable file
             yield quarantine(spec, path, 0, b"", f"not a readable Arrow file: {exc}")
             return
-        yield from _rows_from_batches(spec, path, batches)
-        return
-    yield from _rows_from_batches(spec, path, iter(reader))
+    else:
+        batches = iter(reader)
+    row_no = 0
+    try:
+        for batch in batches:
+            for record in batch.to_pylist():
+                row_no += 1
+                yield _document(spec, path, row_no, record)
+    except Exception as exc:  # noqa: BLE001 - a truncated or damaged stream: ArrowInvalid, OSError...
+        yield quarantine(spec, path, row_no + 1, b"",
+                         f"damaged Arrow stream after row {row_no}: {_describe(exc)}; the rows before "
+                         "it were read, the rest of the file is lost: copy or save it again")
 
 
 READERS = {
@@ -311,20 +443,18 @@ def read(spec: ReaderSpec, path: str, fh: IO[bytes],
     `sizes`, when given, receives `text_bytes`: the decompressed bytes read from a compressed file, so
     that bytes in and bytes out compare text with text (set only for compressed files)."""
     codec = compressed.sniff(fh) if spec.fmt in LINE_FORMATS and not spec.code and fh.seekable() else None
-    if codec is None:
-        yield from READERS[spec.fmt](spec, path, fh)
-        return
-    stream = compressed.open_stream(fh, codec)
+    stream = fh if codec is None else compressed.open_stream(fh, codec)
+    corrupt = compressed.CORRUPT if codec is not None else ()  # a plain file's OSError is no bad record
     line = 0
     try:
         for record in READERS[spec.fmt](spec, path, stream):
             line = max(line, _line_of(record))
             yield record
-        if sizes is not None:
+        if sizes is not None and codec is not None:
             out_at, _ = compressed.position(stream, fh)
             if out_at is not None:
                 sizes["text_bytes"] = out_at
-    except compressed.CORRUPT as exc:
+    except corrupt as exc:
         out_at, in_at = compressed.position(stream, fh)
         where = (f"after {out_at:,} decompressed bytes" if out_at is not None else "part way")
         where += f" (compressed byte {in_at:,})" if in_at is not None else ""
@@ -333,6 +463,12 @@ def read(spec: ReaderSpec, path: str, fh: IO[bytes],
                          f"reading stopped {where}. "
                          f"The {line:,} line(s) before it were read; the rest of the file is lost: fetch or "
                          "compress it again")
+    except OSError:
+        raise  # the environment (a read error, a vanished file) fails the run; it is not a bad record
+    except Exception as exc:  # noqa: BLE001 - whatever a format library raises, the file's reading stops
+        yield quarantine(spec, path, line + 1, b"",
+                         f"reading stopped: {_describe(exc)}. The {line:,} record(s) before it were read; "
+                         "the rest of the file is lost")
 
 
 def _line_of(record: dict[str, Any]) -> int:

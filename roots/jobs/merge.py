@@ -45,14 +45,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from roots import __version__
-from roots.core import schema
-from roots.core.errors import UserError
+from roots.core import publishing, schema
+from roots.core.errors import JobError, UserError
 from roots.core.util import library_versions, sha256_file
 from roots.core.workspace import Workspace
 from roots.core.yamlio import write_json
 from roots.dedup import minhash
 from roots.governance import catalogue, clearance, takedowns
-from roots.release import megatron, parts
+from roots.release import megatron, parts, versions
 from roots.release import tokenizer as toklib
 
 DEFAULTS: dict[str, Any] = {
@@ -69,7 +69,19 @@ DEFAULTS: dict[str, Any] = {
     "within_source_exact_dedup": True,
     # a tokenizer.json to use as is instead of training one (relative: to the workspace)
     "tokenizer_file": None,
+    # language groups with fewer tokens (train + valid) than this are too small for a shard of their own
+    # (a blend weight of a few hundred tokens is noise, and Megatron's samplers need a few sequences per
+    # dataset): `small_languages: fold` puts them together in one `small` group, `refuse` stops the merge
+    # with their names. 0 (the default) keeps every language in its own shard, as ROOTS did.
+    "min_language_tokens": 0,
+    "small_languages": "fold",
 }
+
+SMALL_GROUP = "small"
+"""The shard group that languages below `min_language_tokens` are folded into."""
+VOCAB_TOKENS_PER_ENTRY = 10
+"""Below this many training-sample tokens per vocabulary entry, the vocabulary is larger than the corpus
+supports (most entries would be seen a handful of times), and the merge says so."""
 
 
 @dataclass
@@ -80,6 +92,8 @@ class Included:
     record: str | None
     files: list[Path]
     license: str
+    pin: dict[str, Any] = field(default_factory=dict)  # the run as found at the start (`pin_run`)
+    scopes: tuple[str, ...] = ("training",)  # what the source is cleared for: training, maybe release
 
 
 @dataclass
@@ -99,7 +113,9 @@ def gate(ws: Workspace) -> Plan:
     from roots.jobs.run import finished_manifest
 
     cards = catalogue.load_all(ws)
-    decisions = {d.source: d for d in clearance.clearance(ws, cards) if d.scope == "training"}
+    every = clearance.clearance(ws, cards)
+    decisions = {d.source: d for d in every if d.scope == "training"}
+    released = {d.source for d in every if d.scope == "release" and d.cleared}
     plan = Plan()
     for card in cards:
         d = decisions[card.name]
@@ -112,8 +128,43 @@ def gate(ws: Workspace) -> Plan:
                                   f"`roots run {card.name}` first"})
             continue
         files = sorted((run_dir / "kept").glob("*.parquet"))
-        plan.included.append(Included(card.name, run_dir, d.basis, d.record, files, card.license))
+        plan.included.append(Included(card.name, run_dir, d.basis, d.record, files, card.license,
+                                      pin_run(run_dir, files),
+                                      ("training", "release") if card.name in released else ("training",)))
     return plan
+
+
+def pin_run(run_dir: Path, files: list[Path]) -> dict[str, Any]:
+    """What identifies the run a merge reads: its manifest's id and hash, and each kept file's size and
+    modification time. The merge holds the runs lock, so a run is not replaced under it by roots; the pin
+    catches anything else that replaces it (an older roots, a hand copy) before a release is written."""
+    manifest = run_dir / "manifest.json"
+    try:
+        run_id = json.loads(manifest.read_text(encoding="utf-8")).get("id")
+    except (OSError, ValueError):
+        run_id = None
+    return {"id": run_id, "manifest_sha256": sha256_file(manifest),
+            "files": {p.name: _file_stamp(p) for p in files}}
+
+
+def _file_stamp(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def check_pins(plan: Plan) -> None:
+    """Fail the merge if a run it pinned at the start is not the run in place now (see `pin_run`)."""
+    for inc in plan.included:
+        try:
+            now = pin_run(inc.run_dir, sorted((inc.run_dir / "kept").glob("*.parquet")))
+        except OSError:
+            now = {}
+        if now != inc.pin:
+            was, found = inc.pin.get("id") or inc.pin.get("manifest_sha256", "?")[:12], (
+                now.get("id") or (now.get("manifest_sha256") or "none")[:12])
+            raise JobError(f"the run of {inc.name} in {inc.run_dir} was replaced while the merge read it "
+                           f"(pinned run {was}, found {found}); the release was not written: merge again, "
+                           "it will read the new run.")
 
 
 def _iter_kept(inc: Included, columns: list[str]) -> Iterator[dict[str, Any]]:
@@ -311,6 +362,18 @@ class MergeResult:
 
 def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
           beam_args: list[str] | None = None) -> MergeResult:
+    """Merge under two locks: the merge lock (exclusive, so a second merge is refused, not raced) and the
+    runs lock (shared, so no run is swapped while the merge reads it; a run that finishes meanwhile waits)."""
+    with (publishing.flock(ws.root / publishing.MERGE_LOCK, exclusive=True, wait_s=0,
+                           what="another merge is in progress in this workspace; two merges at once are "
+                                "refused"),
+          publishing.flock(ws.root / publishing.RUNS_LOCK, exclusive=False, wait_s=None,
+                           waiting="  waiting for a run to finish putting its output in place ...")):
+        return _merge(ws, out, vocab_size, beam_args)
+
+
+def _merge(ws: Workspace, out: Path | None, vocab_size: int | None,
+           beam_args: list[str] | None) -> MergeResult:
     from pipelines import merge_pipeline
     from roots.io.outputs import bounded_arrow_memory
 
@@ -325,13 +388,25 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
     if not plan.included:
         reasons = "; ".join(f"{e['source']}: {e['reason']}" for e in plan.excluded) or "no sources registered"
         raise UserError(f"no source may enter a release ({reasons}).")
-    final = Path(out) if out else ws.path_setting("release_dir")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    for stale in final.parent.glob(f".{final.name}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
-    (tmp / "shards").mkdir(parents=True)
     started = dt.datetime.now(dt.UTC)
+    # `--out DIR`: that directory, replaced as a whole; otherwise a new version under the release root
+    root = None if out else ws.path_setting("release_dir")
+    rid = versions.new_id(started)
+    if root is not None:
+        root.mkdir(parents=True, exist_ok=True)
+        versions.adopt_unversioned(root)
+        versions.clean_leftovers(root)  # the merge lock is ours: nothing else writes there now
+        final = root / rid
+        tmp = root / f".{rid}{publishing.TMP_MARK}{uuid.uuid4().hex[:8]}"
+    else:
+        final = Path(out)  # type: ignore[arg-type]
+        final.parent.mkdir(parents=True, exist_ok=True)
+        publishing.recover(final)
+        for stale in final.parent.glob(f".{final.name}{publishing.TMP_MARK}*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = publishing.temp_dir_for(final)
+    (tmp / "shards").mkdir(parents=True)
+    warnings: list[str] = []
     try:
         takedown_list = takedowns.load_all(ws)
         dups = cross_source_duplicates(plan, cfg)
@@ -343,10 +418,11 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
             tok = supplied
         else:
             print(f"  training the tokenizer (vocabulary {cfg['vocab_size']}) ...", flush=True)
-            tok = toklib.train_tokenizer(tokenizer_sample(plan, drops, cfg),
-                                         vocab_size=int(cfg["vocab_size"]),
+            sample = _Counted(tokenizer_sample(plan, drops, cfg))
+            tok = toklib.train_tokenizer(sample, vocab_size=int(cfg["vocab_size"]),
                                          min_frequency=int(cfg["tokenizer_min_frequency"]))
             release_freed_memory()
+            warnings += vocabulary_warnings(int(cfg["vocab_size"]), tok.get_vocab_size(), sample.chars)
         timings = {"tokenizer_train_s": round(time.perf_counter() - t_tok, 3),
                    "tokenizer_train_cpu_s": round(time.process_time() - c_tok, 3)}
         toklib.save_hf_files(tok, tmp)
@@ -360,7 +436,9 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
                            float(cfg["valid_fraction"]), int(cfg["seed"]), beam_args or [])
         c_asm = time.process_time()
         release_freed_memory()
-        tokens, docs = assemble(parts_dir, tmp, len(tasks))
+        folded: dict[str, str] = {}
+        tokens, docs = assemble(parts_dir, tmp, len(tasks), int(cfg["min_language_tokens"] or 0),
+                                str(cfg["small_languages"]), folded)
         assemble_cpu = time.process_time() - c_asm
         timings["tokenize_and_write_s"] = round(time.perf_counter() - t_sh, 3)
         timings["tokenize_and_write_cpu_s"] = round(time.process_time() - c_sh, 3)
@@ -373,23 +451,32 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
         write_json(tmp / "per_split_data_args.json", blend_data["per_split_data_args"])
         from roots.report import datacard, page
 
-        view = card_view(plan, tokens, docs, takedown_list)
+        per_source = per_source_counts(tmp)
+        view = card_view(plan, tokens, docs, takedown_list, per_source, takedown_hits)
+        view["name"] = rid if root is not None else final.name
+        view["created"] = started.isoformat(timespec="seconds")
+        if folded:
+            view["folded_languages"] = {SMALL_GROUP: sorted(folded)}
         datacard.write_release_card(tmp, view)
         manifest = build_manifest(ws, plan, cfg, takedown_list, drop_counts, tokens, docs, tmp, tok,
                                   started, view, takedown_hits)
         manifest["timings"] = timings
         manifest["fertility"] = held_out
+        manifest["warnings"] = warnings
+        manifest["folded_languages"] = view.get("folded_languages", {})
         write_json(tmp / "manifest.json", manifest)
         release_freed_memory()
         page.build_report(tmp)  # reads the manifest; its own hash is added afterwards
         manifest["files_sha256"]["report.html"] = sha256_file(tmp / "report.html")
         write_json(tmp / "manifest.json", manifest)
+        check_pins(plan)  # every run read is the run pinned at the start, or nothing is published
+        if root is not None:
+            final = versions.publish_release(tmp, root, rid)
+        else:
+            publishing.swap_into_place(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    from roots.jobs.run import publish
-
-    publish(tmp, final)
     return MergeResult(final, manifest)
 
 
@@ -401,7 +488,27 @@ LINEAGE_ROW_GROUP = 64 * 1024
 COPY_BLOCK = 8 << 20
 
 
-def assemble(parts_dir: Path, out: Path, n_tasks: int) -> tuple[dict[str, dict[str, int]], dict[str, Any]]:
+def fold_small_groups(group_tokens: dict[str, int], min_tokens: int, mode: str) -> dict[str, str]:
+    """{group: the group it is written to}: groups with fewer than `min_tokens` tokens go to `SMALL_GROUP`
+    (mode `fold`), or the merge stops naming them (mode `refuse`); {} when nothing is folded."""
+    small = sorted(g for g, n in group_tokens.items() if n < min_tokens) if min_tokens > 0 else []
+    if not small:
+        return {}
+    listed = ", ".join(f"{g} ({group_tokens[g]:,} tokens)" for g in small)
+    if mode == "refuse":
+        raise UserError(f"language group(s) below merge.min_language_tokens ({min_tokens:,}): {listed}. Add "
+                        "data, lower the setting, or set `merge: {small_languages: fold}` in roots.yaml to "
+                        f"put them together in one `{SMALL_GROUP}` shard.")
+    if mode != "fold":
+        raise UserError(f"merge setting `small_languages`: {mode!r}; use fold or refuse.")
+    if SMALL_GROUP in group_tokens and SMALL_GROUP not in small:
+        raise UserError(f"a language group is called {SMALL_GROUP!r}, the name small languages are folded "
+                        "into; set merge.min_language_tokens to 0 for this corpus.")
+    return {g: SMALL_GROUP for g in small}
+
+
+def assemble(parts_dir: Path, out: Path, n_tasks: int, min_tokens: int = 0, mode: str = "fold",
+             folded: dict[str, str] | None = None) -> tuple[dict[str, dict[str, int]], dict[str, Any]]:
     """Concatenate each (group, split)'s ranges of the partial outputs in input-file order into its shard;
     lineage in the same order (see `parts.tokenize_file` for the partial layout).
 
@@ -410,6 +517,9 @@ def assemble(parts_dir: Path, out: Path, n_tasks: int) -> tuple[dict[str, dict[s
     piece by piece (`megatron.write_pieces`), and the lineage one row group at a time. What remains is
     one row group of lineage (`LINEAGE_ROW_GROUP` rows, about 100-200 bytes each) and the list of ranges,
     one small entry per (segment, group, split).
+
+    Groups below `min_tokens` are folded into one (`fold_small_groups`; `folded` receives the mapping):
+    their ranges simply go to the same shard, and the lineage keeps each document's language.
     """
     done_dir = parts_dir / "_done"
     done = sorted(done_dir.glob("*.json")) if done_dir.exists() else []
@@ -420,12 +530,21 @@ def assemble(parts_dir: Path, out: Path, n_tasks: int) -> tuple[dict[str, dict[s
     pieces: dict[tuple[str, str], list[tuple[dict[str, Any], str, int, int, int]]] = defaultdict(list)
     counts: Counter[tuple[str, str]] = Counter()
     dtypes = set()
-    for path in done:  # zero-padded file index: sorted names are input-file order
-        record = json.loads(path.read_text())
+    records = [json.loads(path.read_text()) for path in done]  # zero-padded: input-file order
+    group_tokens: Counter[str] = Counter()
+    for record in records:
+        for seg in record["segments"]:
+            for group, _, _, n_tokens in seg["keys"]:
+                group_tokens[group] += n_tokens
+    fold = fold_small_groups(dict(group_tokens), min_tokens, mode)
+    if folded is not None:
+        folded.update(fold)
+    for record in records:
         dtypes.add(record["dtype"])
         for seg in record["segments"]:
             offset = 0
             for batch, (group, split, n_docs, n_tokens) in enumerate(seg["keys"]):
+                group = fold.get(group, group)
                 pieces[(group, split)].append((record, seg["name"], batch, offset, n_tokens))
                 counts[(group, split)] += n_docs
                 offset += n_tokens
@@ -595,23 +714,88 @@ def _lineage_table(rows: pa.RecordBatch, record: dict[str, Any]) -> pa.Table:
                                  for f in parts.LINEAGE_SCHEMA], schema=parts.LINEAGE_SCHEMA)
 
 
+def per_source_counts(release_dir: Path) -> dict[str, dict[str, int]]:
+    """{source: {documents, tokens}} in the written shards, from their lineage (two columns, one row group
+    at a time)."""
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: {"documents": 0, "tokens": 0})
+    for path in sorted((release_dir / "lineage").glob("*.parquet")):
+        for batch in pq.ParquetFile(path).iter_batches(columns=["source", "tokens"]):
+            table = pa.Table.from_batches([batch]).group_by("source").aggregate(
+                [("tokens", "sum"), ("tokens", "count")])
+            for row in table.to_pylist():
+                counts[row["source"]]["documents"] += int(row["tokens_count"])
+                counts[row["source"]]["tokens"] += int(row["tokens_sum"] or 0)
+    return dict(counts)
+
+
+def scope_text(scopes: tuple[str, ...] | list[str]) -> str:
+    """What a source is cleared for, as the release card says it."""
+    if "release" in scopes:
+        return "training and redistribution"
+    return "training only (not for redistribution)"
+
+
 def card_view(plan: Plan, tokens: dict[str, dict[str, int]], docs: dict[str, Any],
-              takedown_list: list[takedowns.Takedown]) -> dict[str, Any]:
-    """The release as the data card and report read it: sources with clearance, exclusions, languages."""
+              takedown_list: list[takedowns.Takedown],
+              per_source: dict[str, dict[str, int]] | None = None,
+              takedown_hits: Counter[str] | None = None) -> dict[str, Any]:
+    """The release as the data card and report read it: sources with clearance, the scope each is cleared
+    for and what each contributes, exclusions, languages, and takedowns as documents removed."""
+    per_source = per_source or {}
+    hits = takedown_hits or Counter()
     sources = []
     for inc in plan.included:
+        mine = per_source.get(inc.name, {})
         sources.append({"name": inc.name, "clearance": inc.basis, "license": inc.license,
-                        "run_dir": str(inc.run_dir)})
+                        "run_dir": str(inc.run_dir), "scopes": list(inc.scopes),
+                        "cleared_for": scope_text(inc.scopes),
+                        "documents": mine.get("documents", 0), "tokens": mine.get("tokens", 0)})
     return {
         "name": "release",
         "sources": sources,
         "excluded": [{"name": e["source"], "reason": e["reason"]} for e in plan.excluded],
         "languages": {g: {"documents": docs[g]["train"] + docs[g]["valid"],
                           "tokens": tokens[g]["train"] + tokens[g]["valid"]} for g in sorted(tokens)},
-        "takedowns": [{"id": t.id, "source": t.source, "reason": t.reason} for t in takedown_list],
+        "takedowns": [{"id": t.id, "source": t.source, "reason": t.reason,
+                       "documents_removed": hits.get(t.id, 0)} for t in takedown_list],
+        "takedown_documents_removed": sum(hits.values()),
         "tokens": sum(t["train"] + t["valid"] for t in tokens.values()),
         "documents": sum(d["train"] + d["valid"] for d in docs.values()),
     }
+
+
+class _Counted:
+    """An iterator of texts that counts the characters it hands out (the tokenizer sample's size)."""
+
+    def __init__(self, texts: Iterator[str]) -> None:
+        self.texts, self.chars = iter(texts), 0
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        text = next(self.texts)
+        self.chars += len(text)
+        return text
+
+
+def vocabulary_warnings(asked: int, learned: int, sample_chars: int) -> list[str]:
+    """Warnings, printed and recorded in the manifest, when the vocabulary is larger than the corpus
+    supports: the trainer ran out of pairs to merge before reaching the size asked for, or the sample
+    holds fewer than `VOCAB_TOKENS_PER_ENTRY` characters per entry (a rough floor: a BPE token covers
+    several characters, so each entry would be seen only a few times)."""
+    out = []
+    if learned < asked:
+        out.append(f"the tokenizer learned {learned:,} of the {asked:,} vocabulary entries asked for: the "
+                   "corpus has no more pairs to merge. Lower --vocab-size (or merge.vocab_size), or add "
+                   "data.")
+    elif sample_chars < VOCAB_TOKENS_PER_ENTRY * asked:
+        out.append(f"the vocabulary ({asked:,} entries) is large for a tokenizer sample of {sample_chars:,} "
+                   f"characters (under {VOCAB_TOKENS_PER_ENTRY} per entry): most entries will be rare. "
+                   "Lower --vocab-size (or merge.vocab_size), or add data.")
+    for line in out:
+        print(f"  warning: {line}", flush=True)
+    return out
 
 
 def build_manifest(ws: Workspace, plan: Plan, cfg: dict[str, Any], takedown_list: list[takedowns.Takedown],
@@ -624,9 +808,13 @@ def build_manifest(ws: Workspace, plan: Plan, cfg: dict[str, Any], takedown_list
         run_manifest = json.loads((inc.run_dir / "manifest.json").read_text())
         stats = json.loads((inc.run_dir / "stats.json").read_text())
         langs = {lang: {"kept": v["kept"]} for lang, v in stats["languages"].items() if v["kept"]}
+        counted = next((v for v in view["sources"] if v["name"] == inc.name), {})
         sources.append({
             "source": inc.name, "clearance": inc.basis, "permission_record": inc.record,
-            "run": {"finished": run_manifest.get("finished"), "config_hash": run_manifest.get("config_hash"),
+            "cleared_for": list(inc.scopes),
+            "documents": counted.get("documents"), "tokens": counted.get("tokens"),
+            "run": {"id": inc.pin.get("id"), "manifest_sha256": inc.pin.get("manifest_sha256"),
+                    "finished": run_manifest.get("finished"), "config_hash": run_manifest.get("config_hash"),
                     "input_fingerprint": run_manifest["input"]["fingerprint"]},
             "documents_kept_by_run": stats["documents"]["kept"], "bytes_kept_by_run": stats["bytes"]["out"],
             "languages": langs,
@@ -638,15 +826,14 @@ def build_manifest(ws: Workspace, plan: Plan, cfg: dict[str, Any], takedown_list
                     for g, t in tokens.items() for s, n in t.items() if n}
     return {
         **{k: view[k] for k in ("name", "sources", "excluded", "languages")},
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "created": view.get("created") or started.isoformat(timespec="seconds"),
         "roots_version": __version__,
         "started": started.isoformat(timespec="seconds"),
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "sources_included": sources,
         "sources_excluded": plan.excluded,
-        "takedowns": [{"id": t.id, "source": t.source, "reason": t.reason,
-                       "documents_removed": takedown_hits.get(t.id, 0)}
-                      for t in takedown_list],
+        "takedowns": view["takedowns"],
+        "takedown_documents_removed": view["takedown_documents_removed"],
         "takedowns_applied": sum(c["takedown"] for c in drop_counts.values()),
         "configuration": {k: v for k, v in cfg.items()},
         "tokenizer": {"vocab_size": tok.get_vocab_size(), "eod_id": toklib.eod_id(tok),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,11 +21,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from roots.core import publishing
 from roots.core.errors import UserError
 from roots.core.workspace import Workspace
 from roots.core.yamlio import atomic_write_text
 from roots.governance import catalogue, clearance, permissions, takedowns
-from roots.jobs.run import finished_manifest, publish
+from roots.jobs.run import finished_manifest
 from roots.report import datacard
 
 
@@ -135,14 +135,22 @@ def publish_source(ws: Workspace, name: str, out: Path) -> Path:
                         f"Publishing needs a licence that {ws.policy_path.name} clears for release, "
                         f"or `roots permission file {name} --scope release ...` from the data owner.")
     run_dir = ws.path_setting("runs_dir") / name
+    out = Path(out)
+    publishing.recover(out)
+    # shared with merges, exclusive with a run's swap: the run read here is not replaced while it is read
+    with publishing.flock(ws.root / publishing.RUNS_LOCK, exclusive=False, wait_s=None):
+        return _publish_locked(ws, card, decision, name, run_dir, out)
+
+
+def _publish_locked(ws: Workspace, card: catalogue.Card, decision: clearance.Decision, name: str,
+                    run_dir: Path, out: Path) -> Path:
     if finished_manifest(run_dir) is None:
         raise UserError(f"source {name} has no finished run in {run_dir}; run `roots run {name}` first.")
-    out = Path(out)
     if out.exists() and any(out.iterdir()) and not (out / "README.md").exists():
         raise UserError(f"{out} exists and is not an earlier publication (no README.md); "
                         "choose an empty folder.")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp = publishing.temp_dir_for(out)
     try:
         (tmp / "kept").mkdir(parents=True)
         takedown_list = takedowns.load_all(ws)
@@ -160,5 +168,5 @@ def publish_source(ws: Workspace, name: str, out: Path) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    publish(tmp, out)
+    publishing.swap_into_place(tmp, out)
     return out

@@ -15,18 +15,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+from roots.core import publishing
 from roots.core.errors import UserError
 from roots.core.schema import REDECIDED_REASONS
 from roots.core.workspace import Workspace
 from roots.core.yamlio import write_json
 from roots.io import outputs
-from roots.jobs.run import RunResult, compute_stats, finished_manifest, plan, publish
+from roots.jobs.run import RunResult, compute_stats, finished_manifest, plan, publish_run
 from roots.stages.process import DocumentProcessor
 
 
@@ -66,8 +68,9 @@ def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunR
     stored = {r["id"]: r for r in outputs.read_kind(p.final, "signatures").to_pylist()}
     fresh = sign_unsigned(p, decided, stored)
     dedup_admitted(p, rows, decided, {**{i: r["signature"] for i, r in stored.items()}, **fresh})
-    tmp = p.final.parent / f".{p.final.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp = publishing.temp_dir_for(p.final)
     tmp.mkdir()
+    (tmp / ".pid").write_text(str(os.getpid()))  # a run started meanwhile sees this one alive
     try:
         for kind in ("kept", "rejected"):
             mine = [r for r in decided if outputs.kind_of(r) == kind]
@@ -86,7 +89,7 @@ def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunR
         stats["rethreshold"] = {"of_run_finished": old.get("finished"), "changed": sum(
             1 for a, b in zip(rows, decided)
             if (a["status"], a.get("reason")) != (b["status"], b.get("reason")))}
-        manifest = {**old, "config": _config(p), "config_hash": p.config_hash,
+        manifest = {**old, "id": uuid.uuid4().hex, "config": _config(p), "config_hash": p.config_hash,
                     "rethreshold_of": {"finished": old.get("finished"),
                                        "config_hash": old.get("config_hash")},
                     "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -99,7 +102,11 @@ def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunR
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    publish(tmp, p.final)
+    try:
+        publish_run(ws, tmp, p.final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return RunResult(name, p.final, stats)
 
 

@@ -17,13 +17,14 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from roots import __version__
+from roots.core import publishing
 from roots.core.config import WorkspaceConfig
-from roots.core.errors import JobError, UserError
+from roots.core.errors import JobError, UserError, environment_error
 from roots.core.schema import STAGE_ORDER, stage_of
 from roots.core.util import library_versions, sha256_file
 from roots.core.workspace import Workspace
@@ -45,11 +46,13 @@ class RunResult:
 
 def reader_spec(card: Card, ws: Workspace | None = None) -> readers.ReaderSpec:
     data = card.data["data"]
+    links = {"follow_symlinks": bool(data.get("follow_symlinks", False)),
+             "data_root": readers.code_root(card.data_location(ws)) if ws is not None else None}
     if not card.is_code:
         return readers.ReaderSpec(
             source=card.name, fmt=card.fmt, text_field=card.field_name("text") or "text",
             id_field=card.field_name("id"), url_field=card.field_name("url"),
-            text_unit=data.get("text_unit", "line"), csv_delimiter=data.get("csv_delimiter", ","))
+            text_unit=data.get("text_unit", "line"), csv_delimiter=data.get("csv_delimiter", ","), **links)
     # Code: a `text` source is a tree of files (one document each); other formats hold `content` + `path`.
     from roots.stages import code
 
@@ -63,7 +66,7 @@ def reader_spec(card: Card, ws: Workspace | None = None) -> readers.ReaderSpec:
         id_field=card.field_name("id"), url_field=card.field_name("url"),
         csv_delimiter=data.get("csv_delimiter", ","), code=True, path_field=data.get("path_field") or "path",
         license_field=data.get("license_field"), code_root=readers.code_root(location),
-        max_file_bytes=max_bytes)
+        max_file_bytes=max_bytes, **links)
 
 
 def code_languages_path(ws: Workspace | None) -> str | None:
@@ -146,16 +149,69 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def fingerprint(files: list[tuple[str, int]]) -> str:
-    """Content hash of local inputs; remote inputs are fingerprinted by path and size."""
+def fingerprint(files: list[tuple[str, int]], digests: dict[str, str] | None = None,
+                not_read: frozenset[str] = frozenset()) -> str:
+    """Content hash of local inputs; remote inputs are fingerprinted by path and size. `digests`, when
+    given, receives each local file's own SHA-256 (from the same read), which the run checks its input
+    against at the end (`verify_inputs`). Files in `not_read` (symlinks the run does not follow) count by
+    their link target, never by the content they lead to."""
     h = hashlib.sha256()
     for path, size in files:
         h.update(f"{path}\0{size}\0".encode())
-        if os.path.exists(path):
+        if path in not_read:
+            h.update(f"link\0{os.readlink(path) if os.path.islink(path) else ''}\0".encode())
+        elif os.path.exists(path):
+            mine = hashlib.sha256()
             with open(path, "rb") as fh:
                 for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
                     h.update(chunk)
+                    mine.update(chunk)
+            if digests is not None:
+                digests[path] = mine.hexdigest()
     return h.hexdigest()
+
+
+def quarantine_dangling(p: RunPlan, out_dir: Path) -> None:
+    """One quarantine entry (and one counted input record) per dangling symlink the pattern matches,
+    written as the readers write theirs, so that the run's accounting names every matched path."""
+    for path in p.dangling:
+        fragments = outputs.FragmentWriter(str(out_dir), outputs.file_id(path), p.shards)
+        why = readers.link_problem(p.spec, path) or "dangling symlink"
+        fragments.add("quarantine", readers.quarantine(p.spec, path, 0, b"", why))
+        fragments.close()
+        outputs.write_input_count(str(out_dir), path, 1, 0, 0)
+
+
+def verify_inputs(p: RunPlan, entries: list[dict[str, Any]]) -> None:
+    """Fail the run if what the readers read is not what was fingerprinted: each file's size when its
+    reader opened it, and each file's size and SHA-256 now, must equal the plan's. A file rewritten during
+    the run (a download still being written, a sync) would otherwise be published as finished from a
+    partial read under the old fingerprint, and `run --all` would then skip it as up to date."""
+    planned = dict(p.files)
+    for entry in entries:
+        path, seen = entry["path"], entry.get("file_bytes")
+        if path not in planned:
+            raise JobError(f"input {path} was read but was not among the files fingerprinted when the run "
+                           f"started; outputs not published. Run {p.card.name} again once its input folder "
+                           "is stable.")
+        if seen is not None and seen != planned[path]:
+            raise JobError(f"input {path} changed during the run: {planned[path]:,} bytes when "
+                           f"fingerprinted, {seen:,} bytes when read; outputs not published. Run "
+                           f"{p.card.name} again once the file is complete.")
+    for path, size in p.files:
+        if path not in p.digests:
+            continue  # a remote file: fingerprinted by path and size only
+        try:
+            now_size = os.path.getsize(path)
+            now_digest = sha256_file(Path(path)) if now_size == size else None
+        except OSError as exc:
+            raise JobError(f"input {path} cannot be read again to verify it ({exc.strerror}); outputs not "
+                           "published") from None
+        if now_size != size or now_digest != p.digests[path]:
+            raise JobError(f"input {path} changed during the run (fingerprinted {size:,} bytes, SHA-256 "
+                           f"{p.digests[path][:12]}; now {now_size:,} bytes"
+                           + (f", SHA-256 {now_digest[:12]}" if now_digest else "")
+                           + f"); outputs not published. Run {p.card.name} again once the file is stable.")
 
 
 def model_versions(cfg: ProcessConfig) -> dict[str, Any]:
@@ -347,6 +403,8 @@ class RunPlan:
     final: Path
     versions: dict[str, Any]
     dedup: DedupConfig | None
+    digests: dict[str, str] = field(default_factory=dict)  # local file -> SHA-256 when fingerprinted
+    dangling: list[str] = field(default_factory=list)  # symlinks the pattern matches, to nothing
 
 
 def default_threshold_warnings(card: Card, cfg: ProcessConfig) -> list[str]:
@@ -387,8 +445,14 @@ def plan(ws: Workspace, name: str, out: Path | None = None, num_shards: int | No
     final = Path(out) if out else ws.path_setting("runs_dir") / name
     dedup_cfg = dedup_config(ws, card)
     extra = {"shards": shards, "models": versions, "dedup": asdict(dedup_cfg) if dedup_cfg else None}
-    return RunPlan(card, spec, cfg, pattern, files, fingerprint(files), _config_hash(spec, cfg, extra),
-                   shards, batch_size, final, versions, dedup_cfg)
+    digests: dict[str, str] = {}
+    not_read = frozenset(path for path, _ in files if readers.link_problem(spec, path))
+    dangling = source_pipeline.dangling_links(pattern)
+    # dangling links take part in the fingerprint: one appearing or going changes what the run counts
+    listed = sorted([*files, *((path, 0) for path in dangling)])
+    return RunPlan(card, spec, cfg, pattern, files, fingerprint(listed, digests, not_read | set(dangling)),
+                   _config_hash(spec, cfg, extra), shards, batch_size, final, versions, dedup_cfg, digests,
+                   dangling)
 
 
 def dedup_config(ws: Workspace, card: Card) -> DedupConfig | None:
@@ -410,6 +474,9 @@ def dedup_config(ws: Workspace, card: Card) -> DedupConfig | None:
 
 
 def finished_manifest(final: Path) -> dict[str, Any] | None:
+    """The manifest of the finished run in `final`, or None; an interrupted swap of `final` is repaired
+    first (`publishing.recover`), so a finished run never looks missing."""
+    publishing.recover(final)
     path = final / "manifest.json"
     if not path.exists():
         return None
@@ -427,16 +494,6 @@ def up_to_date(p: RunPlan) -> bool:
                 and manifest.get("config_hash") == p.config_hash)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def in_flight(final: Path) -> list[tuple[Path, int | None, bool]]:
     """Temporary run directories next to `final`: (path, pid, whether that process is alive)."""
     found = []
@@ -445,7 +502,7 @@ def in_flight(final: Path) -> list[tuple[Path, int | None, bool]]:
             pid = int((tmp / ".pid").read_text().strip())
         except (OSError, ValueError):
             pid = None
-        found.append((tmp, pid, pid is not None and _pid_alive(pid)))
+        found.append((tmp, pid, pid is not None and publishing.pid_alive(pid)))
     return found
 
 
@@ -464,22 +521,26 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
     unknown = [lang for lang in cfg.declared if router is not None and not router.covers(lang)]
     final = p.final
     final.parent.mkdir(parents=True, exist_ok=True)
+    publishing.recover(final)  # before the clean-up below, which would take a complete `.tmp` for debris
     for tmp_dir, pid, alive in in_flight(final):
         if alive and pid != os.getpid():
             raise UserError(f"source {name} is already being run by process {pid} ({tmp_dir}); "
                             "wait for it or stop it first.")
         shutil.rmtree(tmp_dir, ignore_errors=True)  # left by a killed run; it never looked finished
-    tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp = publishing.temp_dir_for(final)
     tmp.mkdir()
     (tmp / ".pid").write_text(str(os.getpid()))
     started = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
     card = p.card
     manifest: dict[str, Any] = {
+        "id": uuid.uuid4().hex,  # this run's identity: a merge pins it (roots.jobs.merge.pin)
         "source": name,
         "card": str(card.path.relative_to(ws.root)) if card.path.is_relative_to(ws.root) else str(card.path),
         "card_sha256": sha256_file(card.path),
-        "input": {"pattern": p.pattern, "files": [{"path": f, "bytes": s} for f, s in p.files],
+        "input": {"pattern": p.pattern,
+                  "files": [{"path": f, "bytes": s, **({"sha256": p.digests[f]} if f in p.digests else {})}
+                            for f, s in p.files],
                   "fingerprint": p.fingerprint},
         "config": _jsonable(asdict(cfg)),
         "config_hash": p.config_hash,
@@ -493,12 +554,15 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
     try:
         counters = source_pipeline.run_pipeline(p.pattern, p.spec, cfg, str(tmp), p.shards, p.batch_size,
                                                 beam_args or [], p.dedup)
+        quarantine_dangling(p, tmp)
         outputs.consolidate(tmp, p.shards)
-        counted = outputs.read_input_counts(tmp)
-        if counted is None or counted[0] != len(p.files):
-            raise JobError(f"the pipeline read {0 if counted is None else counted[0]} of {len(p.files)} "
+        entries = outputs.read_input_records(tmp) or []
+        if len(entries) != len(p.files) + len(p.dangling):
+            raise JobError(f"the pipeline read {len(entries) - len(p.dangling)} of {len(p.files)} "
                            f"input files of {name}; outputs not published")
-        counters = {**counters, "input_records": counted[1], "bytes_in": counted[2]}
+        verify_inputs(p, [e for e in entries if e["path"] not in p.dangling])
+        counters = {**counters, "input_records": sum(e["records"] for e in entries),
+                    "bytes_in": sum(e["bytes"] for e in entries)}
         outputs.ensure_dirs(tmp)
         stats = compute_stats(tmp, counters, cfg, unknown, time.perf_counter() - t0)
         docs = stats["documents"]
@@ -513,12 +577,19 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
         from roots.report import datacard
 
         datacard.write_data_card(tmp, card.data)
-        (tmp / ".pid").unlink()
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         record_failure(final, started, exc)
+        message = environment_error(exc) if isinstance(exc, Exception) else None
+        if message is not None:  # say which run and where, then what the system said
+            raise JobError(f"run of {name} (input {p.pattern}, output {final}) failed, nothing published: "
+                           f"{message}") from exc
         raise
-    publish(tmp, final)
+    try:
+        publish_run(ws, tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     failure_path(final).unlink(missing_ok=True)
     return RunResult(name, final, stats)
 
@@ -551,13 +622,18 @@ def failure_record(final: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def publish(tmp: Path, final: Path) -> None:
-    """Swap the finished temporary directory into place; the old run is removed only afterwards."""
-    old = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:8]}"
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
+def publish_run(ws: Workspace, tmp: Path, final: Path) -> None:
+    """Swap a finished run into place (`publishing.swap_into_place`), waiting while a merge or a
+    publication reads finished runs: they pinned the run in place, which must not change under them."""
+    merge_pid = publishing.holder(ws.root / publishing.MERGE_LOCK)
+    who = f" (merge process {merge_pid})" if merge_pid is not None and publishing.pid_alive(merge_pid) else ""
+    with publishing.flock(ws.root / publishing.RUNS_LOCK, exclusive=True, wait_s=None,
+                          waiting=f"  waiting for the merge or publication in progress{who} to finish "
+                                  f"before putting {final.name} in place ..."):
+        publishing.swap_into_place(tmp, final)
+    # the pid stayed in the temporary directory until now: while this run waited for the lock, another run
+    # of the source must see it alive (`in_flight`) and not take the finished directory for debris
+    (final / ".pid").unlink(missing_ok=True)
 
 
 def summary_table(results: list[RunResult]) -> str:

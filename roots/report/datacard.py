@@ -31,6 +31,7 @@ from roots.report.runs import (
     dedup_status,
     kept_bytes_by_lang,
     manifest_entries,
+    takedowns_text,
 )
 from roots.stages import quality
 
@@ -403,27 +404,38 @@ def render_release_card(manifest: Mapping[str, Any]) -> str:
                  "size_categories": [size_category(n_docs or 0)], "task_categories": ["text-generation"],
                  "task_ids": ["language-modeling"]})
     inc_rows = [(f"`{e.get('name')}`", f"`{e.get('license', '?')}`", clearance_text(e),
+                 str(e.get("cleared_for") or "not recorded"),
                  _int(e.get("documents")), _int(e.get("tokens"))) for e in included]
+    training_only = [str(e.get("name")) for e in included
+                     if isinstance(e.get("scopes"), list) and "release" not in e["scopes"]]
     exc_rows = [(f"`{e.get('name')}`", e.get("reason", "not recorded")) for e in excluded]
     lang_items = sorted(langs.items(), key=lambda kv: (-(kv[1].get("tokens") or 0), kv[0]))
     lang_rows = [(lang, _int(v.get("documents")), _int(v.get("tokens")),
                   pct(v.get("tokens") or 0, n_tokens or 0),
                   fmt_bytes(v.get("bytes")) if v.get("bytes") is not None else "–") for lang, v in lang_items]
-    takedowns = manifest.get("takedowns")
-    n_takedowns = len(takedowns) if isinstance(takedowns, (list, Mapping)) else takedowns
+    takedown_text = takedowns_text(manifest)
+    folded = (manifest.get("folded_languages") or {}) if isinstance(manifest.get("folded_languages"),
+                                                                   Mapping) else {}
     return (_front_matter(meta) + f"\n# {name}\n\n"
             + str(manifest.get("description")
                   or "A multilingual pretraining corpus built with roots.").strip() + "\n\n"
             + f"- **Created**: {manifest.get('created', 'not recorded')}\n"
             + f"- **Documents**: {_int(n_docs)}\n- **Tokens**: {_int(n_tokens)}\n"
-            + "- **Takedowns applied**: "
-            f"{_int(n_takedowns) if n_takedowns is not None else 'none recorded'}\n"
+            + f"- **Takedowns applied**: {takedown_text}\n"
             + "\n## Sources included\n\nEach source is in the release because the licence policy or a "
-            + "permission record clears it for release; the basis is listed.\n\n"
-            + md_table(("source", "licence", "clearance basis", "documents", "tokens"), inc_rows)
+            + "permission record clears it for training; the basis is listed, with what else it is "
+            + "cleared for.\n\n"
+            + md_table(("source", "licence", "clearance basis", "cleared for", "documents", "tokens"),
+                       inc_rows)
+            + (f"\n**Not for redistribution**: {', '.join(f'`{n}`' for n in training_only)} "
+               "is cleared for training only. This release may be used to train models but must not be "
+               "shared as it is; remove the source (or get a permission covering release) before "
+               "publishing the data.\n" if training_only else "")
             + "\n## Sources excluded\n\n" + md_table(("source", "why"), exc_rows)
             + "\n## Languages\n\n"
             + md_table(("language", "documents", "tokens", "% of tokens", "bytes"), lang_rows)
+            + "".join(f"\nLanguages folded into `{g}` (each below the merge's `min_language_tokens`): "
+                      f"{', '.join(map(str, langs_in))}.\n" for g, langs_in in sorted(folded.items()))
             + "\nEach source's own card (`runs/<source>/README.md`) lists the processing steps and "
             + "thresholds applied to it.\n")
 

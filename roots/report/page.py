@@ -21,6 +21,7 @@ from typing import Any
 
 from roots.core.errors import UserError
 from roots.core.yamlio import atomic_write_text
+from roots.release import versions
 from roots.report.markup import esc, slug
 from roots.report.release import section_release
 from roots.report.runs import RunData, is_run_dir, manifest_entries, read_json
@@ -127,7 +128,7 @@ def build_report(path: Path, out: Path | None = None, max_docs: int | None = Non
     The default location is inside `path`, next to what it describes. The file is replaced atomically.
     `max_docs` caps the documents per run the per-document views are drawn from (None: REPORT_MAX_DOCS).
     """
-    path = Path(path)
+    path = versions.resolve(Path(path))  # a release root (`release/`) means its latest release
     release, run_dirs = find_inputs(path)
     runs = [RunData.load(d, max_docs) for d in run_dirs]
     names = [r.name for r in runs]

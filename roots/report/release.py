@@ -14,7 +14,7 @@ import numpy as np
 from roots.release.parts import group_of
 from roots.report.fmt import fmt_bytes, fmt_int
 from roots.report.markup import Raw, esc, section, table
-from roots.report.runs import clearance_text, manifest_entries
+from roots.report.runs import clearance_text, manifest_entries, takedowns_text
 from roots.report.svg import Bar, svg_bars
 
 
@@ -24,7 +24,8 @@ def section_release(manifest: Mapping[str, Any]) -> str:
     runs that fed it."""
     included = manifest_entries(manifest.get("sources", manifest.get("included")))
     excluded = manifest_entries(manifest.get("excluded"))
-    inc_rows = [(e.get("name"), e.get("license", "?"), clearance_text(e), fmt_int(e.get("documents")),
+    inc_rows = [(e.get("name"), e.get("license", "?"), clearance_text(e),
+                 e.get("cleared_for") or "not recorded", fmt_int(e.get("documents")),
                  fmt_int(e.get("tokens"))) for e in included]
     exc_rows = [(e.get("name"), e.get("reason", "not recorded")) for e in excluded]
     langs = manifest.get("languages") or {}
@@ -34,13 +35,11 @@ def section_release(manifest: Mapping[str, Any]) -> str:
                  for k, v in lang_items]
     bars = [Bar(k, ((0, float(v.get("tokens") or 0), "kept"),), fmt_int(v.get("tokens")))
             for k, v in lang_items if v.get("tokens")]
-    takedowns = manifest.get("takedowns")
-    n_takedowns = len(takedowns) if isinstance(takedowns, (list, dict)) else takedowns
     body = (f"<p>Release {esc(manifest.get('name', ''))} created {esc(manifest.get('created', 'unknown'))}; "
-            "takedowns applied: "
-            f"{esc(fmt_int(n_takedowns) if n_takedowns is not None else 'none recorded')}.</p>"
+            f"takedowns applied: {esc(takedowns_text(manifest))}.</p>"
             "<h4>Sources included</h4>"
-            + table(("source", "licence", "clearance basis", "documents", "tokens"), inc_rows, numeric=(3, 4))
+            + table(("source", "licence", "clearance basis", "cleared for", "documents", "tokens"), inc_rows,
+                    numeric=(4, 5))
             + "<h4>Sources excluded</h4>" + table(("source", "why"), exc_rows)
             + "<h4>Languages</h4>"
             + table(("language", "documents", "tokens", "bytes"), lang_rows, numeric=(1, 2, 3))

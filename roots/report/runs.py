@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 from roots.core.errors import UserError
 from roots.core.schema import STAT_FIELDS
 from roots.io import outputs
+from roots.report.fmt import fmt_int
 from roots.report.metrics import Metric, lang_params
 from roots.stages import quality
 
@@ -418,3 +419,18 @@ def clearance_text(entry: Mapping[str, Any]) -> str:
         return "; ".join(f"{k}: {v.get('basis', v) if isinstance(v, Mapping) else v}"
                          for k, v in sorted(basis.items()))
     return str(basis) if basis else "not recorded"
+
+
+def takedowns_text(manifest: Mapping[str, Any]) -> str:
+    """Takedowns as documents removed (and by how many requests), whichever way the manifest spelled it;
+    a bare list of requests (an older manifest) is reported as requests, not documents."""
+    takedowns = manifest.get("takedowns")
+    removed = manifest.get("takedown_documents_removed")
+    if removed is None and isinstance(takedowns, list):
+        counts = [t.get("documents_removed") for t in takedowns if isinstance(t, Mapping)]
+        removed = sum(counts) if counts and all(isinstance(c, int) for c in counts) else None
+    n_requests = len(takedowns) if isinstance(takedowns, (list, Mapping)) else None
+    if removed is None:
+        return f"{fmt_int(n_requests)} request(s) filed" if n_requests is not None else "none recorded"
+    return (f"{fmt_int(removed)} document(s) removed"
+            + (f" ({fmt_int(n_requests)} request(s) filed)" if n_requests is not None else ""))

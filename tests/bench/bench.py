@@ -382,7 +382,7 @@ def memory_child(step: str, n_docs: int, root: Path) -> dict[str, Any]:
         from roots.core.yamlio import write_yaml
 
         ws = workspace.resolve(ws_dir)
-        supplied = shutil.copy(ws.root / "release" / "tokenizer.json", root / "tokenizer.json")
+        supplied = shutil.copy(ws.root / "release" / "latest" / "tokenizer.json", root / "tokenizer.json")
         write_yaml(ws.config_path, {**ws.config(), "merge": {"tokenizer_file": str(supplied)}})
         c0, t0 = time.process_time(), time.perf_counter()
         merge.merge(ws, out=root / "release-supplied-tokenizer")
