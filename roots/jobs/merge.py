@@ -51,7 +51,7 @@ from roots.core.util import library_versions, sha256_file
 from roots.core.workspace import Workspace
 from roots.core.yamlio import write_json
 from roots.dedup import minhash
-from roots.governance import catalogue, clearance, takedowns
+from roots.governance import audit, catalogue, changes, clearance, takedowns
 from roots.release import megatron, parts
 from roots.release import tokenizer as toklib
 
@@ -310,10 +310,12 @@ class MergeResult:
 
 
 def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
-          beam_args: list[str] | None = None) -> MergeResult:
+          beam_args: list[str] | None = None, force: str | None = None) -> MergeResult:
+    """`force`: the reason to merge although `governance verify` fails (recorded in the audit trail)."""
     from pipelines import merge_pipeline
     from roots.io.outputs import bounded_arrow_memory
 
+    changes.require_intact(ws, "merge", force)
     bounded_arrow_memory()
     cfg = settings(ws)
     if vocab_size is not None:
@@ -659,4 +661,5 @@ def build_manifest(ws: Workspace, plan: Plan, cfg: dict[str, Any], takedown_list
         "lineage": ("lineage/<shard>.parquet: document_index -> source, id, url, tokens, clearance, "
                     "permission_record"),
         "host": os.uname().nodename,
+        "audit_head": audit.head(ws),  # `governance verify` checks the trail still contains it
     }
