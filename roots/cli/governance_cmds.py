@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 from roots.cli.output import common_options, table, workspace_of
-from roots.core import workspace
 from roots.core.errors import UserError
 from roots.core.yamlio import dump_yaml
 from roots.governance import audit, catalogue, clearance, permissions

@@ -193,9 +193,11 @@ def accept(ws: Workspace, file: str, reason: str, by: str | None = None,
     invalid card, policy or record is refused: accepting it would only move the failure elsewhere)."""
     reason = require_reason(reason)
     raw = Path(file).expanduser()
-    path = (raw if raw.is_absolute() else (Path.cwd() / raw)).resolve()
-    if not path.exists() and not raw.is_absolute():
-        path = (ws.root / raw).resolve()
+    # a relative FILE is taken from the current directory when that lands inside the workspace, else
+    # from the workspace root (`governance/policy.yaml` works from anywhere)
+    candidates = [raw] if raw.is_absolute() else [Path.cwd() / raw, ws.root / raw]
+    inside = [p.resolve() for p in candidates if p.resolve().is_relative_to(ws.root)]
+    path = inside[0] if inside else candidates[0].resolve()
     if not path.is_relative_to(ws.root):
         raise UserError(f"{file}: not inside the workspace {ws.root}; only its governed files are accepted.")
     rel = _rel(ws, path)
