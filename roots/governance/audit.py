@@ -230,6 +230,23 @@ def replay(ws: Workspace) -> Chain:
     return chain
 
 
+def revocations(ws: Workspace) -> list[dict[str, Any]]:
+    """Every revocation the chain records ({"id", "source", "revokes", "reason"}), from the entries
+    themselves: a revocation counts even when its record file was edited or deleted."""
+    out = []
+    for line in _read_lines(ws.audit_path):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        details = entry.get("details") if isinstance(entry, dict) else None
+        if entry.get("action") == "permission.revoke" and isinstance(details, dict) and isinstance(
+                details.get("revokes"), str):
+            out.append({"id": str(details.get("record")), "source": str(entry.get("target")),
+                        "revokes": details["revokes"], "reason": str(details.get("reason", ""))})
+    return out
+
+
 def vouched(ws: Workspace) -> dict[str, str]:
     """{workspace-relative path: SHA-256} of every file the chain currently vouches for."""
     return {rel: digest for rel, (_, digest) in replay(ws).latest.items() if digest is not None}

@@ -238,9 +238,11 @@ def write_recorded(ws: Workspace, path: Path, data: dict[str, Any], created: lis
 
 
 def list_records(ws: Workspace, source: str | None = None, vouched_only: bool = False) -> list[Record]:
-    """Every record (of `source`), each checked field by field (`check_record`). `vouched_only`: only
-    those whose content the audit chain vouches for, which is what clearance counts: a record placed or
-    edited by hand, or one whose audit entry was never written, is not honoured."""
+    """Every record (of `source`), each checked field by field (`check_record`). `vouched_only`: what
+    clearance counts. Grants only when the audit chain vouches for their content (a grant placed or
+    edited by hand, or one whose audit entry was never written, clears nothing); revocations always, and
+    also those the chain's own entries record, so editing or deleting a revocation's file does not
+    bring its grant back (restrictive records fail safe, as takedowns do)."""
     from roots.governance.catalogue import check_name
 
     base = ws.permissions_dir
@@ -258,9 +260,13 @@ def list_records(ws: Workspace, source: str | None = None, vouched_only: bool = 
                 raise UserError(f"{path}: not a permission record (no `id`). Restore it from version "
                                 "control; records are only created by `roots permission file`.")
             check_record(path, data, d.name)
-            if table is not None and not audit.is_vouched(ws, path, table):
+            if (table is not None and data.get("kind", "grant") == "grant"
+                    and not audit.is_vouched(ws, path, table)):
                 continue
             records.append(Record(path, data))
+    if vouched_only:
+        records += [Record(ws.audit_path, {**r, "kind": "revoke"}) for r in audit.revocations(ws)
+                    if source is None or r["source"] == source]
     return records
 
 
