@@ -246,3 +246,17 @@ def test_a_wrong_type_in_a_hand_edited_file_is_exit_2_naming_file_and_field(run_
         rc, _, err = run_cli("--workspace", w, *argv)
         assert rc == 2 and str(path) in err and f"`{field}`" in err and "Traceback" not in err, (argv, err)
     assert verify(run_cli, ws)[0] == 1
+
+
+@pytest.mark.parametrize("damage", ['[1, 2]', '{"seq": 2, "files": ["x"], "details": "y"}', "not json"])
+def test_a_damaged_audit_entry_is_reported_not_a_traceback(run_cli, ws, damage):
+    add_source(run_cli, ws, "press")
+    file_grant(run_cli, ws, "press")
+    lines = ws.audit_path.read_text().splitlines()
+    ws.audit_path.write_text("\n".join([lines[0], damage, *lines[2:]]) + "\n")
+    rc, text = verify(run_cli, ws)
+    assert rc == 1 and "audit.jsonl:2" in text and "Traceback" not in text
+    for argv in (("clearance",), ("permission", "list"), ("merge",)):
+        rc, _, err = run_cli("--workspace", str(ws.root), *argv)
+        assert rc in (0, 1) and "Traceback" not in err, (argv, err)
+    assert run_cli("--workspace", str(ws.root), "merge")[0] == 1  # refused: verify fails

@@ -154,8 +154,10 @@ def cmd_governance_verify(args: argparse.Namespace) -> int:
         for p in result.problems:
             print(f"  {p}", file=sys.stderr)
         return 1
+    heads = (f"the {result.heads} head(s) recorded in manifests found in it" if result.heads else
+             "no manifest records a head yet (`roots governance head` prints one to publish)")
     print(f"audit trail intact: {result.entries} entries, every governed file recorded and unchanged, "
-          f"{result.heads} recorded head(s) found in the chain")
+          f"{heads}")
     return 0
 
 

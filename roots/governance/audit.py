@@ -239,7 +239,9 @@ def revocations(ws: Workspace) -> list[dict[str, Any]]:
             entry = json.loads(line)
         except ValueError:
             continue
-        details = entry.get("details") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict):
+            continue
+        details = entry.get("details")
         if entry.get("action") == "permission.revoke" and isinstance(details, dict) and isinstance(
                 details.get("revokes"), str):
             out.append({"id": str(details.get("record")), "source": str(entry.get("target")),
