@@ -84,10 +84,6 @@ def write_governed(ws: Workspace, path: Path, text: str, action: str, target: st
 
 # ------------------------------------------------------------------------------------- licence policy
 
-def _policy_text(ws: Workspace, policy: dict[str, Any]) -> str:
-    return dump_yaml(policy)
-
-
 def policy_change(ws: Workspace, licence: str, scopes: list[str], allow: bool, reason: str,
                   by: str | None = None) -> dict[str, Any]:
     """`roots policy allow|deny LICENCE --scope S`: the licence clears (or stops clearing) scopes S.
@@ -118,7 +114,7 @@ def policy_change(ws: Workspace, licence: str, scopes: list[str], allow: bool, r
         raise UserError(f"the policy already {'clears' if allow else 'does not clear'} {licence} for "
                         f"{', '.join(scopes)}; nothing to change.")
     policy = {**policy, "clears": clears, "always_require_permission": always}
-    write_governed(ws, ws.policy_path, _policy_text(ws, policy), f"policy.{'allow' if allow else 'deny'}",
+    write_governed(ws, ws.policy_path, dump_yaml(policy), f"policy.{'allow' if allow else 'deny'}",
                    licence, {"scopes": scopes, "before": before, "after": after, "reason": reason}, by)
     return {"licence": licence, "before": before, "after": after}
 
@@ -213,7 +209,7 @@ def accept(ws: Workspace, file: str, reason: str, by: str | None = None,
             raise UserError(f"{rel}: no such file, and the audit trail does not record it.")
         return audit.append(ws, "governance.accept", rel, {"reason": reason, "previous_sha256": previous,
                                                            "removed_files": [rel]}, by=by)
-    if os.path.islink(path) or not path.is_file():
+    if not path.is_file():
         raise UserError(f"{rel}: not a regular file.")
     if previous is not None and previous == sha256_file(path):
         raise UserError(f"{rel}: unchanged since the audit trail last recorded it; nothing to accept.")
