@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 import pytest
+import yaml
 
 from tests.conftest import REPO
 
@@ -127,3 +128,17 @@ def test_the_lock_file_and_left_over_temporaries_are_not_governed_files(ws):
     (ws.permissions_dir / "press" / ".hidden.yaml").write_text("id: x\n")
     proc = roots(ws, "governance", "verify")
     assert proc.returncode == 1 and ".hidden.yaml: not recorded" in proc.stderr
+
+
+def test_concurrent_policy_changes_lose_nothing(ws):
+    """Ten `roots policy allow` at once, each reading, changing and writing the same policy file: every
+    change is in the file and in the trail (the lock covers the whole change, not only the append)."""
+    procs = [subprocess.Popen([*CLI, "--workspace", str(ws.root), "policy", "allow", f"LicenseRef-{i}",
+                               "--scope", "training", "--reason", f"change {i}"],
+                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(10)]
+    results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    assert all(rc == 0 for _, _, rc in results), [err for _, err, rc in results if rc]
+    clears = yaml.safe_load(ws.policy_path.read_text())["clears"]
+    assert all(clears.get(f"LicenseRef-{i}") == ["training"] for i in range(10))
+    assert roots(ws, "governance", "verify").returncode == 0

@@ -16,7 +16,7 @@ from roots.core.config import WorkspaceConfig
 from roots.core.errors import UserError
 from roots.core.workspace import CONFIG_NOTES, Workspace
 from roots.core.yamlio import dump_yaml, load_yaml, parse_yaml
-from roots.governance import changes, clearance, permissions
+from roots.governance import audit, changes, clearance, permissions
 
 
 def cmd_policy_change(args: argparse.Namespace) -> int:
@@ -102,6 +102,12 @@ def config_set(ws: Workspace, key: str, value_text: str, reason: str, by: str | 
         raise UserError(f"KEY {key!r}: write a dotted setting name, e.g. merge.valid_fraction or "
                         "thresholds.en.number_words_min.")
     value = parse_yaml(value_text, f"VALUE {value_text!r}")
+    with audit.locked(ws):  # read, check, write and record as one step against concurrent changes
+        return _config_set(ws, key, parts, value, reason, by)
+
+
+def _config_set(ws: Workspace, key: str, parts: list[str], value: Any, reason: str,
+                by: str | None) -> tuple[Any, Any]:
     changes.require_unchanged(ws, ws.config_path)
     current = load_yaml(ws.config_path) if ws.config_path.exists() else {}
     if current is None:

@@ -88,16 +88,48 @@ def _line_hash(line: str) -> str:
     return hashlib.sha256(line.encode("utf-8")).hexdigest()
 
 
+_HELD: set[Path] = set()  # workspaces whose lock this process holds (the lock is re-entrant)
+
+
 @contextmanager
 def locked(ws: Workspace) -> Iterator[None]:
-    """An exclusive lock on the trail (`governance/.audit.lock`), for read-last-entry-then-append."""
+    """An exclusive lock on the trail (`governance/.audit.lock`), for read-last-entry-then-append, and
+    for a whole governed change (read the file, check it, write it, append its entry), so two concurrent
+    changes never lose one another. Re-entrant within a process (a change holds it while it appends)."""
+    key = ws.governance_dir.resolve()
+    if key in _HELD:
+        yield
+        return
     ws.governance_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(ws.governance_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        _HELD.add(key)
         yield
     finally:
+        _HELD.discard(key)
         os.close(fd)  # closing the descriptor releases the lock
+
+
+@contextmanager
+def reading(ws: Workspace) -> Iterator[None]:
+    """A shared lock for reading the trail and the files together (`verify`), so a change half-way
+    through (record written, entry not yet) is never seen. Without write access to the lock file (an
+    auditor's read-only copy) it reads without one."""
+    path = ws.governance_dir / LOCK_NAME
+    if ws.governance_dir.resolve() in _HELD or not path.exists():
+        yield
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
 
 
 def write_failed(path: Path, exc: OSError, undone: str) -> JobError:
@@ -316,6 +348,11 @@ def verify(ws: Workspace, expected_heads: list[dict[str, Any]] | None = None) ->
     """Check the chain; that every file the trail vouches for still has its recorded hash; that every
     governed file is vouched for; and that the chain contains every head recorded in a manifest (and
     each of `expected_heads`, published elsewhere)."""
+    with reading(ws):
+        return _verify(ws, expected_heads)
+
+
+def _verify(ws: Workspace, expected_heads: list[dict[str, Any]] | None) -> VerifyResult:
     chain = replay(ws)
     problems = list(chain.problems)
     for rel, (n, digest) in sorted(chain.latest.items()):

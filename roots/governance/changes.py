@@ -64,22 +64,23 @@ def write_governed(ws: Workspace, path: Path, text: str, action: str, target: st
                    by: str | None) -> dict[str, Any]:
     """Replace `path` with `text` atomically, then append its audit entry; if the entry cannot be
     written, the old content is put back, so the change is recorded whole or not made."""
-    old = path.read_bytes() if path.exists() else None
-    try:
-        atomic_write_text(path, text)
-    except OSError as exc:
-        raise audit.write_failed(path, exc, "The file is unchanged.") from None
-    try:
-        return audit.append(ws, action, target, details, files=[path], by=by)
-    except JobError:
-        if old is None:
-            path.unlink(missing_ok=True)
-        else:
-            try:
-                atomic_write_text(path, old.decode("utf-8"))
-            except OSError:
-                pass
-        raise
+    with audit.locked(ws):
+        old = path.read_bytes() if path.exists() else None
+        try:
+            atomic_write_text(path, text)
+        except OSError as exc:
+            raise audit.write_failed(path, exc, "The file is unchanged.") from None
+        try:
+            return audit.append(ws, action, target, details, files=[path], by=by)
+        except JobError:
+            if old is None:
+                path.unlink(missing_ok=True)
+            else:
+                try:
+                    atomic_write_text(path, old.decode("utf-8"))
+                except OSError:
+                    pass
+            raise
 
 
 # ------------------------------------------------------------------------------------- licence policy
@@ -94,6 +95,12 @@ def policy_change(ws: Workspace, licence: str, scopes: list[str], allow: bool, r
     if not isinstance(licence, str) or not licence.strip() or licence != licence.strip() or any(
             ord(c) < 32 for c in licence):
         raise UserError(f"licence {licence!r}: give an SPDX licence id (e.g. CC-BY-4.0 or LicenseRef-x).")
+    with audit.locked(ws):  # read, change, write and record as one step against concurrent changes
+        return _policy_change(ws, licence, scopes, allow, reason, by)
+
+
+def _policy_change(ws: Workspace, licence: str, scopes: list[str], allow: bool, reason: str,
+                   by: str | None) -> dict[str, Any]:
     require_unchanged(ws, ws.policy_path)
     policy = clearance.load_policy(ws)
     clears: dict[str, list[str]] = {k: list(v) for k, v in (policy.get("clears") or {}).items()}
@@ -124,6 +131,11 @@ def policy_change(ws: Workspace, licence: str, scopes: list[str], allow: bool, r
 def source_state(ws: Workspace, name: str, kill: bool, reason: str, by: str | None = None) -> catalogue.Card:
     """`roots source kill|revive NAME --reason`: the card's `status`, changed and audited."""
     reason = require_reason(reason)
+    with audit.locked(ws):
+        return _source_state(ws, name, kill, reason, by)
+
+
+def _source_state(ws: Workspace, name: str, kill: bool, reason: str, by: str | None) -> catalogue.Card:
     card = catalogue.load_card(ws, name)
     require_unchanged(ws, card.path)
     if kill == (not card.active):

@@ -223,18 +223,19 @@ def write_recorded(ws: Workspace, path: Path, data: dict[str, Any], created: lis
     (and any evidence this call copied), so a failure leaves the whole change or nothing. A record left
     behind by a crash between the two is not honoured either: clearance counts only records the chain
     vouches for, and `verify` reports it."""
-    try:
-        write_yaml(path, data)
-    except OSError as exc:
-        for f in created:
-            f.unlink(missing_ok=True)
-        raise audit.write_failed(path, exc, "Nothing was recorded.") from None
-    try:
-        audit.append(ws, action, target, details, files=[path, *extra_files], by=by)
-    except JobError:
-        for f in (path, *created):
-            f.unlink(missing_ok=True)
-        raise
+    with audit.locked(ws):  # the record and its entry appear together to other roots processes
+        try:
+            write_yaml(path, data)
+        except OSError as exc:
+            for f in created:
+                f.unlink(missing_ok=True)
+            raise audit.write_failed(path, exc, "Nothing was recorded.") from None
+        try:
+            audit.append(ws, action, target, details, files=[path, *extra_files], by=by)
+        except JobError:
+            for f in (path, *created):
+                f.unlink(missing_ok=True)
+            raise
 
 
 def list_records(ws: Workspace, source: str | None = None, vouched_only: bool = False) -> list[Record]:
