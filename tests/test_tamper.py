@@ -117,6 +117,8 @@ def test_a_hand_placed_record_clears_nothing(run_cli, ws, revoked):
     forged = folder / "20990101T000000-deadbeef.yaml"
     forged.write_text(grant.read_text().replace(revoked, forged.stem))
     assert not training_cleared(run_cli, ws, "press")
+    rc, out, _ = run_cli("--workspace", str(ws.root), "permission", "list", "press")
+    assert rc == 0 and "20990101T000000-deadbeef  press   grant NOT IN AUDIT TRAIL (not counted)" in out
     rc, text = verify(run_cli, ws)
     assert rc == 1 and "20990101T000000-deadbeef.yaml: not recorded in the audit trail" in text
     rc, _, err = run_cli("--workspace", str(ws.root), "merge", "--vocab-size", "600")

@@ -110,15 +110,24 @@ def cmd_permission_list(args: argparse.Namespace) -> int:
     if args.name:
         catalogue.load_card(ws, args.name)
     recs = permissions.list_records(ws, args.name)
+    table_ = audit.vouched(ws)
     rows = []
+    unvouched = 0
     for r in recs:
-        if r.kind == "grant":
+        if r.kind == "grant" and not audit.is_vouched(ws, r.path, table_):
+            unvouched += 1
+            rows.append((r.id, r.data["source"], "grant NOT IN AUDIT TRAIL (not counted)", ",".join(r.scopes),
+                         r.data.get("granted_by", {}).get("name", ""), r.data.get("expires") or "-"))
+        elif r.kind == "grant":
             rows.append((r.id, r.data["source"], "grant", ",".join(r.scopes),
                          r.data.get("granted_by", {}).get("name", ""), r.data.get("expires") or "-"))
         else:
             rows.append((r.id, r.data["source"], f"revokes {r.data.get('revokes')}", "-",
                          r.data.get("reason", ""), "-"))
     table(("record", "source", "kind", "scope", "granted by / reason", "expires"), rows)
+    if unvouched:
+        print(f"\n{unvouched} grant(s) not recorded in the audit trail (placed or edited outside roots); "
+              "clearance ignores them. See `roots governance verify`.", file=sys.stderr)
     return 0
 
 
