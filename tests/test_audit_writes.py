@@ -81,18 +81,22 @@ FULL_DISK = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("target, mode", [("audit.jsonl", "write"), ("audit.jsonl", "fsync"),
-                                          (".tmp", "fsync")])
-def test_a_full_disk_during_permission_file_leaves_nothing(ws, tmp_path, target, mode):
-    """Whether the disk fills while the record is written (`.tmp`: its temporary file), or while its audit
-    entry is appended (half a line written, or the flush refused), nothing is left: no record, no copied
-    evidence, no partial audit line, and the source stays uncleared."""
+@pytest.mark.parametrize("target, mode, with_evidence", [
+    ("audit.jsonl", "write", True), ("audit.jsonl", "fsync", True),  # the audit entry
+    (".tmp", "fsync", True),  # the evidence copy (the first temporary file written)
+    (".tmp", "fsync", False),  # the record itself
+])
+def test_a_full_disk_during_permission_file_leaves_nothing(ws, tmp_path, target, mode, with_evidence):
+    """Whether the disk fills while the evidence or the record is written (`.tmp`: their temporary files),
+    or while the audit entry is appended (half a line written, or the flush refused), nothing is left: no
+    record, no copied evidence, no partial audit line, and the source stays uncleared."""
     add_source(ws)
     trail = ws.audit_path.read_bytes()
     evidence = tmp_path / "agreement.txt"
     evidence.write_text("signed")
-    proc = roots(ws, "permission", "file", "press", "--granted-by", "Owner", "--scope", "training",
-                 "--evidence", str(evidence), prelude=FULL_DISK.format(target=target, mode=mode))
+    extra = ["--evidence", str(evidence)] if with_evidence else []
+    proc = roots(ws, "permission", "file", "press", "--granted-by", "Owner", "--scope", "training", *extra,
+                 prelude=FULL_DISK.format(target=target, mode=mode))
     assert proc.returncode == 1 and "the disk is full" in proc.stderr and "Traceback" not in proc.stderr
     assert "Nothing was recorded" in proc.stderr or "not recorded" in proc.stderr
     assert ws.audit_path.read_bytes() == trail
