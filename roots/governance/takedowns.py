@@ -74,16 +74,17 @@ def add(ws: Workspace, source: str, *, doc_id: str | None, url_prefix: str | Non
     """File a takedown: one record in `governance/takedowns/` and its audit entry."""
     data = build(ws, source, doc_id=doc_id, url_prefix=url_prefix, text_sha=text_sha, reason=reason)
     path = ws.takedowns_dir / f"{data['id']}.yaml"
-    try:
-        write_yaml(path, data)
-    except OSError as exc:
-        raise audit.write_failed(path, exc, "Nothing was recorded.") from None
-    try:
-        audit.append(ws, "takedown.add", source, {"takedown": data["id"], "match": data["match"]},
-                     files=[path])
-    except JobError:
-        path.unlink(missing_ok=True)
-        raise
+    with audit.locked(ws):  # the record and its entry appear together; a failed entry removes the record
+        try:
+            write_yaml(path, data)
+        except OSError as exc:
+            raise audit.write_failed(path, exc, "Nothing was recorded.") from None
+        try:
+            audit.append(ws, "takedown.add", source, {"takedown": data["id"], "match": data["match"]},
+                         files=[path])
+        except JobError:
+            path.unlink(missing_ok=True)
+            raise
     return from_record(data)
 
 
