@@ -29,14 +29,16 @@ def roots(ws, *argv: str, prelude: str = "") -> subprocess.CompletedProcess[str]
 
 
 def add_source(ws, name: str = "press") -> None:
+    """Registered in this process (the commands under test run in their own)."""
+    from roots.cli import app
+
     (ws.root / "d.jsonl").write_text(json.dumps({"text": "x"}) + "\n")
-    proc = roots(ws, "source", "add", name, "--path", "d.jsonl", "--format", "jsonl", "--license",
-                 "proprietary", "--custodian", "Tests")
-    assert proc.returncode == 0, proc.stderr
+    assert app.main(["--workspace", str(ws.root), "source", "add", name, "--path", "d.jsonl", "--format",
+                     "jsonl", "--license", "proprietary", "--custodian", "Tests"]) == 0
 
 
 @pytest.mark.parametrize("trial", range(3))
-def test_20_concurrent_permission_files_never_fork_the_chain(ws, trial):
+def test_20_concurrent_permission_files_never_fork_the_chain(ws, run_cli, trial):
     add_source(ws)
     before = len(ws.audit_path.read_text().splitlines())
     procs = [subprocess.Popen([*CLI, "--workspace", str(ws.root), "permission", "file", "press",
@@ -51,10 +53,10 @@ def test_20_concurrent_permission_files_never_fork_the_chain(ws, trial):
     assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
     assert all(b["prev"] == a["hash"] for a, b in itertools.pairwise(entries))
     assert len(list((ws.permissions_dir / "press").glob("*.yaml"))) == 20
-    verified = roots(ws, "governance", "verify")
-    assert verified.returncode == 0, verified.stderr
-    listed = roots(ws, "permission", "list", "press")
-    assert all(f"Owner {i}" in listed.stdout for i in range(20))
+    rc, _, err = run_cli("--workspace", str(ws.root), "governance", "verify")
+    assert rc == 0, err
+    rc, out, _ = run_cli("--workspace", str(ws.root), "permission", "list", "press")
+    assert all(f"Owner {i}" in out for i in range(20))
 
 
 FULL_DISK = textwrap.dedent("""
@@ -86,7 +88,8 @@ FULL_DISK = textwrap.dedent("""
     (".tmp", "fsync", True),  # the evidence copy (the first temporary file written)
     (".tmp", "fsync", False),  # the record itself
 ])
-def test_a_full_disk_during_permission_file_leaves_nothing(ws, tmp_path, target, mode, with_evidence):
+def test_a_full_disk_during_permission_file_leaves_nothing(ws, run_cli, tmp_path, target, mode,
+                                                           with_evidence):
     """Whether the disk fills while the evidence or the record is written (`.tmp`: their temporary files),
     or while the audit entry is appended (half a line written, or the flush refused), nothing is left: no
     record, no copied evidence, no partial audit line, and the source stays uncleared."""
@@ -102,23 +105,24 @@ def test_a_full_disk_during_permission_file_leaves_nothing(ws, tmp_path, target,
     assert ws.audit_path.read_bytes() == trail
     assert not list(ws.permissions_dir.rglob("*.yaml"))
     assert not [p for p in ws.evidence_dir.iterdir() if p.name != ".gitkeep"]
-    assert roots(ws, "governance", "verify").returncode == 0
-    cleared = json.loads(roots(ws, "clearance", "press", "--json").stdout)
+    w = str(ws.root)
+    assert run_cli("--workspace", w, "governance", "verify")[0] == 0
+    cleared = json.loads(run_cli("--workspace", w, "clearance", "press", "--json")[1])
     assert not any(d["cleared"] for d in cleared)
     # with space again, the same command works
-    again = roots(ws, "permission", "file", "press", "--granted-by", "Owner", "--scope", "training")
-    assert again.returncode == 0, again.stderr
-    assert roots(ws, "governance", "verify").returncode == 0
+    assert run_cli("--workspace", w, "permission", "file", "press", "--granted-by", "Owner",
+                   "--scope", "training", *extra)[0] == 0
+    assert run_cli("--workspace", w, "governance", "verify")[0] == 0
 
 
-def test_a_full_disk_during_a_policy_change_leaves_the_policy_as_it_was(ws):
+def test_a_full_disk_during_a_policy_change_leaves_the_policy_as_it_was(ws, run_cli):
     before = ws.policy_path.read_bytes()
     trail = ws.audit_path.read_bytes()
     proc = roots(ws, "policy", "allow", "proprietary", "--scope", "training", "--reason", "in-house",
                  prelude=FULL_DISK.format(target="audit.jsonl", mode="fsync"))
     assert proc.returncode == 1 and "the disk is full" in proc.stderr and "undone" in proc.stderr
     assert ws.policy_path.read_bytes() == before and ws.audit_path.read_bytes() == trail
-    assert roots(ws, "governance", "verify").returncode == 0
+    assert run_cli("--workspace", str(ws.root), "governance", "verify")[0] == 0
 
 
 def test_the_lock_file_and_left_over_temporaries_are_not_governed_files(ws):
@@ -134,7 +138,7 @@ def test_the_lock_file_and_left_over_temporaries_are_not_governed_files(ws):
     assert proc.returncode == 1 and ".hidden.yaml: not recorded" in proc.stderr
 
 
-def test_concurrent_policy_changes_lose_nothing(ws):
+def test_concurrent_policy_changes_lose_nothing(ws, run_cli):
     """Ten `roots policy allow` at once, each reading, changing and writing the same policy file: every
     change is in the file and in the trail (the lock covers the whole change, not only the append)."""
     procs = [subprocess.Popen([*CLI, "--workspace", str(ws.root), "policy", "allow", f"LicenseRef-{i}",
@@ -145,4 +149,4 @@ def test_concurrent_policy_changes_lose_nothing(ws):
     assert all(rc == 0 for _, _, rc in results), [err for _, err, rc in results if rc]
     clears = yaml.safe_load(ws.policy_path.read_text())["clears"]
     assert all(clears.get(f"LicenseRef-{i}") == ["training"] for i in range(10))
-    assert roots(ws, "governance", "verify").returncode == 0
+    assert run_cli("--workspace", str(ws.root), "governance", "verify")[0] == 0
