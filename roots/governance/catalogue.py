@@ -243,7 +243,7 @@ def validate_all(ws: Workspace) -> tuple[list[Card], list[Problem]]:
         try:
             data = load_yaml(path)
         except UserError as exc:
-            problems.append(Problem(path, "", str(exc).split(": ", 1)[-1].rstrip("."), "fix the YAML syntax"))
+            problems.append(Problem(path, "", str(exc).split(": ", 1)[-1].rstrip("."), "fix the YAML"))
             continue
         found = check_card(path, data, ws)
         name = data.get("name") if isinstance(data, dict) else None
