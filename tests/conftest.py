@@ -9,11 +9,21 @@ import pytest
 
 from roots.cli import app
 from roots.core import workspace
+from roots.core.errors import UserError
+from roots.governance import changes
 
 
 @pytest.fixture()
 def ws(tmp_path: Path) -> workspace.Workspace:
-    return workspace.init(tmp_path / "ws")
+    """A fresh workspace as `roots init` makes it (its roots.yaml and policy recorded in the audit trail)."""
+    return changes.init_workspace(tmp_path / "ws")
+
+
+def vouch(ws: workspace.Workspace, *paths: Path, reason: str = "test fixture written by hand") -> None:
+    """Record files a test wrote by hand (cards, roots.yaml) as `roots governance accept` would, so that
+    `governance verify` passes and merge and publish run, as they do for a steward who accepts an edit."""
+    for path in paths:
+        changes.accept(ws, str(path), reason)
 
 
 @pytest.fixture()
@@ -59,6 +69,13 @@ def udhr_paragraphs(lang: str, n: int, min_words: int = 60) -> list[str]:
 
 def write_card(ws: workspace.Workspace, name: str, path: str, fmt: str = "jsonl", languages: str = "[multi]",
                extra: str = "", data_extra: str = "") -> None:
-    (ws.sources_dir / f"{name}.yaml").write_text(
+    """A card written by hand, recorded in the audit trail as `roots source add` would (`vouch`) when it
+    is valid."""
+    card = ws.sources_dir / f"{name}.yaml"
+    card.write_text(
         f"name: {name}\nlanguages: {languages}\nlicense: CC0-1.0\ncustodian: {{name: Tests}}\n"
         f"data: {{path: {path}, format: {fmt}{data_extra}}}\nstatus: {{state: active}}\n{extra}")
+    try:
+        vouch(ws, card)
+    except UserError:  # a deliberately invalid card (a test of its error) cannot be accepted: left as is
+        pass

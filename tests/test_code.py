@@ -15,11 +15,12 @@ import pytest
 
 from roots.cli import app
 from roots.core import workspace
+from roots.governance import changes
 from roots.io import outputs, readers
 from roots.release import tokenizer as toklib
 from roots.stages import code
 from roots.stages.process import DocumentProcessor, ProcessConfig
-from tests.conftest import udhr_paragraphs, write_card
+from tests.conftest import udhr_paragraphs, vouch, write_card
 
 APP_PY = '''"""Command-line entry point of the inventory tool."""
 
@@ -287,11 +288,12 @@ def code_card(ws: workspace.Workspace, name: str, path: str, fmt: str = "text", 
                extra=f"kind: code\n{extra}")
     card = ws.sources_dir / f"{name}.yaml"
     card.write_text(card.read_text().replace("license: CC0-1.0", "license: MIT"))
+    vouch(ws, card)
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[workspace.Workspace, Path]:
-    ws = workspace.init(tmp_path_factory.mktemp("code") / "ws")
+    ws = changes.init_workspace(tmp_path_factory.mktemp("code") / "ws")
     write_tree(ws.root / "tree")
     code_card(ws, "code_tree", "tree")
     en = udhr_paragraphs("en", 3)

@@ -199,6 +199,11 @@ def test_calibrate_writes_thresholds_that_keep_the_share_of_held_out_lines(
     assert sum(r is not None for r in rejected) <= (1 - keep) * len(stats), Counter(rejected)
     # the run sees them as calibrated
     assert quality.threshold_origin(lang, tuple(settings.calibration)) == "calibrated"
+    # roots.yaml is governed: the calibration is an audited change, so verify still passes
+    rc, out, err = run_cli("--workspace", str(ws.root), "governance", "verify")
+    assert rc == 0, out + err
+    entries = [json.loads(line) for line in (ws.governance_dir / "audit.jsonl").read_text().splitlines()]
+    assert entries[-1]["action"] == "config.calibrate" and entries[-1]["target"] == f"thresholds.{lang}"
 
 
 def test_calibrate_refuses_too_little_text_and_a_dry_run_writes_nothing(

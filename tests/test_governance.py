@@ -110,15 +110,15 @@ def test_audit_trail_detects_tampering(run_cli, ws):
     rc, out, _ = run_cli("--workspace", str(ws.root), "governance", "verify")
     assert rc == 0 and "intact" in out
     lines = ws.audit_path.read_text().splitlines()
-    assert len(lines) == 3  # source add + two permission records
+    assert len(lines) == 4  # init + source add + two permission records
     # 1) edit an entry
-    entry = json.loads(lines[1])
+    entry = json.loads(lines[2])
     entry["actor"] = "mallory"
-    ws.audit_path.write_text("\n".join([lines[0], json.dumps(entry), lines[2]]) + "\n")
+    ws.audit_path.write_text("\n".join([*lines[:2], json.dumps(entry), lines[3]]) + "\n")
     rc, _, err = run_cli("--workspace", str(ws.root), "governance", "verify")
     assert rc == 1 and "edited" in err
     # 2) delete an entry
-    ws.audit_path.write_text("\n".join([lines[0], lines[2]]) + "\n")
+    ws.audit_path.write_text("\n".join([*lines[:2], lines[3]]) + "\n")
     rc, _, err = run_cli("--workspace", str(ws.root), "governance", "verify")
     assert rc == 1 and ("deleted" in err or "chain broken" in err)
     # 3) restore the trail, then edit a permission record by hand

@@ -12,7 +12,7 @@ from roots.governance import permissions
 from roots.io import outputs
 from roots.release import megatron
 from roots.release import tokenizer as toklib
-from tests.conftest import udhr_paragraphs, write_card
+from tests.conftest import udhr_paragraphs, vouch, write_card
 
 
 def jsonl(path: Path, records: list[dict]) -> None:
@@ -22,9 +22,9 @@ def jsonl(path: Path, records: list[dict]) -> None:
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
     from roots.cli import app
-    from roots.core import workspace
+    from roots.governance import changes
 
-    ws = workspace.init(tmp_path_factory.mktemp("merge") / "ws")
+    ws = changes.init_workspace(tmp_path_factory.mktemp("merge") / "ws")
     en, fr = udhr_paragraphs("en", 6), udhr_paragraphs("fr", 4)
     jsonl(ws.root / "open.jsonl", [{"id": f"en{i}", "text": t, "url": f"https://a.example/en/{i}"}
                                    for i, t in enumerate(en[:4])] + [{"id": "fr0", "text": fr[0]}])
@@ -40,9 +40,11 @@ def release(tmp_path_factory):
         write_card(ws, name, f"{name}.jsonl", data_extra=extra)
         card = ws.sources_dir / f"{name}.yaml"
         card.write_text(card.read_text().replace("license: CC0-1.0", "license: proprietary"))
+        vouch(ws, card)
     (ws.sources_dir / "dead.yaml").write_text(
         "name: dead\nlanguages: [en]\nlicense: CC0-1.0\ncustodian: {name: X}\n"
         "data: {path: open.jsonl, format: jsonl}\nstatus: {state: killed, reason: overlaps open}\n")
+    vouch(ws, ws.sources_dir / "dead.yaml")
     rec = permissions.file_permission(ws, "revoked", granted_by="Owner", scope="training")
     assert app.main(["--workspace", str(ws.root), "run", "--all"]) == 0
     # revoked after its run: the next merge must still exclude it
@@ -174,9 +176,11 @@ def test_fertility_counted_while_tokenising_equals_the_lineage_measure(release):
     config["merge"] = {**(config.get("merge") or {}), "valid_fraction": 0.5}
     try:
         ws.config_path.write_text(yaml.safe_dump(config))
+        vouch(ws, ws.config_path)
         result = merge.merge(ws, out=ws.root / "release-fertility", vocab_size=600)
     finally:
         ws.config_path.write_text(original)
+        vouch(ws, ws.config_path)
     manifest = result.manifest
     measured = fertility.fertility_from_lineage(None, result.out_dir, {s["name"]: Path(s["run_dir"])
                                                                        for s in manifest["sources"]})
@@ -204,6 +208,7 @@ def test_merge_removes_exact_copies_within_a_source_as_a_safety_net(ws, run_cli)
            for i in pq.read_table(path, columns=["id"]).column("id").to_pylist()]
     assert "en1" in ids and "zz-copy" not in ids
     (ws.root / "roots.yaml").write_text("merge: {within_source_exact_dedup: false}\n")
+    vouch(ws, ws.root / "roots.yaml")
     assert run_cli("--workspace", str(ws.root), "merge", "--vocab-size", "600", "--out",
                    str(ws.root / "release-all"))[0] == 0
     manifest = json.loads((ws.root / "release-all" / "manifest.json").read_text())

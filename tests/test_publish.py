@@ -6,7 +6,7 @@ import yaml
 
 from roots.governance import permissions
 from roots.io import outputs
-from tests.conftest import udhr_paragraphs, write_card
+from tests.conftest import udhr_paragraphs, vouch, write_card
 
 
 def test_publish_refuses_without_release_clearance_then_loads(ws, run_cli, tmp_path):
@@ -15,6 +15,7 @@ def test_publish_refuses_without_release_clearance_then_loads(ws, run_cli, tmp_p
     write_card(ws, "press", "d.jsonl", data_extra=", id_field: id")
     card = ws.sources_dir / "press.yaml"
     card.write_text(card.read_text().replace("license: CC0-1.0", "license: proprietary"))
+    vouch(ws, card)
     permissions.file_permission(ws, "press", granted_by="Editor", scope="training")
     assert run_cli("--workspace", str(ws.root), "run", "press")[0] == 0
     rc, _, err = run_cli("--workspace", str(ws.root), "publish", "press", "--out", str(tmp_path / "pub"))

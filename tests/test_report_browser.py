@@ -40,11 +40,12 @@ import pytest
 import yaml
 
 from roots.core import workspace
+from roots.governance import changes
 from roots.jobs import merge
 from roots.jobs.run import run_source
 from roots.release import fertility
 from roots.report import markup, page
-from tests.conftest import udhr_paragraphs, write_card
+from tests.conftest import udhr_paragraphs, vouch, write_card
 from tests.test_report import _card, copy_hostile_sample
 
 CHROMIUM_ENV = "ROOTS_CHROMIUM"  # a path to use instead of `chromium` on PATH
@@ -297,7 +298,7 @@ def release_ws(tmp_path_factory: pytest.TempPathFactory) -> tuple[workspace.Work
     tests/test_report.py, and UDHR articles in en, fr, zh and ja so fertility has both word units.
 
     Half of the documents are held out so every language has validation text to measure."""
-    ws = workspace.init(tmp_path_factory.mktemp("browser") / "ws")
+    ws = changes.init_workspace(tmp_path_factory.mktemp("browser") / "ws")
     copy_hostile_sample(ws)
     (ws.sources_dir / "web_noisy.yaml").write_text(yaml.safe_dump(_card(["filter_remove_empty_docs"])))
     records = [{"id": f"{lang}{i}", "text": text, "url": f"https://udhr.example/{lang}/{i}"}
@@ -309,6 +310,7 @@ def release_ws(tmp_path_factory: pytest.TempPathFactory) -> tuple[workspace.Work
     config["normalise"] = {"max_chars": 3000}
     config["merge"] = {**(config.get("merge") or {}), "valid_fraction": 0.5}
     ws.config_path.write_text(yaml.safe_dump(config))
+    vouch(ws, ws.config_path, ws.sources_dir / "web_noisy.yaml")
     for name in ("udhr_mini", "web_noisy"):
         run_source(ws, name)
     result = merge.merge(ws, vocab_size=600)

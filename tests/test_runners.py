@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from roots.core import workspace
+from roots.governance import changes
 from roots.jobs import merge
 from roots.jobs.run import run_source
+from tests.conftest import vouch
 
 REPO = Path(__file__).resolve().parent.parent
 KINDS = ("kept", "rejected", "quarantine", "signatures")
@@ -31,9 +32,10 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
-    w = workspace.init(tmp_path_factory.mktemp("runners") / "ws")
+    w = changes.init_workspace(tmp_path_factory.mktemp("runners") / "ws")
     shutil.copytree(REPO / "sources" / "samples" / "web_noisy", w.root / "sources" / "samples" / "web_noisy")
     shutil.copy(REPO / "sources" / "web_noisy.yaml", w.sources_dir / "web_noisy.yaml")
+    vouch(w, w.sources_dir / "web_noisy.yaml")
     return w
 
 

@@ -20,13 +20,15 @@ from roots.cli import (
     release_cmds,
     report_cmds,
     run_cmds,
+    steward_cmds,
     thresholds_cmds,
 )
 from roots.cli.output import common_options
 from roots.core.errors import JobError, UserError, environment_error
 
 Handler = Callable[[argparse.Namespace], int]
-GROUPS = (governance_cmds, run_cmds, lm_cmds, release_cmds, report_cmds, langid_cmds, thresholds_cmds)
+GROUPS = (governance_cmds, steward_cmds, run_cmds, lm_cmds, release_cmds, report_cmds, langid_cmds,
+          thresholds_cmds)
 """The command groups, in the order `roots --help` lists them."""
 
 

@@ -10,15 +10,15 @@ from collections.abc import Callable
 from typing import Any
 
 from roots.cli.output import common_options, table, workspace_of
-from roots.core import workspace
 from roots.core.errors import UserError
-from roots.core.yamlio import dump_yaml, write_yaml
+from roots.core.yamlio import dump_yaml
 from roots.governance import audit, catalogue, clearance, permissions
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    ws = workspace.init(args.dir)
-    audit.append(ws, "workspace.init", str(ws.root), files=[ws.config_path, ws.policy_path])
+    from roots.governance import changes
+
+    ws = changes.init_workspace(args.dir)
     print(f"initialised workspace {ws.root} (sources/, governance/, roots.yaml, governance/policy.yaml)")
     return 0
 
@@ -33,14 +33,22 @@ def cmd_source_add(args: argparse.Namespace) -> int:
         custodian_contact=args.custodian_contact, pii_likelihood=args.pii, category=args.category,
         license_text=args.license_text, text_unit=args.text_unit, kind=args.kind)
     problems = catalogue.check_card(ws.sources_dir / "(new card)", card, ws, check_filename=False)
-    existing = {p.stem.lower() for p in catalogue.card_files(ws)}
-    if args.name.lower() in existing:
+    names = [p.stem for p in catalogue.card_files(ws)]
+    if args.name.lower() in {n.lower() for n in names}:
         problems.append(catalogue.Problem(path, "name", f"a source named {args.name!r} is already registered",
                                           "choose another name or edit the existing card"))
+    else:
+        twins = catalogue.lookalikes(args.name, names)
+        if twins:
+            problems.append(catalogue.Problem(path, "name", f"{args.name!r} looks like the registered source "
+                                              f"{', '.join(map(repr, twins))}", "choose a name that does not "
+                                              "look like another source's"))
     if problems:
         raise UserError("the source was not added:\n  " + "\n  ".join(map(str, problems)))
-    write_yaml(path, card)
-    audit.append(ws, "source.add", args.name, {"license": args.license}, files=[path])
+    from roots.governance import changes
+
+    changes.write_governed(ws, path, dump_yaml(card), "source.add", args.name, {"license": args.license},
+                           args.by)
     print(f"registered source {args.name} -> {path.relative_to(ws.root)}")
     return 0
 
@@ -52,6 +60,20 @@ def cmd_source_list(args: argparse.Namespace) -> int:
     table(("name", "status", "languages", "licence", "format"), rows)
     if problems:
         print(f"\n{len(problems)} problem(s) in other cards; run `roots source validate`.", file=sys.stderr)
+        for p in problems:
+            if "looks like" in p.message:  # a look-alike name is flagged here, not only in validate
+                print(f"  LOOK-ALIKE {p}", file=sys.stderr)
+    return 0
+
+
+def cmd_source_state(args: argparse.Namespace) -> int:
+    from roots.governance import changes
+
+    ws = workspace_of(args)
+    kill = args.subcommand == "kill"
+    card = changes.source_state(ws, args.name, kill, args.reason, args.by)
+    print(f"source {card.name} is now {'killed (never run, never cleared)' if kill else 'active'}; "
+          f"recorded in {ws.audit_path.name}")
     return 0
 
 
@@ -93,21 +115,30 @@ def cmd_permission_list(args: argparse.Namespace) -> int:
     if args.name:
         catalogue.load_card(ws, args.name)
     recs = permissions.list_records(ws, args.name)
+    table_ = audit.vouched(ws)
     rows = []
+    unvouched = 0
     for r in recs:
-        if r.kind == "grant":
+        if r.kind == "grant" and not audit.is_vouched(ws, r.path, table_):
+            unvouched += 1
+            rows.append((r.id, r.data["source"], "grant NOT IN AUDIT TRAIL (not counted)", ",".join(r.scopes),
+                         r.data.get("granted_by", {}).get("name", ""), r.data.get("expires") or "-"))
+        elif r.kind == "grant":
             rows.append((r.id, r.data["source"], "grant", ",".join(r.scopes),
                          r.data.get("granted_by", {}).get("name", ""), r.data.get("expires") or "-"))
         else:
             rows.append((r.id, r.data["source"], f"revokes {r.data.get('revokes')}", "-",
                          r.data.get("reason", ""), "-"))
     table(("record", "source", "kind", "scope", "granted by / reason", "expires"), rows)
+    if unvouched:
+        print(f"\n{unvouched} grant(s) not recorded in the audit trail (placed or edited outside roots); "
+              "clearance ignores them. See `roots governance verify`.", file=sys.stderr)
     return 0
 
 
 def cmd_permission_revoke(args: argparse.Namespace) -> int:
     ws = workspace_of(args)
-    rec = permissions.revoke(ws, args.record_id, args.reason)
+    rec = permissions.revoke(ws, args.record_id, args.reason, args.by)
     print(f"revoked {args.record_id} with record {rec.id}")
     return 0
 
@@ -116,6 +147,11 @@ def cmd_clearance(args: argparse.Namespace) -> int:
     ws = workspace_of(args)
     cards = [catalogue.load_card(ws, args.name)] if args.name else catalogue.load_all(ws)
     decisions = clearance.clearance(ws, cards)
+    check = audit.verify(ws)
+    if not check.ok:
+        print(f"warning: `roots governance verify` finds {len(check.problems)} problem(s); records it does "
+              "not vouch for are not counted, and merge and publish refuse to run until it passes.",
+              file=sys.stderr)
     if args.json:
         print(json.dumps([d.as_dict() for d in decisions], indent=2))
         return 0
@@ -126,13 +162,35 @@ def cmd_clearance(args: argparse.Namespace) -> int:
 
 def cmd_governance_verify(args: argparse.Namespace) -> int:
     ws = workspace_of(args)
-    result = audit.verify(ws)
+    result = audit.verify(ws, [audit.parse_head(h) for h in args.head or []])
     if not result.ok:
         print(f"audit trail {ws.audit_path}: {len(result.problems)} problem(s):", file=sys.stderr)
         for p in result.problems:
             print(f"  {p}", file=sys.stderr)
         return 1
-    print(f"audit trail intact: {result.entries} entries, every recorded file unchanged")
+    heads = (f"the {result.heads} head(s) recorded in manifests found in it" if result.heads else
+             "no manifest records a head yet (`roots governance head` prints one to publish)")
+    print(f"audit trail intact: {result.entries} entries, every governed file recorded and unchanged, "
+          f"{heads}")
+    return 0
+
+
+def cmd_governance_head(args: argparse.Namespace) -> int:
+    h = audit.head(workspace_of(args))
+    if args.json:
+        print(json.dumps(h))
+    else:
+        print(f"{h['entries']}:{h['hash']}")
+    return 0
+
+
+def cmd_governance_accept(args: argparse.Namespace) -> int:
+    from roots.cli.steward_cmds import check_config_file
+    from roots.governance import changes
+
+    ws = workspace_of(args)
+    entry = changes.accept(ws, args.file, args.reason, args.by, check_config_file)
+    print(f"accepted {entry['target']} as it is now (audit entry {entry['seq']}, by {entry['actor']})")
     return 0
 
 
@@ -175,6 +233,9 @@ def cmd_takedown_list(args: argparse.Namespace) -> int:
     return 0
 
 
+WHO = "who makes the change (default: $ROOTS_ACTOR, else the login name)"
+
+
 def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     common = common_options()
     p = add(sub, "init", cmd_init, "create an empty workspace (sources/, governance/, default configuration)")
@@ -201,10 +262,19 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--category")
     p.add_argument("--license-text")
     p.add_argument("--kind", help="text (default) or code")
+    p.add_argument("--by", help=WHO)
     add(ssub, "list", cmd_source_list, "list registered sources")
     p = add(ssub, "show", cmd_source_show, "print one source card")
     p.add_argument("name")
     add(ssub, "validate", cmd_source_validate, "validate every card; exit 2 listing every problem")
+    p = add(ssub, "kill", cmd_source_state, "kill a source: never run, never cleared (audited)")
+    p.add_argument("name")
+    p.add_argument("--reason", required=True, help="why (recorded in the card and the audit trail)")
+    p.add_argument("--by", help=WHO)
+    p = add(ssub, "revive", cmd_source_state, "make a killed source active again (audited)")
+    p.add_argument("name")
+    p.add_argument("--reason", required=True, help="why (recorded in the audit trail)")
+    p.add_argument("--by", help=WHO)
 
     perm = sub.add_parser("permission", parents=[common], help="file, list and revoke permission records")
     psub = perm.add_subparsers(dest="subcommand", metavar="ACTION", required=True)
@@ -227,6 +297,7 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p = add(psub, "revoke", cmd_permission_revoke, "revoke a permission (appends a revocation record)")
     p.add_argument("record_id")
     p.add_argument("--reason", required=True)
+    p.add_argument("--by", help=WHO)
 
     p = add(sub, "clearance", cmd_clearance, "is each source cleared for training and release, and why")
     p.add_argument("name", nargs="?")
@@ -234,7 +305,17 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
 
     gov = sub.add_parser("governance", parents=[common], help="governance checks")
     gsub = gov.add_subparsers(dest="subcommand", metavar="ACTION", required=True)
-    add(gsub, "verify", cmd_governance_verify, "check that the audit trail and recorded files are intact")
+    p = add(gsub, "verify", cmd_governance_verify,
+            "check the audit trail, every governed file, and the heads recorded in manifests")
+    p.add_argument("--head", action="append", metavar="N:HASH",
+                   help="also require this head (as `roots governance head` printed it earlier)")
+    p = add(gsub, "head", cmd_governance_head, "print the audit trail's head (entries:hash) to publish")
+    p.add_argument("--json", action="store_true")
+    p = add(gsub, "accept", cmd_governance_accept,
+            "record a hand edit (or deletion) of a governed file as legitimate (audited)")
+    p.add_argument("file", help="the file, e.g. sources/press_fr.yaml or governance/policy.yaml")
+    p.add_argument("--reason", required=True, help="why the edit is legitimate")
+    p.add_argument("--by", help=WHO)
     td = sub.add_parser("takedown", help="takedown requests, applied by every merge and publication")
     tsub = td.add_subparsers(dest="subcommand", metavar="ACTION", required=True)
     p = add(tsub, "add", cmd_takedown_add, "file a takedown (by document id, URL prefix or text hash)")

@@ -18,7 +18,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     ws = workspace.resolve(getattr(args, "workspace", None))
     print("merging cleared sources ...", flush=True)
     result = merge(ws, out=Path(args.out) if args.out else None, vocab_size=args.vocab_size,
-                   beam_args=list(getattr(args, "beam_args", [])))
+                   beam_args=list(getattr(args, "beam_args", [])), force=args.force)
     m = result.manifest
     print(f"  -> {result.out_dir}" + (f" (release {m['name']}; `latest` points at it)"
                                       if result.out_dir.name == m["name"] else ""))
@@ -36,7 +36,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from roots.jobs.publish import publish_source
 
     ws = workspace.resolve(getattr(args, "workspace", None))
-    out = publish_source(ws, args.name, Path(args.out))
+    out = publish_source(ws, args.name, Path(args.out), force=args.force)
     print(f"published {args.name} -> {out} (load it with datasets.load_dataset({str(out)!r}))")
     return 0
 
@@ -68,16 +68,22 @@ def cmd_release_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+FORCE = ("run although `roots governance verify` fails; the reason and the findings are recorded in the "
+         "audit trail")
+
+
 def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p = add(sub, "merge", cmd_merge,
             "merge cleared sources into a release (tokenizer, Megatron shards, manifest)")
     p.add_argument("--out", help="write one release to DIR, replacing it (default: a new release/<id>/ "
                                  "in the workspace, with release/latest pointing at it)")
     p.add_argument("--vocab-size", type=int, help="tokenizer vocabulary (default 250,680 as BLOOM)")
+    p.add_argument("--force", metavar="REASON", help=FORCE)
     p = add(sub, "publish", cmd_publish,
             "export a source's kept documents as a datasets folder (needs release clearance)")
     p.add_argument("name")
     p.add_argument("--out", required=True)
+    p.add_argument("--force", metavar="REASON", help=FORCE)
     rel = sub.add_parser("release", parents=[common_options()],
                          help="list or remove the versioned releases under release/",
                          description="Each merge adds release/<id>/; `latest` points at the newest.")

@@ -18,7 +18,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from roots.core import workspace
     from roots.core.errors import UserError
     from roots.governance import catalogue
-    from roots.jobs.run import RunResult, default_threshold_warnings, execute, plan, print_summary, up_to_date
 
     ws = workspace.resolve(getattr(args, "workspace", None))
     if args.all == bool(args.name):
@@ -29,6 +28,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UserError(f"no active sources in {ws.sources_dir}; register one with `roots source add`.")
     else:
         names = [args.name]
+        catalogue.load_card(ws, args.name)
+    ws.settings()  # a bad card or roots.yaml (a YAML bomb...) is refused before the heavy imports below
+    from roots.jobs.run import RunResult, default_threshold_warnings, execute, plan, print_summary, up_to_date
+
     if args.out and len(names) > 1:
         raise UserError("--out names one run directory; use it with a single source, not --all.")
     results = []

@@ -21,7 +21,8 @@ def cmd_thresholds_calibrate(args: argparse.Namespace) -> int:
     from roots.jobs.thresholds import calibrate_workspace
 
     ws = workspace.resolve(getattr(args, "workspace", None))
-    cal, record = calibrate_workspace(ws, args.lang, Path(args.corpus), args.keep, write=not args.dry_run)
+    cal, record = calibrate_workspace(ws, args.lang, Path(args.corpus), args.keep, write=not args.dry_run,
+                                      by=args.by)
     print(f"{args.lang}: {cal.lines} reference lines (sha256 {record['corpus_sha256'][:12]}), keep "
           f"{cal.keep:g}: each bound may reject {cal.tail:.3%} of them")
     rows = [(b.field, b.side, _fmt(b.base), _fmt(b.value), f"p{record['percentile'][b.field]:g}", b.rejected)
@@ -33,7 +34,8 @@ def cmd_thresholds_calibrate(args: argparse.Namespace) -> int:
     if args.dry_run:
         print("dry run: roots.yaml not changed")
     else:
-        print(f"written to {ws.config_path} (thresholds.{args.lang}, provenance in calibration.{args.lang})")
+        print(f"written to {ws.config_path} (thresholds.{args.lang}, provenance in calibration.{args.lang}); "
+              "recorded in the audit trail")
     return 0
 
 
@@ -47,3 +49,5 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--keep", type=float, default=0.98,
                    help="share of reference lines the thresholds must keep (default 0.98)")
     p.add_argument("--dry-run", action="store_true", help="print the thresholds; do not change roots.yaml")
+    p.add_argument("--by", help="who calibrates, for the audit trail (default: $ROOTS_ACTOR, else the login "
+                                "name)")

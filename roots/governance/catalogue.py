@@ -8,6 +8,8 @@ file, the field and what to do, instead of stopping at the first.
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -21,6 +23,62 @@ from roots.core.workspace import Workspace
 from roots.core.yamlio import load_yaml
 
 FORMATS = ("jsonl", "parquet", "text", "csv", "hf")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+"""A source name, matched whole (`fullmatch`): the schema's pattern ends in `$`, which Python's `re`
+lets match before a trailing newline, so `open\\n` used to pass it."""
+
+# Characters that render like an ASCII letter or digit (Unicode's confusables table, the Cyrillic,
+# Greek and Armenian letters that matter for Latin names, plus digit/letter twins): two names with the
+# same skeleton look the same in a listing.
+_CONFUSABLE = str.maketrans({
+    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
+    "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d", "һ": "h", "ԛ": "q",
+    "ԝ": "w", "ո": "n", "ս": "u", "օ": "o", "α": "a", "β": "b", "ε": "e", "ι": "i", "κ": "k", "ν": "v",
+    "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "γ": "y", "ı": "i", "ɑ": "a", "ɡ": "g",
+    "0": "o", "1": "l", "|": "l", "_": "-",
+})
+
+
+def skeleton(name: str) -> str:
+    """What a name looks like: compatibility-folded, case-folded, accents dropped, look-alike letters
+    mapped to their ASCII twin (`рrop` with a Cyrillic р and `prop` share one skeleton)."""
+    folded = unicodedata.normalize("NFKD", name).casefold()
+    plain = "".join(c for c in folded if not unicodedata.combining(c))
+    return plain.translate(_CONFUSABLE).replace("rn", "m")
+
+
+def name_problems(name: str) -> list[str]:
+    """What is wrong with a source name as a name (not as a card): control characters, surrounding
+    whitespace, a trailing dot, characters outside the pattern. Empty: usable."""
+    problems = []
+    if any(unicodedata.category(c).startswith(("C", "Z")) and c != " " for c in name):
+        problems.append("contains control or invisible characters (a line break, tab, zero-width space...)")
+    if name != name.strip():
+        problems.append("has leading or trailing whitespace")
+    if name.endswith("."):
+        problems.append("ends with a dot")
+    if ".." in name:
+        problems.append("contains '..'")
+    if not problems and not NAME_RE.fullmatch(name):
+        problems.append("uses characters other than ASCII letters, digits, '_', '.' and '-' (or does not "
+                        "start with a letter or digit)")
+    return problems
+
+
+def check_name(name: str, what: str = "source name") -> str:
+    """`name` if it is usable as a source name, else a UserError saying why: names become file and
+    folder names (`sources/NAME.yaml`, `governance/permissions/NAME/`), so they must stay inside them."""
+    problems = name_problems(name) if isinstance(name, str) else ["is not a string"]
+    if problems:
+        raise UserError(f"{what} {name!r} {'; '.join(problems)}. Use ASCII letters, digits, '_', '.' and "
+                        "'-', starting with a letter or digit and not ending with a dot.")
+    return name
+
+
+def lookalikes(name: str, others: list[str]) -> list[str]:
+    """The names of `others` that look like `name` without being it (same skeleton)."""
+    mine = skeleton(name)
+    return [o for o in others if o != name and skeleton(o) == mine]
 
 
 @lru_cache(maxsize=1)
@@ -146,6 +204,10 @@ def check_card(path: Path, data: Any, ws: Workspace, check_filename: bool = True
                         key=lambda e: (list(map(str, e.absolute_path)), e.message))
     ]
     name = data.get("name")
+    if isinstance(name, str):
+        problems += [Problem(path, "name", f"name {name!r} {p}",
+                             "use ASCII letters, digits, '_', '.' and '-', not ending with a dot")
+                     for p in name_problems(name) if "characters other than" not in p]
     if check_filename and isinstance(name, str) and name != path.stem:
         problems.append(Problem(path, "name", f"card name {name!r} differs from its file name {path.stem!r}",
                                 f"rename the file to {name}.yaml or set `name: {path.stem}`"))
@@ -176,21 +238,29 @@ def validate_all(ws: Workspace) -> tuple[list[Card], list[Problem]]:
     cards: list[Card] = []
     problems: list[Problem] = []
     seen: dict[str, Path] = {}
+    shapes: dict[str, tuple[str, Path]] = {}
     for path in card_files(ws):
         try:
             data = load_yaml(path)
         except UserError as exc:
-            problems.append(Problem(path, "", str(exc).split(": ", 1)[-1].rstrip("."), "fix the YAML syntax"))
+            problems.append(Problem(path, "", str(exc).split(": ", 1)[-1].rstrip("."), "fix the YAML"))
             continue
         found = check_card(path, data, ws)
         name = data.get("name") if isinstance(data, dict) else None
         if isinstance(name, str):
             key = name.lower()
+            shape = skeleton(name)
             if key in seen:
                 found.append(Problem(path, "name", f"duplicate source name {name!r} (also in {seen[key]})",
                                      "give each source a unique name"))
+            elif shape in shapes:
+                other, where = shapes[shape]
+                found.append(Problem(path, "name", f"source name {name!r} looks like {other!r} ({where}) "
+                                     f"but is spelt with other characters ({name!a})",
+                                     "rename it; look-alike names let one source pass for another"))
             else:
                 seen[key] = path
+                shapes[shape] = (name, path)
         problems.extend(found)
         if not found:
             cards.append(Card(path, data))
@@ -199,6 +269,8 @@ def validate_all(ws: Workspace) -> tuple[list[Card], list[Problem]]:
 
 def load_card(ws: Workspace, name: str) -> Card:
     """Load and validate one card; unknown names and invalid cards are user errors."""
+    if name_problems(name):
+        check_name(name)
     path = card_path(ws, name)
     if not path.exists() or "/" in name or ".." in name:
         known = ", ".join(p.stem for p in card_files(ws)) or "none registered"

@@ -37,9 +37,14 @@ def load_policy(ws: Workspace) -> dict[str, Any]:
     policy = load_yaml(ws.policy_path) or {}
     clears = policy.get("clears", {}) if isinstance(policy, dict) else None
     if not isinstance(clears, dict) or not all(
-            isinstance(v, list) and set(v) <= set(SCOPES) for v in clears.values()):
+            isinstance(k, str) and isinstance(v, list) and all(isinstance(s, str) for s in v)
+            and set(v) <= set(SCOPES) for k, v in clears.items()):
         raise UserError(f"{ws.policy_path}: field `clears` must map licence ids to lists of scopes "
                         f"({', '.join(SCOPES)}).")
+    always = policy.get("always_require_permission")
+    if always is not None and (not isinstance(always, list) or not all(isinstance(x, str) for x in always)):
+        raise UserError(f"{ws.policy_path}: field `always_require_permission` must be a list of licence ids, "
+                        f"got {always!r}.")
     return policy
 
 
@@ -79,7 +84,9 @@ def clearance(ws: Workspace, cards: list[Card], today: dt.date | None = None) ->
     policy = load_policy(ws)
     out = []
     for card in cards:
-        records = list_records(ws, card.name)
+        # only records the audit chain vouches for count (issue 17): a hand-placed or hand-edited record,
+        # or one whose audit entry failed, clears nothing
+        records = list_records(ws, card.name, vouched_only=True)
         for scope in SCOPES:
             out.append(decide(card, scope, policy, records, today))
     return out

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from roots.core.errors import UserError
+from roots.core.errors import JobError, UserError
 from roots.core.workspace import Workspace
 from roots.core.yamlio import load_yaml, write_yaml
 from roots.governance import audit
@@ -74,8 +74,17 @@ def add(ws: Workspace, source: str, *, doc_id: str | None, url_prefix: str | Non
     """File a takedown: one record in `governance/takedowns/` and its audit entry."""
     data = build(ws, source, doc_id=doc_id, url_prefix=url_prefix, text_sha=text_sha, reason=reason)
     path = ws.takedowns_dir / f"{data['id']}.yaml"
-    write_yaml(path, data)
-    audit.append(ws, "takedown.add", source, {"takedown": data["id"], "match": data["match"]}, files=[path])
+    with audit.locked(ws):  # the record and its entry appear together; a failed entry removes the record
+        try:
+            write_yaml(path, data)
+        except OSError as exc:
+            raise audit.write_failed(path, exc, "Nothing was recorded.") from None
+        try:
+            audit.append(ws, "takedown.add", source, {"takedown": data["id"], "match": data["match"]},
+                         files=[path])
+        except JobError:
+            path.unlink(missing_ok=True)
+            raise
     return from_record(data)
 
 
@@ -105,6 +114,31 @@ def from_record(data: dict[str, Any]) -> Takedown:
                     match.get("text_hash"), str(data.get("reason", "")))
 
 
+def check_record(path: Any, data: dict[str, Any]) -> None:
+    """A takedown read from disk, checked field by field: a wrong type is a UserError naming the file and
+    the field (a hand-edited record must not end in a traceback, nor silently match nothing)."""
+    from roots.governance.catalogue import name_problems
+
+    def bad(field_: str, expected: str, value: Any) -> UserError:
+        return UserError(f"{path}: field `{field_}` must be {expected}, got {value!r}. Takedowns are filed "
+                         "with `roots takedown add`; restore this one from version control.")
+
+    for key in ("id", "source"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise bad(key, "a non-empty string", data.get(key))
+    if name_problems(data["source"]):
+        raise bad("source", "a source name", data["source"])
+    match = data["match"]
+    given = {k: v for k, v in match.items() if v is not None}
+    if len(given) != 1 or not set(given) <= {"id", "url_prefix", "text_hash"}:
+        raise bad("match", "a mapping with exactly one of `id`, `url_prefix`, `text_hash`", match)
+    for key, value in given.items():
+        if not isinstance(value, str) or not value:
+            raise bad(f"match.{key}", "a non-empty string", value)
+    if not isinstance(data.get("reason", ""), str):
+        raise bad("reason", "a string", data.get("reason"))
+
+
 def load_all(ws: Workspace) -> list[Takedown]:
     out = []
     for path in sorted(ws.takedowns_dir.glob("*.yaml")):
@@ -112,5 +146,6 @@ def load_all(ws: Workspace) -> list[Takedown]:
         if not isinstance(data, dict) or "source" not in data or not isinstance(data.get("match"), dict):
             raise UserError(f"{path}: not a takedown record (needs `source` and `match`); file takedowns "
                             "with `roots takedown add`.")
+        check_record(path, data)
         out.append(from_record(data))
     return out

@@ -51,7 +51,7 @@ from roots.core.util import library_versions, sha256_file
 from roots.core.workspace import Workspace
 from roots.core.yamlio import write_json
 from roots.dedup import minhash
-from roots.governance import catalogue, clearance, takedowns
+from roots.governance import audit, catalogue, changes, clearance, takedowns
 from roots.release import megatron, parts, versions
 from roots.release import tokenizer as toklib
 
@@ -361,22 +361,25 @@ class MergeResult:
 
 
 def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
-          beam_args: list[str] | None = None) -> MergeResult:
+          beam_args: list[str] | None = None, force: str | None = None) -> MergeResult:
     """Merge under two locks: the merge lock (exclusive, so a second merge is refused, not raced) and the
-    runs lock (shared, so no run is swapped while the merge reads it; a run that finishes meanwhile waits)."""
+    runs lock (shared, so no run is swapped while the merge reads it; a run that finishes meanwhile waits).
+
+    `force`: the reason to merge although `governance verify` fails (recorded in the audit trail)."""
     with (publishing.flock(ws.root / publishing.MERGE_LOCK, exclusive=True, wait_s=0,
                            what="another merge is in progress in this workspace; two merges at once are "
                                 "refused"),
           publishing.flock(ws.root / publishing.RUNS_LOCK, exclusive=False, wait_s=None,
                            waiting="  waiting for a run to finish putting its output in place ...")):
-        return _merge(ws, out, vocab_size, beam_args)
+        return _merge(ws, out, vocab_size, beam_args, force)
 
 
 def _merge(ws: Workspace, out: Path | None, vocab_size: int | None,
-           beam_args: list[str] | None) -> MergeResult:
+           beam_args: list[str] | None, force: str | None) -> MergeResult:
     from pipelines import merge_pipeline
     from roots.io.outputs import bounded_arrow_memory
 
+    changes.require_intact(ws, "merge", force)
     bounded_arrow_memory()
     cfg = settings(ws)
     if vocab_size is not None:
@@ -846,4 +849,5 @@ def build_manifest(ws: Workspace, plan: Plan, cfg: dict[str, Any], takedown_list
         "lineage": ("lineage/<shard>.parquet: document_index -> source, id, url, tokens, clearance, "
                     "permission_record"),
         "host": os.uname().nodename,
+        "audit_head": audit.head(ws),  # `governance verify` checks the trail still contains it
     }

@@ -25,7 +25,7 @@ from roots.core import publishing
 from roots.core.errors import UserError
 from roots.core.workspace import Workspace
 from roots.core.yamlio import atomic_write_text
-from roots.governance import catalogue, clearance, permissions, takedowns
+from roots.governance import catalogue, changes, clearance, permissions, takedowns
 from roots.jobs.run import finished_manifest
 from roots.report import datacard
 
@@ -127,7 +127,9 @@ def _takedown_record(takedown_list: list[takedowns.Takedown], source: str,
     return {"source": source, "documents_removed": sum(removed.values()), "takedowns": applied}
 
 
-def publish_source(ws: Workspace, name: str, out: Path) -> Path:
+def publish_source(ws: Workspace, name: str, out: Path, force: str | None = None) -> Path:
+    """`force`: the reason to publish although `governance verify` fails (recorded in the audit trail)."""
+    changes.require_intact(ws, "publish", force)
     card = catalogue.load_card(ws, name)
     decision = next(d for d in clearance.clearance(ws, [card]) if d.scope == "release")
     if not decision.cleared:

@@ -27,6 +27,7 @@ from roots.core.errors import UserError
 from roots.core.schema import REDECIDED_REASONS
 from roots.core.workspace import Workspace
 from roots.core.yamlio import write_json
+from roots.governance import audit
 from roots.io import outputs
 from roots.jobs.run import RunResult, compute_stats, finished_manifest, plan, publish_run
 from roots.stages.process import DocumentProcessor
@@ -93,7 +94,7 @@ def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunR
                     "rethreshold_of": {"finished": old.get("finished"),
                                        "config_hash": old.get("config_hash")},
                     "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                    "documents": stats["documents"]}
+                    "documents": stats["documents"], "audit_head": audit.head(ws)}
         write_json(tmp / "stats.json", stats)
         write_json(tmp / "manifest.json", manifest)
         from roots.report import datacard

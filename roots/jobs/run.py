@@ -30,7 +30,7 @@ from roots.core.util import library_versions, sha256_file
 from roots.core.workspace import Workspace
 from roots.core.yamlio import write_json
 from roots.dedup.minhash import DedupConfig
-from roots.governance import catalogue
+from roots.governance import audit, catalogue
 from roots.governance.catalogue import Card
 from roots.io import outputs, readers
 from roots.stages import quality
@@ -550,6 +550,7 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
         "dedup": asdict(p.dedup) if p.dedup else None,
         "beam_args": beam_args or [],
         "started": started.isoformat(timespec="seconds"),
+        "audit_head": audit.head(ws),  # `governance verify` checks the trail still contains it
     }
     try:
         counters = source_pipeline.run_pipeline(p.pattern, p.spec, cfg, str(tmp), p.shards, p.batch_size,

@@ -18,7 +18,8 @@ from roots.core.config import WorkspaceConfig
 from roots.core.errors import UserError
 from roots.core.util import sha256_file
 from roots.core.workspace import Workspace
-from roots.core.yamlio import atomic_write_text, dump_yaml, load_yaml
+from roots.core.yamlio import dump_yaml, load_yaml
+from roots.governance import audit, changes
 from roots.jobs.train_lm import _validate_lang
 from roots.stages import quality
 from roots.stages.calibrate import Calibration, calibrate
@@ -59,8 +60,12 @@ def provenance(cal: Calibration, corpus: Path) -> dict[str, Any]:
 
 
 def calibrate_workspace(ws: Workspace, lang: str, corpus: Path, keep: float = 0.98,
-                        write: bool = True) -> tuple[Calibration, dict[str, Any]]:
+                        write: bool = True, by: str | None = None) -> tuple[Calibration, dict[str, Any]]:
     """Calibrate `lang` from `corpus` and (unless `write` is False) record it in the workspace's roots.yaml.
+
+    roots.yaml is a governed file: the new content is written and its audit entry (`config.calibrate`,
+    naming the corpus hash and the share kept) appended as one change, so `governance verify` keeps
+    passing and the calibration is on the record like `roots config set`.
 
     Measurement settings (n-gram lengths, word removals) and the bounds that are not calibrated come from
     `lang`'s thresholds as the workspace resolves them now.
@@ -71,14 +76,24 @@ def calibrate_workspace(ws: Workspace, lang: str, corpus: Path, keep: float = 0.
     cal = calibrate(read_lines(corpus), lang, keep, base)
     record = provenance(cal, corpus)
     if write:
-        raw = load_yaml(ws.config_path) if ws.config_path.exists() else {}
-        raw = dict(raw or {})
-        thresholds = dict(raw.get("thresholds") or {})
-        thresholds[lang] = {**(thresholds.get(lang) or {}), **cal.thresholds}
-        calibration = dict(raw.get("calibration") or {})
-        calibration[lang] = record
-        raw["thresholds"], raw["calibration"] = thresholds, calibration
-        WorkspaceConfig.from_mapping(raw, str(ws.config_path))  # the file a run will read must load
-        quality.resolve_params(lang, thresholds)
-        atomic_write_text(ws.config_path, dump_yaml(raw))
+        with audit.locked(ws):  # read, check, write and record as one step against concurrent changes
+            _write(ws, lang, cal, record, corpus, by)
     return cal, record
+
+
+def _write(ws: Workspace, lang: str, cal: Calibration, record: dict[str, Any], corpus: Path,
+           by: str | None) -> None:
+    changes.require_unchanged(ws, ws.config_path)
+    raw = load_yaml(ws.config_path) if ws.config_path.exists() else {}
+    raw = dict(raw or {})
+    thresholds = dict(raw.get("thresholds") or {})
+    thresholds[lang] = {**(thresholds.get(lang) or {}), **cal.thresholds}
+    calibration = dict(raw.get("calibration") or {})
+    calibration[lang] = record
+    raw["thresholds"], raw["calibration"] = thresholds, calibration
+    WorkspaceConfig.from_mapping(raw, str(ws.config_path))  # the file a run will read must load
+    quality.resolve_params(lang, thresholds)
+    reason = f"thresholds calibrated from {corpus.name} (sha256 {record['corpus_sha256'][:12]})"
+    changes.write_governed(ws, ws.config_path, dump_yaml(raw), "config.calibrate", f"thresholds.{lang}",
+                           {"lang": lang, "corpus_sha256": record["corpus_sha256"], "keep": cal.keep,
+                            "reason": reason}, by)

