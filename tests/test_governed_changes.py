@@ -138,7 +138,7 @@ def test_hand_edit_makes_merge_and_publish_refuse_until_accepted(run_cli, ws, tm
     assert rc == 0, err
     rc, _, err = run_cli("--workspace", w, "merge", "--vocab-size", "600")
     assert rc == 0, err
-    manifest = json.loads((ws.root / "release" / "manifest.json").read_text())
+    manifest = json.loads((ws.root / "release" / "latest" / "manifest.json").read_text())
     assert manifest["audit_head"]["entries"] == len(entries(ws))
     verify_ok(run_cli, ws)
 
