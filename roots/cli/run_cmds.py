@@ -14,12 +14,13 @@ from roots.cli.output import table
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from roots.core import workspace
+    from roots.core import progress, workspace
     from roots.core.errors import UserError
     from roots.governance import catalogue
     from roots.jobs.run import RunResult, execute, plan, print_summary, up_to_date
 
     ws = workspace.resolve(getattr(args, "workspace", None))
+    progress.configure(args.quiet)
     if args.all == bool(args.name):
         raise UserError("give one source NAME or --all (not both).")
     if args.all:
@@ -111,6 +112,8 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--all", action="store_true", help="run every active source")
     p.add_argument("--out", help="output directory (default: runs/NAME in the workspace)")
     p.add_argument("--force", action="store_true", help="with --all: rerun sources that are up to date")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress line (the summary table is still printed)")
     p.add_argument("--rethreshold", action="store_true",
                    help="re-apply the current thresholds to the stored statistics of the last run "
                         "(no models)")

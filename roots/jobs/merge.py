@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from roots import __version__
-from roots.core import schema
+from roots.core import progress, schema
 from roots.core.errors import UserError
 from roots.core.util import library_versions, sha256_file
 from roots.core.workspace import Workspace
@@ -332,17 +332,20 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
     tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
     (tmp / "shards").mkdir(parents=True)
     started = dt.datetime.now(dt.UTC)
+    shown = progress.Progress("merge")
+    shown.start()
     try:
         takedown_list = takedowns.load_all(ws)
+        shown.phase("cross-source dedup")
         dups = cross_source_duplicates(plan, cfg)
         takedown_hits: Counter[str] = Counter()
         drops, drop_counts = decide_drops(plan, takedown_list, cfg, dups, takedown_hits)
         t_tok, c_tok = time.perf_counter(), time.process_time()
         if supplied is not None:
-            print(f"  using the tokenizer {cfg['tokenizer_file']} (not training one) ...", flush=True)
+            shown.phase(f"using the tokenizer {cfg['tokenizer_file']} (not training one)")
             tok = supplied
         else:
-            print(f"  training the tokenizer (vocabulary {cfg['vocab_size']}) ...", flush=True)
+            shown.phase(f"training the tokenizer (vocabulary {cfg['vocab_size']})")
             tok = toklib.train_tokenizer(tokenizer_sample(plan, drops, cfg),
                                          vocab_size=int(cfg["vocab_size"]),
                                          min_frequency=int(cfg["tokenizer_min_frequency"]))
@@ -354,10 +357,14 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
                   "record": inc.record}
                  for i, (inc, path) in enumerate((inc, p) for inc in plan.included for p in inc.files)]
         parts_dir = tmp / "_parts"
-        print(f"  tokenizing {len(tasks)} kept files into Megatron shards ...", flush=True)
+        shown.poll = lambda: progress.Snapshot(  # the files tokenised so far (parts.tokenize_file marks each)
+            "tokenizing kept files", units=len(list((parts_dir / "_done").glob("*.json"))),
+            units_total=len(tasks))
         t_sh, c_sh = time.perf_counter(), time.process_time()
         merge_pipeline.run(tasks, drops, str(tmp / "tokenizer.json"), str(parts_dir),
                            float(cfg["valid_fraction"]), int(cfg["seed"]), beam_args or [])
+        shown.poll = None
+        shown.phase("assembling shards")
         c_asm = time.process_time()
         release_freed_memory()
         tokens, docs = assemble(parts_dir, tmp, len(tasks))
@@ -373,6 +380,7 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
         write_json(tmp / "per_split_data_args.json", blend_data["per_split_data_args"])
         from roots.report import datacard, page
 
+        shown.phase("writing the card, manifest and report")
         view = card_view(plan, tokens, docs, takedown_list)
         datacard.write_release_card(tmp, view)
         manifest = build_manifest(ws, plan, cfg, takedown_list, drop_counts, tokens, docs, tmp, tok,
@@ -385,8 +393,10 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
         manifest["files_sha256"]["report.html"] = sha256_file(tmp / "report.html")
         write_json(tmp / "manifest.json", manifest)
     except BaseException:
+        shown.close("failed")
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    shown.close("done")
     from roots.jobs.run import publish
 
     publish(tmp, final)

@@ -16,11 +16,13 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from roots import __version__
+from roots.core import progress
 from roots.core.config import WorkspaceConfig
 from roots.core.errors import JobError, UserError
 from roots.core.schema import STAGE_ORDER, stage_of
@@ -45,10 +47,12 @@ class RunResult:
 def reader_spec(card: Card, ws: Workspace | None = None) -> readers.ReaderSpec:
     data = card.data["data"]
     if not card.is_code:
+        location = card.data_location(ws) if ws is not None else str(data["path"])
         return readers.ReaderSpec(
             source=card.name, fmt=card.fmt, text_field=card.field_name("text") or "text",
             id_field=card.field_name("id"), url_field=card.field_name("url"),
-            text_unit=data.get("text_unit", "line"), csv_delimiter=data.get("csv_delimiter", ","))
+            text_unit=data.get("text_unit", "line"), csv_delimiter=data.get("csv_delimiter", ","),
+            code_root=readers.input_root(card.fmt, location))
     # Code: a `text` source is a tree of files (one document each); other formats hold `content` + `path`.
     from roots.stages import code
 
@@ -397,17 +401,21 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
         "beam_args": beam_args or [],
         "started": started.isoformat(timespec="seconds"),
     }
+    shown = progress.Progress(f"run {name}")
     try:
-        counters = source_pipeline.run_pipeline(p.pattern, p.spec, cfg, str(tmp), p.shards, p.batch_size,
-                                                beam_args or [], p.dedup)
-        outputs.consolidate(tmp, p.shards)
-        counted = outputs.read_input_counts(tmp)
-        if counted is None or counted[0] != len(p.files):
-            raise JobError(f"the pipeline read {0 if counted is None else counted[0]} of {len(p.files)} "
-                           f"input files of {name}; outputs not published")
-        counters = {**counters, "input_records": counted[1], "bytes_in": counted[2]}
-        outputs.ensure_dirs(tmp)
-        stats = compute_stats(tmp, counters, cfg, unknown, time.perf_counter() - t0)
+        with shown.watch(run_snapshot(tmp, p)):
+            counters = source_pipeline.run_pipeline(p.pattern, p.spec, cfg, str(tmp), p.shards, p.batch_size,
+                                                    beam_args or [], p.dedup, files=p.files)
+            shown.phase("writing shards")
+            outputs.consolidate(tmp, p.shards)
+            shown.phase("accounting")
+            counted = outputs.read_input_counts(tmp)
+            if counted is None or counted[0] != len(p.files):
+                raise JobError(f"the pipeline read {0 if counted is None else counted[0]} of {len(p.files)} "
+                               f"input files of {name}; outputs not published")
+            counters = {**counters, "input_records": counted[1], "bytes_in": counted[2]}
+            outputs.ensure_dirs(tmp)
+            stats = compute_stats(tmp, counters, cfg, unknown, time.perf_counter() - t0)
         docs = stats["documents"]
         if docs["input"] != docs["kept"] + docs["rejected"] + docs["quarantined"]:
             raise JobError(f"accounting check failed for {name}: input {docs['input']} != "
@@ -420,14 +428,48 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
         from roots.report import datacard
 
         datacard.write_data_card(tmp, card.data)
+        shutil.rmtree(tmp / progress.REPORTS, ignore_errors=True)
         (tmp / ".pid").unlink()
     except BaseException as exc:
+        shown.close("failed")
         shutil.rmtree(tmp, ignore_errors=True)
         record_failure(final, started, exc)
         raise
     publish(tmp, final)
+    shown.close(f"done: {docs['input']:,} documents, kept {docs['kept']:,}, rejected {docs['rejected']:,}, "
+                f"quarantined {docs['quarantined']:,}")
     failure_path(final).unlink(missing_ok=True)
     return RunResult(name, final, stats)
+
+
+def run_snapshot(tmp: Path, p: RunPlan) -> Callable[[], progress.Snapshot]:
+    """Where a source run stands, from the reports its workers leave under `tmp` (any runner whose workers
+    share the run directory reports the same way): files read, documents, raw bytes and, with dedup, how
+    many units each dedup pass has finished."""
+    from pipelines.batching import pack_files
+
+    units = len(pack_files(p.files))
+    total = sum(size for _, size in p.files)
+
+    def snapshot() -> progress.Snapshot:
+        reads = progress.read_reports(tmp, "read")
+        docs = sum(int(r.get("records", 0)) for r in reads)
+        done_bytes = sum(int(r.get("bytes", 0)) for r in reads)
+        files = sum(int(r.get("files", 0)) for r in reads if r.get("done"))
+        finished = sum(1 for r in reads if r.get("done"))
+        if p.dedup is not None and finished == units:
+            for step, label, after in (("finish", "dedup: writing outputs", None),
+                                       ("prepare", "dedup: signatures", "dedup: matching duplicates"),
+                                       ("lines", "dedup: template lines", "dedup: matching URLs")):
+                n = len(progress.read_reports(tmp, step))
+                if n:
+                    phase = after if n == units and after else label
+                    return progress.Snapshot(phase, docs=docs, units=n, units_total=units, unit_name="units")
+            return progress.Snapshot("dedup: matching URLs" if p.dedup.url else "dedup", docs=docs)
+        return progress.Snapshot("reading and filtering", docs=docs, bytes=done_bytes, bytes_total=total,
+                                 units=files, units_total=len(p.files))
+
+    return snapshot
 
 
 def failure_path(final: Path) -> Path:
