@@ -274,9 +274,15 @@ def _position(fh: Any, default: int) -> int:
 
 def build(p: beam.Pipeline, pattern: str, spec: readers.ReaderSpec, cfg: ProcessConfig, out_dir: str,
           num_shards: int, batch_size: int, dedup_cfg: DedupConfig | None = None,
-          key_buckets: int | None = None, files: list[tuple[str, int]] | None = None) -> None:
+          key_buckets: int | None = None, files: list[tuple[str, int]] | None = None,
+          previous: list[str] | None = None) -> None:
     """The source pipeline over `files` ((path, size); default: what `pattern` matches now); `key_buckets`
-    overrides the key spill bucket count planned from the input size (decisions do not depend on it)."""
+    overrides the key spill bucket count planned from the input size (decisions do not depend on it).
+
+    `previous`: processed spill files of an earlier run of the source, already under `out_dir` with their
+    URL key files (an incremental run: `roots.jobs.run.incremental_base`). Their documents are not read or
+    processed again, but every dedup pass sees them beside the new files' documents, so the decisions are
+    the ones a full run over all the files makes."""
     files = match_files(pattern) if files is None else files
     d = dedup_cfg
     buckets = key_buckets or (spill.bucket_count(sum(size for _, size in files)) if d else 1)
@@ -285,6 +291,9 @@ def build(p: beam.Pipeline, pattern: str, spec: readers.ReaderSpec, cfg: Process
              | "Spread" >> beam.Reshuffle())
     processed = units | "Process" >> beam.ParDo(ProcessFiles(spec, cfg, out_dir, num_shards, batch_size, d,
                                                              buckets))
+    if previous:
+        earlier = p | "Previous" >> beam.Create(sorted(previous))
+        processed = (processed, earlier) | "AllSpills" >> beam.Flatten()
     if d is None:
         return
     # spread the bucket ids: Create alone would hand every bucket step to the worker that runs the Create
@@ -343,11 +352,13 @@ def match_files(pattern: str) -> list[tuple[str, int]]:
 
 def run_pipeline(pattern: str, spec: readers.ReaderSpec, cfg: ProcessConfig, out_dir: str, num_shards: int,
                  batch_size: int, beam_args: list[str], dedup_cfg: DedupConfig | None = None,
-                 files: list[tuple[str, int]] | None = None) -> dict[str, int]:
+                 files: list[tuple[str, int]] | None = None, previous: list[str] | None = None,
+                 key_buckets: int | None = None) -> dict[str, int]:
     from pipelines.runner import make_pipeline
 
     p = make_pipeline(beam_args)
-    build(p, pattern, spec, cfg, out_dir, num_shards, batch_size, dedup_cfg, files=files)
+    build(p, pattern, spec, cfg, out_dir, num_shards, batch_size, dedup_cfg, key_buckets, files=files,
+          previous=previous)
     result = p.run()
     result.wait_until_finish()
     return query_counters(result)

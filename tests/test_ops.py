@@ -126,3 +126,76 @@ def test_a_directory_location_reads_every_file_below_it(tmp_path, location, expe
     (tmp_path / "file.txt").write_text("x\n")
     assert file_pattern("text", str(tmp_path / location)) == str(tmp_path / expected)
     assert file_pattern("jsonl", str(tmp_path / location)) == str(tmp_path / expected)
+
+
+def _kept(out: Path) -> list[tuple[str, str]]:
+    return sorted((r["id"], r["text"]) for r in outputs.read_kind(out, "kept", ["id", "text"]).to_pylist())
+
+
+def _records(lang: str, prefix: str, n: int) -> list[dict]:
+    return [{"id": f"{prefix}{i}", "text": t} for i, t in enumerate(udhr_paragraphs(lang, n))]
+
+
+@pytest.mark.parametrize("dedup", [True, False])
+def test_an_appended_file_is_processed_alone_with_the_kept_set_of_a_full_run(ws, run_cli, dedup):
+    data = ws.root / "data"
+    data.mkdir()
+    first = _records("en", "a", 6)
+    # the new file repeats two documents of the first one: one under a lower id (a full run keeps that copy
+    # and drops the old one) and one under a higher id; and one of its own documents twice
+    second = _records("fr", "c", 3) + [{"id": "0-early", "text": first[1]["text"]},
+                                       {"id": "z-late", "text": first[2]["text"]},
+                                       {"id": "c0-again", "text": _records("fr", "c", 1)[0]["text"]}]
+    (data / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in first) + "{broken\n")
+    write_card(ws, "grow", "data", data_extra=", id_field: id",
+               extra="" if dedup else "recipe: {skip: [dedup]}\n")
+    assert run_cli("--workspace", str(ws.root), "run", "grow")[0] == 0
+    (data / "b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in second))
+    rc, _, err = run_cli("--workspace", str(ws.root), "run", "grow")
+    assert rc == 0, err
+    res = ws.root / "runs" / "grow"
+    manifest = json.loads((res / "manifest.json").read_text())
+    assert manifest["incremental"]["files_read"] == 1 and manifest["incremental"]["files_from_before"] == 1
+    assert run_cli("--workspace", str(ws.root), "run", "grow", "--out", str(ws.root / "full"))[0] == 0
+    assert "incremental" not in json.loads((ws.root / "full" / "manifest.json").read_text())
+    assert _kept(res) == _kept(ws.root / "full")
+    docs = json.loads((res / "stats.json").read_text())["documents"]
+    assert docs == json.loads((ws.root / "full" / "stats.json").read_text())["documents"]
+    assert docs["input"] == len(first) + len(second) + 1 and docs["quarantined"] == 1
+    if dedup:
+        kept_ids = {i for i, _ in _kept(res)}
+        assert "0-early" in kept_ids and "a1" not in kept_ids and "z-late" not in kept_ids
+    # a changed file: a full run again
+    (data / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in first[:4]))
+    assert run_cli("--workspace", str(ws.root), "run", "grow")[0] == 0
+    assert "incremental" not in json.loads((res / "manifest.json").read_text())
+
+
+def test_staleness_follows_what_a_change_touches(ws, run_cli):
+    from roots.core.yamlio import write_yaml
+
+    (ws.root / "en.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _records("en", "e", 3)))
+    write_card(ws, "prose", "en.jsonl", data_extra=", id_field: id")  # multi: English by language ID
+    (ws.root / "tree").mkdir()
+    (ws.root / "tree" / "main.py").write_text("def main():\n    return 42\n")
+    write_card(ws, "tools", "tree", fmt="text", languages="[code]", extra="kind: code\n")
+    assert run_cli("--workspace", str(ws.root), "run", "--all")[0] == 0
+
+    def states() -> dict[str, str]:
+        rc, out, err = run_cli("--workspace", str(ws.root), "status")
+        assert rc == 0, err
+        return {line.split()[0]: line.split()[1] for line in out.splitlines()[2:]}
+
+    assert states() == {"prose": "finished", "tools": "finished"}
+    config = ws.config()
+    write_yaml(ws.config_path, {**config, "thresholds": {"de": {"number_words_min": 500}}})
+    (ws.root / "models" / "lm" / "de").mkdir(parents=True)
+    (ws.root / "models" / "lm" / "de" / "lm.binary").write_bytes(b"a new German model")
+    assert states() == {"prose": "finished", "tools": "finished"}  # neither has German
+    write_yaml(ws.config_path, {**config, "thresholds": {"en": {"number_words_min": 500}}})
+    assert states() == {"prose": "stale", "tools": "finished"}  # code is not judged by English thresholds
+    assert "thresholds of en" in run_cli("--workspace", str(ws.root), "status")[1]
+    write_yaml(ws.config_path, config)
+    (ws.root / "models" / "lm" / "en").mkdir(parents=True)
+    (ws.root / "models" / "lm" / "en" / "lm.binary").write_bytes(b"a new English model")
+    assert states() == {"prose": "stale", "tools": "finished"}

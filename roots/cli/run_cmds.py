@@ -66,7 +66,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 def source_state(ws: Any, card: Any) -> tuple[str, str]:
     """(state, detail) of one source's run, as `roots status` prints it."""
     from roots.core.errors import UserError
-    from roots.jobs.run import failure_record, finished_manifest, in_flight, plan, up_to_date
+    from roots.jobs.run import (
+        failure_record,
+        finished_manifest,
+        in_flight,
+        incremental_base,
+        plan,
+        settings_changed,
+        up_to_date,
+    )
 
     if not card.active:
         return "killed", card.killed_reason or ""
@@ -86,14 +94,22 @@ def source_state(ws: Any, card: Any) -> tuple[str, str]:
     if manifest is None:
         return ("failed" if flights else "not run"), failed.lstrip("; ")
     try:
-        current = up_to_date(plan(ws, card.name))
+        planned = plan(ws, card.name)
     except UserError as exc:
         return "finished", f"{manifest['finished']}, but the source cannot be planned now: {exc}"
     docs = manifest.get("documents", {})
     detail = (f"{manifest['finished']}, fingerprint {manifest['input']['fingerprint'][:12]}, "
               f"kept {docs.get('kept')}/{docs.get('input')}{failed}")
-    return (("finished" if current else "stale"),
-            detail + ("" if current else "; input or configuration changed"))
+    if up_to_date(planned):
+        return "finished", detail
+    why = []
+    if manifest["input"].get("fingerprint") != planned.fingerprint:
+        why.append("input gained files (the next run reads only those)" if incremental_base(planned)
+                   else "input changed")
+    if manifest.get("config_hash") != planned.config_hash:
+        why.append("configuration changed")
+    why += settings_changed(planned, manifest)
+    return "stale", f"{detail}; {', '.join(why)}"
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from roots.core.yamlio import write_json
 from roots.dedup.minhash import DedupConfig
 from roots.governance import catalogue
 from roots.governance.catalogue import Card
-from roots.io import outputs, readers
+from roots.io import outputs, readers, spill
 from roots.stages import quality
 from roots.stages.process import ProcessConfig
 
@@ -133,9 +133,54 @@ def process_config(ws: Workspace, card: Card) -> ProcessConfig:
 
 
 def _config_hash(spec: readers.ReaderSpec, cfg: ProcessConfig, extra: dict[str, Any]) -> str:
-    blob = json.dumps({"reader": asdict(spec), "process": _jsonable(asdict(cfg)), "extra": extra,
+    """Hash of the configuration a run depends on as a whole. Per-language settings are left out
+    (thresholds, perplexity models), and for a code source the language-ID model too: `settings_changed`
+    compares those for the languages the source has, so a change elsewhere does not make it stale."""
+    process = _jsonable(asdict(cfg))
+    process.pop("thresholds", None)
+    models = {k: v for k, v in (extra.get("models") or {}).items()
+              if k != "lm_models" and not (cfg.code and k in ("langid_model", "langid_routing"))}
+    blob = json.dumps({"reader": asdict(spec), "process": process, "extra": {**extra, "models": models},
                        "version": __version__}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def source_languages(p: RunPlan, final: Path | None = None) -> set[str]:
+    """The languages whose settings can change a text source's result: its declared languages and every
+    language its last run found (for `multi` sources, what language ID said)."""
+    langs = {lang for lang in p.cfg.declared if lang != "multi"}
+    try:
+        stats = json.loads(((final or p.final) / "stats.json").read_text(encoding="utf-8"))
+        langs |= {str(lang) for lang in stats.get("languages") or {}}
+    except (OSError, ValueError):
+        pass
+    return langs
+
+
+def settings_changed(p: RunPlan, manifest: dict[str, Any]) -> list[str]:
+    """What changed since `manifest`'s run among the settings that reach this source: thresholds of the
+    languages it has (and `default`), their perplexity models; for a code source, the code thresholds only
+    (a text language's thresholds or models never reach it)."""
+    from roots.stages import code
+
+    old = (manifest.get("config") or {}).get("thresholds") or {}
+    new = _jsonable(dict(p.cfg.thresholds))
+    if p.cfg.code:
+        def relevant(key: str) -> bool:
+            return key == code.UNKNOWN_LANG or key.startswith(code.LANG_PREFIX)
+        langs: set[str] = set()
+    else:
+        langs = source_languages(p)
+
+        def relevant(key: str) -> bool:
+            return key == "default" or key in langs
+    changed = [f"thresholds of {key}" for key in sorted(set(old) | set(new))
+               if relevant(key) and old.get(key) != new.get(key)]
+    old_lms = (manifest.get("versions") or {}).get("lm_models") or {}
+    new_lms = p.versions.get("lm_models") or {}
+    changed += [f"perplexity model of {lang}" for lang in sorted(langs)
+                if old_lms.get(lang) != new_lms.get(lang)]
+    return changed
 
 
 def _jsonable(obj: Any) -> Any:
@@ -148,16 +193,21 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def fingerprint(files: list[tuple[str, int]]) -> str:
-    """Content hash of local inputs; remote inputs are fingerprinted by path and size."""
+def fingerprint(files: list[tuple[str, int]]) -> tuple[str, dict[str, str]]:
+    """Content hash of the inputs, and each local file's own SHA-256 (so a later run can tell which files
+    are new: `incremental_base`); remote inputs are fingerprinted by path and size."""
     h = hashlib.sha256()
+    per_file: dict[str, str] = {}
     for path, size in files:
         h.update(f"{path}\0{size}\0".encode())
-        if os.path.exists(path):
+        if os.path.isfile(path):
+            one = hashlib.sha256()
             with open(path, "rb") as fh:
                 for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
                     h.update(chunk)
-    return h.hexdigest()
+                    one.update(chunk)
+            per_file[path] = one.hexdigest()
+    return h.hexdigest(), per_file
 
 
 def model_versions(cfg: ProcessConfig) -> dict[str, Any]:
@@ -273,6 +323,7 @@ class RunPlan:
     final: Path
     versions: dict[str, Any]
     dedup: DedupConfig | None
+    file_sha256: dict[str, str] = field(default_factory=dict)
 
 
 def plan(ws: Workspace, name: str, out: Path | None = None, num_shards: int | None = None) -> RunPlan:
@@ -298,8 +349,9 @@ def plan(ws: Workspace, name: str, out: Path | None = None, num_shards: int | No
     final = Path(out) if out else ws.path_setting("runs_dir") / name
     dedup_cfg = dedup_config(ws, card)
     extra = {"shards": shards, "models": versions, "dedup": asdict(dedup_cfg) if dedup_cfg else None}
-    return RunPlan(card, spec, cfg, pattern, files, fingerprint(files), _config_hash(spec, cfg, extra),
-                   shards, batch_size, final, versions, dedup_cfg)
+    digest, per_file = fingerprint(files)
+    return RunPlan(card, spec, cfg, pattern, files, digest, _config_hash(spec, cfg, extra),
+                   shards, batch_size, final, versions, dedup_cfg, per_file)
 
 
 def dedup_config(ws: Workspace, card: Card) -> DedupConfig | None:
@@ -332,10 +384,15 @@ def finished_manifest(final: Path) -> dict[str, Any] | None:
 
 
 def up_to_date(p: RunPlan) -> bool:
-    """A finished run with the same input fingerprint and configuration hash need not run again."""
+    """A finished run with the same input fingerprint, configuration hash and per-language settings (of the
+    languages the source has) need not run again."""
     manifest = finished_manifest(p.final)
     return bool(manifest and manifest.get("input", {}).get("fingerprint") == p.fingerprint
-                and manifest.get("config_hash") == p.config_hash)
+                and same_configuration(p, manifest))
+
+
+def same_configuration(p: RunPlan, manifest: dict[str, Any]) -> bool:
+    return manifest.get("config_hash") == p.config_hash and not settings_changed(p, manifest)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -390,7 +447,8 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
         "source": name,
         "card": str(card.path.relative_to(ws.root)) if card.path.is_relative_to(ws.root) else str(card.path),
         "card_sha256": sha256_file(card.path),
-        "input": {"pattern": p.pattern, "files": [{"path": f, "bytes": s} for f, s in p.files],
+        "input": {"pattern": p.pattern,
+                  "files": [{"path": f, "bytes": s, "sha256": p.file_sha256.get(f)} for f, s in p.files],
                   "fingerprint": p.fingerprint},
         "config": _jsonable(asdict(cfg)),
         "config_hash": p.config_hash,
@@ -403,17 +461,34 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
     }
     shown = progress.Progress(f"run {name}")
     try:
-        with shown.watch(run_snapshot(tmp, p)):
+        base = incremental_base(p)
+        files, previous, buckets = p.files, None, None
+        if p.dedup is not None:
+            buckets = spill.bucket_count(sum(size for _, size in p.files))
+        if base is not None:
+            files, buckets = base.new_files, base.key_buckets
+            previous = base.link_into(tmp, p.dedup is not None)
+            manifest["incremental"] = {"of_run_finished": base.manifest.get("finished"),
+                                       "files_read": len(files), "files_from_before": len(base.old_files)}
+        manifest["key_buckets"] = buckets
+        with shown.watch(run_snapshot(tmp, p, files, len(previous or ()))):
             counters = source_pipeline.run_pipeline(p.pattern, p.spec, cfg, str(tmp), p.shards, p.batch_size,
-                                                    beam_args or [], p.dedup, files=p.files)
+                                                    beam_args or [], p.dedup, files=files, previous=previous,
+                                                    key_buckets=buckets)
             shown.phase("writing shards")
+            if p.dedup is not None:
+                keep_state(tmp)
             outputs.consolidate(tmp, p.shards)
             shown.phase("accounting")
             counted = outputs.read_input_counts(tmp)
-            if counted is None or counted[0] != len(p.files):
-                raise JobError(f"the pipeline read {0 if counted is None else counted[0]} of {len(p.files)} "
+            if counted is None or counted[0] != len(files):
+                raise JobError(f"the pipeline read {0 if counted is None else counted[0]} of {len(files)} "
                                f"input files of {name}; outputs not published")
-            counters = {**counters, "input_records": counted[1], "bytes_in": counted[2]}
+            records, size = counted[1], counted[2]
+            if base is not None:
+                records += base.stats["documents"]["input"]
+                size += base.stats["bytes"]["in"] or 0
+            counters = {**counters, "input_records": records, "bytes_in": size}
             outputs.ensure_dirs(tmp)
             stats = compute_stats(tmp, counters, cfg, unknown, time.perf_counter() - t0)
         docs = stats["documents"]
@@ -442,22 +517,24 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
     return RunResult(name, final, stats)
 
 
-def run_snapshot(tmp: Path, p: RunPlan) -> Callable[[], progress.Snapshot]:
+def run_snapshot(tmp: Path, p: RunPlan, files: list[tuple[str, int]],
+                 previous: int = 0) -> Callable[[], progress.Snapshot]:
     """Where a source run stands, from the reports its workers leave under `tmp` (any runner whose workers
     share the run directory reports the same way): files read, documents, raw bytes and, with dedup, how
-    many units each dedup pass has finished."""
+    many units each dedup pass has finished (`previous`: units an incremental run brings from before)."""
     from pipelines.batching import pack_files
 
-    units = len(pack_files(p.files))
-    total = sum(size for _, size in p.files)
+    read_units = len(pack_files(files))
+    units = read_units + previous
+    total = sum(size for _, size in files)
 
     def snapshot() -> progress.Snapshot:
         reads = progress.read_reports(tmp, "read")
         docs = sum(int(r.get("records", 0)) for r in reads)
         done_bytes = sum(int(r.get("bytes", 0)) for r in reads)
-        files = sum(int(r.get("files", 0)) for r in reads if r.get("done"))
+        done_files = sum(int(r.get("files", 0)) for r in reads if r.get("done"))
         finished = sum(1 for r in reads if r.get("done"))
-        if p.dedup is not None and finished == units:
+        if p.dedup is not None and finished == read_units:
             for step, label, after in (("finish", "dedup: writing outputs", None),
                                        ("prepare", "dedup: signatures", "dedup: matching duplicates"),
                                        ("lines", "dedup: template lines", "dedup: matching URLs")):
@@ -467,9 +544,91 @@ def run_snapshot(tmp: Path, p: RunPlan) -> Callable[[], progress.Snapshot]:
                     return progress.Snapshot(phase, docs=docs, units=n, units_total=units, unit_name="units")
             return progress.Snapshot("dedup: matching URLs" if p.dedup.url else "dedup", docs=docs)
         return progress.Snapshot("reading and filtering", docs=docs, bytes=done_bytes, bytes_total=total,
-                                 units=files, units_total=len(p.files))
+                                 units=done_files, units_total=len(files))
 
     return snapshot
+
+
+STATE = "_state"
+"""Inside a finished run with dedup: its processed spill files and their URL keys, the documents as the
+dedup passes first see them. A later run whose inputs only gained files starts from them instead of
+reading and processing every file again. Costs about the size of the source's processed text on disk."""
+
+
+@dataclass
+class IncrementalBase:
+    """A finished run that a new run can extend: same configuration, every file it read still there and
+    unchanged, and files it did not read."""
+
+    manifest: dict[str, Any]
+    stats: dict[str, Any]
+    final: Path
+    old_files: list[str]
+    new_files: list[tuple[str, int]]
+    key_buckets: int | None
+
+    def link_into(self, tmp: Path, dedup: bool) -> list[str]:
+        """Put the earlier run's part of the new run under `tmp` (hard links, copies across filesystems):
+        with dedup, its processed spills and URL keys, which every dedup pass reads again, and its
+        quarantine; without dedup, its output shards, which stay as they are. Returns the spill paths."""
+        for kind in (("quarantine",) if dedup else ("kept", "rejected", "quarantine")):
+            for shard in sorted((self.final / kind).glob("part-*.parquet")):
+                number, of = shard.stem.split("-")[1], shard.stem.split("-")[3]
+                if int(of) == 0:  # the empty placeholder of a kind with no rows
+                    continue
+                # "-" sorts before every file id, so the earlier rows come first in each shard
+                _link(shard, tmp / outputs.FRAGMENTS / kind / f"{int(number):05d}" / "-previous.parquet")
+        if not dedup:
+            return []
+        state = self.final / STATE
+        for path in sorted(state.rglob("*.parquet")):
+            _link(path, tmp / outputs.WORK / path.relative_to(state))
+        return sorted(str(tmp / outputs.WORK / "processed" / path.name)
+                      for path in (state / "processed").glob("*.parquet"))
+
+
+def _link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def incremental_base(p: RunPlan) -> IncrementalBase | None:
+    """The finished run this run can extend by reading only the new files, or None (a full run): any file
+    it read removed or changed (by content), a setting changed, files without a content hash (remote), or
+    the run left no state (`STATE`) to start from."""
+    manifest = finished_manifest(p.final)
+    if manifest is None or manifest.get("rethreshold_of") or not same_configuration(p, manifest):
+        return None
+    old = {f.get("path"): f for f in (manifest.get("input") or {}).get("files") or []}
+    now = dict(p.files)
+    for path, entry in old.items():
+        sha = entry.get("sha256")
+        if sha is None or now.get(path) != entry.get("bytes") or p.file_sha256.get(path) != sha:
+            return None
+    new = [(path, size) for path, size in p.files if path not in old]
+    if not new or any(path not in p.file_sha256 for path, _ in new):
+        return None
+    has_state = (p.final / STATE / "processed").is_dir() and manifest.get("key_buckets")
+    if p.dedup is not None and not has_state:
+        return None
+    try:
+        stats = json.loads((p.final / "stats.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return IncrementalBase(manifest, stats, p.final, sorted(old), new, manifest.get("key_buckets"))
+
+
+def keep_state(tmp: Path) -> None:
+    """Move the processed spills and their URL keys out of the work directory (which `consolidate` removes)
+    into the run's `STATE`, for the next incremental run."""
+    work, state = tmp / outputs.WORK, tmp / STATE
+    for part in (Path("processed"), Path("keys") / "url"):
+        if (work / part).is_dir():
+            (state / part).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(work / part, state / part)
 
 
 def failure_path(final: Path) -> Path:
