@@ -199,3 +199,43 @@ def test_staleness_follows_what_a_change_touches(ws, run_cli):
     (ws.root / "models" / "lm" / "en").mkdir(parents=True)
     (ws.root / "models" / "lm" / "en" / "lm.binary").write_bytes(b"a new English model")
     assert states() == {"prose": "stale", "tools": "finished"}
+
+
+def test_a_write_failure_mid_run_exits_1_saying_what_and_where_and_is_shown_as_failed(ws, run_cli):
+    import os
+    import resource
+    import signal
+    import subprocess
+
+    from tests.conftest import REPO
+
+    (ws.root / "d.jsonl").write_text(
+        "".join(json.dumps({"text": t}) + "\n" for t in udhr_paragraphs("en", 8)), encoding="utf-8")
+    write_card(ws, "full", "d.jsonl", languages="[en]")
+
+    def small_files_only() -> None:  # the system refuses writes past 20 kB (EFBIG), as a full disk would
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    proc = subprocess.run([sys.executable, "-m", "roots.cli.app", "--workspace", str(ws.root), "run", "full"],
+                          cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, preexec_fn=small_files_only,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "File too large (EFBIG)" in proc.stderr and f"writing under {ws.root / 'runs'}" in proc.stderr
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    runs = ws.root / "runs"
+    assert not (runs / "full").exists() and not list(runs.glob(".full.tmp-*"))  # nothing looks finished
+    assert "Traceback" in (runs / ".full.log").read_text()  # the details are in the log
+    out = run_cli("--workspace", str(ws.root), "status")[1]
+    line = next(line for line in out.splitlines() if line.startswith("full"))
+    assert line.split()[1] == "failed" and "EFBIG" in line and f"log: {runs / '.full.log'}" in line
+
+
+def test_an_unwritable_output_exits_1_naming_the_path(ws, run_cli):
+    (ws.root / "d.jsonl").write_text(json.dumps({"text": udhr_paragraphs("en", 1)[0]}) + "\n")
+    write_card(ws, "nowhere", "d.jsonl", languages="[en]")
+    (ws.root / "a-file").write_text("not a directory")
+    rc, _, err = run_cli("--workspace", str(ws.root), "run", "nowhere",
+                         "--out", str(ws.root / "a-file" / "x" / "r"))
+    assert rc == 1 and "Traceback" not in err
+    assert "(ENOTDIR)" in err and str(ws.root / "a-file") in err and "choose another output path" in err

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from roots import __version__
-from roots.core import progress
+from roots.core import failures, progress
 from roots.core.config import WorkspaceConfig
 from roots.core.errors import JobError, UserError
 from roots.core.schema import STAGE_ORDER, stage_of
@@ -423,7 +423,6 @@ def run_source(ws: Workspace, name: str, out: Path | None = None, beam_args: lis
 
 
 def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> RunResult:
-    from pipelines import source_pipeline
     from roots.stages.routing import load_router
 
     name, cfg = p.card.name, p.cfg
@@ -431,16 +430,40 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
     router = load_router(cfg.langid_model, cfg.langid_routing) if "langid" not in cfg.skip else None
     unknown = [lang for lang in cfg.declared if router is not None and not router.covers(lang)]
     final = p.final
-    final.parent.mkdir(parents=True, exist_ok=True)
+    started = dt.datetime.now(dt.UTC)
+    log = log_path(final)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise failures.os_failure(exc, f"run {name}", final.parent) or exc from None
     for tmp_dir, pid, alive in in_flight(final):
         if alive and pid != os.getpid():
             raise UserError(f"source {name} is already being run by process {pid} ({tmp_dir}); "
                             "wait for it or stop it first.")
         shutil.rmtree(tmp_dir, ignore_errors=True)  # left by a killed run; it never looked finished
+    with failures.capture_log(log):
+        return _execute(p, ws, beam_args, started, log, unknown)
+
+
+def log_path(final: Path) -> Path:
+    """The log of the latest run of `final` (Beam's records, tracebacks included), beside the run."""
+    return final.parent / f".{final.name}.log"
+
+
+def _execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None, started: dt.datetime, log: Path,
+             unknown: list[str]) -> RunResult:
+    from pipelines import source_pipeline
+
+    name, cfg, final = p.card.name, p.cfg, p.final
     tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    (tmp / ".pid").write_text(str(os.getpid()))
-    started = dt.datetime.now(dt.UTC)
+    try:
+        tmp.mkdir()
+        (tmp / ".pid").write_text(str(os.getpid()))
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        failure = failures.os_failure(exc, f"run {name}", final.parent, log)
+        record_failure(final, started, failure or exc, log)
+        raise failure or exc from None
     t0 = time.perf_counter()
     card = p.card
     manifest: dict[str, Any] = {
@@ -508,7 +531,11 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
     except BaseException as exc:
         shown.close("failed")
         shutil.rmtree(tmp, ignore_errors=True)
-        record_failure(final, started, exc)
+        failure = (None if isinstance(exc, (UserError, JobError, KeyboardInterrupt))
+                   else failures.os_failure(exc, f"run {name}", final.parent, log))
+        record_failure(final, started, failure or exc, log)
+        if failure is not None:
+            raise failure from None
         raise
     publish(tmp, final)
     shown.close(f"done: {docs['input']:,} documents, kept {docs['kept']:,}, rejected {docs['rejected']:,}, "
@@ -636,15 +663,21 @@ def failure_path(final: Path) -> Path:
     return final.parent / f".{final.name}.failed.json"
 
 
-def record_failure(final: Path, started: dt.datetime, exc: BaseException) -> None:
+def record_failure(final: Path, started: dt.datetime, exc: BaseException, log: Path | None = None) -> None:
     """Leave a small record of a failed run, so that `roots status` says "failed" and why instead of
     "not run" (the temporary outputs are gone, and an earlier finished run stays in place). Best effort:
     a full disk must not hide the original error behind a second one."""
-    error = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, KeyboardInterrupt):
+        error = "interrupted"
+    elif isinstance(exc, (UserError, JobError)):
+        error = str(exc)
+    else:
+        error = f"{type(exc).__name__}: {exc}"
     try:
         write_json(failure_path(final), {"started": started.isoformat(timespec="seconds"),
                                          "failed": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                                         "error": error[:2000], "pid": os.getpid()})
+                                         "error": error[:2000], "pid": os.getpid(),
+                                         "log": str(log) if log is not None else None})
     except OSError:
         pass
 
