@@ -239,3 +239,117 @@ def test_an_unwritable_output_exits_1_naming_the_path(ws, run_cli):
                          "--out", str(ws.root / "a-file" / "x" / "r"))
     assert rc == 1 and "Traceback" not in err
     assert "(ENOTDIR)" in err and str(ws.root / "a-file") in err and "choose another output path" in err
+
+
+MIT_HEADER = """// Copyright (c) 2019 Example Authors
+//
+// Permission is hereby granted, free of charge, to any person obtaining a copy
+// of this software and associated documentation files (the "Software"), to deal
+// in the Software without restriction, including without limitation the rights
+// to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+// copies of the Software, and to permit persons to whom the Software is
+// furnished to do so, subject to the following conditions:
+//
+// The above copyright notice and this permission notice shall be included in
+// all copies or substantial portions of the Software.
+//
+// THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+// IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+// FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+// AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+// LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+// OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+// SOFTWARE.
+"""
+
+LGPL_HEADER = """/*
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Lesser General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ */
+"""
+
+
+@pytest.mark.parametrize("header, expected", [
+    (MIT_HEADER, "MIT"),
+    (LGPL_HEADER, "LGPL-2.1-or-later"),
+    (("# This program is free software: you can redistribute it and/or modify it under the terms of the\n"
+     "# GNU General Public License as published by the Free Software Foundation, either version 3 of the\n"
+     "# License, or (at your option) any later version.\n"), "GPL-3.0-or-later"),
+    (("/* This program is free software; you can redistribute it under the terms of the GNU General Public\n"
+     " * License version 2 as published by the Free Software Foundation. */\n"), "GPL-2.0-only"),
+    ("// Licensed under the Apache License, Version 2.0 (the \"License\");\n", "Apache-2.0"),
+    ("/* This Source Code Form is subject to the terms of the Mozilla Public\n * License, v. 2.0. */\n",
+     "MPL-2.0"),
+    ("# Licensed to PSF under a Contributor Agreement; see the Python Software Foundation License.\n",
+     "PSF-2.0"),
+    (("/* Redistribution and use in source and binary forms, with or without modification, are permitted\n"
+     " * provided that ... 3. Neither the name of the copyright holder nor the names ... */\n"),
+     "BSD-3-Clause"),
+    (("/* Redistribution and use in source and binary forms, with or without\n * modification, are "
+     "permitted provided that the following conditions are met: ... */\n"), "BSD-2-Clause"),
+    ("// just a comment about GNU tools\n", None),
+])
+def test_licence_headers_are_recognised(header, expected):
+    from roots.stages import code
+
+    text = header + "int main(void) { return 0; }\n"
+    assert code.header_license(text) == expected
+    assert code.file_license(text, None, "PSF-2.0") == ((expected, "licence header") if expected
+                                                        else ("PSF-2.0", "card"))
+    # an SPDX line is the file's own explicit statement and wins over a recognised header
+    assert code.file_license("// SPDX-License-Identifier: BSD-2-Clause\n" + text, None, "MIT")[0] \
+        == "BSD-2-Clause"
+
+
+def test_leading_comment_blocks_are_left_out_per_language():
+    from roots.stages import code
+
+    c_file = LGPL_HEADER + "// more\n#include <stdio.h>\nint x;\n"
+    assert code.without_leading_comments(c_file, "code-c") == "#include <stdio.h>\nint x;\n"
+    assert code.without_leading_comments('#!/usr/bin/env python\n# (c) X\n"""Doc."""\nimport os\n',
+                                         "code-python") == "import os\n"
+    assert code.without_leading_comments("<?php\n// MIT\n/* x */\necho 1;", "code-php") == "echo 1;"
+    assert code.without_leading_comments("-- only\n-- comments\n", "code-lua") == "-- only\n-- comments\n"
+
+
+def test_code_licences_per_file_warn_when_they_differ_from_the_card(ws, run_cli):
+    from roots.report import page
+
+    tree = ws.root / "tree"
+    tree.mkdir()
+    bodies = {
+        "a.js": "function addNumbers(first, second) {\n  const total = first + second;\n"
+                "  console.log('the total is', total);\n  return total;\n}\n",
+        "b.js": "class Counter {\n  constructor(start) { this.value = start; }\n"
+                "  increment(step) { this.value += step; return this.value; }\n}\n"
+                "module.exports = Counter;\n",
+        "c.js": "const express = require('express');\nconst application = express();\n"
+                "application.get('/', (request, response) => response.send('hello world'));\n"
+                "application.listen(8080);\n",
+    }
+    for name, body in bodies.items():  # three different short files under one long MIT header
+        (tree / name).write_text(MIT_HEADER + body)
+    (tree / "d.c").write_text(LGPL_HEADER + "#include <stdio.h>\n\nint print_greeting(const char *name) {\n"
+                              "    return printf(\"hello %s, welcome back\\n\", name);\n}\n")
+    write_card(ws, "tools", "tree", fmt="text", languages="[code]", extra="kind: code\n")
+    card = ws.sources_dir / "tools.yaml"
+    card.write_text(card.read_text().replace("license: CC0-1.0", "license: PSF-2.0"))
+    rc, _, err = run_cli("--workspace", str(ws.root), "run", "tools")
+    assert rc == 0, err
+    res = ws.root / "runs" / "tools"
+    rows = outputs.read_kind(res, "kept", ["origin", "license"]).to_pylist() + \
+        outputs.read_kind(res, "rejected", ["origin", "license", "reason"]).to_pylist()
+    by_file = {r["origin"]: r for r in rows}
+    assert by_file["d.c"]["license"] == "LGPL-2.1-or-later" and by_file["a.js"]["license"] == "MIT"
+    # the shared licence block does not make the three short files near duplicates of each other
+    assert not [r for r in rows if r.get("reason") == "duplicate"]
+    stats = json.loads((res / "stats.json").read_text())
+    assert stats["code_licenses"]["differs_from_card"] == 4
+    assert stats["code_licenses"]["differing_by_license"] == {"LGPL-2.1-or-later": 1, "MIT": 3}
+    notes = stats["notes"]["license_differs_from_card"]
+    assert "a.js: states MIT, the card says PSF-2.0" in notes and len(notes) == 4
+    html = page.build_report(res).read_text(encoding="utf-8")
+    assert "4 code file(s) state a licence other than the card" in html
+    assert "d.c: states LGPL-2.1-or-later" in html

@@ -106,7 +106,7 @@ def decide_all(p: Any, proc: DocumentProcessor,
     admitted documents' fresh MinHash signatures (computed once, for their dedup and the signatures table;
     with the source's ngram setting; none without near dedup)."""
     from roots.dedup import admitted as adm
-    from roots.dedup import minhash
+    from roots.dedup import minhash, rowkeys
 
     dropped: set[str] = set()
     keys: dict[str, dict[str, Any]] = {}
@@ -116,9 +116,9 @@ def decide_all(p: Any, proc: DocumentProcessor,
     def sign(rows: list[dict[str, Any]]) -> None:
         sigs: list[bytes | None] = [None] * len(rows)
         if p.dedup.near:
+            texts = [rowkeys.signature_text(r) for r in rows]  # as the run signed (code: no licence block)
             sigs = [minhash.signature_to_bytes(sig) for sig in minhash.minhash_signatures(
-                [r["text"] for r in rows], [r["lang"] for r in rows], p.dedup.num_perm, p.dedup.seed,
-                p.dedup.ngram)]
+                texts, [r["lang"] for r in rows], p.dedup.num_perm, p.dedup.seed, p.dedup.ngram)]
         for row, sig in zip(rows, sigs, strict=True):
             if sig is not None:
                 fresh[str(row["id"])] = sig

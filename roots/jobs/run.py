@@ -247,7 +247,8 @@ def stage_counts(n_docs: int, reasons: Counter[str]) -> list[dict[str, Any]]:
 
 def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, unknown_langs: list[str],
                   seconds: float) -> dict[str, Any]:
-    cols = ["lang", "lang_backend", "n_bytes", "ppl_status"]
+    cols = ["lang", "lang_backend", "n_bytes", "ppl_status"] + (["license", "origin"] if cfg.code else [])
+    licenses = LicenseWarnings(cfg.license) if cfg.code else None
     per_lang: dict[str, dict[str, Any]] = defaultdict(lambda: {"kept": 0, "rejected": 0, "reasons": Counter(),
                                                                "bytes_kept": 0, "langid_backend": Counter(),
                                                                "perplexity": Counter()})
@@ -262,12 +263,16 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
         entry["langid_backend"][row["lang_backend"] or "none"] += 1
         entry["perplexity"][row["ppl_status"] or "not_reached"] += 1
         bytes_out += len(row["text"].encode("utf-8", "surrogatepass"))
+        if licenses is not None:
+            licenses.add(row)
         if row["pii"]:
             pii.update(json.loads(row["pii"]))
     for row in outputs.iter_kind(out_dir, "rejected", [*cols, "reason"]):
         n_rej += 1
         entry = per_lang[row["lang"]]
         entry["rejected"] += 1
+        if licenses is not None:
+            licenses.add(row)
         entry["reasons"][row["reason"]] += 1
         entry["langid_backend"][row["lang_backend"] or "none"] += 1
         entry["perplexity"][row["ppl_status"] or "not_reached"] += 1
@@ -293,12 +298,50 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
                                     for lang in unknown_langs],
             "perplexity_not_filtered": [f"{lang}: no perplexity model in {cfg.lm_dir}; not filtered by "
                                         "perplexity (train one with `roots lm train`)" for lang in no_lm],
+            **({"license_differs_from_card": licenses.notes()} if licenses is not None else {}),
         },
+        **({"code_licenses": licenses.summary()} if licenses is not None else {}),
         "bytes": {"in": counters.get("bytes_in"), "out": bytes_out},
         "timings": {"wall_seconds": round(seconds, 3),
                     "documents_per_second": round(n_in / seconds, 1) if seconds > 0 else None,
                     "stage_cpu_seconds": {k: round(v, 3) for k, v in _stage_seconds(counters).items()}},
     }
+
+
+class LicenseWarnings:
+    """Code files whose own licence statement (SPDX line, licence header or per-file field) is not the
+    card's: a warning, not a rejection (the licence policy decides what is cleared). Counted in stats.json
+    and listed in the report, so an operator can see when a card's licence is wrong for part of a source."""
+
+    SHOWN = 50
+
+    def __init__(self, card_license: str) -> None:
+        self.card = card_license
+        self.stated: Counter[str] = Counter()
+        self.differs: Counter[str] = Counter()
+        self.examples: list[str] = []
+
+    def add(self, row: dict[str, Any]) -> None:
+        from roots.stages import code
+
+        lic = row.get("license")
+        if not lic:
+            return
+        self.stated[lic] += 1
+        if code.differs_from_card(lic, self.card):
+            self.differs[lic] += 1
+            if len(self.examples) < self.SHOWN:
+                self.examples.append(f"{row.get('origin') or row.get('id')}: states {lic}, the card says "
+                                     f"{self.card}")
+
+    def notes(self) -> list[str]:
+        more = sum(self.differs.values()) - len(self.examples)
+        return sorted(self.examples) + ([f"... and {more} more files"] if more > 0 else [])
+
+    def summary(self) -> dict[str, Any]:
+        return {"card": self.card, "differs_from_card": sum(self.differs.values()),
+                "files_by_license": dict(sorted(self.stated.items())),
+                "differing_by_license": dict(sorted(self.differs.items()))}
 
 
 def _stage_seconds(counters: dict[str, int]) -> dict[str, float]:
