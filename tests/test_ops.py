@@ -70,6 +70,9 @@ def test_progress_in_a_log_is_a_few_plain_lines_and_quiet_is_silent(ws, capsys):
     assert 2 <= len(lines) <= 12 and "\r" not in err
     assert lines[-1].startswith("run quotes: done: 300 documents")
     assert any("dedup" in line for line in lines)  # the dedup phase is named, not silent
+    phases = [line.split(" · ")[0].removeprefix("run quotes: ") for line in lines]
+    assert phases[-3:-1] == ["writing shards", "accounting"]  # in order, not overwritten by a late poll
+    assert not any("dedup" in phase for phase in phases[phases.index("writing shards"):])
     assert app.main(["--workspace", str(ws.root), "run", "quotes", "--quiet"]) == 0
     assert "run quotes" not in capsys.readouterr().err
 

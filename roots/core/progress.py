@@ -110,7 +110,9 @@ class Progress:
             self._draw(self.render(snap, now))
 
     def phase(self, name: str, **fields: Any) -> None:
-        """Enter a phase that has nothing to count (the elapsed time still ticks when watched)."""
+        """Enter a phase that has nothing to count (the elapsed time still ticks when watched). The job
+        says so itself, so polling stops: a poll of the previous phase must not overwrite it."""
+        self.poll = None
         self.show(Snapshot(name, **fields))
 
     def render(self, snap: Snapshot, now: float | None = None) -> str:
@@ -187,12 +189,15 @@ class Progress:
 
         def loop() -> None:
             while not self._stop.wait(POLL_EVERY):
+                poll = self.poll
                 try:
-                    snap = (self.poll() if self.poll is not None else None) or self.last
+                    snap = poll() if poll is not None else None
                 except Exception:  # noqa: BLE001 - a report must never fail the job it reports on
-                    snap = self.last
-                if snap is not None:
-                    self.show(snap)
+                    snap = None
+                if self.poll is not poll:  # the job moved on to another phase meanwhile
+                    continue
+                if snap is not None or self.last is not None:
+                    self.show(snap or self.last)
 
         self._thread = threading.Thread(target=loop, name="roots-progress", daemon=True)
         self._thread.start()

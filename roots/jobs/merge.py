@@ -363,7 +363,6 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
         t_sh, c_sh = time.perf_counter(), time.process_time()
         merge_pipeline.run(tasks, drops, str(tmp / "tokenizer.json"), str(parts_dir),
                            float(cfg["valid_fraction"]), int(cfg["seed"]), beam_args or [])
-        shown.poll = None
         shown.phase("assembling shards")
         c_asm = time.process_time()
         release_freed_memory()

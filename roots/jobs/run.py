@@ -612,7 +612,9 @@ def run_snapshot(tmp: Path, p: RunPlan, files: list[tuple[str, int]],
                 if n:
                     phase = after if n == units and after else label
                     return progress.Snapshot(phase, docs=docs, units=n, units_total=units, unit_name="units")
-            return progress.Snapshot("dedup: matching URLs" if p.dedup.url else "dedup", docs=docs)
+            first = ("dedup: matching URLs" if p.dedup.url else "dedup: template lines" if p.dedup.template
+                     else "dedup: signatures")
+            return progress.Snapshot(first, docs=docs)
         return progress.Snapshot("reading and filtering", docs=docs, bytes=done_bytes, bytes_total=total,
                                  units=done_files, units_total=len(files))
 
