@@ -88,7 +88,7 @@ def source_state(ws: Any, card: Any) -> tuple[str, str]:
     if failure is not None:
         earlier = (f"; the run finished {manifest['finished']} is still in place" if manifest is not None
                    else "")
-        log = f"; log: {failure['log']}" if failure.get("log") else ""
+        log = f"; log: {failure['log']}" if failure.get("log") and Path(failure["log"]).exists() else ""
         return "failed", (f"{failure.get('failed', '?')}: {failure.get('error', 'unknown error')}{earlier}"
                           f"{log}; `roots run {card.name}` runs it again")
     failed = "; an interrupted run left a temporary directory (the next run removes it)" if flights else ""

@@ -89,13 +89,15 @@ class _LogFile(logging.FileHandler):
 
 @contextmanager
 def capture_log(path: Path) -> Iterator[Path]:
-    """While the block runs, log records of WARNING and up also go to `path`, tracebacks included, and the
-    terminal does not show Beam's error records (the job reports its failure itself, in one line)."""
+    """While the block runs, log records of WARNING and up also go to `path` (created with the first one),
+    tracebacks included, and the terminal does not show Beam's error records (the job reports its failure
+    itself, in one line)."""
     root = logging.getLogger()
     quiet = _Quiet()
     existing = list(root.handlers)
     added: list[logging.Handler] = []
     try:
+        path.unlink(missing_ok=True)  # a log left by an earlier run must not pass for this one's
         path.parent.mkdir(parents=True, exist_ok=True)
         log = _LogFile(path, mode="w", encoding="utf-8", delay=True)
         log.setLevel(logging.WARNING)
