@@ -356,3 +356,18 @@ def test_code_licences_per_file_warn_when_they_differ_from_the_card(ws, run_cli)
     html = page.build_report(res).read_text(encoding="utf-8")
     assert "4 code file(s) state a licence other than the card" in html
     assert "d.c: states LGPL-2.1-or-later" in html
+
+
+def test_rethreshold_reports_its_passes(ws, run_cli):
+    from roots.core.yamlio import write_yaml
+
+    (ws.root / "en.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _records("en", "e", 4)))
+    write_card(ws, "prose", "en.jsonl", languages="[en]", data_extra=", id_field: id")
+    assert run_cli("--workspace", str(ws.root), "run", "prose")[0] == 0
+    write_yaml(ws.config_path, {**ws.config(), "thresholds": {"en": {"number_words_min": 5000}}})
+    rc, out, err = run_cli("--workspace", str(ws.root), "run", "prose", "--rethreshold")
+    assert rc == 0, err
+    assert "4 document(s) changed outcome" in out
+    lines = [line for line in err.splitlines() if line.startswith("rethreshold prose:")]
+    assert lines[0].startswith("rethreshold prose: deciding")
+    assert lines[-1].startswith("rethreshold prose: done: 4 document(s) changed outcome")

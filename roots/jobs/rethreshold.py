@@ -18,10 +18,11 @@ import json
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from roots.core import progress
 from roots.core.errors import UserError
 from roots.core.schema import REDECIDED_REASONS
 from roots.core.workspace import Workspace
@@ -60,12 +61,17 @@ def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunR
     t0 = time.perf_counter()
     proc = DocumentProcessor(p.cfg)
     shards = int(old.get("shards", p.shards))
-    dropped, admitted, fresh = decide_all(p, proc)
+    shown = progress.Progress(f"rethreshold {name}")
+    old_docs = old.get("documents") or {}
+    total = int(old_docs.get("kept") or 0) + int(old_docs.get("rejected") or 0)
+    dropped, admitted, fresh = decide_all(p, proc, counted(shown, "deciding", total))
+    shown.phase("dedup of the admitted documents")
     dups = duplicates_of_admitted(p, dropped, admitted)
     tmp = p.final.parent / f".{p.final.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        changed = write_decided(p, proc, tmp, shards, dropped, fresh, dups)
+        changed = write_decided(p, proc, tmp, shards, dropped, fresh, dups, counted(shown, "writing", total))
+        shown.phase("writing shards")
         outputs.consolidate(tmp, shards)
         shutil.copytree(p.final / "quarantine", tmp / "quarantine")
         outputs.ensure_dirs(tmp)
@@ -85,9 +91,11 @@ def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunR
 
         datacard.write_data_card(tmp, p.card.data)
     except BaseException:
+        shown.close("failed")
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     publish(tmp, p.final)
+    shown.close(f"done: {changed:,} document(s) changed outcome")
     return RunResult(name, p.final, stats)
 
 
@@ -99,7 +107,12 @@ def stored_rows(final: Path) -> Iterator[dict[str, Any]]:
         yield {**row, "status": "rejected"}
 
 
-def decide_all(p: Any, proc: DocumentProcessor,
+def counted(shown: progress.Progress, phase: str, total: int) -> Callable[[int], None]:
+    """A progress callback for a pass over the stored rows: `done` rows of `total`."""
+    return lambda done: shown.show(progress.Snapshot(phase, docs=done, docs_total=total))
+
+
+def decide_all(p: Any, proc: DocumentProcessor, report: Callable[[int], None] = lambda done: None,
                ) -> tuple[set[str], dict[str, dict[str, Any]], dict[str, bytes]]:
     """First pass: every stored row decided again, holding no text. Returns the ids of kept documents the
     new thresholds reject, the dedup keys (`admitted.document_keys`) of the documents they admit, and the
@@ -124,7 +137,9 @@ def decide_all(p: Any, proc: DocumentProcessor,
                 fresh[str(row["id"])] = sig
             keys[str(row["id"])] = adm.document_keys(row, p.dedup, sig)
 
-    for before in stored_rows(p.final):
+    for n, before in enumerate(stored_rows(p.final), start=1):
+        if n == 1 or n % 1024 == 0:
+            report(n)
         after = redecide(proc, before)
         if before["status"] == "kept" and after["status"] != "kept":
             dropped.add(str(before["id"]))
@@ -168,7 +183,8 @@ def duplicates_of_admitted(p: Any, dropped: set[str], admitted: dict[str, dict[s
 
 
 def write_decided(p: Any, proc: DocumentProcessor, tmp: Path, shards: int, dropped: set[str],
-                  fresh: dict[str, bytes], dups: dict[str, tuple[str, str]]) -> int:
+                  fresh: dict[str, bytes], dups: dict[str, tuple[str, str]],
+                  report: Callable[[int], None] = lambda done: None) -> int:
     """Third pass: every row decided again (the same outcome as the first pass), admitted duplicates
     rejected, written shard by shard as fragments; the signatures of documents still kept, then the
     fresh ones of admitted documents that stay. Returns how many rows changed outcome."""
@@ -177,7 +193,9 @@ def write_decided(p: Any, proc: DocumentProcessor, tmp: Path, shards: int, dropp
     fragments = outputs.FragmentWriter(str(tmp), "rethreshold", shards)
     changed = 0
     signed: list[dict[str, Any]] = []
-    for before in stored_rows(p.final):
+    for n, before in enumerate(stored_rows(p.final), start=1):
+        if n == 1 or n % 1024 == 0:
+            report(n)
         after = redecide(proc, before)
         i = str(after["id"])
         if i in dups and before["status"] != "kept" and after["status"] == "kept":
