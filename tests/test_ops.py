@@ -36,6 +36,9 @@ def small_files(root: Path, n: int) -> list[str]:
 
 def test_directory_of_2000_small_files_is_read_whole_with_one_progress_line(ws, monkeypatch):
     texts = small_files(ws.root / "quotes", 2000)
+    (ws.root / "quotes" / ".DS_Store").write_bytes(b"\x00\x01 not a corpus file")  # hidden: not read
+    (ws.root / "quotes" / ".git").mkdir()
+    (ws.root / "quotes" / ".git" / "config").write_text("[core]\n")
     write_card(ws, "quotes", "quotes", fmt="text", languages="[en]",
                extra="recipe: {skip: [dedup]}\n")
     terminal = FakeTerminal()

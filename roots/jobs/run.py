@@ -382,7 +382,7 @@ def plan(ws: Workspace, name: str, out: Path | None = None, num_shards: int | No
     shards = int(num_shards or settings.shards or 0)
     batch_size = settings.langid.batch_size
     pattern = readers.file_pattern(card.fmt, card.data_location(ws), code=card.is_code)
-    files = source_pipeline.match_files(pattern)
+    files = visible(source_pipeline.match_files(pattern), pattern)
     if not files:
         raise UserError(f"{card.path}: field `data.path`: no files match {pattern!r}. Check the path "
                         f"(relative paths are inside the workspace {ws.root}).")
@@ -395,6 +395,17 @@ def plan(ws: Workspace, name: str, out: Path | None = None, num_shards: int | No
     digest, per_file = fingerprint(files)
     return RunPlan(card, spec, cfg, pattern, files, digest, _config_hash(spec, cfg, extra),
                    shards, batch_size, final, versions, dedup_cfg, per_file)
+
+
+def visible(files: list[tuple[str, int]], pattern: str) -> list[tuple[str, int]]:
+    """The files of a directory location without hidden ones (a name starting with "." at any level below
+    the directory: `.git/`, `.DS_Store`, editors' and roots's own temporary files), which are not part of
+    a corpus by convention. A glob or a file named explicitly is taken as written."""
+    if not pattern.endswith("/**"):
+        return files
+    root = pattern[:-2]
+    return [(path, size) for path, size in files
+            if not any(part.startswith(".") for part in readers.relative_path(root, path).split("/"))]
 
 
 def dedup_config(ws: Workspace, card: Card) -> DedupConfig | None:
