@@ -165,8 +165,10 @@ def test_an_appended_file_is_processed_alone_with_the_kept_set_of_a_full_run(ws,
     assert run_cli("--workspace", str(ws.root), "run", "grow", "--out", str(ws.root / "full"))[0] == 0
     assert "incremental" not in json.loads((ws.root / "full" / "manifest.json").read_text())
     assert _kept(res) == _kept(ws.root / "full")
-    docs = json.loads((res / "stats.json").read_text())["documents"]
+    stats = json.loads((res / "stats.json").read_text())
+    docs = stats["documents"]
     assert docs == json.loads((ws.root / "full" / "stats.json").read_text())["documents"]
+    assert stats["timings"]["documents_read"] == len(second)  # only the new file was read
     assert docs["input"] == len(first) + len(second) + 1 and docs["quarantined"] == 1
     if dedup:
         kept_ids = {i for i, _ in _kept(res)}

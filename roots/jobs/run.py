@@ -568,6 +568,10 @@ def _execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None, started: dt
             counters = {**counters, "input_records": records, "bytes_in": size}
             outputs.ensure_dirs(tmp)
             stats = compute_stats(tmp, counters, cfg, unknown, time.perf_counter() - t0)
+            if base is not None:  # the rate of what this run read, not of the documents it carried over
+                seconds = stats["timings"]["wall_seconds"]
+                stats["timings"]["documents_read"] = counted[1]
+                stats["timings"]["documents_per_second"] = round(counted[1] / seconds, 1) if seconds else None
         docs = stats["documents"]
         if docs["input"] != docs["kept"] + docs["rejected"] + docs["quarantined"]:
             raise JobError(f"accounting check failed for {name}: input {docs['input']} != "
