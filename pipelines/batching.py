@@ -49,3 +49,40 @@ class BatchByKey(beam.PTransform):
                 | "Group" >> beam.GroupByKey()
                 | "Chunk" >> beam.FlatMap(_chunks, self.batch_size))
 
+
+
+GROUP_BYTES = 8_000_000
+"""Input files smaller than this are packed together into one unit of work of about this size."""
+GROUP_FILES = 2_000
+"""At most this many files in one unit (each file is still opened once; this bounds one unit's list)."""
+
+
+def pack_files(files: list[tuple[str, int]], group_bytes: int = GROUP_BYTES,
+               group_files: int = GROUP_FILES) -> list[tuple[str, list[tuple[str, int]]]]:
+    """(name, [(path, size), ...]) units of work, in path order: a large file alone, consecutive small files
+    together until about `group_bytes` or `group_files`.
+
+    Why: everything a unit leaves behind (a spill, key files per kind and bucket, one output fragment per
+    shard, a count record) was made per input file, about 20 ms of CPU each; 5,000 one-quote files ran
+    160x slower than the same text in one file. A unit of many files pays that once. The packing depends
+    only on the sorted (path, size) list, so a re-run packs the same units under the same names, and a
+    unit of one file keeps that file's own name (`outputs.file_id`)."""
+    from roots.io.outputs import file_id
+
+    units: list[tuple[str, list[tuple[str, int]]]] = []
+    current: list[tuple[str, int]] = []
+    size = 0
+
+    def close() -> None:
+        nonlocal current, size
+        if current:
+            units.append((file_id("\n".join(path for path, _ in current)), current))
+        current, size = [], 0
+
+    for path, n in sorted(files):
+        if current and (size + n > group_bytes or len(current) >= group_files):
+            close()
+        current.append((path, n))
+        size += n
+    close()
+    return units

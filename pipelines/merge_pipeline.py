@@ -46,10 +46,9 @@ class TokenizeFile(beam.DoFn):
 
 def run(tasks: list[dict[str, Any]], drops: dict[str, str], tokenizer_path: str, parts_dir: str,
         valid_fraction: float, seed: int, beam_args: list[str]) -> None:
-    from apache_beam.options.pipeline_options import PipelineOptions
+    from pipelines.runner import make_pipeline
 
-    options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
-    with beam.Pipeline(options=options) as p:
+    with make_pipeline(beam_args) as p:
         drop_side = p | "Drops" >> beam.Create(sorted(drops.items()))
         (p
          | "Files" >> beam.Create(tasks)

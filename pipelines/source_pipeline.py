@@ -1,9 +1,10 @@
 """Beam wiring of the per-source pipeline: per-file passes over spill files, small keys through the shuffles.
 
 Why this shape: a runner holds what it shuffles (the DirectRunner in memory), so documents never go
-through a shuffle. Each input file is one unit of work:
+through a shuffle. Each input file, or a pack of small ones (`pipelines.batching.pack_files`), is one
+unit of work:
 
-1. `ProcessFile` streams the file, runs the document stages in batches (models load once per worker)
+1. `ProcessFiles` streams the unit's files, runs the document stages in batches (models load once per worker)
    and writes every row to a spill file (`roots/io/spill.py`), malformed records to quarantine fragments,
    and the URL keys of its kept rows to key spill files. Without dedup it writes the output fragments
    directly and the run ends there.
@@ -34,19 +35,18 @@ reuses or rewrites them identically.
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 
 from pipelines import dedup as dedup_beam
+from pipelines.batching import pack_files
 from pipelines.dedup import count, count_all
-from roots.core import schema
+from roots.core import progress, schema
 from roots.core.schema import STAGES
 from roots.dedup import minhash, rowkeys
 from roots.dedup.minhash import DedupConfig
@@ -54,11 +54,11 @@ from roots.io import outputs, readers, spill
 from roots.stages.process import DocumentProcessor, ProcessConfig
 
 NAMESPACE = "roots"
-PROGRESS_EVERY = 10_000
 
 
-class ProcessFile(beam.DoFn):
-    """Read one matched file (through Beam's filesystems) and run the document stages on it in batches."""
+class ProcessFiles(beam.DoFn):
+    """Read one unit of input files (one file, or small files packed together: `batching.pack_files`)
+    through Beam's filesystems and run the document stages on their records in batches."""
 
     def __init__(self, spec: readers.ReaderSpec, cfg: ProcessConfig, out_dir: str, num_shards: int,
                  batch_size: int, dedup_cfg: DedupConfig | None, buckets: int = 1) -> None:
@@ -71,10 +71,11 @@ class ProcessFile(beam.DoFn):
         outputs.bounded_arrow_memory()
         self.processor = DocumentProcessor(self.cfg)
 
-    def process(self, readable: fileio.ReadableFile) -> Iterator[str]:
+    def process(self, unit: tuple[str, list[tuple[str, int]]]) -> Iterator[str]:
+        from apache_beam.io.filesystems import FileSystems
+
         assert self.processor is not None
-        path = readable.metadata.path
-        name = outputs.file_id(path)
+        name, files = unit
         target = spill.path_for(self.out_dir, "processed", name) if self.dedup_cfg is not None else None
         if target is not None and Path(target).exists():  # a re-executed step: the work is done
             yield target
@@ -85,28 +86,36 @@ class ProcessFile(beam.DoFn):
         keys = _KeyWriters(self.out_dir, name, self.buckets,
                            ("url",) if writer is not None and self.dedup_cfg.url else ())
         n = 0
+        size = raw_done = 0  # text bytes read (decompressed for a compressed file); raw bytes of done files
         batch: list[dict[str, Any]] = []
-        sizes: dict[str, int] = {}  # a compressed input's text bytes, so bytes in compare with bytes out
-        problem = readers.link_problem(self.spec, path)  # a symlink out of the data folder is not opened
+        due = progress.Throttle(1.0)
+        seen: dict[str, int] = {}  # each file's size as listed when the unit was made (checked by the run)
         try:
-            # the raw bytes: roots.io.readers recognises and decompresses gzip/bzip2/xz/zstd itself (Beam's
-            # own decompression hands back a stream that cannot be read line by line)
-            with (contextlib.nullcontext() if problem
-                  else readable.open(compression_type=CompressionTypes.UNCOMPRESSED)) as fh:
-                records = ([readers.quarantine(self.spec, path, 0, b"", problem)] if problem
-                           else readers.read(self.spec, path, fh, sizes))
-                for record in records:
-                    n += 1
-                    if n % PROGRESS_EVERY == 0:
-                        print(f"  ... {path}: {n} records read", file=sys.stderr, flush=True)
-                    if record["kind"] == "quarantine":
-                        count("quarantined")
-                        fragments.add("quarantine", record)
-                        continue
-                    batch.append(record)
-                    if len(batch) >= self.batch_size:
-                        self._flush(batch, fragments, writer, keys)
-                        batch = []
+            for path, raw_size in files:
+                seen[path] = raw_size
+                sizes: dict[str, int] = {}  # a compressed input's text bytes, so bytes in compare with out
+                problem = readers.link_problem(self.spec, path)  # a symlink leaving the data folder: not read
+                # the raw bytes: roots.io.readers recognises and decompresses gzip/bzip2/xz/zstd itself
+                # (Beam's own decompression hands back a stream that cannot be read line by line)
+                with (contextlib.nullcontext() if problem
+                      else FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)) as fh:
+                    records = ([readers.quarantine(self.spec, path, 0, b"", problem)] if problem
+                               else readers.read(self.spec, path, fh, sizes))
+                    for record in records:
+                        n += 1
+                        if record["kind"] == "quarantine":
+                            count("quarantined")
+                            fragments.add("quarantine", record)
+                            continue
+                        batch.append(record)
+                        if len(batch) >= self.batch_size:
+                            self._flush(batch, fragments, writer, keys)
+                            batch = []
+                            if due():
+                                progress.write_report(self.out_dir, "read", name, {
+                                    "records": n, "bytes": raw_done + _position(fh, raw_size)})
+                size += 0 if problem else sizes.get("text_bytes", raw_size)
+                raw_done += raw_size
             self._flush(batch, fragments, writer, keys)
             keys.close()  # before the spill appears: a spill in place means its keys are complete
         except BaseException:
@@ -116,14 +125,14 @@ class ProcessFile(beam.DoFn):
             raise
         fragments.close()
         count("input_records", n)
-        size = 0 if problem else sizes.get("text_bytes", readable.metadata.size_in_bytes)
         count("bytes_in", size)
         for stage, seconds in self.processor.timings.items():
             count(f"stage_us_{stage}", int(seconds * 1e6))
-        print(f"  read {path}: {n} records", file=sys.stderr, flush=True)
+        progress.write_report(self.out_dir, "read", name, {"records": n, "bytes": raw_done,
+                                                            "files": len(files), "done": True})
         # Not every runner reports metrics (DaskRunner does not); the accounting check needs the input
-        # count from somewhere independent of the outputs, so each file leaves a small count record.
-        outputs.write_input_count(self.out_dir, path, n, size, readable.metadata.size_in_bytes)
+        # count from somewhere independent of the outputs, so each unit leaves a small count record.
+        outputs.write_input_count(self.out_dir, name, [path for path, _ in files], n, size, seen)
         if writer is not None:
             yield writer.close()
 
@@ -190,6 +199,7 @@ class CountLines(beam.DoFn):
                 writer.abort()
                 raise
             writer.close()
+        progress.write_report(self.out_dir, "lines", Path(path).stem, {"done": True})
         yield path
 
 
@@ -220,6 +230,7 @@ class PrepareFile(beam.DoFn):
                 writer.abort()
                 raise
             writer.close()
+        progress.write_report(self.out_dir, "prepare", Path(path).stem, {"done": True})
         yield target
 
 
@@ -256,23 +267,40 @@ class FinishFile(beam.DoFn):
                     fragments.add("signatures", sig_row)
             count_all(counts)
         fragments.close()
+        progress.write_report(self.out_dir, "finish", Path(path).stem, {"done": True})
         yield path
+
+
+def _position(fh: Any, default: int) -> int:
+    """How far into its raw bytes an open input file is (for progress); `default` if it cannot say."""
+    try:
+        return int(fh.tell())
+    except (OSError, ValueError, AttributeError):
+        return default
 
 
 def build(p: beam.Pipeline, pattern: str, spec: readers.ReaderSpec, cfg: ProcessConfig, out_dir: str,
           num_shards: int, batch_size: int, dedup_cfg: DedupConfig | None = None,
-          key_buckets: int | None = None) -> None:
-    """The source pipeline; `key_buckets` overrides the key spill bucket count planned from the input size
-    (decisions do not depend on it)."""
-    files = (p
-             | "Pattern" >> beam.Create([pattern])
-             | "Match" >> fileio.MatchAll()
-             | "Spread" >> beam.Reshuffle()
-             | "Open" >> fileio.ReadMatches())
+          key_buckets: int | None = None, files: list[tuple[str, int]] | None = None,
+          previous: list[str] | None = None) -> None:
+    """The source pipeline over `files` ((path, size); default: what `pattern` matches now); `key_buckets`
+    overrides the key spill bucket count planned from the input size (decisions do not depend on it).
+
+    `previous`: processed spill files of an earlier run of the source, already under `out_dir` with their
+    URL key files (an incremental run: `roots.jobs.run.incremental_base`). Their documents are not read or
+    processed again, but every dedup pass sees them beside the new files' documents, so the decisions are
+    the ones a full run over all the files makes."""
+    files = match_files(pattern) if files is None else files
     d = dedup_cfg
-    buckets = key_buckets or (spill.bucket_count(sum(size for _, size in match_files(pattern))) if d else 1)
-    processed = files | "Process" >> beam.ParDo(ProcessFile(spec, cfg, out_dir, num_shards, batch_size, d,
-                                                            buckets))
+    buckets = key_buckets or (spill.bucket_count(sum(size for _, size in files)) if d else 1)
+    units = (p
+             | "Units" >> beam.Create(pack_files(files))
+             | "Spread" >> beam.Reshuffle())
+    processed = units | "Process" >> beam.ParDo(ProcessFiles(spec, cfg, out_dir, num_shards, batch_size, d,
+                                                             buckets))
+    if previous:
+        earlier = p | "Previous" >> beam.Create(sorted(previous))
+        processed = (processed, earlier) | "AllSpills" >> beam.Flatten()
     if d is None:
         return
     # spread the bucket ids: Create alone would hand every bucket step to the worker that runs the Create
@@ -355,13 +383,14 @@ def dangling_links(pattern: str) -> list[str]:
 
 
 def run_pipeline(pattern: str, spec: readers.ReaderSpec, cfg: ProcessConfig, out_dir: str, num_shards: int,
-                 batch_size: int, beam_args: list[str],
-                 dedup_cfg: DedupConfig | None = None) -> dict[str, int]:
-    from apache_beam.options.pipeline_options import PipelineOptions
+                 batch_size: int, beam_args: list[str], dedup_cfg: DedupConfig | None = None,
+                 files: list[tuple[str, int]] | None = None, previous: list[str] | None = None,
+                 key_buckets: int | None = None) -> dict[str, int]:
+    from pipelines.runner import make_pipeline
 
-    options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
-    p = beam.Pipeline(options=options)
-    build(p, pattern, spec, cfg, out_dir, num_shards, batch_size, dedup_cfg)
+    p = make_pipeline(beam_args)
+    build(p, pattern, spec, cfg, out_dir, num_shards, batch_size, dedup_cfg, key_buckets, files=files,
+          previous=previous)
     result = p.run()
     result.wait_until_finish()
     return query_counters(result)

@@ -17,12 +17,12 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
 from datasketch import MinHash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.dedup import ConnectedComponents, apply_dedup
+from pipelines.runner import make_pipeline
 from roots.dedup import minhash as d
 from roots.dedup import unionfind as uf
 from roots.dedup.minhash import DedupConfig
@@ -312,7 +312,7 @@ def _run(tmp_path: Path, shards: list[list[dict[str, Any]]], cfg: DedupConfig,
          options: list[str] | None = None) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
     """Run apply_dedup over inputs that arrive as separate PCollections (separate files/bundles)."""
     out_rows, out_sigs = tmp_path / "rows.pkl", tmp_path / "sigs.pkl"
-    with beam.Pipeline(options=PipelineOptions(options or [])) as p:
+    with make_pipeline(options or []) as p:
         parts = [p | f"Create{i}" >> beam.Create(shard, reshuffle=False) for i, shard in enumerate(shards)]
         rows = tuple(parts) | beam.Flatten() | beam.Reshuffle()
         res, sigs = apply_dedup(rows, cfg)
@@ -529,8 +529,7 @@ def _components(tmp_path: Path, graphs: dict[str, list[tuple[int, int]]],
                 limit: int = 1000) -> dict[str, dict[int, int]]:
     """Run ConnectedComponents on several graphs in one pipeline (several bundles each): labels per graph."""
     results: dict[str, Path] = {}
-    p = beam.Pipeline(options=PipelineOptions(["--direct_num_workers=2",
-                                               "--direct_running_mode=multi_threading"]))
+    p = make_pipeline(["--direct_num_workers=2", "--direct_running_mode=multi_threading"])
     for name, edges in graphs.items():
         labels = (p | f"Edges{name}" >> beam.Create(edges, reshuffle=True)
                   | f"CC{name}" >> ConnectedComponents(limit))

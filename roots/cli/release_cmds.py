@@ -12,10 +12,11 @@ from roots.cli.output import common_options
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from roots.core import workspace
+    from roots.core import progress, workspace
     from roots.jobs.merge import merge
 
     ws = workspace.resolve(getattr(args, "workspace", None))
+    progress.configure(args.quiet)
     print("merging cleared sources ...", flush=True)
     result = merge(ws, out=Path(args.out) if args.out else None, vocab_size=args.vocab_size,
                    beam_args=list(getattr(args, "beam_args", [])), force=args.force)
@@ -79,6 +80,7 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
                                  "in the workspace, with release/latest pointing at it)")
     p.add_argument("--vocab-size", type=int, help="tokenizer vocabulary (default 250,680 as BLOOM)")
     p.add_argument("--force", metavar="REASON", help=FORCE)
+    p.add_argument("--quiet", action="store_true", help="no progress line (the summary is still printed)")
     p = add(sub, "publish", cmd_publish,
             "export a source's kept documents as a datasets folder (needs release clearance)")
     p.add_argument("name")

@@ -15,11 +15,12 @@ from roots.cli.output import table
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from roots.core import workspace
+    from roots.core import progress, workspace
     from roots.core.errors import UserError
     from roots.governance import catalogue
 
     ws = workspace.resolve(getattr(args, "workspace", None))
+    progress.configure(args.quiet)
     if args.all == bool(args.name):
         raise UserError("give one source NAME or --all (not both).")
     if args.all:
@@ -71,7 +72,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 def source_state(ws: Any, card: Any) -> tuple[str, str]:
     """(state, detail) of one source's run, as `roots status` prints it."""
     from roots.core.errors import UserError
-    from roots.jobs.run import failure_record, finished_manifest, in_flight, plan, up_to_date
+    from roots.jobs.run import (
+        failure_record,
+        finished_manifest,
+        in_flight,
+        incremental_base,
+        plan,
+        settings_changed,
+        up_to_date,
+    )
 
     if not card.active:
         return "killed", card.killed_reason or ""
@@ -85,20 +94,29 @@ def source_state(ws: Any, card: Any) -> tuple[str, str]:
     if failure is not None:
         earlier = (f"; the run finished {manifest['finished']} is still in place" if manifest is not None
                    else "")
-        return "failed", (f"{failure.get('failed', '?')}: {failure.get('error', 'unknown error')}{earlier}; "
-                          f"`roots run {card.name}` runs it again")
+        log = f"; log: {failure['log']}" if failure.get("log") and Path(failure["log"]).exists() else ""
+        return "failed", (f"{failure.get('failed', '?')}: {failure.get('error', 'unknown error')}{earlier}"
+                          f"{log}; `roots run {card.name}` runs it again")
     failed = "; an interrupted run left a temporary directory (the next run removes it)" if flights else ""
     if manifest is None:
         return ("failed" if flights else "not run"), failed.lstrip("; ")
     try:
-        current = up_to_date(plan(ws, card.name))
+        planned = plan(ws, card.name)
     except UserError as exc:
         return "finished", f"{manifest['finished']}, but the source cannot be planned now: {exc}"
     docs = manifest.get("documents", {})
     detail = (f"{manifest['finished']}, fingerprint {manifest['input']['fingerprint'][:12]}, "
               f"kept {docs.get('kept')}/{docs.get('input')}{failed}")
-    return (("finished" if current else "stale"),
-            detail + ("" if current else "; input or configuration changed"))
+    if up_to_date(planned):
+        return "finished", detail
+    why = []
+    if manifest["input"].get("fingerprint") != planned.fingerprint:
+        why.append("input gained files (the next run reads only those)" if incremental_base(planned)
+                   else "input changed")
+    if manifest.get("config_hash") != planned.config_hash:
+        why.append("configuration changed")
+    why += settings_changed(planned, manifest)
+    return "stale", f"{detail}; {', '.join(why)}"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -117,6 +135,8 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--all", action="store_true", help="run every active source")
     p.add_argument("--out", help="output directory (default: runs/NAME in the workspace)")
     p.add_argument("--force", action="store_true", help="with --all: rerun sources that are up to date")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress line (the summary table is still printed)")
     p.add_argument("--rethreshold", action="store_true",
                    help="re-apply the current thresholds to the stored statistics of the last run "
                         "(no models)")

@@ -31,25 +31,39 @@ def duplicates_among_admitted(kept: Sequence[Mapping[str, Any]], admitted: Seque
     if not admitted or not (cfg.exact or cfg.near):
         return {}
     rows = {**{str(r["id"]): r for r in kept}, **{str(r["id"]): r for r in admitted}}
-    new = {str(r["id"]) for r in admitted}
-    nodes = {i: minhash.node_key(r, cfg.keep) for i, r in rows.items()}
-    groups: dict[Any, list[str]] = defaultdict(list)
-    exact = {}
+    keys = {i: document_keys(r, cfg, signatures.get(i)) for i, r in rows.items()}
+    return duplicates_by_keys(keys, {str(r["id"]) for r in admitted}, cfg)
+
+
+def document_keys(row: Mapping[str, Any], cfg: DedupConfig, signature: bytes | None) -> dict[str, Any]:
+    """What the comparison needs of one document, without its text: its node key (keep policy), its exact
+    key and its LSH band keys. Lets `--rethreshold` stream a source and hold only these."""
+    keys: dict[str, Any] = {"node": minhash.node_key(row, cfg.keep), "exact": None, "bands": []}
     if cfg.exact:
-        for i, r in rows.items():
-            key = minhash.exact_key(str(r["text"]), r.get("lang"))
-            if key is not None:
-                exact[i] = key
-                groups["exact", key].append(i)
-    if cfg.near:
-        b, r = minhash.lsh_params(cfg.threshold, cfg.num_perm)
-        for i in rows:
-            if i not in signatures:
-                continue
-            sig = minhash.signature_from_bytes(signatures[i])
-            if minhash.is_empty_signature(sig):
-                continue
-            for band in minhash.band_keys(sig, b, r):
+        keys["exact"] = minhash.exact_key(str(row["text"]), row.get("lang"))
+    if cfg.near and signature is not None:
+        keys["bands"] = signature_bands(signature, cfg)
+    return keys
+
+
+def signature_bands(signature: bytes, cfg: DedupConfig) -> list[Any]:
+    """The LSH band keys of a stored signature (none for the empty signature of a text too short)."""
+    sig = minhash.signature_from_bytes(signature)
+    if minhash.is_empty_signature(sig):
+        return []
+    return minhash.band_keys(sig, *minhash.lsh_params(cfg.threshold, cfg.num_perm))
+
+
+def duplicates_by_keys(keys: Mapping[str, Mapping[str, Any]], new: set[str], cfg: DedupConfig,
+                       ) -> dict[str, tuple[str, str]]:
+    """`duplicates_among_admitted` on `document_keys` of every document; documents sharing no key with a
+    new one may be left out (they cannot change the answer)."""
+    groups: dict[Any, list[str]] = defaultdict(list)
+    for i, k in keys.items():
+        if cfg.exact and k["exact"] is not None:
+            groups["exact", k["exact"]].append(i)
+        if cfg.near:
+            for band in k["bands"]:
                 groups["near", band].append(i)
     parent: dict[str, str] = {}
     for members in groups.values():
@@ -59,9 +73,10 @@ def duplicates_among_admitted(kept: Sequence[Mapping[str, Any]], admitted: Seque
     out: dict[str, tuple[str, str]] = {}
     for component in unionfind.components(parent):
         old = [i for i in component if i not in new]
-        keeper = min(old or component, key=nodes.__getitem__)
+        keeper = min(old or component, key=lambda i: keys[i]["node"])
         for i in component:
             if i in new and i != keeper:
-                same = cfg.exact and i in exact and exact.get(keeper) == exact[i]
+                exact = keys[i]["exact"]
+                same = cfg.exact and exact is not None and keys[keeper]["exact"] == exact
                 out[i] = (keeper, "exact" if same else "near")
     return out

@@ -19,6 +19,7 @@ from typing import Any
 from roots.core.schema import EXACT, NODE, PRIVATE, SIG, URL_KEY, URL_PARENT
 from roots.dedup import minhash
 from roots.dedup.minhash import DedupConfig, Node
+from roots.stages import code
 
 
 def node_text(node: Node) -> str:
@@ -64,6 +65,16 @@ def template_keys(row: Mapping[str, Any], riders: Container[Node], min_len: int)
     return minhash.template_line_keys(row["text"], min_len)
 
 
+def signature_text(row: Mapping[str, Any]) -> str:
+    """The text a document's MinHash signature is computed from: a code file without its leading comment
+    block (a shared licence header would dominate the shingles of a short file and make unrelated files
+    near duplicates); any other document's text as it is."""
+    text, lang = row["text"], row.get("lang")
+    if isinstance(lang, str) and lang.startswith(code.LANG_PREFIX):
+        return code.without_leading_comments(text, lang)
+    return text
+
+
 def prepare(rows: Sequence[dict[str, Any]], cfg: DedupConfig, riders: Mapping[Node, Node],
             frequent: Container[bytes]) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """URL riders marked, template lines removed, then signature and exact key of the rows still live.
@@ -93,8 +104,8 @@ def prepare(rows: Sequence[dict[str, Any]], cfg: DedupConfig, riders: Mapping[No
                     continue
         live.append(row)
     if cfg.near and live:
-        sigs = minhash.minhash_signatures([r["text"] for r in live], [r.get("lang") for r in live],
-                                        cfg.num_perm, cfg.seed, cfg.ngram)
+        sigs = minhash.minhash_signatures([signature_text(r) for r in live], [r.get("lang") for r in live],
+                                          cfg.num_perm, cfg.seed, cfg.ngram)
         for row, sig in zip(live, sigs):
             # no shingles (no words at all): no signature, never a near duplicate, no signature row
             row[SIG] = None if minhash.is_empty_signature(sig) else minhash.signature_to_bytes(sig)

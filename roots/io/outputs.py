@@ -1,8 +1,9 @@
 """Output tables of a source run and the deterministic shard writer.
 
-Rows are assigned to shards by a hash of their id. Each input file contributes one fragment per shard,
-named after the file; a shard is its fragments concatenated in name order, streamed into a temporary
-name that is renamed into place. So any runner (including ones that re-execute a step) produces the
+Rows are assigned to shards by a hash of their id. Each unit of work (an input file, or small files
+packed together: `pipelines.batching.pack_files`) contributes one fragment per shard, named after it; a
+shard is its fragments concatenated in name order, streamed into a temporary name that is renamed into
+place. So any runner (including ones that re-execute a step) produces the
 same bytes, a re-run with the same input writes identical files, and no step holds a whole shard.
 """
 
@@ -200,14 +201,16 @@ def consolidate(out_dir: Path, num_shards: int) -> None:
 COUNTS = "_input_counts"
 
 
-def write_input_count(out_dir: str, path: str, records: int, size: int,
-                      file_bytes: int | None = None) -> None:
-    """One input file's count record: records read, text bytes, and `file_bytes`, the file's size when
-    the reader opened it (the run compares it with the size it fingerprinted)."""
+def write_input_count(out_dir: str, name: str, paths: list[str], records: int, size: int,
+                      file_bytes: dict[str, int] | None = None) -> None:
+    """The count record of one unit of work (one input file, or several small ones packed together):
+    records read, text bytes, and `file_bytes`, each file's size as the unit listed it (the run compares
+    it with the size it fingerprinted)."""
     import json
 
-    target = Path(out_dir) / COUNTS / f"{file_id(path)}.json"
-    record = json.dumps({"path": path, "records": records, "bytes": size, "file_bytes": file_bytes})
+    target = Path(out_dir) / COUNTS / f"{name}.json"
+    record = json.dumps({"paths": paths, "files": len(paths), "records": records, "bytes": size,
+                         "file_bytes": file_bytes or {}})
     util.write_atomically(target, lambda tmp: tmp.write_text(record))
 
 
@@ -216,11 +219,12 @@ def read_input_counts(out_dir: Path) -> tuple[int, int, int] | None:
     entries = read_input_records(out_dir)
     if entries is None:
         return None
-    return len(entries), sum(e["records"] for e in entries), sum(e["bytes"] for e in entries)
+    return (sum(e["files"] for e in entries), sum(e["records"] for e in entries),
+            sum(e["bytes"] for e in entries))
 
 
 def read_input_records(out_dir: Path) -> list[dict[str, Any]] | None:
-    """The readers' count records, one per input file (see `write_input_count`), removing them; None if
+    """The readers' count records, one per unit of work (see `write_input_count`), removing them; None if
     there are none."""
     import json
     import shutil

@@ -37,7 +37,9 @@ class ReaderSpec:
     code: bool = False
     path_field: str = "path"
     license_field: str | None = None
-    code_root: str | None = None  # tree root, so document ids and origins are paths inside the tree
+    # the input's root directory, so document ids and origins are paths inside it (two `a.txt` in two
+    # folders of one directory source are two documents); None: the file's base name
+    code_root: str | None = None
     max_file_bytes: int = 1 << 20
     # Symlinks among the matched files that lead out of `data_root` (the folder of the card's data path)
     # are read only when the card says `data.follow_symlinks: true` (see `link_problem`).
@@ -79,7 +81,7 @@ def _build_document(spec: ReaderSpec, path: str, line: int, record: dict[str, An
     if not isinstance(text, str):
         return quarantine(spec, path, line, _dump(record), f"field {spec.text_field!r} is "
                           f"{type(text).__name__}, expected a string")
-    origin = f"{posixpath.basename(path)}:{line}"
+    origin = f"{relative_path(spec.code_root, path) if spec.code_root else posixpath.basename(path)}:{line}"
     doc_id = record.get(spec.id_field) if spec.id_field else None
     if spec.id_field and (doc_id is None or isinstance(doc_id, (dict, list))):
         doc_id = None
@@ -420,15 +422,29 @@ READERS = {
 
 
 def file_pattern(fmt: str, location: str, code: bool = False) -> str:
-    """The glob Beam should match: a save_to_disk folder is read through its Arrow files, a code tree
-    given as a directory through every file below it."""
+    """The glob Beam should match: a save_to_disk folder is read through its Arrow files, a directory (a
+    code tree, or a folder of text/JSONL/CSV/Parquet files) through every file below it."""
     if fmt == "hf":
         return location.rstrip("/") + "/*.arrow"
-    if code and fmt == "text" and not re.search(r"[*?\[]", location) and not _is_local_file(location):
+    if not re.search(r"[*?\[]", location) and _is_directory(location, code and fmt == "text"):
         return location.rstrip("/") + "/**"
     return location
 
 
+def input_root(fmt: str, location: str) -> str | None:
+    """The directory a text source's origins are relative to, when its location is a directory or a glob
+    (None for a single file: its origins keep the file's base name)."""
+    if file_pattern(fmt, location) == location and not re.search(r"[*?\[]", location):
+        return None
+    return code_root(location)
+
+
+def _is_directory(location: str, code: bool) -> bool:
+    """A local directory, or a remote location written with a trailing slash (or any remote location of a
+    code tree, which is always a tree)."""
+    if "://" not in location:
+        return os.path.isdir(location) or (code and not os.path.isfile(location))
+    return location.endswith("/") or code
 LINE_FORMATS = frozenset({"jsonl", "text", "csv"})
 """Formats read as a byte stream, so a compressed file of them is decompressed on the way (Parquet and
 Arrow files compress inside and need random access)."""

@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from roots import __version__
-from roots.core import publishing, schema
+from roots.core import progress, publishing, schema
 from roots.core.errors import JobError, UserError
 from roots.core.util import library_versions, sha256_file
 from roots.core.workspace import Workspace
@@ -410,17 +410,20 @@ def _merge(ws: Workspace, out: Path | None, vocab_size: int | None,
         tmp = publishing.temp_dir_for(final)
     (tmp / "shards").mkdir(parents=True)
     warnings: list[str] = []
+    shown = progress.Progress("merge")
+    shown.start()
     try:
         takedown_list = takedowns.load_all(ws)
+        shown.phase("cross-source dedup")
         dups = cross_source_duplicates(plan, cfg)
         takedown_hits: Counter[str] = Counter()
         drops, drop_counts = decide_drops(plan, takedown_list, cfg, dups, takedown_hits)
         t_tok, c_tok = time.perf_counter(), time.process_time()
         if supplied is not None:
-            print(f"  using the tokenizer {cfg['tokenizer_file']} (not training one) ...", flush=True)
+            shown.phase(f"using the tokenizer {cfg['tokenizer_file']} (not training one)")
             tok = supplied
         else:
-            print(f"  training the tokenizer (vocabulary {cfg['vocab_size']}) ...", flush=True)
+            shown.phase(f"training the tokenizer (vocabulary {cfg['vocab_size']})")
             sample = _Counted(tokenizer_sample(plan, drops, cfg))
             tok = toklib.train_tokenizer(sample, vocab_size=int(cfg["vocab_size"]),
                                          min_frequency=int(cfg["tokenizer_min_frequency"]))
@@ -433,10 +436,13 @@ def _merge(ws: Workspace, out: Path | None, vocab_size: int | None,
                   "record": inc.record}
                  for i, (inc, path) in enumerate((inc, p) for inc in plan.included for p in inc.files)]
         parts_dir = tmp / "_parts"
-        print(f"  tokenizing {len(tasks)} kept files into Megatron shards ...", flush=True)
+        shown.poll = lambda: progress.Snapshot(  # the files tokenised so far (parts.tokenize_file marks each)
+            "tokenizing kept files", units=len(list((parts_dir / "_done").glob("*.json"))),
+            units_total=len(tasks))
         t_sh, c_sh = time.perf_counter(), time.process_time()
         merge_pipeline.run(tasks, drops, str(tmp / "tokenizer.json"), str(parts_dir),
                            float(cfg["valid_fraction"]), int(cfg["seed"]), beam_args or [])
+        shown.phase("assembling shards")
         c_asm = time.process_time()
         release_freed_memory()
         folded: dict[str, str] = {}
@@ -454,6 +460,7 @@ def _merge(ws: Workspace, out: Path | None, vocab_size: int | None,
         write_json(tmp / "per_split_data_args.json", blend_data["per_split_data_args"])
         from roots.report import datacard, page
 
+        shown.phase("writing the card, manifest and report")
         per_source = per_source_counts(tmp)
         view = card_view(plan, tokens, docs, takedown_list, per_source, takedown_hits)
         view["name"] = rid if root is not None else final.name
@@ -478,8 +485,10 @@ def _merge(ws: Workspace, out: Path | None, vocab_size: int | None,
         else:
             publishing.swap_into_place(tmp, final)
     except BaseException:
+        shown.close("failed")
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    shown.close("done")
     return MergeResult(final, manifest)
 
 

@@ -19,10 +19,11 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from roots.core import publishing
+from roots.core import progress, publishing
 from roots.core.errors import UserError
 from roots.core.schema import REDECIDED_REASONS
 from roots.core.workspace import Workspace
@@ -62,34 +63,26 @@ def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunR
     t0 = time.perf_counter()
     proc = DocumentProcessor(p.cfg)
     shards = int(old.get("shards", p.shards))
-    rows = ([{**r, "status": "kept", "reason": None, "detail": None}
-             for r in outputs.read_kind(p.final, "kept").to_pylist()]
-            + [{**r, "status": "rejected"} for r in outputs.read_kind(p.final, "rejected").to_pylist()])
-    decided = [redecide(proc, row) for row in rows]
-    stored = {r["id"]: r for r in outputs.read_kind(p.final, "signatures").to_pylist()}
-    fresh = sign_unsigned(p, decided, stored)
-    dedup_admitted(p, rows, decided, {**{i: r["signature"] for i, r in stored.items()}, **fresh})
+    shown = progress.Progress(f"rethreshold {name}")
+    old_docs = old.get("documents") or {}
+    total = int(old_docs.get("kept") or 0) + int(old_docs.get("rejected") or 0)
+    dropped, admitted, fresh = decide_all(p, proc, counted(shown, "deciding", total))
+    shown.phase("dedup of the admitted documents")
+    dups = duplicates_of_admitted(p, dropped, admitted)
     tmp = publishing.temp_dir_for(p.final)
     tmp.mkdir()
     (tmp / ".pid").write_text(str(os.getpid()))  # a run started meanwhile sees this one alive
     try:
-        for kind in ("kept", "rejected"):
-            mine = [r for r in decided if outputs.kind_of(r) == kind]
-            by_shard: dict[int, list[dict[str, Any]]] = {}
-            for r in mine:
-                by_shard.setdefault(outputs.shard_of(kind, r, shards), []).append(r)
-            for shard, group in sorted(by_shard.items()):
-                outputs.write_shard(str(tmp), kind, shard, shards, group)
+        changed = write_decided(p, proc, tmp, shards, dropped, fresh, dups, counted(shown, "writing", total))
+        shown.phase("writing shards")
+        outputs.consolidate(tmp, shards)
         shutil.copytree(p.final / "quarantine", tmp / "quarantine")
-        write_signatures(p, tmp, decided, shards, stored, fresh)
         outputs.ensure_dirs(tmp)
         old_stats = json.loads((p.final / "stats.json").read_text())
         counters = {"input_records": old_stats["documents"]["input"], "bytes_in": old_stats["bytes"]["in"]}
         unknown = [n.split(":")[0] for n in old_stats["notes"].get("langid_not_filtered", [])]
         stats = compute_stats(tmp, counters, p.cfg, unknown, time.perf_counter() - t0)
-        stats["rethreshold"] = {"of_run_finished": old.get("finished"), "changed": sum(
-            1 for a, b in zip(rows, decided)
-            if (a["status"], a.get("reason")) != (b["status"], b.get("reason")))}
+        stats["rethreshold"] = {"of_run_finished": old.get("finished"), "changed": changed}
         manifest = {**old, "id": uuid.uuid4().hex, "config": _config(p), "config_hash": p.config_hash,
                     "rethreshold_of": {"finished": old.get("finished"),
                                        "config_hash": old.get("config_hash")},
@@ -101,6 +94,7 @@ def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunR
 
         datacard.write_data_card(tmp, p.card.data)
     except BaseException:
+        shown.close("failed")
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     try:
@@ -108,47 +102,128 @@ def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunR
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    shown.close(f"done: {changed:,} document(s) changed outcome")
     return RunResult(name, p.final, stats)
 
 
-def sign_unsigned(p: Any, decided: list[dict[str, Any]], stored: dict[str, Any]) -> dict[str, bytes]:
-    """MinHash signatures of the kept documents the run has none for (those the new thresholds admit),
-    computed once for both the admitted documents' dedup and the signatures table; {} without near dedup."""
-    if p.dedup is None or not p.dedup.near:
+def stored_rows(final: Path) -> Iterator[dict[str, Any]]:
+    """The finished run's kept and rejected rows with their outcome, streamed batch by batch."""
+    for row in outputs.iter_kind(final, "kept"):
+        yield {**row, "status": "kept", "reason": None, "detail": None}
+    for row in outputs.iter_kind(final, "rejected"):
+        yield {**row, "status": "rejected"}
+
+
+def counted(shown: progress.Progress, phase: str, total: int) -> Callable[[int], None]:
+    """A progress callback for a pass over the stored rows: `done` rows of `total`."""
+    return lambda done: shown.show(progress.Snapshot(phase, docs=done, docs_total=total))
+
+
+def decide_all(p: Any, proc: DocumentProcessor, report: Callable[[int], None] = lambda done: None,
+               ) -> tuple[set[str], dict[str, dict[str, Any]], dict[str, bytes]]:
+    """First pass: every stored row decided again, holding no text. Returns the ids of kept documents the
+    new thresholds reject, the dedup keys (`admitted.document_keys`) of the documents they admit, and the
+    admitted documents' fresh MinHash signatures (computed once, for their dedup and the signatures table;
+    with the source's ngram setting; none without near dedup)."""
+    from roots.dedup import admitted as adm
+    from roots.dedup import minhash, rowkeys
+
+    dropped: set[str] = set()
+    keys: dict[str, dict[str, Any]] = {}
+    fresh: dict[str, bytes] = {}
+    batch: list[dict[str, Any]] = []
+
+    def sign(rows: list[dict[str, Any]]) -> None:
+        sigs: list[bytes | None] = [None] * len(rows)
+        if p.dedup.near:
+            texts = [rowkeys.signature_text(r) for r in rows]  # as the run signed (code: no licence block)
+            sigs = [minhash.signature_to_bytes(sig) for sig in minhash.minhash_signatures(
+                texts, [r["lang"] for r in rows], p.dedup.num_perm, p.dedup.seed, p.dedup.ngram)]
+        for row, sig in zip(rows, sigs, strict=True):
+            if sig is not None:
+                fresh[str(row["id"])] = sig
+            keys[str(row["id"])] = adm.document_keys(row, p.dedup, sig)
+
+    for n, before in enumerate(stored_rows(p.final), start=1):
+        if n == 1 or n % 1024 == 0:
+            report(n)
+        after = redecide(proc, before)
+        if before["status"] == "kept" and after["status"] != "kept":
+            dropped.add(str(before["id"]))
+        elif before["status"] != "kept" and after["status"] == "kept" and p.dedup is not None:
+            batch.append(after)
+            if len(batch) >= p.dedup.signature_batch:
+                sign(batch)
+                batch = []
+    if batch:
+        sign(batch)
+    return dropped, keys, fresh
+
+
+def duplicates_of_admitted(p: Any, dropped: set[str], admitted: dict[str, dict[str, Any]],
+                           ) -> dict[str, tuple[str, str]]:
+    """Second pass: which admitted documents copy a document still kept or each other. Only the kept
+    documents that share an exact key or an LSH band with an admitted one are held (their keys), found by
+    streaming the kept rows and the stored signatures."""
+    if p.dedup is None or not admitted:
         return {}
+    from roots.dedup import admitted as adm
     from roots.dedup import minhash
 
-    new = [r for r in decided if r["status"] == "kept" and r["id"] not in stored]
-    if not new:
-        return {}
-    sigs = minhash.minhash_signatures([r["text"] for r in new], [r["lang"] for r in new],
-                                      p.dedup.num_perm, p.dedup.seed, p.dedup.ngram)
-    return {r["id"]: minhash.signature_to_bytes(sig) for r, sig in zip(new, sigs, strict=True)}
+    exact = {k["exact"] for k in admitted.values() if k["exact"] is not None}
+    bands = {band for k in admitted.values() for band in k["bands"]}
+    near: dict[str, bytes] = {}
+    if p.dedup.near and bands:
+        for row in outputs.iter_kind(p.final, "signatures", ["id", "signature"]):
+            i = str(row["id"])
+            if i not in dropped and not bands.isdisjoint(adm.signature_bands(row["signature"], p.dedup)):
+                near[i] = row["signature"]
+    peers: dict[str, dict[str, Any]] = {}
+    for row in outputs.iter_kind(p.final, "kept", ["id", "text", "lang", "origin"]):
+        i = str(row["id"])
+        if i in dropped:
+            continue
+        key = minhash.exact_key(str(row["text"]), row.get("lang")) if p.dedup.exact else None
+        if i in near or (key is not None and key in exact):
+            peers[i] = adm.document_keys(row, p.dedup, near.get(i))
+    return adm.duplicates_by_keys({**peers, **admitted}, set(admitted), p.dedup)
 
 
-def dedup_admitted(p: Any, before: list[dict[str, Any]], decided: list[dict[str, Any]],
-                   signatures: dict[str, bytes]) -> int:
-    """Reject, as duplicates, the newly admitted documents that copy a kept document or each other;
-    returns how many. Rows of `decided` are updated in place; `signatures` holds every kept document's
-    signature by id (stored and freshly computed)."""
-    if p.dedup is None:
-        return 0
-    from roots.dedup import admitted as adm
+def write_decided(p: Any, proc: DocumentProcessor, tmp: Path, shards: int, dropped: set[str],
+                  fresh: dict[str, bytes], dups: dict[str, tuple[str, str]],
+                  report: Callable[[int], None] = lambda done: None) -> int:
+    """Third pass: every row decided again (the same outcome as the first pass), admitted duplicates
+    rejected, written shard by shard as fragments; the signatures of documents still kept, then the
+    fresh ones of admitted documents that stay. Returns how many rows changed outcome."""
+    from roots.dedup import minhash
 
-    new = [r for r, old in zip(decided, before, strict=True)
-           if r["status"] == "kept" and old["status"] != "kept"]
-    if not new:
-        return 0
-    kept = [r for r, old in zip(decided, before, strict=True)
-            if r["status"] == "kept" and old["status"] == "kept"]
-    dups = adm.duplicates_among_admitted(kept, new, signatures, p.dedup)
-    for row in new:
-        if row["id"] in dups:
-            keeper, kind = dups[row["id"]]
+    fragments = outputs.FragmentWriter(str(tmp), "rethreshold", shards)
+    changed = 0
+    signed: list[dict[str, Any]] = []
+    for n, before in enumerate(stored_rows(p.final), start=1):
+        if n == 1 or n % 1024 == 0:
+            report(n)
+        after = redecide(proc, before)
+        i = str(after["id"])
+        if i in dups and before["status"] != "kept" and after["status"] == "kept":
+            keeper, kind = dups[i]
             # the detail reads as the pipeline's (`minhash.duplicate_detail`)
-            row.update(status="rejected", reason="duplicate", cluster=keeper,
-                       detail=f"duplicate of {keeper} ({kind})")
-    return len(dups)
+            after.update(status="rejected", reason="duplicate", cluster=keeper,
+                         detail=f"duplicate of {keeper} ({kind})")
+        if (before["status"], before.get("reason")) != (after["status"], after.get("reason")):
+            changed += 1
+        fragments.add(outputs.kind_of(after), after)
+        if after["status"] == "kept" and before["status"] != "kept" and i in fresh:
+            signed.append({"id": after["id"], "source": after["source"], "lang": after["lang"],
+                           "cluster": after["cluster"], "signature": fresh[i], "num_perm": p.dedup.num_perm,
+                           "seed": p.dedup.seed, "ngram": p.dedup.ngram, "scheme": minhash.SCHEME})
+    for row in outputs.iter_kind(p.final, "signatures"):
+        if str(row["id"]) not in dropped:
+            fragments.add("signatures", row)
+    for row in signed:
+        fragments.add("signatures", row)
+    fragments.close()
+    return changed
 
 
 def _config(p: Any) -> dict[str, Any]:
@@ -159,20 +234,3 @@ def _config(p: Any) -> dict[str, Any]:
     return _jsonable(asdict(p.cfg))
 
 
-def write_signatures(p: Any, tmp: Path, decided: list[dict[str, Any]], shards: int,
-                     stored: dict[str, Any], fresh: dict[str, bytes]) -> None:
-    """Keep the signatures of documents still kept; add the fresh ones of documents still kept."""
-    from roots.dedup import minhash
-
-    kept = [r for r in decided if r["status"] == "kept"]
-    kept_ids = {r["id"] for r in kept}
-    rows = [r for i, r in stored.items() if i in kept_ids]  # in the stored table's order, as before
-    rows += [{"id": r["id"], "source": r["source"], "lang": r["lang"], "cluster": r["cluster"],
-              "signature": fresh[r["id"]], "num_perm": p.dedup.num_perm, "seed": p.dedup.seed,
-              "ngram": p.dedup.ngram, "scheme": minhash.SCHEME}
-             for r in kept if r["id"] in fresh]
-    by_shard: dict[int, list[dict[str, Any]]] = {}
-    for r in rows:
-        by_shard.setdefault(outputs.shard_of("signatures", r, shards), []).append(r)
-    for shard, group in sorted(by_shard.items()):
-        outputs.write_shard(str(tmp), "signatures", shard, shards, group)

@@ -16,15 +16,15 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from roots import __version__
-from roots.core import publishing
+from roots.core import failures, progress, publishing
 from roots.core.config import WorkspaceConfig
-from roots.core.errors import JobError, UserError, environment_error
+from roots.core.errors import JobError, UserError
 from roots.core.schema import STAGE_ORDER, stage_of
 from roots.core.util import library_versions, sha256_file
 from roots.core.workspace import Workspace
@@ -32,7 +32,7 @@ from roots.core.yamlio import write_json
 from roots.dedup.minhash import DedupConfig
 from roots.governance import audit, catalogue
 from roots.governance.catalogue import Card
-from roots.io import outputs, readers
+from roots.io import outputs, readers, spill
 from roots.stages import quality
 from roots.stages.process import ProcessConfig
 
@@ -49,10 +49,12 @@ def reader_spec(card: Card, ws: Workspace | None = None) -> readers.ReaderSpec:
     links = {"follow_symlinks": bool(data.get("follow_symlinks", False)),
              "data_root": readers.code_root(card.data_location(ws)) if ws is not None else None}
     if not card.is_code:
+        location = card.data_location(ws) if ws is not None else str(data["path"])
         return readers.ReaderSpec(
             source=card.name, fmt=card.fmt, text_field=card.field_name("text") or "text",
             id_field=card.field_name("id"), url_field=card.field_name("url"),
-            text_unit=data.get("text_unit", "line"), csv_delimiter=data.get("csv_delimiter", ","), **links)
+            text_unit=data.get("text_unit", "line"), csv_delimiter=data.get("csv_delimiter", ","),
+            code_root=readers.input_root(card.fmt, location), **links)
     # Code: a `text` source is a tree of files (one document each); other formats hold `content` + `path`.
     from roots.stages import code
 
@@ -134,9 +136,54 @@ def process_config(ws: Workspace, card: Card) -> ProcessConfig:
 
 
 def _config_hash(spec: readers.ReaderSpec, cfg: ProcessConfig, extra: dict[str, Any]) -> str:
-    blob = json.dumps({"reader": asdict(spec), "process": _jsonable(asdict(cfg)), "extra": extra,
+    """Hash of the configuration a run depends on as a whole. Per-language settings are left out
+    (thresholds, perplexity models), and for a code source the language-ID model too: `settings_changed`
+    compares those for the languages the source has, so a change elsewhere does not make it stale."""
+    process = _jsonable(asdict(cfg))
+    process.pop("thresholds", None)
+    models = {k: v for k, v in (extra.get("models") or {}).items()
+              if k != "lm_models" and not (cfg.code and k in ("langid_model", "langid_routing"))}
+    blob = json.dumps({"reader": asdict(spec), "process": process, "extra": {**extra, "models": models},
                        "version": __version__}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def source_languages(p: RunPlan, final: Path | None = None) -> set[str]:
+    """The languages whose settings can change a text source's result: its declared languages and every
+    language its last run found (for `multi` sources, what language ID said)."""
+    langs = {lang for lang in p.cfg.declared if lang != "multi"}
+    try:
+        stats = json.loads(((final or p.final) / "stats.json").read_text(encoding="utf-8"))
+        langs |= {str(lang) for lang in stats.get("languages") or {}}
+    except (OSError, ValueError):
+        pass
+    return langs
+
+
+def settings_changed(p: RunPlan, manifest: dict[str, Any]) -> list[str]:
+    """What changed since `manifest`'s run among the settings that reach this source: thresholds of the
+    languages it has (and `default`), their perplexity models; for a code source, the code thresholds only
+    (a text language's thresholds or models never reach it)."""
+    from roots.stages import code
+
+    old = (manifest.get("config") or {}).get("thresholds") or {}
+    new = _jsonable(dict(p.cfg.thresholds))
+    if p.cfg.code:
+        def relevant(key: str) -> bool:
+            return key == code.UNKNOWN_LANG or key.startswith(code.LANG_PREFIX)
+        langs: set[str] = set()
+    else:
+        langs = source_languages(p)
+
+        def relevant(key: str) -> bool:
+            return key == "default" or key in langs
+    changed = [f"thresholds of {key}" for key in sorted(set(old) | set(new))
+               if relevant(key) and old.get(key) != new.get(key)]
+    old_lms = (manifest.get("versions") or {}).get("lm_models") or {}
+    new_lms = p.versions.get("lm_models") or {}
+    changed += [f"perplexity model of {lang}" for lang in sorted(langs)
+                if old_lms.get(lang) != new_lms.get(lang)]
+    return changed
 
 
 def _jsonable(obj: Any) -> Any:
@@ -179,17 +226,18 @@ def quarantine_dangling(p: RunPlan, out_dir: Path) -> None:
         why = readers.link_problem(p.spec, path) or "dangling symlink"
         fragments.add("quarantine", readers.quarantine(p.spec, path, 0, b"", why))
         fragments.close()
-        outputs.write_input_count(str(out_dir), path, 1, 0, 0)
+        outputs.write_input_count(str(out_dir), f"dangling-{outputs.file_id(path)}", [path], 1, 0, {})
 
 
 def verify_inputs(p: RunPlan, entries: list[dict[str, Any]]) -> None:
-    """Fail the run if what the readers read is not what was fingerprinted: each file's size when its
-    reader opened it, and each file's size and SHA-256 now, must equal the plan's. A file rewritten during
+    """Fail the run if what the readers read is not what was fingerprinted: each file's size as the
+    pipeline listed it, and each file's size and SHA-256 now, must equal the plan's. A file rewritten during
     the run (a download still being written, a sync) would otherwise be published as finished from a
     partial read under the old fingerprint, and `run --all` would then skip it as up to date."""
     planned = dict(p.files)
-    for entry in entries:
-        path, seen = entry["path"], entry.get("file_bytes")
+    listed = [(path, (entry.get("file_bytes") or {}).get(path)) for entry in entries
+              for path in entry["paths"] if path not in p.dangling]
+    for path, seen in listed:
         if path not in planned:
             raise JobError(f"input {path} was read but was not among the files fingerprinted when the run "
                            f"started; outputs not published. Run {p.card.name} again once its input folder "
@@ -251,8 +299,10 @@ def stage_counts(n_docs: int, reasons: Counter[str]) -> list[dict[str, Any]]:
 
 def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, unknown_langs: list[str],
                   seconds: float) -> dict[str, Any]:
-    cols = ["lang", "lang_backend", "n_bytes", "ppl_status", "lang_predicted", "lang_score"]
+    cols = (["lang", "lang_backend", "n_bytes", "ppl_status", "lang_predicted", "lang_score"]
+            + (["license", "origin"] if cfg.code else []))
     scores = LangidScores(cfg)
+    licenses = LicenseWarnings(cfg.license) if cfg.code else None
     per_lang: dict[str, dict[str, Any]] = defaultdict(lambda: {"kept": 0, "rejected": 0, "reasons": Counter(),
                                                                "bytes_kept": 0, "langid_backend": Counter(),
                                                                "perplexity": Counter()})
@@ -268,12 +318,16 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
         entry["perplexity"][row["ppl_status"] or "not_reached"] += 1
         scores.add(row, None)
         bytes_out += len(row["text"].encode("utf-8", "surrogatepass"))
+        if licenses is not None:
+            licenses.add(row)
         if row["pii"]:
             pii.update(json.loads(row["pii"]))
     for row in outputs.iter_kind(out_dir, "rejected", [*cols, "reason"]):
         n_rej += 1
         entry = per_lang[row["lang"]]
         entry["rejected"] += 1
+        if licenses is not None:
+            licenses.add(row)
         entry["reasons"][row["reason"]] += 1
         entry["langid_backend"][row["lang_backend"] or "none"] += 1
         entry["perplexity"][row["ppl_status"] or "not_reached"] += 1
@@ -303,7 +357,9 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
                                     for lang in unknown_langs],
             "perplexity_not_filtered": [f"{lang}: no perplexity model in {cfg.lm_dir}; not filtered by "
                                         "perplexity (train one with `roots lm train`)" for lang in no_lm],
+            **({"license_differs_from_card": licenses.notes()} if licenses is not None else {}),
         },
+        **({"code_licenses": licenses.summary()} if licenses is not None else {}),
         "bytes": {"in": counters.get("bytes_in"), "out": bytes_out},
         "timings": {"wall_seconds": round(seconds, 3),
                     "documents_per_second": round(n_in / seconds, 1) if seconds > 0 else None,
@@ -381,6 +437,42 @@ class LangidScores:
         return out
 
 
+class LicenseWarnings:
+    """Code files whose own licence statement (SPDX line, licence header or per-file field) is not the
+    card's: a warning, not a rejection (the licence policy decides what is cleared). Counted in stats.json
+    and listed in the report, so an operator can see when a card's licence is wrong for part of a source."""
+
+    SHOWN = 50
+
+    def __init__(self, card_license: str) -> None:
+        self.card = card_license
+        self.stated: Counter[str] = Counter()
+        self.differs: Counter[str] = Counter()
+        self.examples: list[str] = []
+
+    def add(self, row: dict[str, Any]) -> None:
+        from roots.stages import code
+
+        lic = row.get("license")
+        if not lic:
+            return
+        self.stated[lic] += 1
+        if code.differs_from_card(lic, self.card):
+            self.differs[lic] += 1
+            if len(self.examples) < self.SHOWN:
+                self.examples.append(f"{row.get('origin') or row.get('id')}: states {lic}, the card says "
+                                     f"{self.card}")
+
+    def notes(self) -> list[str]:
+        more = sum(self.differs.values()) - len(self.examples)
+        return sorted(self.examples) + ([f"... and {more} more files"] if more > 0 else [])
+
+    def summary(self) -> dict[str, Any]:
+        return {"card": self.card, "differs_from_card": sum(self.differs.values()),
+                "files_by_license": dict(sorted(self.stated.items())),
+                "differing_by_license": dict(sorted(self.differs.items()))}
+
+
 def _stage_seconds(counters: dict[str, int]) -> dict[str, float]:
     from pipelines.source_pipeline import stage_seconds
 
@@ -435,7 +527,7 @@ def plan(ws: Workspace, name: str, out: Path | None = None, num_shards: int | No
     shards = int(num_shards or settings.shards or 0)
     batch_size = settings.langid.batch_size
     pattern = readers.file_pattern(card.fmt, card.data_location(ws), code=card.is_code)
-    files = source_pipeline.match_files(pattern)
+    files = visible(source_pipeline.match_files(pattern), pattern)
     if not files:
         raise UserError(f"{card.path}: field `data.path`: no files match {pattern!r}. Check the path "
                         f"(relative paths are inside the workspace {ws.root}).")
@@ -453,6 +545,17 @@ def plan(ws: Workspace, name: str, out: Path | None = None, num_shards: int | No
     return RunPlan(card, spec, cfg, pattern, files, fingerprint(listed, digests, not_read | set(dangling)),
                    _config_hash(spec, cfg, extra), shards, batch_size, final, versions, dedup_cfg, digests,
                    dangling)
+
+
+def visible(files: list[tuple[str, int]], pattern: str) -> list[tuple[str, int]]:
+    """The files of a directory location without hidden ones (a name starting with "." at any level below
+    the directory: `.git/`, `.DS_Store`, editors' and roots's own temporary files), which are not part of
+    a corpus by convention. A glob or a file named explicitly is taken as written."""
+    if not pattern.endswith("/**"):
+        return files
+    root = pattern[:-2]
+    return [(path, size) for path, size in files
+            if not any(part.startswith(".") for part in readers.relative_path(root, path).split("/"))]
 
 
 def dedup_config(ws: Workspace, card: Card) -> DedupConfig | None:
@@ -488,10 +591,15 @@ def finished_manifest(final: Path) -> dict[str, Any] | None:
 
 
 def up_to_date(p: RunPlan) -> bool:
-    """A finished run with the same input fingerprint and configuration hash need not run again."""
+    """A finished run with the same input fingerprint, configuration hash and per-language settings (of the
+    languages the source has) need not run again."""
     manifest = finished_manifest(p.final)
     return bool(manifest and manifest.get("input", {}).get("fingerprint") == p.fingerprint
-                and manifest.get("config_hash") == p.config_hash)
+                and same_configuration(p, manifest))
+
+
+def same_configuration(p: RunPlan, manifest: dict[str, Any]) -> bool:
+    return manifest.get("config_hash") == p.config_hash and not settings_changed(p, manifest)
 
 
 def in_flight(final: Path) -> list[tuple[Path, int | None, bool]]:
@@ -512,7 +620,6 @@ def run_source(ws: Workspace, name: str, out: Path | None = None, beam_args: lis
 
 
 def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> RunResult:
-    from pipelines import source_pipeline
     from roots.stages.routing import load_router
 
     name, cfg = p.card.name, p.cfg
@@ -520,17 +627,41 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
     router = load_router(cfg.langid_model, cfg.langid_routing) if "langid" not in cfg.skip else None
     unknown = [lang for lang in cfg.declared if router is not None and not router.covers(lang)]
     final = p.final
-    final.parent.mkdir(parents=True, exist_ok=True)
+    started = dt.datetime.now(dt.UTC)
+    log = log_path(final)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise failures.os_failure(exc, f"run {name}", final.parent) or exc from None
     publishing.recover(final)  # before the clean-up below, which would take a complete `.tmp` for debris
     for tmp_dir, pid, alive in in_flight(final):
         if alive and pid != os.getpid():
             raise UserError(f"source {name} is already being run by process {pid} ({tmp_dir}); "
                             "wait for it or stop it first.")
         shutil.rmtree(tmp_dir, ignore_errors=True)  # left by a killed run; it never looked finished
+    with failures.capture_log(log):
+        return _execute(p, ws, beam_args, started, log, unknown)
+
+
+def log_path(final: Path) -> Path:
+    """The log of the latest run of `final` (Beam's records, tracebacks included), beside the run."""
+    return final.parent / f".{final.name}.log"
+
+
+def _execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None, started: dt.datetime, log: Path,
+             unknown: list[str]) -> RunResult:
+    from pipelines import source_pipeline
+
+    name, cfg, final = p.card.name, p.cfg, p.final
     tmp = publishing.temp_dir_for(final)
-    tmp.mkdir()
-    (tmp / ".pid").write_text(str(os.getpid()))
-    started = dt.datetime.now(dt.UTC)
+    try:
+        tmp.mkdir()
+        (tmp / ".pid").write_text(str(os.getpid()))
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        failure = failures.os_failure(exc, f"run {name}", final.parent, log)
+        record_failure(final, started, failure or exc, log)
+        raise failure or exc from None
     t0 = time.perf_counter()
     card = p.card
     manifest: dict[str, Any] = {
@@ -552,20 +683,47 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
         "started": started.isoformat(timespec="seconds"),
         "audit_head": audit.head(ws),  # `governance verify` checks the trail still contains it
     }
+    shown = progress.Progress(f"run {name}")
     try:
-        counters = source_pipeline.run_pipeline(p.pattern, p.spec, cfg, str(tmp), p.shards, p.batch_size,
-                                                beam_args or [], p.dedup)
-        quarantine_dangling(p, tmp)
-        outputs.consolidate(tmp, p.shards)
-        entries = outputs.read_input_records(tmp) or []
-        if len(entries) != len(p.files) + len(p.dangling):
-            raise JobError(f"the pipeline read {len(entries) - len(p.dangling)} of {len(p.files)} "
-                           f"input files of {name}; outputs not published")
-        verify_inputs(p, [e for e in entries if e["path"] not in p.dangling])
-        counters = {**counters, "input_records": sum(e["records"] for e in entries),
-                    "bytes_in": sum(e["bytes"] for e in entries)}
-        outputs.ensure_dirs(tmp)
-        stats = compute_stats(tmp, counters, cfg, unknown, time.perf_counter() - t0)
+        base = incremental_base(p)
+        files, previous, buckets = p.files, None, None
+        if p.dedup is not None:
+            buckets = spill.bucket_count(sum(size for _, size in p.files))
+        if base is not None:
+            files, buckets = base.new_files, base.key_buckets
+            previous = base.link_into(tmp, p.dedup is not None)
+            manifest["incremental"] = {"of_run_finished": base.manifest.get("finished"),
+                                       "files_read": len(files), "files_from_before": len(base.old_files)}
+        manifest["key_buckets"] = buckets
+        with shown.watch(run_snapshot(tmp, p, files, len(previous or ()))):
+            counters = source_pipeline.run_pipeline(p.pattern, p.spec, cfg, str(tmp), p.shards, p.batch_size,
+                                                    beam_args or [], p.dedup, files=files, previous=previous,
+                                                    key_buckets=buckets)
+            shown.phase("writing shards")
+            quarantine_dangling(p, tmp)
+            if p.dedup is not None:
+                keep_state(tmp)
+            outputs.consolidate(tmp, p.shards)
+            shown.phase("accounting")
+            entries = outputs.read_input_records(tmp) or []
+            read = sum(e["files"] for e in entries) - len(p.dangling)
+            if read != len(files):
+                raise JobError(f"the pipeline read {read} of {len(files)} input files of {name}; outputs not "
+                               "published")
+            shown.phase("verifying the input")
+            verify_inputs(p, entries)
+            counted = (read, sum(e["records"] for e in entries), sum(e["bytes"] for e in entries))
+            records, size = counted[1], counted[2]
+            if base is not None:
+                records += base.stats["documents"]["input"]
+                size += base.stats["bytes"]["in"] or 0
+            counters = {**counters, "input_records": records, "bytes_in": size}
+            outputs.ensure_dirs(tmp)
+            stats = compute_stats(tmp, counters, cfg, unknown, time.perf_counter() - t0)
+            if base is not None:  # the rate of what this run read, not of the documents it carried over
+                seconds = stats["timings"]["wall_seconds"]
+                stats["timings"]["documents_read"] = counted[1]
+                stats["timings"]["documents_per_second"] = round(counted[1] / seconds, 1) if seconds else None
         docs = stats["documents"]
         if docs["input"] != docs["kept"] + docs["rejected"] + docs["quarantined"]:
             raise JobError(f"accounting check failed for {name}: input {docs['input']} != "
@@ -578,21 +736,143 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
         from roots.report import datacard
 
         datacard.write_data_card(tmp, card.data)
+        shutil.rmtree(tmp / progress.REPORTS, ignore_errors=True)
     except BaseException as exc:
+        shown.close("failed")
         shutil.rmtree(tmp, ignore_errors=True)
-        record_failure(final, started, exc)
-        message = environment_error(exc) if isinstance(exc, Exception) else None
-        if message is not None:  # say which run and where, then what the system said
-            raise JobError(f"run of {name} (input {p.pattern}, output {final}) failed, nothing published: "
-                           f"{message}") from exc
+        failure = (None if isinstance(exc, (UserError, JobError, KeyboardInterrupt))
+                   else failures.os_failure(exc, f"run {name} (input {p.pattern})", final.parent, log))
+        record_failure(final, started, failure or exc, log)
+        if failure is not None:
+            raise failure from None
         raise
     try:
         publish_run(ws, tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    shown.close(f"done: {docs['input']:,} documents, kept {docs['kept']:,}, rejected {docs['rejected']:,}, "
+                f"quarantined {docs['quarantined']:,}")
     failure_path(final).unlink(missing_ok=True)
     return RunResult(name, final, stats)
+
+
+def run_snapshot(tmp: Path, p: RunPlan, files: list[tuple[str, int]],
+                 previous: int = 0) -> Callable[[], progress.Snapshot]:
+    """Where a source run stands, from the reports its workers leave under `tmp` (any runner whose workers
+    share the run directory reports the same way): files read, documents, raw bytes and, with dedup, how
+    many units each dedup pass has finished (`previous`: units an incremental run brings from before)."""
+    from pipelines.batching import pack_files
+
+    read_units = len(pack_files(files))
+    units = read_units + previous
+    total = sum(size for _, size in files)
+
+    def snapshot() -> progress.Snapshot:
+        reads = progress.read_reports(tmp, "read")
+        docs = sum(int(r.get("records", 0)) for r in reads)
+        done_bytes = sum(int(r.get("bytes", 0)) for r in reads)
+        done_files = sum(int(r.get("files", 0)) for r in reads if r.get("done"))
+        finished = sum(1 for r in reads if r.get("done"))
+        if p.dedup is not None and finished == read_units:
+            for step, label, after in (("finish", "dedup: writing outputs", None),
+                                       ("prepare", "dedup: signatures", "dedup: matching duplicates"),
+                                       ("lines", "dedup: template lines", "dedup: matching URLs")):
+                n = len(progress.read_reports(tmp, step))
+                if n:
+                    phase = after if n == units and after else label
+                    return progress.Snapshot(phase, docs=docs, units=n, units_total=units, unit_name="units")
+            first = ("dedup: matching URLs" if p.dedup.url else "dedup: template lines" if p.dedup.template
+                     else "dedup: signatures")
+            return progress.Snapshot(first, docs=docs)
+        return progress.Snapshot("reading and filtering", docs=docs, bytes=done_bytes, bytes_total=total,
+                                 units=done_files, units_total=len(files))
+
+    return snapshot
+
+
+STATE = "_state"
+"""Inside a finished run with dedup: its processed spill files and their URL keys, the documents as the
+dedup passes first see them. A later run whose inputs only gained files starts from them instead of
+reading and processing every file again. Costs about the size of the source's processed text on disk."""
+
+
+@dataclass
+class IncrementalBase:
+    """A finished run that a new run can extend: same configuration, every file it read still there and
+    unchanged, and files it did not read."""
+
+    manifest: dict[str, Any]
+    stats: dict[str, Any]
+    final: Path
+    old_files: list[str]
+    new_files: list[tuple[str, int]]
+    key_buckets: int | None
+
+    def link_into(self, tmp: Path, dedup: bool) -> list[str]:
+        """Put the earlier run's part of the new run under `tmp` (hard links, copies across filesystems):
+        with dedup, its processed spills and URL keys, which every dedup pass reads again, and its
+        quarantine; without dedup, its output shards, which stay as they are. Returns the spill paths."""
+        for kind in (("quarantine",) if dedup else ("kept", "rejected", "quarantine")):
+            for shard in sorted((self.final / kind).glob("part-*.parquet")):
+                number, of = shard.stem.split("-")[1], shard.stem.split("-")[3]
+                if int(of) == 0:  # the empty placeholder of a kind with no rows
+                    continue
+                # "-" sorts before every file id, so the earlier rows come first in each shard
+                _link(shard, tmp / outputs.FRAGMENTS / kind / f"{int(number):05d}" / "-previous.parquet")
+        if not dedup:
+            return []
+        state = self.final / STATE
+        for path in sorted(state.rglob("*.parquet")):
+            _link(path, tmp / outputs.WORK / path.relative_to(state))
+        return sorted(str(tmp / outputs.WORK / "processed" / path.name)
+                      for path in (state / "processed").glob("*.parquet"))
+
+
+def _link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def incremental_base(p: RunPlan) -> IncrementalBase | None:
+    """The finished run this run can extend by reading only the new files, or None (a full run): any file
+    it read removed or changed (by content), a setting changed, files without a content hash (remote), or
+    the run left no state (`STATE`) to start from."""
+    manifest = finished_manifest(p.final)
+    if manifest is None or manifest.get("rethreshold_of") or not same_configuration(p, manifest):
+        return None
+    if p.dangling:  # dangling links are counted by a full run's accounting only
+        return None
+    old = {f.get("path"): f for f in (manifest.get("input") or {}).get("files") or []}
+    now = dict(p.files)
+    for path, entry in old.items():
+        sha = entry.get("sha256")
+        if sha is None or now.get(path) != entry.get("bytes") or p.digests.get(path) != sha:
+            return None
+    new = [(path, size) for path, size in p.files if path not in old]
+    if not new or any(path not in p.digests for path, _ in new):
+        return None
+    has_state = (p.final / STATE / "processed").is_dir() and manifest.get("key_buckets")
+    if p.dedup is not None and not has_state:
+        return None
+    try:
+        stats = json.loads((p.final / "stats.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return IncrementalBase(manifest, stats, p.final, sorted(old), new, manifest.get("key_buckets"))
+
+
+def keep_state(tmp: Path) -> None:
+    """Move the processed spills and their URL keys out of the work directory (which `consolidate` removes)
+    into the run's `STATE`, for the next incremental run."""
+    work, state = tmp / outputs.WORK, tmp / STATE
+    for part in (Path("processed"), Path("keys") / "url"):
+        if (work / part).is_dir():
+            (state / part).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(work / part, state / part)
 
 
 def failure_path(final: Path) -> Path:
@@ -600,15 +880,21 @@ def failure_path(final: Path) -> Path:
     return final.parent / f".{final.name}.failed.json"
 
 
-def record_failure(final: Path, started: dt.datetime, exc: BaseException) -> None:
+def record_failure(final: Path, started: dt.datetime, exc: BaseException, log: Path | None = None) -> None:
     """Leave a small record of a failed run, so that `roots status` says "failed" and why instead of
     "not run" (the temporary outputs are gone, and an earlier finished run stays in place). Best effort:
     a full disk must not hide the original error behind a second one."""
-    error = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, KeyboardInterrupt):
+        error = "interrupted"
+    elif isinstance(exc, (UserError, JobError)):
+        error = str(exc)
+    else:
+        error = f"{type(exc).__name__}: {exc}"
     try:
         write_json(failure_path(final), {"started": started.isoformat(timespec="seconds"),
                                          "failed": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                                         "error": error[:2000], "pid": os.getpid()})
+                                         "error": error[:2000], "pid": os.getpid(),
+                                         "log": str(log) if log is not None else None})
     except OSError:
         pass
 

@@ -469,6 +469,12 @@ def section_run_info(run: RunData, anchor: str) -> str:
     notes = (run.stats.get("notes") or {}).get("perplexity_not_filtered") or []
     extra = (f"<details><summary>{len(notes)} perplexity notes</summary><ul>"
              + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul></details>") if notes else ""
+    licences = (run.stats.get("notes") or {}).get("license_differs_from_card") or []
+    differ = (run.stats.get("code_licenses") or {}).get("differs_from_card", len(licences))
+    if licences:  # code sources: files whose own licence statement is not the card's
+        extra += (f'<p class="warn">{fmt_int(differ)} code file(s) state a licence other than the card\'s'
+                  f"</p><details><summary>files</summary><ul>"
+                  + "".join(f"<li>{esc(n)}</li>" for n in licences) + "</ul></details>")
     return section(anchor, "Run", table(("", ""), rows, cls="kv") + extra)
 
 

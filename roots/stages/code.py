@@ -245,13 +245,46 @@ def spdx_header(text: str) -> str | None:
     return " ".join(m.group(1).split()) if m else None
 
 
+HEADERS_FILE = "data/license_headers.yaml"
+HEADER_LINES = 60  # a licence header is in a file's first lines (after a shebang, an encoding line...)
+_COMMENT_MARKS = regex.compile(r"--+|/+|\*+|#+|;+|%+|!+|\"\"\"|'''")
+
+
+def _plain(text: str) -> str:
+    """Lower-case words without comment markers or line breaks, for phrase matching."""
+    return " ".join(_COMMENT_MARKS.sub(" ", text.lower()).split())
+
+
+@lru_cache(maxsize=4)
+def license_headers(path: str | None = None) -> tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]:
+    """(SPDX id, phrases that must all occur, phrases that must not) per recognised header, in order."""
+    source = Path(path) if path else Path(str(resources.files("roots") / HEADERS_FILE))
+    data = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    return tuple((str(h["spdx"]), tuple(_plain(x) for x in h.get("all") or ()),
+                  tuple(_plain(x) for x in h.get("none") or ())) for h in data.get("headers") or ())
+
+
+def header_license(text: str) -> str | None:
+    """The SPDX id of a recognised licence header (MIT, BSD, Apache, GPL/LGPL/AGPL with "or later", MPL,
+    PSF: `roots/data/license_headers.yaml`) in a file's first lines, or None."""
+    head = _plain("\n".join(text.splitlines()[:HEADER_LINES]))
+    for spdx, required, excluded in license_headers():
+        if all(p in head for p in required) and not any(p in head for p in excluded):
+            return spdx
+    return None
+
+
 def file_license(text: str, field_value: Any, card_license: str) -> tuple[str, str]:
-    """(licence expression, where it came from): the file's SPDX header, else the card's per-file licence
-    field, else the card's licence. The most specific statement wins: a GPL file vendored into an MIT
-    repository is GPL. A list in the field (several licences detected) means all of them apply."""
+    """(licence expression, where it came from): the file's SPDX line, else a licence header it recognises,
+    else the card's per-file licence field, else the card's licence. The most specific statement wins: a
+    GPL file vendored into an MIT repository is GPL. A list in the field (several licences detected) means
+    all of them apply."""
     header = spdx_header(text) if text else None
     if header:
         return header, "SPDX header"
+    recognised = header_license(text) if text else None
+    if recognised:
+        return recognised, "licence header"
     if isinstance(field_value, (list, tuple)):
         values = [str(v).strip() for v in field_value if str(v).strip()]
         if values:
@@ -259,6 +292,57 @@ def file_license(text: str, field_value: Any, card_license: str) -> tuple[str, s
     elif field_value is not None and str(field_value).strip():
         return str(field_value).strip(), "field"
     return card_license, "card"
+
+
+def differs_from_card(expression: str | None, card_license: str) -> bool:
+    """Whether a file's stated licence is not the card's (a warning: the card may be wrong for part of the
+    source, or the file was vendored in)."""
+    if not expression:
+        return False
+    return " ".join(expression.split()).lower() != " ".join(card_license.split()).lower()
+
+
+_C_LIKE: tuple[tuple[str, ...], tuple[tuple[str, str], ...]] = (("//",), (("/*", "*/"),))
+COMMENT_SYNTAX: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
+    # language key: (line comment markers, (block opener, closer)); every other language is C-like
+    "python": (("#",), (('"""', '"""'), ("'''", "'''"))),
+    "ruby": (("#",), (("=begin", "=end"),)),
+    "lua": (("--",), (("--[[", "]]"),)),
+    "php": (("//", "#"), (("/*", "*/"),)),
+}
+
+
+def without_leading_comments(text: str, lang: str | None = None) -> str:
+    """The file after its leading comment block (licence, copyright and description comments, blank lines,
+    a shebang or `<?php`), in the comment syntax of `lang` (a `code-<key>` language). Near-dedup compares
+    what follows, so short files that share a long licence header are not taken for copies of each other;
+    a file that is only comments is returned whole."""
+    lines, blocks = COMMENT_SYNTAX.get(lang_key(lang or "") or "", _C_LIKE)
+    pos, n = 0, len(text)
+    if text.startswith("#!"):  # a shebang, in any language
+        pos = text.find("\n") + 1 or n
+    while pos < n:
+        while pos < n and text[pos] in " \t\r\n\ufeff":
+            pos += 1
+        if text.startswith("<?php", pos):
+            pos += 5
+            continue
+        block = next(((o, c) for o, c in blocks if text.startswith(o, pos)), None)
+        if block is not None:
+            end = text.find(block[1], pos + len(block[0]))
+            if end < 0:
+                return text
+            pos = end + len(block[1])
+            continue
+        if any(text.startswith(marker, pos) for marker in lines):
+            end = text.find("\n", pos)
+            if end < 0:
+                return text
+            pos = end + 1
+            continue
+        break
+    rest = text[pos:]
+    return rest if rest.strip() else text
 
 
 def license_cleared(expression: str, ok: Callable[[str], bool]) -> bool:

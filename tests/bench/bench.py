@@ -469,6 +469,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge_docs:
         rows.extend(shard_rows(args.merge_docs))
     rows.extend(dedup_rows(args.docs))
+    from tests.bench.ops_bench import ops_rows  # small files; re-threshold memory next to the run's
+
+    rows.extend(ops_rows(2000, 0 if args.no_memory else args.memory_docs))
     if not args.no_memory:
         rows.extend(memory_rows((args.memory_docs, 10 * args.memory_docs)))
     print_table(rows)
