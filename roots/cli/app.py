@@ -64,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"roots: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except JobError as exc:
+        if getattr(args, "debug", False):  # with the cause that led to it (an OSError Beam wrapped...)
+            traceback.print_exc()
         print(f"roots: job failed: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

@@ -744,7 +744,7 @@ def _execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None, started: dt
                    else failures.os_failure(exc, f"run {name} (input {p.pattern})", final.parent, log))
         record_failure(final, started, failure or exc, log)
         if failure is not None:
-            raise failure from None
+            raise failure from exc  # the cause shows with --debug only
         raise
     try:
         publish_run(ws, tmp, final)
