@@ -19,7 +19,8 @@ from roots.core import publishing, workspace
 from roots.core.errors import JobError
 from roots.jobs import merge
 from roots.release import versions
-from tests.conftest import REPO, udhr_paragraphs, write_card
+from roots.governance import changes
+from tests.conftest import REPO, udhr_paragraphs, vouch, write_card
 
 
 def jsonl(path: Path, records: list[dict]) -> None:
@@ -36,7 +37,7 @@ def cli(*argv: str) -> subprocess.Popen:
 def built(tmp_path_factory: pytest.TempPathFactory) -> workspace.Workspace:
     from roots.cli import app
 
-    ws = workspace.init(tmp_path_factory.mktemp("safety") / "ws")
+    ws = changes.init_workspace(tmp_path_factory.mktemp("safety") / "ws")
     en, fr = udhr_paragraphs("en", 8), udhr_paragraphs("fr", 3)
     jsonl(ws.root / "open.jsonl", [{"id": f"o{i}", "text": t} for i, t in enumerate(en[:3])])
     jsonl(ws.root / "nc.jsonl", [{"id": f"n{i}", "text": t} for i, t in enumerate(fr)])
@@ -44,6 +45,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> workspace.Workspace:
     write_card(ws, "nc", "nc.jsonl", data_extra=", id_field: id")
     card = ws.sources_dir / "nc.yaml"
     card.write_text(card.read_text().replace("license: CC0-1.0", "license: CC-BY-NC-4.0"))  # training only
+    vouch(ws, card)
     root = str(ws.root)
     assert app.main(["--workspace", root, "run", "--all"]) == 0
     assert app.main(["--workspace", root, "takedown", "add", "--source", "open", "--id", "o1",
@@ -98,6 +100,7 @@ def test_two_merges_leave_two_releases_and_old_ones_can_be_removed(built, run_cl
 def test_small_languages_folded_or_refused_and_big_vocabulary_warned(built, run_cli):
     ws = built
     (ws.root / "roots.yaml").write_text("merge: {min_language_tokens: 100000}\n")
+    vouch(ws, ws.root / "roots.yaml")
     try:
         rc, out, err = run_cli("--workspace", str(ws.root), "merge", "--vocab-size", "5000")
         assert rc == 0, err
@@ -106,12 +109,14 @@ def test_small_languages_folded_or_refused_and_big_vocabulary_warned(built, run_
         assert m["folded_languages"] == {"small": ["en", "fr"]} and set(m["tokens"]) == {"small"}
         assert m["warnings"] and "Lower --vocab-size" in m["warnings"][0]
         (ws.root / "roots.yaml").write_text("merge: {min_language_tokens: 100000, small_languages: refuse}\n")
+        vouch(ws, ws.root / "roots.yaml")
         n = len(versions.release_ids(ws.root / "release"))
         rc, _, err = run_cli("--workspace", str(ws.root), "merge", "--vocab-size", "600")
         assert rc == 2 and "below merge.min_language_tokens (100,000): en (" in err
         assert len(versions.release_ids(ws.root / "release")) == n
     finally:
         (ws.root / "roots.yaml").write_text("")
+        vouch(ws, ws.root / "roots.yaml")
 
 
 def test_a_second_merge_is_refused_and_a_replaced_pinned_run_fails_the_merge(built, run_cli):
