@@ -17,9 +17,9 @@ import pytest
 
 from roots.core import publishing, workspace
 from roots.core.errors import JobError
+from roots.governance import changes
 from roots.jobs import merge
 from roots.release import versions
-from roots.governance import changes
 from tests.conftest import REPO, udhr_paragraphs, vouch, write_card
 
 
