@@ -19,12 +19,13 @@ from roots.cli import (
     release_cmds,
     report_cmds,
     run_cmds,
+    signals_cmds,
 )
 from roots.cli.output import common_options
 from roots.core.errors import JobError, UserError
 
 Handler = Callable[[argparse.Namespace], int]
-GROUPS = (governance_cmds, run_cmds, lm_cmds, release_cmds, report_cmds, langid_cmds)
+GROUPS = (governance_cmds, run_cmds, lm_cmds, release_cmds, report_cmds, langid_cmds, signals_cmds)
 """The command groups, in the order `roots --help` lists them."""
 
 

@@ -337,6 +337,9 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
         dups = cross_source_duplicates(plan, cfg)
         takedown_hits: Counter[str] = Counter()
         drops, drop_counts = decide_drops(plan, takedown_list, cfg, dups, takedown_hits)
+        from roots.jobs import decontam  # evaluation sets registered after a source's run (issue 23)
+
+        decontamination = decontam.at_merge(ws, plan, drops, drop_counts)
         t_tok, c_tok = time.perf_counter(), time.process_time()
         if supplied is not None:
             print(f"  using the tokenizer {cfg['tokenizer_file']} (not training one) ...", flush=True)
@@ -374,10 +377,12 @@ def merge(ws: Workspace, out: Path | None = None, vocab_size: int | None = None,
         from roots.report import datacard, page
 
         view = card_view(plan, tokens, docs, takedown_list)
+        view["decontamination"] = decontamination
         datacard.write_release_card(tmp, view)
         manifest = build_manifest(ws, plan, cfg, takedown_list, drop_counts, tokens, docs, tmp, tok,
                                   started, view, takedown_hits)
         manifest["timings"] = timings
+        manifest["decontamination"] = decontamination
         manifest["fertility"] = held_out
         write_json(tmp / "manifest.json", manifest)
         release_freed_memory()

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from roots.core.errors import UserError
-from roots.core.schema import REDECIDED_REASONS
+from roots.core.schema import redecided
 from roots.core.workspace import Workspace
 from roots.core.yamlio import write_json
 from roots.io import outputs
@@ -33,7 +33,7 @@ from roots.stages.process import DocumentProcessor
 def redecide(proc: DocumentProcessor, row: dict[str, Any]) -> dict[str, Any]:
     """The row's outcome under the processor's thresholds; rows outside the threshold filters are
     unchanged."""
-    if row.get("status") != "kept" and row.get("reason") not in REDECIDED_REASONS:
+    if row.get("status") != "kept" and not redecided(row.get("reason")):
         return row
     out = {**row, "status": "pending", "reason": None, "detail": None}
     if out.get("lang_backend") not in (None, "declared") and out.get("lang_score") is not None:

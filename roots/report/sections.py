@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from roots.core.schema import QUALITY_FILTERS, stage_of
+from roots.core.schema import QUALITY_FILTERS, STAGE_ORDER, stage_of
 from roots.report.fmt import fmt_bytes, fmt_int, fmt_num, pct
 from roots.report.markup import Raw, esc, section, slug, table
 from roots.report.metrics import (
@@ -36,7 +36,6 @@ from roots.stages import quality
 SAMPLES_PER_REASON = 3
 SAMPLE_CHARS = 600
 TOP_CLUSTERS = 10
-STAGE_ORDER = ("length_cap", "recipe", "langid", "quality", "perplexity", "dedup")
 
 
 def _doc_block(docs: Docs, i: int, texts: Mapping[str, str], metric: Metric | None,

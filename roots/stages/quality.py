@@ -611,15 +611,17 @@ def _pair(value: float, limit: float) -> tuple[str, str]:
     return f"{value:.{digits}f}", f"{limit:.{digits}f}"
 
 
-def decide(stats: Mapping[str, float], params: LangParams) -> tuple[str | None, str]:
+def decide(stats: Mapping[str, float], params: LangParams,
+           annotate: frozenset[str] = frozenset()) -> tuple[str | None, str]:
     """(reason, detail) for the first filter the document fails, in registry order, or (None, "").
 
     Reasons are the registered filters' reasons; a detail reads like "word_repetition_ratio=0.41 > max
     0.30". A NaN statistic fails its filter. A filter whose required resource the language lacks (a
-    stop-word list) is skipped.
+    stop-word list) is skipped, and so is a filter whose reason is in `annotate` (annotate only: its
+    statistic is stored, it rejects nothing).
     """
     for f in QUALITY_FILTERS:
-        if not applies(f, params.lang):
+        if f.reason in annotate or not applies(f, params.lang):
             continue
         detail = _failed_bound(f, stats[f.column], params)
         if detail is not None:
