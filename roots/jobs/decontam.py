@@ -145,11 +145,9 @@ def at_merge(ws: Workspace, plan: Any, drops: dict[str, str], counts: dict[str, 
         for path in inc.files:
             for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(
                     batch_size=1024, columns=["id", "text"], use_threads=False):
-                for row in batch.to_pylist():
+                rows = [r for r in batch.to_pylist() if schema.doc_key(inc.name, r["id"]) not in drops]
+                for row, hits in zip(rows, decontam.matches_many([r["text"] for r in rows], todo), strict=True):
                     key = schema.doc_key(inc.name, row["id"])
-                    if key in drops:
-                        continue
-                    hits = decontam.matches(row["text"], todo)
                     if hits:
                         drops[key] = f"{schema.CONTAMINATED}: {decontam.detail(hits)}"
                         counts[inc.name][schema.CONTAMINATED] += 1

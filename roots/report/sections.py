@@ -30,6 +30,7 @@ from roots.report.metrics import (
     threshold_text,
 )
 from roots.report.runs import BATCH_ROWS, Docs, RunData, dedup_status, fetch_texts
+from roots.report.signals import section_signals
 from roots.report.svg import Bar, axis_value, svg_bars, svg_histogram
 from roots.stages import quality
 
@@ -476,5 +477,6 @@ def source_section(run: RunData) -> str:
     parts = [section_run_info(run, f"{a}-run"), section_waterfall(run, f"{a}-waterfall"),
              section_langid(run, f"{a}-langid"), section_distributions(run, f"{a}-distributions"),
              section_samples(run, f"{a}-samples"), section_duplicates(run, f"{a}-duplicates"),
+             section_signals(run, f"{a}-signals"),
              section_pii(run, f"{a}-pii"), section_quarantine(run, f"{a}-quarantine")]
     return f'<section id="src-{a}" class="source"><h2>Source: {esc(run.name)}</h2>{"".join(parts)}</section>'

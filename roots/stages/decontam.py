@@ -22,6 +22,7 @@ and a document that contains any n consecutive units of an item is contaminated 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -73,18 +74,38 @@ def ngram_hashes(words: Sequence[str], n: int) -> np.ndarray:
     return acc
 
 
-def build_index(texts: Iterable[str], n: int) -> tuple[np.ndarray, dict[str, int]]:
+def ngram_hashes_many(word_lists: Sequence[Sequence[str]], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`ngram_hashes` of many texts in one set of n vectorised steps (per text, numpy's per-call overhead
+    would cost more than the hashing): (hashes, which text each is from, its position in that text)."""
+    lengths = np.fromiter(map(len, word_lists), dtype=np.int64, count=len(word_lists))
+    total = int(lengths.sum())
+    m = total - n + 1
+    empty = np.zeros(0, dtype=np.int64)
+    if m <= 0:
+        return np.zeros(0, dtype=np.uint64), empty, empty
+    flat = np.fromiter(map(_hash_unit, itertools.chain.from_iterable(word_lists)), dtype=np.uint64, count=total)
+    acc = flat[:m].copy()
+    for i in range(1, n):
+        acc *= _MULT
+        acc += flat[i:i + m]
+    starts = np.cumsum(lengths) - lengths
+    owner = np.repeat(np.arange(len(word_lists)), lengths)[:m]
+    pos = np.arange(m) - starts[owner]
+    valid = pos + n <= lengths[owner]  # n-grams inside one text, not across two
+    return acc[valid], owner[valid], pos[valid]
+
+
+def build_index(texts: Iterable[str], n: int, chunk: int = 4096) -> tuple[np.ndarray, dict[str, int]]:
     """(sorted distinct n-gram hashes of the items, counts: items, items too short, n-grams)."""
-    chunks, items, short = [], 0, 0
-    for text in texts:
-        items += 1
-        hashes = ngram_hashes(units(text, normalised=False), n)
-        if not len(hashes):
-            short += 1
-            continue
-        chunks.append(hashes)
-    index = np.unique(np.concatenate(chunks)) if chunks else np.zeros(0, dtype=np.uint64)
-    return index, {"items": items, "items_too_short": short, "ngrams": len(index)}
+    parts, items, short = [], 0, 0
+    it = iter(texts)
+    while batch := [units(t, normalised=False) for t in itertools.islice(it, chunk)]:
+        items += len(batch)
+        short += sum(1 for words in batch if len(words) < n)
+        hashes = ngram_hashes_many(batch, n)[0]
+        parts.append(np.unique(hashes))
+    index = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint64)
+    return index, {"items": items, "items_too_short": short, "ngrams": int(len(index))}
 
 
 @dataclass(frozen=True)
@@ -117,29 +138,47 @@ def open_index(path: str) -> np.ndarray:
     return np.load(path, mmap_mode="r")
 
 
-def _first_hit(index: np.ndarray, hashes: np.ndarray) -> int | None:
-    if not len(index) or not len(hashes):
-        return None
-    pos = np.searchsorted(index, hashes)
-    np.minimum(pos, len(index) - 1, out=pos)
-    found = np.flatnonzero(index[pos] == hashes)
-    return int(found[0]) if len(found) else None
+def matches_many(texts: Sequence[str], sets: Sequence[EvalSet]) -> list[dict[str, str]]:
+    """For each text, {set name: the first n-gram of the text (normalised units) the set also contains}.
+
+    One batch: the n-grams of all texts are hashed together and looked up with one binary search per set
+    (`np.searchsorted` on the memory-mapped index, which reads only the pages it visits)."""
+    out: list[dict[str, str]] = [{} for _ in texts]
+    if not sets or not texts:
+        return out
+    words = [units(t) for t in texts]
+    for n in sorted({s.n for s in sets}):
+        hashes, owner, pos = ngram_hashes_many(words, n)
+        if not len(hashes):
+            continue
+        for s in sets:
+            if s.n != n:
+                continue
+            index = open_index(s.index)
+            if not len(index):
+                continue
+            at = np.searchsorted(index, hashes)
+            np.minimum(at, len(index) - 1, out=at)
+            for k in np.flatnonzero(index[at] == hashes):  # in text order, then position: the first wins
+                doc = int(owner[k])
+                if s.name not in out[doc]:
+                    p = int(pos[k])
+                    out[doc][s.name] = join_units(words[doc][p:p + n])
+    return out
 
 
 def matches(text: str, sets: Sequence[EvalSet]) -> dict[str, str]:
-    """{set name: the first n-gram of `text` (normalised units) that the set also contains}."""
-    if not sets:
-        return {}
-    words = units(text)
-    by_n: dict[int, np.ndarray] = {}
-    out: dict[str, str] = {}
-    for s in sets:
-        if s.n not in by_n:
-            by_n[s.n] = ngram_hashes(words, s.n)
-        at = _first_hit(open_index(s.index), by_n[s.n])
-        if at is not None:
-            out[s.name] = " ".join(words[at:at + s.n])
-    return out
+    """`matches_many` of one text."""
+    return matches_many([text], sets)[0]
+
+
+def join_units(words: Sequence[str]) -> str:
+    """Units as readable text: a space between words, none between characters of a space-less script."""
+    out: list[str] = []
+    for i, word in enumerate(words):
+        glued = i > 0 and quality.is_nospace_char(word) and quality.is_nospace_char(words[i - 1])
+        out.append(word if i == 0 or glued else f" {word}")
+    return "".join(out)
 
 
 def detail(hits: Mapping[str, str]) -> str:

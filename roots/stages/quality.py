@@ -296,6 +296,12 @@ _OTHER_SPACES = frozenset(c for c in map(chr, range(0x3001)) if c.isspace()) - {
 _INCORRECT_RE = re.compile("|".join(re.escape(s) for s in INCORRECT_SUBSTRINGS))
 
 
+def is_nospace_char(unit: str) -> bool:
+    """Whether a unit of `get_words` is one character of a script written without spaces (with its marks)."""
+    return bool(unit) and _NOSPACE_RE.match(unit) is not None and _UNIT_RE.fullmatch(unit) is not None and (
+        len(unit) == 1 or not _NOSPACE_RE.search(unit[1:]))
+
+
 def get_words(text: str, lang: str) -> list[str]:
     """ROOTS's words: split on spaces, newlines and tabs, strip special characters from both ends of each
     word, drop what is left empty. Runs of space-less scripts are split into single characters, so zh,
