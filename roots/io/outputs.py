@@ -39,7 +39,7 @@ _DOC_FIELDS: list[pa.Field] = [
     pa.field("license", pa.string()),  # code sources: the file's licence expression; null for text
     pa.field("perplexity", pa.float64()),
     pa.field("ppl_status", pa.string()),
-    pa.field(SIGNALS, pa.string()),  # JSON: quality-classifier scores, evaluation-set overlaps (schema.SIGNALS)
+    pa.field(SIGNALS, pa.string()),  # JSON: classifier scores, evaluation-set overlaps (schema.SIGNALS)
     pa.field("pii", pa.string()),
     pa.field("cluster", pa.string()),
 ]

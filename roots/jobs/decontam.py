@@ -55,13 +55,17 @@ def read_items(path: Path, fmt: str, fields: list[str]) -> Iterator[str]:
             try:
                 record = json.loads(line)
             except ValueError as exc:
-                raise UserError(f"{path}:{number}: not a JSON object ({exc}); fix the line or remove it.") from None
+                raise UserError(
+                    f"{path}:{number}: not a JSON object ({exc}); fix the line or remove it."
+                ) from None
             if not isinstance(record, dict):
                 raise UserError(f"{path}:{number}: a JSON object is expected, got {type(record).__name__}.")
             missing = [f for f in fields if f not in record]
             if missing:
-                raise UserError(f"{path}:{number}: field(s) {', '.join(missing)} missing; the record has "
-                                f"{', '.join(sorted(record)) or 'no fields'}. Choose --field from those.")
+                raise UserError(
+                    f"{path}:{number}: field(s) {', '.join(missing)} missing; the record has "
+                    f"{', '.join(sorted(record)) or 'no fields'}. Choose --field from those."
+                )
             parts = []
             for f in fields:
                 value = record[f]
@@ -69,14 +73,22 @@ def read_items(path: Path, fmt: str, fields: list[str]) -> Iterator[str]:
             yield " ".join(parts)
 
 
-def register(ws: Workspace, name: str, path: Path, fmt: str = "jsonl", fields: list[str] | None = None,
-             n: int = decontam.DEFAULT_N) -> dict[str, Any]:
+def register(
+    ws: Workspace,
+    name: str,
+    path: Path,
+    fmt: str = "jsonl",
+    fields: list[str] | None = None,
+    n: int = decontam.DEFAULT_N,
+) -> dict[str, Any]:
     """Build and store the index of an evaluation set; replaces an earlier registration of that name."""
     from roots.stages.classifier import NAME_RE
 
     if not NAME_RE.fullmatch(name):
-        raise UserError(f"evaluation set name {name!r} must be lower-case letters, digits and _ (starting "
-                        "with a letter), e.g. `mmlu`.")
+        raise UserError(
+            f"evaluation set name {name!r} must be lower-case letters, digits and _ (starting "
+            "with a letter), e.g. `mmlu`."
+        )
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt!r} is not supported; use one of {', '.join(FORMATS)}.")
     fields = [f for f in (fields or []) if f]
@@ -89,8 +101,10 @@ def register(ws: Workspace, name: str, path: Path, fmt: str = "jsonl", fields: l
         raise UserError(f"--path {path}: no such file.")
     index, counts = decontam.build_index(read_items(path, fmt, fields), n)
     if not counts["ngrams"]:
-        raise UserError(f"{path}: none of its {counts['items']} items has {n} words (or characters, in scripts "
-                        "without spaces); nothing to check. Lower --ngram or check --field.")
+        raise UserError(
+            f"{path}: none of its {counts['items']} items has {n} words (or characters, in scripts "
+            "without spaces); nothing to check. Lower --ngram or check --field."
+        )
     target = root_of(ws) / name
     target.parent.mkdir(parents=True, exist_ok=True)
     work = target.parent / f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
@@ -99,14 +113,21 @@ def register(ws: Workspace, name: str, path: Path, fmt: str = "jsonl", fields: l
         with (work / decontam.INDEX_FILE).open("wb") as fh:
             np.save(fh, index.astype(np.uint64), allow_pickle=False)
         registration = {
-            "name": name, "path": str(path), "sha256": sha256_file(path), "format": fmt, "fields": fields,
-            "n": n, **counts, "index_bytes": int(index.nbytes),
+            "name": name,
+            "path": str(path),
+            "sha256": sha256_file(path),
+            "format": fmt,
+            "fields": fields,
+            "n": n,
+            **counts,
+            "index_bytes": int(index.nbytes),
             "index_sha256": sha256_file(work / decontam.INDEX_FILE),
             "registered": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "units": "quality-stage words, case-folded; one unit per character in scripts without spaces",
         }
-        (work / decontam.REGISTRATION_FILE).write_text(json.dumps(registration, indent=2, sort_keys=True) + "\n",
-                                                       encoding="utf-8")
+        (work / decontam.REGISTRATION_FILE).write_text(
+            json.dumps(registration, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
         _replace_dir(work, target)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -117,17 +138,30 @@ def register(ws: Workspace, name: str, path: Path, fmt: str = "jsonl", fields: l
 
 def _checked_by_run(run_dir: Path) -> set[tuple[str, str, int]]:
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    return {(s["name"], s["sha256"], int(s["n"])) for s in (manifest.get("config") or {}).get("decontam_sets") or []}
+    return {
+        (s["name"], s["sha256"], int(s["n"]))
+        for s in (manifest.get("config") or {}).get("decontam_sets") or []
+    }
 
 
-def at_merge(ws: Workspace, plan: Any, drops: dict[str, str], counts: dict[str, Counter[str]]) -> dict[str, Any]:
+def at_merge(
+    ws: Workspace, plan: Any, drops: dict[str, str], counts: dict[str, Counter[str]]
+) -> dict[str, Any]:
     """Check each included source's kept documents against the sets its run did not check; a match joins
     `drops` (cause `contaminated` in `counts`). Returns the manifest's `decontamination` entry: per set,
     the sources whose run checked it and those checked here, and the documents each removed."""
     sets = sets_of(ws)
     per_set: dict[str, dict[str, Any]] = {
-        s.name: {"n": s.n, "sha256": s.sha256, "checked_in_runs": [], "checked_at_merge": [],
-                 "documents_removed_in_runs": 0, "documents_removed_at_merge": 0} for s in sets}
+        s.name: {
+            "n": s.n,
+            "sha256": s.sha256,
+            "checked_in_runs": [],
+            "checked_at_merge": [],
+            "documents_removed_in_runs": 0,
+            "documents_removed_at_merge": 0,
+        }
+        for s in sets
+    }
     for inc in plan.included:
         done = _checked_by_run(inc.run_dir)
         todo = [s for s in sets if s.key not in done]
@@ -137,19 +171,23 @@ def at_merge(ws: Workspace, plan: Any, drops: dict[str, str], counts: dict[str, 
             if s.key in done:
                 per_set[s.name]["checked_in_runs"].append(inc.name)
                 per_set[s.name]["documents_removed_in_runs"] += int(
-                    (in_run.get(s.name) or {}).get("documents_removed", 0))
+                    (in_run.get(s.name) or {}).get("documents_removed", 0)
+                )
             else:
                 per_set[s.name]["checked_at_merge"].append(inc.name)
         if not todo:
             continue
         for path in inc.files:
             for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(
-                    batch_size=1024, columns=["id", "text"], use_threads=False):
+                batch_size=1024, columns=["id", "text"], use_threads=False
+            ):
                 rows = [r for r in batch.to_pylist() if schema.doc_key(inc.name, r["id"]) not in drops]
-                for row, hits in zip(rows, decontam.matches_many([r["text"] for r in rows], todo), strict=True):
+                for row, hits in zip(
+                    rows, decontam.matches_many([r["text"] for r in rows], todo), strict=True
+                ):
                     key = schema.doc_key(inc.name, row["id"])
                     if hits:
                         drops[key] = f"{schema.CONTAMINATED}: {decontam.detail(hits)}"
                         counts[inc.name][schema.CONTAMINATED] += 1
-                        per_set[sorted(hits)[0]]["documents_removed_at_merge"] += 1
+                        per_set[min(hits)]["documents_removed_at_merge"] += 1
     return {"sets_checked": sorted(per_set), "per_set": per_set}

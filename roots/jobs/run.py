@@ -195,7 +195,8 @@ def model_versions(cfg: ProcessConfig) -> dict[str, Any]:
     versions["langid_routing"] = {"path": str(table),
                                   "sha256": sha256_file(table) if table.exists() else None}
     if cfg.classifiers:  # a retrained classifier of the same name changes the run's configuration hash
-        versions["classifiers"] = {c.name: sha256_file(Path(c.model_dir) / "model.bin") for c in cfg.classifiers}
+        versions["classifiers"] = {c.name: sha256_file(Path(c.model_dir) / "model.bin")
+                                   for c in cfg.classifiers}
     lm_root = Path(cfg.lm_dir) if cfg.lm_dir else None
     if lm_root and lm_root.is_dir():
         versions["lm_models"] = {d.name: sha256_file(d / "lm.binary") for d in sorted(lm_root.iterdir())
@@ -299,7 +300,7 @@ class SignalCounts:
         hits = data.get("contamination") or {}
         self.overlap.update(hits.keys())
         if reason == "contaminated" and hits:
-            self.removed[sorted(hits)[0]] += 1  # the set the detail names
+            self.removed[min(hits)] += 1  # the set the detail names
 
     def stats(self) -> dict[str, Any]:
         from roots.stages import classifier as clf

@@ -25,8 +25,14 @@ from roots.core.util import library_versions, sha256_file
 from roots.jobs.train_lm import _real_stderr, _replace_dir
 from roots.stages import classifier as clf
 
-DEFAULTS: dict[str, Any] = {"epoch": 50, "lr": 0.5, "word_ngrams": 2, "dim": 16, "bucket": 200_000,
-                            "min_count": 1}
+DEFAULTS: dict[str, Any] = {
+    "epoch": 50,
+    "lr": 0.5,
+    "word_ngrams": 2,
+    "dim": 16,
+    "bucket": 200_000,
+    "min_count": 1,
+}
 """fastText settings: bigrams (so word order counts, not only vocabulary), a small dimension and bucket
 table (a 200k x 16 model is ~13 MB, loaded once per worker); one thread, so the same inputs give the same
 model."""
@@ -71,9 +77,16 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     return out
 
 
-def train_classifier(name: str, positives: list[Path], negatives: list[Path], out_dir: Path,
-                     lang: str | None = None, holdout: float = 0.1, seed: int = 0,
-                     **settings: Any) -> dict[str, Any]:
+def train_classifier(
+    name: str,
+    positives: list[Path],
+    negatives: list[Path],
+    out_dir: Path,
+    lang: str | None = None,
+    holdout: float = 0.1,
+    seed: int = 0,
+    **settings: Any,
+) -> dict[str, Any]:
     """Train, measure on the held-out share and store the classifier under `out_dir`; returns its meta."""
     import fasttext
 
@@ -97,9 +110,18 @@ def train_classifier(name: str, positives: list[Path], negatives: list[Path], ou
         try:
             with _real_stderr():
                 model = fasttext.train_supervised(
-                    input=str(train_file), epoch=int(params["epoch"]), lr=float(params["lr"]),
-                    wordNgrams=int(params["word_ngrams"]), dim=int(params["dim"]), bucket=int(params["bucket"]),
-                    minCount=int(params["min_count"]), thread=1, seed=seed, verbose=0, loss="softmax")
+                    input=str(train_file),
+                    epoch=int(params["epoch"]),
+                    lr=float(params["lr"]),
+                    wordNgrams=int(params["word_ngrams"]),
+                    dim=int(params["dim"]),
+                    bucket=int(params["bucket"]),
+                    minCount=int(params["min_count"]),
+                    thread=1,
+                    seed=seed,
+                    verbose=0,
+                    loss="softmax",
+                )
         except (RuntimeError, ValueError) as exc:
             raise JobError(f"fastText training of classifier {name} failed: {exc}") from None
         train_file.unlink()
@@ -113,18 +135,32 @@ def train_classifier(name: str, positives: list[Path], negatives: list[Path], ou
         tp = sum(s >= 0.5 for s in s_pos)
         fp = sum(s >= 0.5 for s in s_neg)
         meta: dict[str, Any] = {
-            "name": name, "lang": lang, "labels": {"positive": clf.POSITIVE, "negative": clf.NEGATIVE},
+            "name": name,
+            "lang": lang,
+            "labels": {"positive": clf.POSITIVE, "negative": clf.NEGATIVE},
             "score": "fastText P(positive) of the first 4000 characters, lower-cased, line breaks as spaces",
             "trained": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "inputs": {"positive": pos_prov, "negative": neg_prov},
-            "examples": {"positive": len(pos), "negative": len(neg), "train": len(train),
-                         "heldout_positive": len(pos_held), "heldout_negative": len(neg_held)},
-            "holdout": holdout, "seed": seed, "settings": params,
-            "heldout": {"measured_on": measured_on, "threshold": 0.5,
-                        "precision": round(tp / (tp + fp), 4) if tp + fp else None,
-                        "recall": round(tp / len(s_pos), 4) if s_pos else None,
-                        "true_positives": tp, "false_positives": fp,
-                        "false_negatives": len(s_pos) - tp, "true_negatives": len(s_neg) - fp},
+            "examples": {
+                "positive": len(pos),
+                "negative": len(neg),
+                "train": len(train),
+                "heldout_positive": len(pos_held),
+                "heldout_negative": len(neg_held),
+            },
+            "holdout": holdout,
+            "seed": seed,
+            "settings": params,
+            "heldout": {
+                "measured_on": measured_on,
+                "threshold": 0.5,
+                "precision": round(tp / (tp + fp), 4) if tp + fp else None,
+                "recall": round(tp / len(s_pos), 4) if s_pos else None,
+                "true_positives": tp,
+                "false_positives": fp,
+                "false_negatives": len(s_pos) - tp,
+                "true_negatives": len(s_neg) - fp,
+            },
             "percentiles": {"positive": _percentiles(s_pos), "all": _percentiles(s_pos + s_neg)},
             "versions": library_versions(("fasttext", "numpy")),
         }

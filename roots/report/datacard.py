@@ -219,23 +219,25 @@ def signal_steps(stats: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:
     for name, c in sorted((stats.get("classifiers") or {}).items()):
         held = c.get("heldout") or {}
         cut = ("annotate only: scores stored, nothing rejected" if c.get("annotate_only")
-               else f"{c.get('cut_kind')} {fmt_num(c.get('cut'))}" if c.get("cut") is not None else "no cut")
+               else f"{c.get('cut_kind')} {fmt_num(c.get('cut'))}" if c.get("cut") is not None
+               else "no cut")
         steps.append(f"**Quality classifier `{name}`** (fastText, reason `classifier:{name}`) on "
                      f"{c.get('lang') or 'every language'}: {cut}; {_int(c.get('scored'))} scored, "
-                     f"{_int(c.get('rejected'))} rejected. Held-out precision {held.get('precision')}, recall "
-                     f"{held.get('recall')} at score 0.5.")
+                     f"{_int(c.get('rejected'))} rejected. Held-out precision {held.get('precision')}, "
+                     f"recall {held.get('recall')} at score 0.5.")
     dec = stats.get("decontamination") or {}
     if dec:
         rows = ", ".join(f"`{n}` {_int(v.get('documents_overlapping'))} overlapping / "
-                         f"{_int(v.get('documents_removed'))} removed" for n, v in sorted(dec["per_set"].items()))
+                         f"{_int(v.get('documents_removed'))} removed"
+                         for n, v in sorted(dec["per_set"].items()))
         ns = sorted({int(s["n"]) for s in dec.get("sets") or []})
         steps.append(f"**Decontamination** ({'/'.join(map(str, ns))}-gram overlap with registered evaluation "
                      f"sets, reason `contaminated`{'; annotate only' if dec.get('annotate_only') else ''}): "
                      f"{rows}.")
     annotate = sorted(cfg.get("annotate_only") or [])
     if annotate:
-        steps.append("**Annotate only** (score stored, nothing rejected): " + ", ".join(f"`{a}`" for a in annotate)
-                     + ".")
+        steps.append("**Annotate only** (score stored, nothing rejected): "
+                     + ", ".join(f"`{a}`" for a in annotate) + ".")
     return steps
 
 
@@ -248,8 +250,8 @@ def release_decontamination(manifest: Mapping[str, Any]) -> str:
     rows = [(f"`{n}`", v.get("n"), ", ".join(v.get("checked_in_runs") or []) or "–",
              ", ".join(v.get("checked_at_merge") or []) or "–", _int(v.get("documents_removed_in_runs")),
              _int(v.get("documents_removed_at_merge"))) for n, v in sorted(per_set.items())]
-    return ("\n## Decontamination\n\nDocuments sharing an n-gram with a registered evaluation set are removed; "
-            "sets registered after a source's run are checked at merge.\n\n"
+    return ("\n## Decontamination\n\nDocuments sharing an n-gram with a registered evaluation set are "
+            "removed; sets registered after a source's run are checked at merge.\n\n"
             + md_table(("set", "n", "checked in runs of", "checked at merge for", "removed in runs",
                         "removed at merge"), rows))
 

@@ -21,8 +21,11 @@ def section_signals(run: RunData, anchor: str) -> str:
     classifiers = run.stats.get("classifiers") or {}
     dec = run.stats.get("decontamination") or {}
     if not classifiers and not dec:
-        return section(anchor, "Signals", '<p class="muted">No quality classifier and no evaluation set were '
-                                          "active in this run.</p>")
+        return section(
+            anchor,
+            "Signals",
+            '<p class="muted">No quality classifier and no evaluation set were active in this run.</p>',
+        )
     docs = run.docs
     parsed = [json.loads(s) if s else {} for s in docs.strings["signals"]]
     parts = []
@@ -33,19 +36,42 @@ def section_signals(run: RunData, anchor: str) -> str:
         here = reason == f"classifier:{name}"
         layers = [("kept", status == "kept"), ("rej", here), ("oth", (status != "kept") & ~here)]
         cut = c.get("cut")
-        marks = [] if c.get("annotate_only") or cut is None else [(str(c.get("cut_kind") or "min"), float(cut))]
+        marks = (
+            [] if c.get("annotate_only") or cut is None else [(str(c.get("cut_kind") or "min"), float(cut))]
+        )
         held = c.get("heldout") or {}
-        parts.append(svg_histogram(f"{name}_score · {c.get('lang') or 'all'} · n={len(rows)}", values, layers,
-                                   False, marks, fixed_hi=1.0))
-        parts.append(f'<p class="params">{esc(name)}: '
-                     + esc("annotate only (nothing rejected)" if c.get("annotate_only")
-                           else f"{c.get('cut_kind')} {fmt_num(cut)}" if cut is not None else "no cut")
-                     + esc(f"; {fmt_int(c.get('scored'))} scored, {fmt_int(c.get('rejected'))} rejected; "
-                           f"held-out precision {held.get('precision')}, recall {held.get('recall')}")
-                     + "</p>")
+        parts.append(
+            svg_histogram(
+                f"{name}_score · {c.get('lang') or 'all'} · n={len(rows)}",
+                values,
+                layers,
+                False,
+                marks,
+                fixed_hi=1.0,
+            )
+        )
+        parts.append(
+            f'<p class="params">{esc(name)}: '
+            + esc(
+                "annotate only (nothing rejected)"
+                if c.get("annotate_only")
+                else f"{c.get('cut_kind')} {fmt_num(cut)}"
+                if cut is not None
+                else "no cut"
+            )
+            + esc(
+                f"; {fmt_int(c.get('scored'))} scored, {fmt_int(c.get('rejected'))} rejected; "
+                f"held-out precision {held.get('precision')}, recall {held.get('recall')}"
+            )
+            + "</p>"
+        )
     if dec:
-        rows_t = [(name, fmt_int(v.get("documents_overlapping")), fmt_int(v.get("documents_removed")))
-                  for name, v in sorted((dec.get("per_set") or {}).items())]
-        parts.append("<h4>Evaluation sets</h4>" + table(("set", "documents overlapping", "removed"), rows_t,
-                                                        numeric=(1, 2)))
+        rows_t = [
+            (name, fmt_int(v.get("documents_overlapping")), fmt_int(v.get("documents_removed")))
+            for name, v in sorted((dec.get("per_set") or {}).items())
+        ]
+        parts.append(
+            "<h4>Evaluation sets</h4>"
+            + table(("set", "documents overlapping", "removed"), rows_t, numeric=(1, 2))
+        )
     return section(anchor, "Signals", "".join(parts))

@@ -15,6 +15,7 @@ numpy 2 fails on `predict(str)`, so scoring always passes a list (one call per b
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -41,8 +42,10 @@ def prepare(text: str) -> str:
 
 def check_name(name: str, where: str) -> str:
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise UserError(f"{where}: classifier name {name!r} must be lower-case letters, digits and _ "
-                        "(starting with a letter, at most 40 characters), e.g. `wiki_ref`.")
+        raise UserError(
+            f"{where}: classifier name {name!r} must be lower-case letters, digits and _ "
+            "(starting with a letter, at most 40 characters), e.g. `wiki_ref`."
+        )
     return name
 
 
@@ -73,8 +76,10 @@ def read_meta(model_dir: str | Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise UserError(f"{path} is missing or unreadable ({exc}); train the classifier with "
-                        f"`roots classifier train {Path(model_dir).name} ...`.") from None
+        raise UserError(
+            f"{path} is missing or unreadable ({exc}); train the classifier with "
+            f"`roots classifier train {Path(model_dir).name} ...`."
+        ) from None
 
 
 def percentile_of(meta: Mapping[str, Any], pct: float) -> float | None:
@@ -85,7 +90,7 @@ def percentile_of(meta: Mapping[str, Any], pct: float) -> float | None:
         return None
     if pct <= points[0][0]:
         return points[0][1]
-    for (p0, v0), (p1, v1) in zip(points, points[1:]):
+    for (p0, v0), (p1, v1) in itertools.pairwise(points):
         if pct <= p1:
             return v0 + (v1 - v0) * (pct - p0) / (p1 - p0)
     return points[-1][1]
@@ -101,7 +106,9 @@ def cut_of(spec: ClassifierSpec, meta: Mapping[str, Any] | None) -> tuple[float 
     return (None, "no percentiles stored") if value is None else (value, f"min (p{spec.percentile:g})")
 
 
-def resolve_specs(config: Mapping[str, Any] | None, classifiers_dir: Path, where: str) -> tuple[ClassifierSpec, ...]:
+def resolve_specs(
+    config: Mapping[str, Any] | None, classifiers_dir: Path, where: str
+) -> tuple[ClassifierSpec, ...]:
     """The active classifiers from a `classifiers: {NAME: {min_score: 0.5} | {percentile: 10}}` mapping.
 
     Each needs its trained model under `classifiers_dir/NAME` (checked now, not in a worker), and exactly
@@ -127,12 +134,20 @@ def resolve_specs(config: Mapping[str, Any] | None, classifiers_dir: Path, where
         model_dir = classifiers_dir / str(name)
         meta = read_meta(model_dir) if (model_dir / META_FILE).exists() else None
         if meta is None or not (model_dir / MODEL_FILE).is_file():
-            raise UserError(f"{at}: no trained classifier in {model_dir}; train it with "
-                            f"`roots classifier train {name} --positive FILE --negative FILE`.")
+            raise UserError(
+                f"{at}: no trained classifier in {model_dir}; train it with "
+                f"`roots classifier train {name} --positive FILE --negative FILE`."
+            )
         lang = values.get("lang", meta.get("lang"))
-        specs.append(ClassifierSpec(str(name), str(model_dir), str(lang) if lang else None,
-                                    float(value) if key == "min_score" else None,
-                                    float(value) if key == "percentile" else None))
+        specs.append(
+            ClassifierSpec(
+                str(name),
+                str(model_dir),
+                str(lang) if lang else None,
+                float(value) if key == "min_score" else None,
+                float(value) if key == "percentile" else None,
+            )
+        )
     return tuple(specs)
 
 
@@ -154,8 +169,9 @@ class Classifier:
             try:
                 self._model = fasttext.load_model(str(self.model_dir / MODEL_FILE))
             except ValueError as exc:
-                raise UserError(f"{self.model_dir / MODEL_FILE} is not a fastText model ({exc}); retrain "
-                                "the classifier.") from None
+                raise UserError(
+                    f"{self.model_dir / MODEL_FILE} is not a fastText model ({exc}); retrain the classifier."
+                ) from None
         return self._model
 
     def scores(self, texts: Sequence[str]) -> list[float]:

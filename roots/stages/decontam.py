@@ -55,8 +55,9 @@ def _hash_unit(unit: str) -> int:
     if value is None:
         if len(_unit_hashes) >= _CACHE_LIMIT:  # a bounded cache: the frequent words come back at once
             _unit_hashes.clear()
-        value = int.from_bytes(hashlib.blake2b(unit.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
-                               "little")
+        value = int.from_bytes(
+            hashlib.blake2b(unit.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little"
+        )
         _unit_hashes[unit] = value
     return value
 
@@ -70,11 +71,13 @@ def ngram_hashes(words: Sequence[str], n: int) -> np.ndarray:
     acc = h[:m].copy()
     for i in range(1, n):  # uint64 arithmetic wraps modulo 2**64, which is the hash's definition
         acc *= _MULT
-        acc += h[i:i + m]
+        acc += h[i : i + m]
     return acc
 
 
-def ngram_hashes_many(word_lists: Sequence[Sequence[str]], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ngram_hashes_many(
+    word_lists: Sequence[Sequence[str]], n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`ngram_hashes` of many texts in one set of n vectorised steps (per text, numpy's per-call overhead
     would cost more than the hashing): (hashes, which text each is from, its position in that text)."""
     lengths = np.fromiter(map(len, word_lists), dtype=np.int64, count=len(word_lists))
@@ -83,11 +86,13 @@ def ngram_hashes_many(word_lists: Sequence[Sequence[str]], n: int) -> tuple[np.n
     empty = np.zeros(0, dtype=np.int64)
     if m <= 0:
         return np.zeros(0, dtype=np.uint64), empty, empty
-    flat = np.fromiter(map(_hash_unit, itertools.chain.from_iterable(word_lists)), dtype=np.uint64, count=total)
+    flat = np.fromiter(
+        map(_hash_unit, itertools.chain.from_iterable(word_lists)), dtype=np.uint64, count=total
+    )
     acc = flat[:m].copy()
     for i in range(1, n):
         acc *= _MULT
-        acc += flat[i:i + m]
+        acc += flat[i : i + m]
     starts = np.cumsum(lengths) - lengths
     owner = np.repeat(np.arange(len(word_lists)), lengths)[:m]
     pos = np.arange(m) - starts[owner]
@@ -105,7 +110,7 @@ def build_index(texts: Iterable[str], n: int, chunk: int = 4096) -> tuple[np.nda
         hashes = ngram_hashes_many(batch, n)[0]
         parts.append(np.unique(hashes))
     index = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint64)
-    return index, {"items": items, "items_too_short": short, "ngrams": int(len(index))}
+    return index, {"items": items, "items_too_short": short, "ngrams": len(index)}
 
 
 @dataclass(frozen=True)
@@ -163,7 +168,7 @@ def matches_many(texts: Sequence[str], sets: Sequence[EvalSet]) -> list[dict[str
                 doc = int(owner[k])
                 if s.name not in out[doc]:
                     p = int(pos[k])
-                    out[doc][s.name] = join_units(words[doc][p:p + n])
+                    out[doc][s.name] = join_units(words[doc][p : p + n])
     return out
 
 
@@ -183,9 +188,9 @@ def join_units(words: Sequence[str]) -> str:
 
 def detail(hits: Mapping[str, str]) -> str:
     """The rejection detail: the first set (by name) and its matching n-gram, then how many others."""
-    first = sorted(hits)[0]
+    first = min(hits)
     more = f" (and {len(hits) - 1} more set(s): {', '.join(sorted(hits)[1:])})" if len(hits) > 1 else ""
-    return f"shares an n-gram with evaluation set {first}: \"{hits[first]}\"{more}"
+    return f'shares an n-gram with evaluation set {first}: "{hits[first]}"{more}'
 
 
 def as_config(sets: Sequence[EvalSet]) -> list[dict[str, Any]]:

@@ -363,8 +363,8 @@ class DocumentProcessor:
         """Record the evaluation sets each row shares an n-gram with (the verdict is `decide`'s)."""
         t0 = time.thread_time()
         if self.cfg.decontam_sets and "decontam" not in self.cfg.skip:
-            for row, hits in zip(rows, decontam.matches_many([r["text"] for r in rows], self.cfg.decontam_sets),
-                                 strict=True):
+            found = decontam.matches_many([r["text"] for r in rows], self.cfg.decontam_sets)
+            for row, hits in zip(rows, found, strict=True):
                 if hits:
                     set_signal(row, "contamination", hits)
         self.timings["decontam"] += time.thread_time() - t0
