@@ -86,9 +86,16 @@ def ngram_hashes_many(
     empty = np.zeros(0, dtype=np.int64)
     if m <= 0:
         return np.zeros(0, dtype=np.uint64), empty, empty
-    flat = np.fromiter(
-        map(_hash_unit, itertools.chain.from_iterable(word_lists)), dtype=np.uint64, count=total
-    )
+    words = list(itertools.chain.from_iterable(word_lists))
+    cache = _unit_hashes
+    missing = set(words).difference(cache)  # set and dict lookups at C speed; Python only for new words
+    if len(cache) + len(missing) > _CACHE_LIMIT:  # a bounded cache: the frequent words come back at once
+        cache.clear()
+        missing = set(words)
+    for unit in missing:
+        cache[unit] = int.from_bytes(
+            hashlib.blake2b(unit.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+    flat = np.fromiter(map(cache.__getitem__, words), dtype=np.uint64, count=total)
     acc = flat[:m].copy()
     for i in range(1, n):
         acc *= _MULT
@@ -162,9 +169,11 @@ def matches_many(texts: Sequence[str], sets: Sequence[EvalSet]) -> list[dict[str
             index = open_index(s.index)
             if not len(index):
                 continue
-            at = np.searchsorted(index, hashes)
+            # sorted needles: each search starts where the last ended, so the index is read in one sweep
+            order = np.argsort(hashes, kind="stable")
+            at = np.searchsorted(index, hashes[order])
             np.minimum(at, len(index) - 1, out=at)
-            for k in np.flatnonzero(index[at] == hashes):  # in text order, then position: the first wins
+            for k in np.sort(order[index[at] == hashes[order]]):  # text order, then position: first wins
                 doc = int(owner[k])
                 if s.name not in out[doc]:
                     p = int(pos[k])
