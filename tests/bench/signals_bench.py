@@ -20,7 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 def _classifier(tmp: Path) -> Path:
     from roots.jobs.train_classifier import train_classifier
 
-    lines = [x for x in (REPO / "roots/data/lm_reference/en.txt").read_text("utf-8").splitlines() if x.strip()]
+    lines = [
+        x for x in (REPO / "roots/data/lm_reference/en.txt").read_text("utf-8").splitlines() if x.strip()
+    ]
     rng = random.Random(1)
     neg = []
     for line in lines:
@@ -39,10 +41,15 @@ def _eval_set(tmp: Path, items: int) -> dict[str, Any]:
     from roots.jobs import decontam
 
     rng = random.Random(3)
-    vocab = sorted({w.strip(".,;:").lower() for w in (REPO / "roots/data/lm_reference/en.txt").read_text(
-        "utf-8").split()})
-    (tmp / "eval.txt").write_text("\n".join(" ".join(rng.choice(vocab) for _ in range(30))
-                                            for _ in range(items)) + "\n")
+    vocab = sorted(
+        {
+            w.strip(".,;:").lower()
+            for w in (REPO / "roots/data/lm_reference/en.txt").read_text("utf-8").split()
+        }
+    )
+    (tmp / "eval.txt").write_text(
+        "\n".join(" ".join(rng.choice(vocab) for _ in range(30)) for _ in range(items)) + "\n"
+    )
     ws = workspace.init(tmp / "ws")
     return {"ws": ws, "reg": decontam.register(ws, "bench", tmp / "eval.txt", "text", [], 13)}
 
@@ -58,33 +65,59 @@ def signal_rows(docs: list[dict[str, Any]], items: int = 100_000, batch: int = 2
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         model = langid.load()
-        timed("signals: langid (fastText, batched; the yardstick)", n,
-              lambda: [p for i in range(0, n, batch) for p in model.predict(texts[i:i + batch])], rows)
+        timed(
+            "signals: langid (fastText, batched; the yardstick)",
+            n,
+            lambda: [p for i in range(0, n, batch) for p in model.predict(texts[i : i + batch])],
+            rows,
+        )
         scorer = classifier.Classifier(_classifier(tmp))
         scorer.scores(texts[:1])  # load the model outside the timing, as a worker does once
-        timed("signals: quality classifier scoring (fastText, batched)", n,
-              lambda: [s for i in range(0, n, batch) for s in scorer.scores(texts[i:i + batch])], rows)
+        timed(
+            "signals: quality classifier scoring (fastText, batched)",
+            n,
+            lambda: [s for i in range(0, n, batch) for s in scorer.scores(texts[i : i + batch])],
+            rows,
+        )
         made = _eval_set(tmp, items)
         reg = made["reg"]
         sets = decontam_job.sets_of(made["ws"])
         before = rss_mb()
-        hits = timed(f"signals: decontamination (13-grams, {reg['ngrams']:,} in the index)", n,
-                     lambda: [h for i in range(0, n, batch)
-                              for h in decontam.matches_many(texts[i:i + batch], sets)], rows)
+        hits = timed(
+            f"signals: decontamination (13-grams, {reg['ngrams']:,} in the index)",
+            n,
+            lambda: [
+                h for i in range(0, n, batch) for h in decontam.matches_many(texts[i : i + batch], sets)
+            ],
+            rows,
+        )
         rows[-1]["documents_overlapping"] = sum(1 for h in hits if h)
         per_million = reg["index_bytes"] / 1e6 / (reg["ngrams"] / 1e6)
-        rows.append({"stage": "signals: decontamination index (MB per million n-grams, file-backed, shared)",
-                     "docs": None, "wall_s": None, "cpu_s": None, "docs_per_s_per_core": None,
-                     "peak_rss_mb": round(rss_mb(), 1), "index_mb_per_million_ngrams": round(per_million, 2),
-                     "index_mb": round(reg["index_bytes"] / 1e6, 2), "ngrams": reg["ngrams"],
-                     "peak_rss_growth_mb": round(rss_mb() - before, 1)})
+        rows.append(
+            {
+                "stage": "signals: decontamination index (MB per million n-grams, file-backed, shared)",
+                "docs": None,
+                "wall_s": None,
+                "cpu_s": None,
+                "docs_per_s_per_core": None,
+                "peak_rss_mb": round(rss_mb(), 1),
+                "index_mb_per_million_ngrams": round(per_million, 2),
+                "index_mb": round(reg["index_bytes"] / 1e6, 2),
+                "ngrams": reg["ngrams"],
+                "peak_rss_growth_mb": round(rss_mb() - before, 1),
+            }
+        )
     lid, clf_row, dec_row, idx = rows
     for r in (clf_row, dec_row):
-        print(f"{r['stage'].removeprefix('signals: ')}: {r['docs_per_s_per_core']} docs/s/core, "
-              f"{r['docs_per_s_per_core'] / lid['docs_per_s_per_core']:.2f}x language ID's "
-              f"{lid['docs_per_s_per_core']} (goal: above 1x, i.e. cheaper per document)")
-    print(f"decontamination index: {idx['index_mb_per_million_ngrams']} MB per million n-grams "
-          f"({idx['ngrams']:,} n-grams, {idx['index_mb']} MB memory-mapped, shared by every worker)")
+        print(
+            f"{r['stage'].removeprefix('signals: ')}: {r['docs_per_s_per_core']} docs/s/core, "
+            f"{r['docs_per_s_per_core'] / lid['docs_per_s_per_core']:.2f}x language ID's "
+            f"{lid['docs_per_s_per_core']} (goal: above 1x, i.e. cheaper per document)"
+        )
+    print(
+        f"decontamination index: {idx['index_mb_per_million_ngrams']} MB per million n-grams "
+        f"({idx['ngrams']:,} n-grams, {idx['index_mb']} MB memory-mapped, shared by every worker)"
+    )
     return rows
 
 
