@@ -414,3 +414,46 @@ def test_large_eval_set_is_shared_not_copied_per_worker(ws, tmp_path):
             for r in results
         )
     )
+
+
+def test_rethreshold_checks_sets_registered_since_the_run_and_equals_a_full_run(ws, run_cli):
+    planted_source(ws)
+    w = ("--workspace", str(ws.root))
+    (ws.root / "first.jsonl").write_text(json.dumps(ITEMS[0]) + "\n")
+    assert (
+        run_cli(
+            *w,
+            "decontam",
+            "add",
+            "first",
+            "--path",
+            str(ws.root / "first.jsonl"),
+            "--field",
+            "question,answer",
+        )[0]
+        == 0
+    )
+    assert run_cli(*w, "run", "src")[0] == 0
+    assert (
+        run_cli(
+            *w,
+            "decontam",
+            "add",
+            "later",
+            "--path",
+            str(ws.root / "eval.jsonl"),
+            "--field",
+            "question,answer",
+        )[0]
+        == 0
+    )
+    assert run_cli(*w, "run", "src", "--rethreshold")[0] == 0
+    assert run_cli(*w, "run", "src", "--out", str(ws.root / "full"))[0] == 0
+    re_rows, full_rows = run_rows(ws.root / "runs/src"), run_rows(ws.root / "full")
+    assert re_rows == full_rows
+    assert {i for i, r in re_rows.items() if r["reason"] == "contaminated"} == {
+        "exact",
+        "changed",
+        "inside-page",
+        "no-space-script",
+    }

@@ -47,6 +47,26 @@ def redecide(proc: DocumentProcessor, row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def check_new_sets(cfg: Any, old_manifest: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Evaluation sets registered since the run are checked now on the stored text of every document that
+    reached the scoring stages (kept, or rejected for a re-decided reason), so the new run's configuration,
+    which lists them, is true; the overlaps join each row's `signals` as in a full run."""
+    from roots.stages import decontam
+    from roots.stages.process import set_signal, signals_of
+
+    done = {(s["name"], s["sha256"], int(s["n"])) for s in (old_manifest.get("config") or {}).get(
+        "decontam_sets") or []}
+    new = [s for s in cfg.decontam_sets if s.key not in done]
+    if not new or "decontam" in cfg.skip:
+        return
+    scored = [r for r in rows if r["status"] == "kept" or redecided(r.get("reason"))]
+    for start in range(0, len(scored), 512):
+        part = scored[start:start + 512]
+        for row, hits in zip(part, decontam.matches_many([r["text"] for r in part], new), strict=True):
+            if hits:
+                set_signal(row, "contamination", {**(signals_of(row).get("contamination") or {}), **hits})
+
+
 def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunResult:
     p = plan(ws, name, num_shards=num_shards)
     old = finished_manifest(p.final)
@@ -62,6 +82,7 @@ def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunR
     rows = ([{**r, "status": "kept", "reason": None, "detail": None}
              for r in outputs.read_kind(p.final, "kept").to_pylist()]
             + [{**r, "status": "rejected"} for r in outputs.read_kind(p.final, "rejected").to_pylist()])
+    check_new_sets(p.cfg, old, rows)
     decided = [redecide(proc, row) for row in rows]
     stored = {r["id"]: r for r in outputs.read_kind(p.final, "signatures").to_pylist()}
     fresh = sign_unsigned(p, decided, stored)

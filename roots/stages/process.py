@@ -389,7 +389,9 @@ class DocumentProcessor:
             return
         annotate = self.cfg.annotate_only
         signals = signals_of(row)
-        hits = signals.get("contamination")
+        # only the sets registered now: a set removed from the workspace no longer rejects on --rethreshold
+        active = {s.name for s in self.cfg.decontam_sets}
+        hits = {k: v for k, v in (signals.get("contamination") or {}).items() if k in active}
         if hits and CONTAMINATED not in annotate:  # first: a benchmark leak is named whatever else fails
             self._reject(row, CONTAMINATED, decontam.detail(hits))
             return
