@@ -141,6 +141,12 @@ def test_classifier_threshold_percentile_rethreshold_and_annotate_only(trained, 
     )
     assert any(s["stage"] == "classifier" and s["removed"] == len(removed) for s in stats["stages"])
 
+    rc, _, err = run_cli(*w, "report", str(ws.root / "runs/src"), "--out", str(ws.root / "r.html"))
+    assert rc == 0, err
+    page = (ws.root / "r.html").read_text()
+    assert "udhr_score · en · n=14" in page and "held-out precision" in page
+    assert "Quality classifier `udhr`" in (ws.root / "runs/src/README.md").read_text()
+
     # the percentile form: p40 of the held-out positives' scores, re-decided from the stored scores
     (ws.root / "roots.yaml").write_text("classifiers: {udhr: {percentile: 40}}\n")
     rc, out, err = run_cli(*w, "run", "src", "--rethreshold")
