@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from roots.core import workspace
 from roots.io import outputs
@@ -463,3 +465,14 @@ def test_rethreshold_checks_sets_registered_since_the_run_and_equals_a_full_run(
         "inside-page",
         "no-space-script",
     }
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(min_size=1, max_size=6).filter(lambda w: " " not in w), min_size=1, max_size=40))
+def test_a_unit_hash_depends_on_the_unit_only(words):
+    """Same unit, same hash wherever it stands in the batch; different units, different hashes."""
+    h = decontam.unit_hashes(words).tolist()
+    for i, a in enumerate(words):
+        for j, b in enumerate(words):
+            assert (a == b) == (h[i] == h[j])
+    assert decontam.unit_hashes(words[::-1]).tolist() == h[::-1]

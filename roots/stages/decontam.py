@@ -9,8 +9,8 @@ and a document that contains any n consecutive units of an item is contaminated 
   scripts written without spaces (Han, kana, Thai...), so a Chinese question is matched on 13 characters.
   Units are case-folded. Changed whitespace, case or surrounding punctuation therefore match; digits,
   being special characters in ROOTS's set, are not part of a unit's identity at its ends.
-- An n-gram is a 64-bit polynomial hash of its units' 64-bit hashes (blake2b, cached per process), computed
-  for a whole document with n vectorised numpy steps.
+- An n-gram is a 64-bit polynomial hash of its units' 64-bit hashes (`unit_hashes`), computed for a whole
+  batch of documents with n vectorised numpy steps.
 - A set's index is the sorted array of its distinct n-gram hashes, written once at registration as a
   `.npy` file and opened memory-mapped: every worker process maps the same file pages (the operating
   system's page cache), so the index is not copied per worker, and a lookup is a binary search
@@ -21,7 +21,6 @@ and a document that contains any n consecutive units of an item is contaminated 
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,8 +37,8 @@ from roots.stages import quality
 DEFAULT_N = 13
 INDEX_FILE, REGISTRATION_FILE = "ngrams.npy", "registration.json"
 _MULT = np.uint64(0x9E3779B97F4A7C15)  # odd: the map acc -> acc * M + h is a bijection of 64-bit words
-_CACHE_LIMIT = 1_000_000
-_unit_hashes: dict[str, int] = {}
+_BYTE_MULT = 0x100000001B3  # FNV-1's 64-bit prime (odd, so it has an inverse modulo 2**64)
+_BYTE_INV = pow(_BYTE_MULT, -1, 1 << 64)
 
 
 def units(text: str, *, normalised: bool = True) -> list[str]:
@@ -50,29 +49,42 @@ def units(text: str, *, normalised: bool = True) -> list[str]:
     return quality.get_words(text.lower() if text.isascii() else text.casefold(), "und")
 
 
-def _hash_unit(unit: str) -> int:
-    value = _unit_hashes.get(unit)
-    if value is None:
-        if len(_unit_hashes) >= _CACHE_LIMIT:  # a bounded cache: the frequent words come back at once
-            _unit_hashes.clear()
-        value = int.from_bytes(
-            hashlib.blake2b(unit.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little"
-        )
-        _unit_hashes[unit] = value
-    return value
+def _powers(base: int, count: int) -> np.ndarray:
+    out = np.empty(count + 1, dtype=np.uint64)
+    out[0] = 1
+    np.cumprod(np.full(count, base, dtype=np.uint64), out=out[1:])  # wraps modulo 2**64
+    return out
+
+
+def unit_hashes(words: Sequence[str]) -> np.ndarray:
+    """A 64-bit hash of each unit, all computed in numpy: no Python call per word (a dict of cached word
+    hashes cost more than language ID did per document).
+
+    The units are joined by spaces (no unit holds one) and encoded once; a unit's hash is the polynomial
+    sum of its bytes, b * P^k, read off prefix sums scaled by P's inverse, then mixed by MurmurHash3's 64-bit
+    finaliser so that similar words spread over the whole range."""
+    if not words:
+        return np.zeros(0, dtype=np.uint64)
+    data = np.frombuffer(" ".join(words).encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    size = len(data)
+    sep = np.flatnonzero(data == 32)
+    starts = np.concatenate(([0], sep + 1))
+    ends = np.concatenate((sep, [size]))
+    values = data.astype(np.uint64) + np.uint64(1)
+    prefix = np.zeros(size + 1, dtype=np.uint64)
+    np.cumsum(values * _powers(_BYTE_INV, size - 1)[:size], out=prefix[1:])
+    h = _powers(_BYTE_MULT, size)[ends - 1] * (prefix[ends] - prefix[starts])
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    h ^= h >> np.uint64(33)
+    return h
 
 
 def ngram_hashes(words: Sequence[str], n: int) -> np.ndarray:
     """The 64-bit hash of every run of `n` consecutive units, in order (empty when there are fewer)."""
-    m = len(words) - n + 1
-    if m <= 0:
-        return np.zeros(0, dtype=np.uint64)
-    h = np.fromiter(map(_hash_unit, words), dtype=np.uint64, count=len(words))
-    acc = h[:m].copy()
-    for i in range(1, n):  # uint64 arithmetic wraps modulo 2**64, which is the hash's definition
-        acc *= _MULT
-        acc += h[i : i + m]
-    return acc
+    return ngram_hashes_many([words], n)[0]
 
 
 def ngram_hashes_many(
@@ -86,16 +98,7 @@ def ngram_hashes_many(
     empty = np.zeros(0, dtype=np.int64)
     if m <= 0:
         return np.zeros(0, dtype=np.uint64), empty, empty
-    words = list(itertools.chain.from_iterable(word_lists))
-    cache = _unit_hashes
-    missing = set(words).difference(cache)  # set and dict lookups at C speed; Python only for new words
-    if len(cache) + len(missing) > _CACHE_LIMIT:  # a bounded cache: the frequent words come back at once
-        cache.clear()
-        missing = set(words)
-    for unit in missing:
-        cache[unit] = int.from_bytes(
-            hashlib.blake2b(unit.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
-    flat = np.fromiter(map(cache.__getitem__, words), dtype=np.uint64, count=total)
+    flat = unit_hashes(list(itertools.chain.from_iterable(word_lists)))
     acc = flat[:m].copy()
     for i in range(1, n):
         acc *= _MULT
