@@ -476,3 +476,25 @@ def test_a_unit_hash_depends_on_the_unit_only(words):
         for j, b in enumerate(words):
             assert (a == b) == (h[i] == h[j])
     assert decontam.unit_hashes(words[::-1]).tolist() == h[::-1]
+
+
+def test_several_classifiers_one_added_after_the_run(trained, run_cli, tmp_path):
+    """A second classifier configured after the run: --rethreshold scores what it has not scored and
+    equals a full run; both scores are stored, each rejects with its own reason."""
+    ws, w = trained, ("--workspace", str(trained.root))
+    (ws.root / "roots.yaml").write_text("classifiers: {udhr: {min_score: 0.5}}\n")
+    assert run_cli(*w, "run", "src")[0] == 0
+    lines = [x for x in (REPO / "roots/data/lm_reference/en.txt").read_text("utf-8").splitlines() if x.strip()]
+    rng = random.Random(2)
+    (tmp_path / "p.txt").write_text("\n".join(lines) + "\n")
+    (tmp_path / "n.txt").write_text("\n".join(boilerplate_laden(x, rng) for x in lines) + "\n")
+    assert run_cli(*w, "classifier", "train", "clean", "--positive", str(tmp_path / "p.txt"), "--negative",
+                   str(tmp_path / "n.txt"), "--lang", "en")[0] == 0
+    (ws.root / "roots.yaml").write_text("classifiers: {udhr: {min_score: 0.5}, clean: {min_score: 0.5}}\n")
+    assert run_cli(*w, "run", "src", "--rethreshold")[0] == 0
+    assert run_cli(*w, "run", "src", "--out", str(ws.root / "full2"))[0] == 0
+    rows = run_rows(ws.root / "runs/src")
+    assert rows == run_rows(ws.root / "full2")
+    en = [r for r in rows.values() if r["lang"] == "en"]
+    assert all({"udhr_score", "clean_score"} <= set(json.loads(r["signals"])) for r in en)
+    assert {r["reason"] for r in en} >= {"classifier:udhr", "classifier:clean"}

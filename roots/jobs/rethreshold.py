@@ -67,6 +67,24 @@ def check_new_sets(cfg: Any, old_manifest: dict[str, Any], rows: list[dict[str, 
                 set_signal(row, "contamination", {**(signals_of(row).get("contamination") or {}), **hits})
 
 
+def score_new_classifiers(cfg: Any, rows: list[dict[str, Any]]) -> None:
+    """Classifiers configured since the run score the documents of their language that reached the scoring
+    stages and have no score from them yet (stored scores are never recomputed)."""
+    from roots.stages import classifier as clf
+    from roots.stages.process import set_signal, signals_of
+
+    if "classifier" in cfg.skip or cfg.code:
+        return
+    scored = [r for r in rows if r["status"] == "kept" or redecided(r.get("reason"))]
+    for spec in cfg.classifiers:
+        todo = [r for r in scored if spec.applies(r["lang"]) and spec.column not in signals_of(r)]
+        model = clf.load(spec.model_dir) if todo else None
+        for start in range(0, len(todo), 512):
+            part = todo[start:start + 512]
+            for row, score in zip(part, model.scores([r["text"] for r in part]), strict=True):
+                set_signal(row, spec.column, score)
+
+
 def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunResult:
     p = plan(ws, name, num_shards=num_shards)
     old = finished_manifest(p.final)
@@ -83,6 +101,7 @@ def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunR
              for r in outputs.read_kind(p.final, "kept").to_pylist()]
             + [{**r, "status": "rejected"} for r in outputs.read_kind(p.final, "rejected").to_pylist()])
     check_new_sets(p.cfg, old, rows)
+    score_new_classifiers(p.cfg, rows)
     decided = [redecide(proc, row) for row in rows]
     stored = {r["id"]: r for r in outputs.read_kind(p.final, "signatures").to_pylist()}
     fresh = sign_unsigned(p, decided, stored)
