@@ -484,12 +484,27 @@ def test_several_classifiers_one_added_after_the_run(trained, run_cli, tmp_path)
     ws, w = trained, ("--workspace", str(trained.root))
     (ws.root / "roots.yaml").write_text("classifiers: {udhr: {min_score: 0.5}}\n")
     assert run_cli(*w, "run", "src")[0] == 0
-    lines = [x for x in (REPO / "roots/data/lm_reference/en.txt").read_text("utf-8").splitlines() if x.strip()]
+    lines = [
+        x for x in (REPO / "roots/data/lm_reference/en.txt").read_text("utf-8").splitlines() if x.strip()
+    ]
     rng = random.Random(2)
     (tmp_path / "p.txt").write_text("\n".join(lines) + "\n")
     (tmp_path / "n.txt").write_text("\n".join(boilerplate_laden(x, rng) for x in lines) + "\n")
-    assert run_cli(*w, "classifier", "train", "clean", "--positive", str(tmp_path / "p.txt"), "--negative",
-                   str(tmp_path / "n.txt"), "--lang", "en")[0] == 0
+    assert (
+        run_cli(
+            *w,
+            "classifier",
+            "train",
+            "clean",
+            "--positive",
+            str(tmp_path / "p.txt"),
+            "--negative",
+            str(tmp_path / "n.txt"),
+            "--lang",
+            "en",
+        )[0]
+        == 0
+    )
     (ws.root / "roots.yaml").write_text("classifiers: {udhr: {min_score: 0.5}, clean: {min_score: 0.5}}\n")
     assert run_cli(*w, "run", "src", "--rethreshold")[0] == 0
     assert run_cli(*w, "run", "src", "--out", str(ws.root / "full2"))[0] == 0
