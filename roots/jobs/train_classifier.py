@@ -126,8 +126,7 @@ def train_classifier(
             raise JobError(f"fastText training of classifier {name} failed: {exc}") from None
         train_file.unlink()
         model.save_model(str(work / clf.MODEL_FILE))
-        scorer = clf.Classifier.__new__(clf.Classifier)
-        scorer.model_dir, scorer.meta, scorer._model = work, {}, model
+        scorer = clf.Classifier(work, model)
         measured_on = "heldout" if pos_held and neg_held else "train"
         eval_pos = pos_held if measured_on == "heldout" else pos_train
         eval_neg = neg_held if measured_on == "heldout" else neg_train

@@ -154,10 +154,11 @@ def resolve_specs(
 class Classifier:
     """A trained model directory; the fastText model is loaded on first use and dropped when pickled."""
 
-    def __init__(self, model_dir: str | Path) -> None:
+    def __init__(self, model_dir: str | Path, model: Any = None) -> None:
+        """`model`: an already trained fastText model (training measures it before its meta exists)."""
         self.model_dir = Path(model_dir)
-        self.meta = read_meta(self.model_dir)
-        self._model: Any = None
+        self.meta = read_meta(self.model_dir) if model is None else {}
+        self._model: Any = model
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_model": None}
