@@ -336,6 +336,8 @@ def test_set_registered_after_the_run_is_applied_at_merge(ws, run_cli):
     assert manifest["sources_included"][0]["removed_at_merge"] == {"contaminated": len(planted_kept)}
     card = (ws.root / "release/README.md").read_text()
     assert "later" in card and "Decontamination" in card
+    page = (ws.root / "release/report.html").read_text()
+    assert "<h4>Decontamination</h4>" in page and "later" in page
 
 
 def test_decontam_user_errors(ws, run_cli):
