@@ -515,3 +515,12 @@ def test_several_classifiers_one_added_after_the_run(trained, run_cli, tmp_path)
     en = [r for r in rows.values() if r["lang"] == "en"]
     assert all({"udhr_score", "clean_score"} <= set(json.loads(r["signals"])) for r in en)
     assert {r["reason"] for r in en} >= {"classifier:udhr", "classifier:clean"}
+
+
+def test_the_new_stages_are_in_the_stage_registry():
+    from roots.core import schema
+
+    assert schema.stage_of("classifier:wiki_ref") == "classifier" and schema.redecided("classifier:wiki_ref")
+    assert schema.stage_of("contaminated") == "decontam" and schema.redecided("contaminated")
+    assert {"classifier", "decontam"} <= set(schema.STAGES) & set(schema.STAGE_ORDER)
+    assert not schema.redecided("duplicate") and not schema.redecided(None)
