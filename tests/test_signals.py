@@ -326,7 +326,7 @@ def test_set_registered_after_the_run_is_applied_at_merge(ws, run_cli):
     )
     rc, _, err = run_cli(*w, "merge", "--vocab-size", "600")
     assert rc == 0, err
-    manifest = json.loads((ws.root / "release/manifest.json").read_text())
+    manifest = json.loads((ws.root / "release/latest/manifest.json").read_text())
     per_set = manifest["decontamination"]["per_set"]
     assert (
         per_set["first"]["checked_in_runs"] == ["src"] and per_set["first"]["documents_removed_in_runs"] == 1
@@ -334,9 +334,9 @@ def test_set_registered_after_the_run_is_applied_at_merge(ws, run_cli):
     assert per_set["later"]["checked_at_merge"] == ["src"]
     assert per_set["later"]["documents_removed_at_merge"] == len(planted_kept)  # "exact" was gone already
     assert manifest["sources_included"][0]["removed_at_merge"] == {"contaminated": len(planted_kept)}
-    card = (ws.root / "release/README.md").read_text()
+    card = (ws.root / "release/latest/README.md").read_text()
     assert "later" in card and "Decontamination" in card
-    page = (ws.root / "release/report.html").read_text()
+    page = (ws.root / "release/latest/report.html").read_text()
     assert "<h4>Decontamination</h4>" in page and "later" in page
 
 
