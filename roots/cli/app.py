@@ -20,6 +20,7 @@ from roots.cli import (
     release_cmds,
     report_cmds,
     run_cmds,
+    signals_cmds,
     steward_cmds,
     thresholds_cmds,
 )
@@ -28,7 +29,7 @@ from roots.core.errors import JobError, UserError, environment_error
 
 Handler = Callable[[argparse.Namespace], int]
 GROUPS = (governance_cmds, steward_cmds, run_cmds, lm_cmds, release_cmds, report_cmds, langid_cmds,
-          thresholds_cmds)
+          thresholds_cmds, signals_cmds)
 """The command groups, in the order `roots --help` lists them."""
 
 

@@ -221,6 +221,12 @@ class WorkspaceConfig(Section):
         _thresholds, "Leave it to `roots thresholds calibrate`: {lang: {corpus_sha256: ..., keep: ...}}."))
     merge: dict[str, Any] = field(default_factory=dict, metadata=checked(
         _mapping, "Write merge settings, e.g. {valid_fraction: 0.05}."))
+    classifiers: dict[str, Any] = field(default_factory=dict, metadata=checked(
+        _mapping, "Turn on trained quality classifiers, e.g. {wiki_ref: {min_score: 0.5}} or "
+        "{wiki_ref: {percentile: 10}} (roots.stages.classifier)."))
+    annotate_only: tuple[str, ...] | None = setting(
+        None, _optional(_names), "List the stages that only store their score and reject nothing, e.g. "
+        "[perplexity, classifier:wiki_ref].")
 
 
 def initial_config() -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-STAGES = ("recipe", "normalise", "langid", "modify", "quality", "perplexity", "pii")
+STAGES = ("recipe", "normalise", "langid", "modify", "quality", "perplexity", "classifier", "decontam", "pii")
 """The per-document stages of a text source, in the order `roots.stages.process` runs them."""
 
 @dataclass(frozen=True)
@@ -97,11 +97,32 @@ CODE_THRESHOLD_REASONS = ("code_max_line_length", "code_mean_line_length", "code
                           "code_token_length")
 """The code filters (`roots.stages.code`) that compare a stored statistic with a threshold."""
 
-REDECIDED_REASONS = frozenset({"language", *QUALITY_REASONS, "perplexity", *CODE_THRESHOLD_REASONS})
-"""Rejections that depend only on thresholds and stored statistics, so `run --rethreshold` re-decides
-them; every other reason (recipe, length cap, dedup, quarantine) stands."""
+CLASSIFIER_PREFIX = "classifier:"
+"""A quality classifier's reason is `classifier:NAME` (`roots.stages.classifier`); its score is stored as
+`NAME_score` in the row's `signals`."""
 
-STAGE_ORDER = ("length_cap", "recipe", "langid", "quality", "perplexity", "dedup")
+CONTAMINATED = "contaminated"
+"""The reason of a document sharing an n-gram with a registered evaluation set (`roots.stages.decontam`)."""
+
+SIGNALS = "signals"
+"""The column holding a row's model signals as a JSON object: `NAME_score` per quality classifier of its
+language, and `contamination` ({set: matching n-gram}) when it overlaps an evaluation set. One JSON column
+rather than one column per classifier, so the run tables, spill files and fragments keep one schema
+whatever the workspace configures; `roots inspect`, the report and the data card show the scores by name."""
+
+REDECIDED_REASONS = frozenset({"language", *QUALITY_REASONS, "perplexity", *CODE_THRESHOLD_REASONS,
+                               CONTAMINATED})
+"""Rejections that depend only on thresholds and stored statistics, so `run --rethreshold` re-decides
+them (and every `classifier:NAME`, see `redecided`); every other reason (recipe, length cap, dedup,
+quarantine) stands."""
+
+
+def redecided(reason: str | None) -> bool:
+    """Whether `run --rethreshold` decides a rejection with this reason again from stored values."""
+    return reason is not None and (reason in REDECIDED_REASONS or reason.startswith(CLASSIFIER_PREFIX))
+
+
+STAGE_ORDER = ("length_cap", "recipe", "langid", "decontam", "quality", "perplexity", "classifier", "dedup")
 """The stages that remove documents, in pipeline order, as the per-stage counts list them."""
 
 
@@ -113,6 +134,10 @@ def stage_of(reason: str) -> str:
         return "quality"
     if reason.startswith("code_"):  # roots.stages.code's filters are a code source's quality stage
         return "quality"
+    if reason.startswith(CLASSIFIER_PREFIX):
+        return "classifier"
+    if reason == CONTAMINATED:
+        return "decontam"
     if reason in ("language", "perplexity"):
         return {"language": "langid", "perplexity": "perplexity"}[reason]
     if reason.startswith("duplicate"):

@@ -27,6 +27,8 @@ CONFIG_NOTES = """\
 #   thresholds         per-language filter thresholds, e.g. {en: {number_words_min: 3}}
 #   dedup              deduplication settings, e.g. {near: false}
 #   merge              merge settings, e.g. {valid_fraction: 0.05}
+#   classifiers        trained quality classifiers, e.g. {wiki_ref: {min_score: 0.5}} or {percentile: 10}
+#   annotate_only      stages that store their score and reject nothing, e.g. [perplexity, classifier:x]
 """
 
 DEFAULT_POLICY: dict[str, Any] = {

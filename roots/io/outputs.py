@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from roots.core import util
-from roots.core.schema import CODE_STAT_FIELDS, STAT_FIELDS
+from roots.core.schema import CODE_STAT_FIELDS, SIGNALS, STAT_FIELDS
 
 KINDS = ("kept", "rejected", "quarantine", "signatures")
 
@@ -40,6 +40,7 @@ _DOC_FIELDS: list[pa.Field] = [
     pa.field("license", pa.string()),  # code sources: the file's licence expression; null for text
     pa.field("perplexity", pa.float64()),
     pa.field("ppl_status", pa.string()),
+    pa.field(SIGNALS, pa.string()),  # JSON: classifier scores, evaluation-set overlaps (schema.SIGNALS)
     pa.field("pii", pa.string()),
     pa.field("cluster", pa.string()),
 ]

@@ -418,6 +418,9 @@ def _merge(ws: Workspace, out: Path | None, vocab_size: int | None,
         dups = cross_source_duplicates(plan, cfg)
         takedown_hits: Counter[str] = Counter()
         drops, drop_counts = decide_drops(plan, takedown_list, cfg, dups, takedown_hits)
+        from roots.jobs import decontam  # evaluation sets registered after a source's run (issue 23)
+
+        decontamination = decontam.at_merge(ws, plan, drops, drop_counts)
         t_tok, c_tok = time.perf_counter(), time.process_time()
         if supplied is not None:
             shown.phase(f"using the tokenizer {cfg['tokenizer_file']} (not training one)")
@@ -467,10 +470,12 @@ def _merge(ws: Workspace, out: Path | None, vocab_size: int | None,
         view["created"] = started.isoformat(timespec="seconds")
         if folded:
             view["folded_languages"] = {SMALL_GROUP: sorted(folded)}
+        view["decontamination"] = decontamination
         datacard.write_release_card(tmp, view)
         manifest = build_manifest(ws, plan, cfg, takedown_list, drop_counts, tokens, docs, tmp, tok,
                                   started, view, takedown_hits)
         manifest["timings"] = timings
+        manifest["decontamination"] = decontamination
         manifest["fertility"] = held_out
         manifest["warnings"] = warnings
         manifest["folded_languages"] = view.get("folded_languages", {})

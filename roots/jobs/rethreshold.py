@@ -25,7 +25,7 @@ from typing import Any
 
 from roots.core import progress, publishing
 from roots.core.errors import UserError
-from roots.core.schema import REDECIDED_REASONS
+from roots.core.schema import redecided
 from roots.core.workspace import Workspace
 from roots.core.yamlio import write_json
 from roots.governance import audit
@@ -37,7 +37,7 @@ from roots.stages.process import DocumentProcessor
 def redecide(proc: DocumentProcessor, row: dict[str, Any]) -> dict[str, Any]:
     """The row's outcome under the processor's thresholds; rows outside the threshold filters are
     unchanged."""
-    if row.get("status") != "kept" and row.get("reason") not in REDECIDED_REASONS:
+    if row.get("status") != "kept" and not redecided(row.get("reason")):
         return row
     out = {**row, "status": "pending", "reason": None, "detail": None}
     if out.get("lang_backend") not in (None, "declared") and out.get("lang_score") is not None:
@@ -49,6 +49,44 @@ def redecide(proc: DocumentProcessor, row: dict[str, Any]) -> dict[str, Any]:
     else:
         out["cluster"] = None
     return out
+
+
+def check_new_sets(cfg: Any, old_manifest: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Evaluation sets registered since the run are checked now on the stored text of every document that
+    reached the scoring stages (kept, or rejected for a re-decided reason), so the new run's configuration,
+    which lists them, is true; the overlaps join each row's `signals` as in a full run."""
+    from roots.stages import decontam
+    from roots.stages.process import set_signal, signals_of
+
+    done = {(s["name"], s["sha256"], int(s["n"])) for s in (old_manifest.get("config") or {}).get(
+        "decontam_sets") or []}
+    new = [s for s in cfg.decontam_sets if s.key not in done]
+    if not new or "decontam" in cfg.skip:
+        return
+    scored = [r for r in rows if r["status"] == "kept" or redecided(r.get("reason"))]
+    for start in range(0, len(scored), 512):
+        part = scored[start:start + 512]
+        for row, hits in zip(part, decontam.matches_many([r["text"] for r in part], new), strict=True):
+            if hits:
+                set_signal(row, "contamination", {**(signals_of(row).get("contamination") or {}), **hits})
+
+
+def score_new_classifiers(cfg: Any, rows: list[dict[str, Any]]) -> None:
+    """Classifiers configured since the run score the documents of their language that reached the scoring
+    stages and have no score from them yet (stored scores are never recomputed)."""
+    from roots.stages import classifier as clf
+    from roots.stages.process import set_signal, signals_of
+
+    if "classifier" in cfg.skip or cfg.code:
+        return
+    scored = [r for r in rows if r["status"] == "kept" or redecided(r.get("reason"))]
+    for spec in cfg.classifiers:
+        todo = [r for r in scored if spec.applies(r["lang"]) and spec.column not in signals_of(r)]
+        model = clf.load(spec.model_dir) if todo else None
+        for start in range(0, len(todo), 512):
+            part = todo[start:start + 512]
+            for row, score in zip(part, model.scores([r["text"] for r in part]), strict=True):
+                set_signal(row, spec.column, score)
 
 
 def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunResult:
@@ -66,14 +104,16 @@ def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunR
     shown = progress.Progress(f"rethreshold {name}")
     old_docs = old.get("documents") or {}
     total = int(old_docs.get("kept") or 0) + int(old_docs.get("rejected") or 0)
-    dropped, admitted, fresh = decide_all(p, proc, counted(shown, "deciding", total))
+    rows = augmented_rows(p, old)  # with the signals of evaluation sets and classifiers added since the run
+    dropped, admitted, fresh = decide_all(p, proc, counted(shown, "deciding", total), rows)
     shown.phase("dedup of the admitted documents")
     dups = duplicates_of_admitted(p, dropped, admitted)
     tmp = publishing.temp_dir_for(p.final)
     tmp.mkdir()
     (tmp / ".pid").write_text(str(os.getpid()))  # a run started meanwhile sees this one alive
     try:
-        changed = write_decided(p, proc, tmp, shards, dropped, fresh, dups, counted(shown, "writing", total))
+        changed = write_decided(p, proc, tmp, shards, dropped, fresh, dups, counted(shown, "writing", total),
+                                rows)
         shown.phase("writing shards")
         outputs.consolidate(tmp, shards)
         shutil.copytree(p.final / "quarantine", tmp / "quarantine")
@@ -114,12 +154,34 @@ def stored_rows(final: Path) -> Iterator[dict[str, Any]]:
         yield {**row, "status": "rejected"}
 
 
+def augmented_rows(p: Any, old: dict[str, Any]) -> Callable[[], Iterator[dict[str, Any]]]:
+    """A pass over the stored rows, each batch given the signals a full run would now store: overlaps with
+    evaluation sets registered since the run and scores of classifiers configured since (both computed
+    batch by batch, so the passes stay bounded; every pass computes the same values)."""
+
+    def rows() -> Iterator[dict[str, Any]]:
+        batch: list[dict[str, Any]] = []
+        for row in stored_rows(p.final):
+            batch.append(row)
+            if len(batch) >= 512:
+                check_new_sets(p.cfg, old, batch)
+                score_new_classifiers(p.cfg, batch)
+                yield from batch
+                batch = []
+        check_new_sets(p.cfg, old, batch)
+        score_new_classifiers(p.cfg, batch)
+        yield from batch
+
+    return rows
+
+
 def counted(shown: progress.Progress, phase: str, total: int) -> Callable[[int], None]:
     """A progress callback for a pass over the stored rows: `done` rows of `total`."""
     return lambda done: shown.show(progress.Snapshot(phase, docs=done, docs_total=total))
 
 
 def decide_all(p: Any, proc: DocumentProcessor, report: Callable[[int], None] = lambda done: None,
+               rows: Callable[[], Iterator[dict[str, Any]]] | None = None,
                ) -> tuple[set[str], dict[str, dict[str, Any]], dict[str, bytes]]:
     """First pass: every stored row decided again, holding no text. Returns the ids of kept documents the
     new thresholds reject, the dedup keys (`admitted.document_keys`) of the documents they admit, and the
@@ -144,7 +206,7 @@ def decide_all(p: Any, proc: DocumentProcessor, report: Callable[[int], None] = 
                 fresh[str(row["id"])] = sig
             keys[str(row["id"])] = adm.document_keys(row, p.dedup, sig)
 
-    for n, before in enumerate(stored_rows(p.final), start=1):
+    for n, before in enumerate(rows() if rows else stored_rows(p.final), start=1):
         if n == 1 or n % 1024 == 0:
             report(n)
         after = redecide(proc, before)
@@ -191,7 +253,8 @@ def duplicates_of_admitted(p: Any, dropped: set[str], admitted: dict[str, dict[s
 
 def write_decided(p: Any, proc: DocumentProcessor, tmp: Path, shards: int, dropped: set[str],
                   fresh: dict[str, bytes], dups: dict[str, tuple[str, str]],
-                  report: Callable[[int], None] = lambda done: None) -> int:
+                  report: Callable[[int], None] = lambda done: None,
+                  rows: Callable[[], Iterator[dict[str, Any]]] | None = None) -> int:
     """Third pass: every row decided again (the same outcome as the first pass), admitted duplicates
     rejected, written shard by shard as fragments; the signatures of documents still kept, then the
     fresh ones of admitted documents that stay. Returns how many rows changed outcome."""
@@ -200,7 +263,7 @@ def write_decided(p: Any, proc: DocumentProcessor, tmp: Path, shards: int, dropp
     fragments = outputs.FragmentWriter(str(tmp), "rethreshold", shards)
     changed = 0
     signed: list[dict[str, Any]] = []
-    for n, before in enumerate(stored_rows(p.final), start=1):
+    for n, before in enumerate(rows() if rows else stored_rows(p.final), start=1):
         if n == 1 or n % 1024 == 0:
             report(n)
         after = redecide(proc, before)

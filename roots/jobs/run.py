@@ -34,7 +34,7 @@ from roots.governance import audit, catalogue
 from roots.governance.catalogue import Card
 from roots.io import outputs, readers, spill
 from roots.stages import quality
-from roots.stages.process import ProcessConfig
+from roots.stages.process import ProcessConfig, annotate_names
 
 
 @dataclass
@@ -126,13 +126,36 @@ def process_config(ws: Workspace, card: Card) -> ProcessConfig:
         declared = ("code",)
         code_settings = {"code": True, "code_languages": code_languages_path(ws), "license": card.license,
                          "cleared_licenses": cleared_for_training(ws)}
+    signal_settings: dict[str, Any] = {}
+    if not card.is_code:
+        signal_settings = signal_config(ws, settings, card)
     return ProcessConfig(
+        **signal_settings,
         source=card.name, declared=declared, recipe=tuple(recipe.get("operations") or ()),
         skip=skip, thresholds=thresholds, calibrated=tuple(sorted(settings.calibration)),
         langid_model=recipe.get("langid_model") or settings.langid.model,
         langid_routing=settings.langid.routing, max_chars=settings.normalise.max_chars,
         normalise_unicode=settings.normalise.unicode,
         pii_tags=pii_tags(ws, settings, card), lm_dir=str(lm_dir), **code_settings)
+
+
+def signal_config(ws: Workspace, settings: WorkspaceConfig, card: Card) -> dict[str, Any]:
+    """The quality classifiers, evaluation sets and annotate-only stages of a text source's run.
+
+    `classifiers` of roots.yaml, overlaid per classifier by the card's `recipe.classifiers`; the card's
+    `recipe.annotate_only` replaces roots.yaml's `annotate_only`; every evaluation set registered in the
+    workspace (`roots decontam add`) is checked."""
+    from roots.jobs import decontam as decontam_job
+    from roots.stages import classifier as clf
+
+    chosen = {**(settings.classifiers or {}), **(card.recipe.get("classifiers") or {})}
+    where = f"{card.path}: `recipe.classifiers` / {ws.config_path}"
+    specs = clf.resolve_specs(chosen, ws.path_setting("models_dir") / "classifiers", where)
+    names, at = card.recipe.get("annotate_only"), f"{card.path}: field `recipe.annotate_only`"
+    if names is None:
+        names, at = settings.annotate_only, f"{ws.config_path}: `annotate_only`"
+    return {"classifiers": specs, "decontam_sets": decontam_job.sets_of(ws),
+            "annotate_only": annotate_names(names, specs, at)}
 
 
 def _config_hash(spec: readers.ReaderSpec, cfg: ProcessConfig, extra: dict[str, Any]) -> str:
@@ -277,6 +300,9 @@ def model_versions(cfg: ProcessConfig) -> dict[str, Any]:
              else Path(str(resources.files("roots") / ROUTING_FILE)))
     versions["langid_routing"] = {"path": str(table),
                                   "sha256": sha256_file(table) if table.exists() else None}
+    if cfg.classifiers:  # a retrained classifier of the same name changes the run's configuration hash
+        versions["classifiers"] = {c.name: sha256_file(Path(c.model_dir) / "model.bin")
+                                   for c in cfg.classifiers}
     lm_root = Path(cfg.lm_dir) if cfg.lm_dir else None
     if lm_root and lm_root.is_dir():
         versions["lm_models"] = {d.name: sha256_file(d / "lm.binary") for d in sorted(lm_root.iterdir())
@@ -299,10 +325,11 @@ def stage_counts(n_docs: int, reasons: Counter[str]) -> list[dict[str, Any]]:
 
 def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, unknown_langs: list[str],
                   seconds: float) -> dict[str, Any]:
-    cols = (["lang", "lang_backend", "n_bytes", "ppl_status", "lang_predicted", "lang_score"]
+    cols = (["lang", "lang_backend", "n_bytes", "ppl_status", "lang_predicted", "lang_score", "signals"]
             + (["license", "origin"] if cfg.code else []))
     scores = LangidScores(cfg)
     licenses = LicenseWarnings(cfg.license) if cfg.code else None
+    signals = SignalCounts(cfg)
     per_lang: dict[str, dict[str, Any]] = defaultdict(lambda: {"kept": 0, "rejected": 0, "reasons": Counter(),
                                                                "bytes_kept": 0, "langid_backend": Counter(),
                                                                "perplexity": Counter()})
@@ -322,6 +349,7 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
             licenses.add(row)
         if row["pii"]:
             pii.update(json.loads(row["pii"]))
+        signals.add(row, None)
     for row in outputs.iter_kind(out_dir, "rejected", [*cols, "reason"]):
         n_rej += 1
         entry = per_lang[row["lang"]]
@@ -333,6 +361,7 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
         entry["perplexity"][row["ppl_status"] or "not_reached"] += 1
         scores.add(row, row["reason"])
         reasons[row["reason"]] += 1
+        signals.add(row, row["reason"])
     quarantined = sum(1 for _ in outputs.iter_kind(out_dir, "quarantine", ["line"]))
     n_in = counters.get("input_records", n_kept + n_rej + quarantined)
     langs = {lang: {"kept": v["kept"], "rejected": v["rejected"],
@@ -347,6 +376,7 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
         "reasons": dict(sorted(reasons.items())),
         "stages": stage_counts(n_kept + n_rej, reasons),
         "pii_replacements": dict(sorted(pii.items())),
+        **signals.stats(),
         "languages": langs,
         "threshold_origin": {lang: quality.threshold_origin(lang, cfg.calibrated) for lang in langs},
         "langid": scores.summary(),
@@ -471,6 +501,56 @@ class LicenseWarnings:
         return {"card": self.card, "differs_from_card": sum(self.differs.values()),
                 "files_by_license": dict(sorted(self.stated.items())),
                 "differing_by_license": dict(sorted(self.differs.items()))}
+
+
+class SignalCounts:
+    """Per quality classifier (documents scored, rejected, the cut applied) and per evaluation set
+    (documents overlapping it, documents removed for it), counted from the stored `signals` column."""
+
+    def __init__(self, cfg: ProcessConfig) -> None:
+        self.cfg = cfg
+        self.scored: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
+        self.overlap: Counter[str] = Counter()
+        self.removed: Counter[str] = Counter()
+
+    def add(self, row: dict[str, Any], reason: str | None) -> None:
+        raw = row.get("signals")
+        if not raw:
+            return
+        data = json.loads(raw)
+        for spec in self.cfg.classifiers:
+            if spec.column in data:
+                self.scored[spec.name] += 1
+                self.rejected[spec.name] += reason == spec.reason
+        hits = data.get("contamination") or {}
+        self.overlap.update(hits.keys())
+        if reason == "contaminated" and hits:
+            self.removed[min(hits)] += 1  # the set the detail names
+
+    def stats(self) -> dict[str, Any]:
+        from roots.stages import classifier as clf
+        from roots.stages import decontam
+
+        annotate = self.cfg.annotate_only
+        out: dict[str, Any] = {}
+        if self.cfg.classifiers:
+            out["classifiers"] = {}
+            for spec in self.cfg.classifiers:
+                meta = clf.read_meta(spec.model_dir) if Path(spec.model_dir, clf.META_FILE).exists() else None
+                cut, how = clf.cut_of(spec, meta)
+                out["classifiers"][spec.name] = {
+                    "lang": spec.lang, "cut": cut, "cut_kind": how, "annotate_only": spec.reason in annotate,
+                    "scored": self.scored[spec.name], "rejected": self.rejected[spec.name],
+                    "heldout": (meta or {}).get("heldout")}
+        if self.cfg.decontam_sets:
+            out["decontamination"] = {
+                "sets": decontam.as_config(self.cfg.decontam_sets),
+                "annotate_only": "contaminated" in annotate,
+                "per_set": {s.name: {"documents_overlapping": self.overlap[s.name],
+                                     "documents_removed": self.removed[s.name]}
+                            for s in self.cfg.decontam_sets}}
+        return out
 
 
 def _stage_seconds(counters: dict[str, int]) -> dict[str, float]:

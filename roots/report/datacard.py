@@ -205,11 +205,56 @@ def processing_steps(stats: Mapping[str, Any], manifest: Mapping[str, Any]) -> l
         "repetition, word repetition, special characters, stop words, flagged words (thresholds below)."
         + (" **Skipped in this run.**" if "quality" in skip else ""),
         _step_perplexity(stats, langs, skip),
+        *signal_steps(stats, cfg),
         ("**PII scrubbing** (ROOTS tags, replaced by `PI:<TAG>`): "
          + ", ".join(f"`{t}` {pii.get(t, 0):,}" for t in tags) + " replacements."
          if tags and "pii" not in skip else "**PII scrubbing**: not applied."),
         _step_dedup(stats, manifest),
     ]
+
+
+def signal_steps(stats: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:
+    """The quality classifiers (held-out precision/recall, the cut, what they removed) and the evaluation
+    sets checked (documents overlapping and removed), when the run had any; and the annotate-only stages."""
+    steps = []
+    for name, c in sorted((stats.get("classifiers") or {}).items()):
+        held = c.get("heldout") or {}
+        cut = ("annotate only: scores stored, nothing rejected" if c.get("annotate_only")
+               else f"{c.get('cut_kind')} {fmt_num(c.get('cut'))}" if c.get("cut") is not None
+               else "no cut")
+        steps.append(f"**Quality classifier `{name}`** (fastText, reason `classifier:{name}`) on "
+                     f"{c.get('lang') or 'every language'}: {cut}; {_int(c.get('scored'))} scored, "
+                     f"{_int(c.get('rejected'))} rejected. Held-out precision {held.get('precision')}, "
+                     f"recall {held.get('recall')} at score 0.5.")
+    dec = stats.get("decontamination") or {}
+    if dec:
+        rows = ", ".join(f"`{n}` {_int(v.get('documents_overlapping'))} overlapping / "
+                         f"{_int(v.get('documents_removed'))} removed"
+                         for n, v in sorted(dec["per_set"].items()))
+        ns = sorted({int(s["n"]) for s in dec.get("sets") or []})
+        steps.append(f"**Decontamination** ({'/'.join(map(str, ns))}-gram overlap with registered evaluation "
+                     f"sets, reason `contaminated`{'; annotate only' if dec.get('annotate_only') else ''}): "
+                     f"{rows}.")
+    annotate = sorted(cfg.get("annotate_only") or [])
+    if annotate:
+        steps.append("**Annotate only** (score stored, nothing rejected): "
+                     + ", ".join(f"`{a}`" for a in annotate) + ".")
+    return steps
+
+
+def release_decontamination(manifest: Mapping[str, Any]) -> str:
+    """The release card's decontamination section: per evaluation set, where it was checked and what it
+    removed (in the source runs and at merge)."""
+    per_set = ((manifest.get("decontamination") or {}).get("per_set")) or {}
+    if not per_set:
+        return ""
+    rows = [(f"`{n}`", v.get("n"), ", ".join(v.get("checked_in_runs") or []) or "–",
+             ", ".join(v.get("checked_at_merge") or []) or "–", _int(v.get("documents_removed_in_runs")),
+             _int(v.get("documents_removed_at_merge"))) for n, v in sorted(per_set.items())]
+    return ("\n## Decontamination\n\nDocuments sharing an n-gram with a registered evaluation set are "
+            "removed; sets registered after a source's run are checked at merge.\n\n"
+            + md_table(("set", "n", "checked in runs of", "checked at merge for", "removed in runs",
+                        "removed at merge"), rows))
 
 
 def code_steps(read: str, stats: Mapping[str, Any], manifest: Mapping[str, Any], ops: Sequence[str],
@@ -436,6 +481,7 @@ def render_release_card(manifest: Mapping[str, Any]) -> str:
             + md_table(("language", "documents", "tokens", "% of tokens", "bytes"), lang_rows)
             + "".join(f"\nLanguages folded into `{g}` (each below the merge's `min_language_tokens`): "
                       f"{', '.join(map(str, langs_in))}.\n" for g, langs_in in sorted(folded.items()))
+            + release_decontamination(manifest)
             + "\nEach source's own card (`runs/<source>/README.md`) lists the processing steps and "
             + "thresholds applied to it.\n")
 

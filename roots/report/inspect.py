@@ -8,6 +8,7 @@ shows.
 
 from __future__ import annotations
 
+import json
 import math
 import textwrap
 import unicodedata
@@ -59,6 +60,27 @@ def _stat_line(docs: Docs, i: int, params: quality.LangParams | None, manifest: 
             shown += " (" + ", ".join(f"{k} {fmt_num(v)}" for k, v in bounds) + ")" + (" !" if flag else "")
         items.append(shown)
     return "; ".join(items) or "not scored (removed before the quality stage)"
+
+
+def signals_line(raw: str | None, stats: Mapping[str, Any]) -> str:
+    """A row's classifier scores against the cut the run applied (`!` below it, `annotate only` when the
+    classifier rejects nothing) and the evaluation sets it overlaps."""
+    data = json.loads(raw) if raw else {}
+    items = []
+    for name, entry in sorted((stats.get("classifiers") or {}).items()):
+        score = data.get(f"{name}_score")
+        if score is None:
+            continue
+        cut = entry.get("cut")
+        shown = f"{name}_score={fmt_num(score)}"
+        if entry.get("annotate_only"):
+            shown += " (annotate only)"
+        elif cut is not None:
+            shown += f" (min {fmt_num(cut)})" + (" !" if score < cut else "")
+        items.append(shown)
+    for name, ngram in sorted((data.get("contamination") or {}).items()):
+        items.append(f"overlaps evaluation set {name}: \"{terminal_safe(ngram)}\"")
+    return "; ".join(items) or "none"
 
 
 def _match(batch: pa.Table, reason: str | None, lang: str | None) -> pa.ChunkedArray | pa.Array:
@@ -122,5 +144,7 @@ def _inspect_block(run: RunData, docs: Docs, i: int, texts: Mapping[str, str]) -
             (f"lang    {terminal_safe(doc_lang)} ({terminal_safe(lid)}); "
              f"{fmt_int(docs.numbers['n_chars'][i])} chars"),
             *textwrap.wrap("stats   " + _stat_line(docs, i, run.params(doc_lang), run.manifest), width=110,
+                           subsequent_indent=" " * 8),
+            *textwrap.wrap("signals " + signals_line(docs.strings["signals"][i], run.stats), width=110,
                            subsequent_indent=" " * 8),
             "text", *(wrap.wrap(shown) or ["  (empty)"]), ""]

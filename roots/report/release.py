@@ -44,8 +44,21 @@ def section_release(manifest: Mapping[str, Any]) -> str:
             + "<h4>Languages</h4>"
             + table(("language", "documents", "tokens", "bytes"), lang_rows, numeric=(1, 2, 3))
             + (svg_bars("Tokens per language", bars) if bars else "")
+            + decontamination_table(manifest)
             + section_fertility(manifest))
     return section("release", "Release", body, level=2)
+
+
+def decontamination_table(manifest: Mapping[str, Any]) -> str:
+    """Per evaluation set: the sources whose run checked it, those checked at merge, documents removed."""
+    per_set = (manifest.get("decontamination") or {}).get("per_set") or {}
+    if not per_set:
+        return ""
+    rows = [(name, ", ".join(v.get("checked_in_runs") or []) or "–",
+             ", ".join(v.get("checked_at_merge") or []) or "–", fmt_int(v.get("documents_removed_in_runs")),
+             fmt_int(v.get("documents_removed_at_merge"))) for name, v in sorted(per_set.items())]
+    return "<h4>Decontamination</h4>" + table(("evaluation set", "checked in runs of", "checked at merge for",
+                                                "removed in runs", "removed at merge"), rows, numeric=(3, 4))
 
 
 FERTILITY_FLAG = 1.5  # tokens/word this many times the median of its word unit, or more, is drawn red

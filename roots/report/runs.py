@@ -36,16 +36,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from roots.core.errors import UserError
-from roots.core.schema import STAT_FIELDS
+from roots.core.schema import SIGNALS, STAT_FIELDS
 from roots.io import outputs
 from roots.report.fmt import fmt_int
 from roots.report.metrics import Metric, lang_params
 from roots.stages import quality
 
 _NUMERIC = ("lang_score", "n_chars", "n_bytes", *STAT_FIELDS, "perplexity")
-_STRINGS = ("id", "lang", "lang_predicted", "lang_backend", "ppl_status", "pii", "cluster")
+_STRINGS = ("id", "lang", "lang_predicted", "lang_backend", "ppl_status", "pii", "cluster", SIGNALS)
 _DOC_COLUMNS = ["id", "lang", "lang_score", "lang_predicted", "lang_backend", "n_chars", "n_bytes",
-                *STAT_FIELDS, "perplexity", "ppl_status", "pii", "cluster"]
+                *STAT_FIELDS, "perplexity", "ppl_status", "pii", "cluster", SIGNALS]
 _SAMPLE_COLUMNS = [*_DOC_COLUMNS, "reason", "detail", "status"]
 # Documents per run that the per-document views (statistics, samples, duplicates, language ID) are drawn
 # from: at ~1 KB each, the report's peak memory is about REPORT_MAX_DOCS x 1 KB whatever the run's size.

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from roots.core.schema import QUALITY_FILTERS, stage_of
+from roots.core.schema import QUALITY_FILTERS, STAGE_ORDER, stage_of
 from roots.report.fmt import fmt_bytes, fmt_int, fmt_num, pct
 from roots.report.markup import Raw, esc, section, slug, table
 from roots.report.metrics import (
@@ -31,13 +31,13 @@ from roots.report.metrics import (
     threshold_text,
 )
 from roots.report.runs import BATCH_ROWS, Docs, RunData, dedup_status, fetch_texts
+from roots.report.signals import section_signals
 from roots.report.svg import Bar, axis_value, svg_bars, svg_histogram
 from roots.stages import quality
 
 SAMPLES_PER_REASON = 3
 SAMPLE_CHARS = 600
 TOP_CLUSTERS = 10
-STAGE_ORDER = ("length_cap", "recipe", "langid", "quality", "perplexity", "dedup")
 
 
 def _doc_block(docs: Docs, i: int, texts: Mapping[str, str], metric: Metric | None,
@@ -484,5 +484,6 @@ def source_section(run: RunData) -> str:
     parts = [section_run_info(run, f"{a}-run"), section_waterfall(run, f"{a}-waterfall"),
              section_langid(run, f"{a}-langid"), section_distributions(run, f"{a}-distributions"),
              section_samples(run, f"{a}-samples"), section_duplicates(run, f"{a}-duplicates"),
+             section_signals(run, f"{a}-signals"),
              section_pii(run, f"{a}-pii"), section_quarantine(run, f"{a}-quarantine")]
     return f'<section id="src-{a}" class="source"><h2>Source: {esc(run.name)}</h2>{"".join(parts)}</section>'

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roots.core.schema import CODE_STAT_FIELDS, STAT_FIELDS
+from roots.core.errors import UserError
+from roots.core.schema import CODE_STAT_FIELDS, CONTAMINATED, QUALITY_REASONS, SIGNALS, STAT_FIELDS
+from roots.stages import classifier as clf
+from roots.stages import decontam, quality
 from roots.stages import normalise as norm
-from roots.stages import quality
 from roots.stages.perplexity import ppl_cap
 from roots.stages.recipes import Recipe
 
@@ -44,6 +46,36 @@ class ProcessConfig:
     code_languages: str | None = None  # language table YAML; None: roots/data/code_languages.yaml
     license: str = ""  # the card's licence: a code file's licence unless the file states its own
     cleared_licenses: frozenset[str] = frozenset()  # lower-cased ids the policy clears for training
+    classifiers: tuple[clf.ClassifierSpec, ...] = ()  # quality classifiers (roots.stages.classifier)
+    decontam_sets: tuple[decontam.EvalSet, ...] = ()  # evaluation sets checked (roots.stages.decontam)
+    # reasons whose stage only stores its signal and rejects nothing (`annotate_names`)
+    annotate_only: frozenset[str] = frozenset()
+
+
+def annotate_names(names: Any, classifiers: Sequence[clf.ClassifierSpec], where: str) -> frozenset[str]:
+    """The reasons an `annotate_only` list switches to annotate-only, checked against what can decide.
+
+    Names are rejection reasons (`word_count`, `perplexity`, `classifier:NAME`, `contaminated`), or a stage
+    for all of its reasons (`quality`, `classifier`). An annotated stage still computes and stores its
+    score on every document, so a steward can look at the distribution before choosing a cut, and
+    `run --rethreshold` can later turn the cut on without recomputing anything.
+    """
+    if names is None:
+        return frozenset()
+    if isinstance(names, str) or not isinstance(names, Sequence):
+        raise UserError(f"{where} must be a list such as [perplexity, classifier:NAME], got {names!r}.")
+    stages = {"quality": set(QUALITY_REASONS), "classifier": {c.reason for c in classifiers}}
+    valid = {*QUALITY_REASONS, "perplexity", CONTAMINATED, *stages["classifier"]}
+    out: set[str] = set()
+    for name in names:
+        if name in stages:
+            out |= stages[name]
+        elif name in valid:
+            out.add(name)
+        else:
+            raise UserError(f"{where}: {name!r} is not a stage that rejects; valid: quality, classifier, "
+                            f"{', '.join(sorted(valid))}.")
+    return frozenset(out)
 
 
 class DocumentProcessor:
@@ -57,6 +89,7 @@ class DocumentProcessor:
         self._params: dict[str, quality.LangParams] = {}
         self._code_params: dict[str, Any] = {}
         self._lms: dict[str, Any] = {}
+        self._cuts: dict[str, float | None] = {}
         # CPU seconds of this thread per stage (time.thread_time): on a busy machine wall-clock timers
         # would count the time spent waiting for a core as work done (stats.json's stage_cpu_seconds)
         self.timings: dict[str, float] = defaultdict(float)
@@ -143,6 +176,8 @@ class DocumentProcessor:
         for row in live:
             self._score(row)
         self._perplexity(live)
+        self._classify(live)
+        self._decontaminate(live)
         t4 = time.thread_time()
         for row in live:
             if row["status"] == "pending":
@@ -233,7 +268,7 @@ class DocumentProcessor:
             "lang": self.cfg.declared[0] if self.cfg.declared else "und", "lang_score": None,
             "lang_predicted": None, "lang_backend": None, "n_chars": len(doc["text"]),
             "n_bytes": len(doc["text"].encode("utf-8", "surrogatepass")),
-            "perplexity": None, "ppl_status": None, "pii": "", "cluster": None,
+            "perplexity": None, "ppl_status": None, SIGNALS: "", "pii": "", "cluster": None,
             "status": "pending", "reason": None, "detail": None,
         }
         for name in (*STAT_FIELDS, *CODE_STAT_FIELDS):
@@ -337,6 +372,34 @@ class DocumentProcessor:
             row["ppl_status"] = "scored"
         self.timings["perplexity"] += time.thread_time() - t0
 
+    def _classify(self, rows: list[dict[str, Any]]) -> None:
+        """Each active classifier scores the rows of its language in one batched call."""
+        t0 = time.thread_time()
+        if "classifier" not in self.cfg.skip:
+            for spec in self.cfg.classifiers:
+                mine = [r for r in rows if spec.applies(r["lang"])]
+                scores = clf.load(spec.model_dir).scores([r["text"] for r in mine])
+                for row, score in zip(mine, scores, strict=True):
+                    set_signal(row, spec.column, score)
+        self.timings["classifier"] += time.thread_time() - t0
+
+    def _decontaminate(self, rows: list[dict[str, Any]]) -> None:
+        """Record the evaluation sets each row shares an n-gram with (the verdict is `decide`'s)."""
+        t0 = time.thread_time()
+        if self.cfg.decontam_sets and "decontam" not in self.cfg.skip:
+            found = decontam.matches_many([r["text"] for r in rows], self.cfg.decontam_sets)
+            for row, hits in zip(rows, found, strict=True):
+                if hits:
+                    set_signal(row, "contamination", hits)
+        self.timings["decontam"] += time.thread_time() - t0
+
+    def classifier_cut(self, spec: clf.ClassifierSpec) -> float | None:
+        """The minimum score of a classifier (absolute, or a percentile of its held-out positives)."""
+        if spec.name not in self._cuts:
+            meta = clf.read_meta(spec.model_dir) if spec.percentile is not None else None
+            self._cuts[spec.name] = clf.cut_of(spec, meta)[0]
+        return self._cuts[spec.name]
+
     def ppl_threshold(self, lang: str) -> float | None:
         """Absolute maximum (ROOTS) or a percentile of the model's held-out calibration (cc_net), resolved
         from the same parameters as every other threshold (`roots.stages.perplexity.ppl_cap`)."""
@@ -348,16 +411,32 @@ class DocumentProcessor:
         if self.cfg.code:
             self._decide_code(row)
             return
+        annotate = self.cfg.annotate_only
+        signals = signals_of(row)
+        # only the sets registered now: a set removed from the workspace no longer rejects on --rethreshold
+        active = {s.name for s in self.cfg.decontam_sets}
+        hits = {k: v for k, v in (signals.get("contamination") or {}).items() if k in active}
+        if hits and CONTAMINATED not in annotate:  # first: a benchmark leak is named whatever else fails
+            self._reject(row, CONTAMINATED, decontam.detail(hits))
+            return
         if "quality" not in self.cfg.skip:
             stats = {k: row[k] for k in STAT_FIELDS}
-            reason, detail = quality.decide(stats, self.params(row["lang"]))
+            reason, detail = quality.decide(stats, self.params(row["lang"]), annotate)
             if reason is not None:
                 self._reject(row, reason, detail)
                 return
-        if row["perplexity"] is not None:
+        if row["perplexity"] is not None and "perplexity" not in annotate:
             limit = self.ppl_threshold(row["lang"])
             if limit is not None and not math.isnan(limit) and row["perplexity"] > limit:
                 self._reject(row, "perplexity", f"perplexity={row['perplexity']:.1f} > max {limit:.1f}")
+                return
+        for spec in self.cfg.classifiers:
+            score = signals.get(spec.column)
+            if score is None or spec.reason in annotate:
+                continue
+            cut = self.classifier_cut(spec)
+            if cut is not None and score < cut:
+                self._reject(row, spec.reason, f"{spec.column}={score:.4f} < min {cut:.4f}")
                 return
         row["status"] = "kept"
 
@@ -367,3 +446,13 @@ def _with_meta(meta: str, key: str, value: Any) -> str:
     data = json.loads(meta) if meta else {}
     data[key] = value
     return json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def signals_of(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's model signals (`schema.SIGNALS`), {} when it has none."""
+    raw = row.get(SIGNALS)
+    return json.loads(raw) if raw else {}
+
+
+def set_signal(row: dict[str, Any], key: str, value: Any) -> None:
+    row[SIGNALS] = json.dumps({**signals_of(row), key: value}, ensure_ascii=False, sort_keys=True)

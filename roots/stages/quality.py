@@ -364,6 +364,12 @@ _OTHER_SPACES = frozenset(c for c in map(chr, range(0x3001)) if c.isspace()) - {
 _INCORRECT_RE = re.compile("|".join(re.escape(s) for s in INCORRECT_SUBSTRINGS))
 
 
+def is_nospace_char(unit: str) -> bool:
+    """Whether a unit of `get_words` is one character of a script written without spaces (with its marks)."""
+    return bool(unit) and _NOSPACE_RE.match(unit) is not None and _UNIT_RE.fullmatch(unit) is not None and (
+        len(unit) == 1 or not _NOSPACE_RE.search(unit[1:]))
+
+
 def get_words(text: str, lang: str, key: CharsetKey = (False, False),
               split_unspaced: bool = True) -> list[str]:
     """ROOTS's words: split on spaces, newlines and tabs, strip special characters from both ends of each
@@ -710,15 +716,17 @@ def _pair(value: float, limit: float) -> tuple[str, str]:
     return f"{value:.{digits}f}", f"{limit:.{digits}f}"
 
 
-def decide(stats: Mapping[str, float], params: LangParams) -> tuple[str | None, str]:
+def decide(stats: Mapping[str, float], params: LangParams,
+           annotate: frozenset[str] = frozenset()) -> tuple[str | None, str]:
     """(reason, detail) for the first filter the document fails, in registry order, or (None, "").
 
     Reasons are the registered filters' reasons; a detail reads like "word_repetition_ratio=0.41 > max
     0.30". A NaN statistic fails its filter. A filter whose required resource the language lacks (a
-    stop-word list) is skipped.
+    stop-word list) is skipped, and so is a filter whose reason is in `annotate` (annotate only: its
+    statistic is stored, it rejects nothing).
     """
     for f in QUALITY_FILTERS:
-        if not applies(f, params):
+        if f.reason in annotate or not applies(f, params):
             continue
         detail = _failed_bound(f, stats[f.column], params)
         if detail is not None:

@@ -26,6 +26,7 @@ from typing import Any
 import zstandard
 
 from roots.stages import langid, routing
+from tests.bench.signals_bench import signal_rows
 
 REPO = Path(__file__).resolve().parents[2]
 UDHR = REPO / "sources" / "samples" / "udhr" / "udhr.jsonl"
@@ -461,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     mb = sum(len(d["text"].encode()) for d in docs) / 1e6
     print(f"corpus: {len(docs)} generated documents, {mb:.1f} MB, cores available: {os.cpu_count()}")
     rows = stage_rows(docs, lm)
+    rows.extend(signal_rows(docs))  # issue 23: classifier scoring and decontamination (signals_bench.py)
 
     rows.extend(bench_rows([d["text"] for d in docs]))
     rows.extend(end_to_end(docs, lm, with_merge=True))
