@@ -101,7 +101,12 @@ REDECIDED_REASONS = frozenset({"language", *QUALITY_REASONS, "perplexity", *CODE
 """Rejections that depend only on thresholds and stored statistics, so `run --rethreshold` re-decides
 them; every other reason (recipe, length cap, dedup, quarantine) stands."""
 
-STAGE_ORDER = ("length_cap", "recipe", "langid", "quality", "perplexity", "dedup")
+WEB_REASONS = ("not_response", "http_status", "not_html", "no_main_text", "url_not_allowed", "url_blocked")
+"""Web records that are not documents (`roots.io.web`: a request record, a 404 or redirect, an image or PDF,
+a page with no main text) and the card's URL rules (`roots.io.urlrules`); never re-decided. Counted in the
+`web` stage, before any text stage, so the per-stage table shows how much of a crawl was pages at all."""
+
+STAGE_ORDER = ("web", "length_cap", "recipe", "langid", "quality", "perplexity", "dedup")
 """The stages that remove documents, in pipeline order, as the per-stage counts list them."""
 
 
@@ -109,6 +114,8 @@ def stage_of(reason: str) -> str:
     """Which pipeline stage a rejection reason belongs to, for the per-stage counts."""
     if reason == "too_long":
         return "length_cap"
+    if reason in WEB_REASONS:
+        return "web"
     if reason in QUALITY_REASONS:
         return "quality"
     if reason.startswith("code_"):  # roots.stages.code's filters are a code source's quality stage

@@ -30,9 +30,9 @@ from roots.core.yamlio import write_json
 from roots.dedup.minhash import DedupConfig
 from roots.governance import catalogue
 from roots.governance.catalogue import Card
-from roots.io import outputs, readers
+from roots.io import outputs, readers, urlrules, web
 from roots.stages import quality
-from roots.stages.process import ProcessConfig
+from roots.stages.process import ProcessConfig, lang_hint
 
 
 @dataclass
@@ -45,10 +45,17 @@ class RunResult:
 def reader_spec(card: Card, ws: Workspace | None = None) -> readers.ReaderSpec:
     data = card.data["data"]
     if not card.is_code:
+        web_settings: dict[str, Any] = {}
+        if card.fmt in ("warc", "wet", "html"):
+            location = card.data_location(ws) if ws is not None else str(data["path"])
+            web_settings = {"extractor": data.get("extractor") or web.DEFAULT_EXTRACTOR,
+                            "url_rules": url_rules(card, ws)[0],
+                            "code_root": readers.code_root(location) if card.fmt == "html" else None}
         return readers.ReaderSpec(
             source=card.name, fmt=card.fmt, text_field=card.field_name("text") or "text",
             id_field=card.field_name("id"), url_field=card.field_name("url"),
-            text_unit=data.get("text_unit", "line"), csv_delimiter=data.get("csv_delimiter", ","))
+            text_unit=data.get("text_unit", "line"), csv_delimiter=data.get("csv_delimiter", ","),
+            **web_settings)
     # Code: a `text` source is a tree of files (one document each); other formats hold `content` + `path`.
     from roots.stages import code
 
@@ -63,6 +70,13 @@ def reader_spec(card: Card, ws: Workspace | None = None) -> readers.ReaderSpec:
         csv_delimiter=data.get("csv_delimiter", ","), code=True, path_field=data.get("path_field") or "path",
         license_field=data.get("license_field"), code_root=readers.code_root(location),
         max_file_bytes=max_bytes)
+
+
+def url_rules(card: Card, ws: Workspace | None) -> tuple[urlrules.UrlRules | None, bool]:
+    """The card's `recipe.urls` (allow/deny lists, blocklist files relative to the workspace) and whether
+    the URL dedup normalises URLs."""
+    base = ws.root if ws is not None else card.path.parent
+    return urlrules.from_card(card.recipe.get("urls"), f"{card.path}: field `recipe.urls`", Path(base))
 
 
 def code_languages_path(ws: Workspace | None) -> str | None:
@@ -125,7 +139,10 @@ def process_config(ws: Workspace, card: Card) -> ProcessConfig:
         skip=skip, thresholds=thresholds,
         langid_model=recipe.get("langid_model") or settings.langid.model,
         langid_routing=settings.langid.routing, max_chars=settings.normalise.max_chars,
-        pii_tags=pii_tags(ws, settings, card), lm_dir=str(lm_dir), **code_settings)
+        pii_tags=pii_tags(ws, settings, card), lm_dir=str(lm_dir),
+        # web readers check the URL rules themselves, before extraction
+        url_rules=None if card.fmt in ("warc", "wet", "html") else url_rules(card, ws)[0],
+        langid_hint=bool(recipe.get("langid_hint", False)), **code_settings)
 
 
 def _config_hash(spec: readers.ReaderSpec, cfg: ProcessConfig, extra: dict[str, Any]) -> str:
@@ -192,8 +209,11 @@ def stage_counts(n_docs: int, reasons: Counter[str]) -> list[dict[str, Any]]:
 
 
 def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, unknown_langs: list[str],
-                  seconds: float) -> dict[str, Any]:
+                  seconds: float, web_source: bool = False) -> dict[str, Any]:
     cols = ["lang", "lang_backend", "n_bytes", "ppl_status"]
+    if web_source:  # the pages' `lang` attributes, compared with language ID's predictions
+        cols += ["meta", "lang_predicted"]
+    hints = LangHintStats()
     per_lang: dict[str, dict[str, Any]] = defaultdict(lambda: {"kept": 0, "rejected": 0, "reasons": Counter(),
                                                                "bytes_kept": 0, "langid_backend": Counter(),
                                                                "perplexity": Counter()})
@@ -210,6 +230,8 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
         bytes_out += len(row["text"].encode("utf-8", "surrogatepass"))
         if row["pii"]:
             pii.update(json.loads(row["pii"]))
+        if web_source:
+            hints.add(row)
     for row in outputs.iter_kind(out_dir, "rejected", [*cols, "reason"]):
         n_rej += 1
         entry = per_lang[row["lang"]]
@@ -218,6 +240,8 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
         entry["langid_backend"][row["lang_backend"] or "none"] += 1
         entry["perplexity"][row["ppl_status"] or "not_reached"] += 1
         reasons[row["reason"]] += 1
+        if web_source:
+            hints.add(row)
     quarantined = sum(1 for _ in outputs.iter_kind(out_dir, "quarantine", ["line"]))
     n_in = counters.get("input_records", n_kept + n_rej + quarantined)
     langs = {lang: {"kept": v["kept"], "rejected": v["rejected"],
@@ -226,6 +250,7 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
                     "perplexity": dict(sorted(v["perplexity"].items()))}
              for lang, v in sorted(per_lang.items())}
     no_lm = sorted(lang for lang, v in langs.items() if v["perplexity"].get("no_model"))
+    extra = {"lang_hint": hints.summary()} if web_source else {}
     return {
         "source": cfg.source,
         "documents": {"input": n_in, "kept": n_kept, "rejected": n_rej, "quarantined": quarantined},
@@ -244,7 +269,35 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
         "timings": {"wall_seconds": round(seconds, 3),
                     "documents_per_second": round(n_in / seconds, 1) if seconds > 0 else None,
                     "stage_cpu_seconds": {k: round(v, 3) for k, v in _stage_seconds(counters).items()}},
+        **extra,
     }
+
+
+class LangHintStats:
+    """How often a page's HTML `lang` attribute agrees with language ID (ROOTS's pseudo-crawl kept the
+    attribute; a site that labels every page `en` shows up here as disagreement)."""
+
+    def __init__(self) -> None:
+        self.with_hint = self.agree = self.disagree = self.decided_by_hint = 0
+        self.pairs: Counter[str] = Counter()
+
+    def add(self, row: dict[str, Any]) -> None:
+        hint = lang_hint(row.get("meta") or "")
+        if hint is None or not row.get("lang_predicted"):
+            return
+        self.with_hint += 1
+        if row.get("lang_backend") == "html_lang":
+            self.decided_by_hint += 1
+        if hint == row["lang_predicted"]:
+            self.agree += 1
+        else:
+            self.disagree += 1
+            self.pairs[f"{hint}->{row['lang_predicted']}"] += 1
+
+    def summary(self) -> dict[str, Any]:
+        return {"documents_with_hint": self.with_hint, "agree": self.agree, "disagree": self.disagree,
+                "decided_by_hint": self.decided_by_hint,
+                "disagreements": dict(self.pairs.most_common(20))}
 
 
 def _stage_seconds(counters: dict[str, int]) -> dict[str, float]:
@@ -310,6 +363,8 @@ def dedup_config(ws: Workspace, card: Card) -> DedupConfig | None:
         if unknown:
             raise UserError(f"{where}: unknown setting(s) {', '.join(unknown)}; "
                             f"known: {', '.join(sorted(known))}.")
+    if url_rules(card, ws)[1]:
+        card_values = {**card_values, "url_normalise": True}
     try:
         return DedupConfig(**{**workspace_values, **card_values})
     except (TypeError, ValueError) as exc:
@@ -407,7 +462,8 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
                            f"input files of {name}; outputs not published")
         counters = {**counters, "input_records": counted[1], "bytes_in": counted[2]}
         outputs.ensure_dirs(tmp)
-        stats = compute_stats(tmp, counters, cfg, unknown, time.perf_counter() - t0)
+        stats = compute_stats(tmp, counters, cfg, unknown, time.perf_counter() - t0,
+                              web_source=p.card.fmt in ("warc", "wet", "html"))
         docs = stats["documents"]
         if docs["input"] != docs["kept"] + docs["rejected"] + docs["quarantined"]:
             raise JobError(f"accounting check failed for {name}: input {docs['input']} != "

@@ -36,7 +36,7 @@ from roots.stages import quality
 SAMPLES_PER_REASON = 3
 SAMPLE_CHARS = 600
 TOP_CLUSTERS = 10
-STAGE_ORDER = ("length_cap", "recipe", "langid", "quality", "perplexity", "dedup")
+STAGE_ORDER = ("web", "length_cap", "recipe", "langid", "quality", "perplexity", "dedup")
 
 
 def _doc_block(docs: Docs, i: int, texts: Mapping[str, str], metric: Metric | None,
