@@ -141,10 +141,40 @@ def page_info(html: str) -> tuple[str | None, str | None]:
     return title, (lang.strip() or None) if lang else None
 
 
+CHROME_TOKENS = frozenset({"nav", "navbar", "navigation", "menu", "breadcrumb", "breadcrumbs", "pagination",
+                           "pager", "sidebar", "header", "footer", "cookie", "cookies", "consent", "social",
+                           "share"})
+"""Class or id words of page chrome. Resiliparse's main-content rules drop <nav>, <footer> and many such
+blocks already; some sites mark theirs only by class (texinfo's `nav-panel`, a `cookie-consent` div), so
+those are removed first. Measured on the hand-checked sample (README): chrome dropped 55% -> see README,
+main text unchanged."""
+_WORDS = re.compile(r"[\s_-]+")
+
+
+def _strip_chrome(tree: Any) -> None:
+    """Remove elements whose class or id names them as chrome, unless one holds most of the page's text
+    (a `<div class="has-sidebar">` around the whole article must stay)."""
+    body = tree.body
+    if body is None:
+        return
+    total = len(body.text or "")
+    doomed = []
+    for el in body.query_selector_all("[class], [id]"):
+        words = set(_WORDS.split(f"{el.getattr('class') or ''} {el.getattr('id') or ''}".lower()))
+        if words & CHROME_TOKENS and len(el.text or "") < 0.5 * total:
+            doomed.append(el)
+    for el in doomed:
+        if el.parent is not None:  # not already gone with an ancestor
+            el.decompose()
+
+
 def _resiliparse(html: str, lang: str | None) -> str:
     from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.html import HTMLTree
 
-    return extract_plain_text(html, main_content=True, alt_texts=False, list_bullets=False, links=False,
+    tree = HTMLTree.parse(html)
+    _strip_chrome(tree)
+    return extract_plain_text(tree, main_content=True, alt_texts=False, list_bullets=False, links=False,
                               form_fields=False, noscript=False)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import zstandard
 
 from roots.stages import langid, routing
+from tests.bench import web_bench
 
 REPO = Path(__file__).resolve().parents[2]
 UDHR = REPO / "sources" / "samples" / "udhr" / "udhr.jsonl"
@@ -455,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge_docs:
         rows.extend(shard_rows(args.merge_docs))
     rows.extend(dedup_rows(args.docs))
+    rows.extend(web_bench.web_rows())  # WARC reading + extraction, roots vs datatrove (issue 22)
     if not args.no_memory:
         rows.extend(memory_rows((args.memory_docs, 10 * args.memory_docs)))
     print_table(rows)
