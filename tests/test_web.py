@@ -331,3 +331,23 @@ def test_bad_extractor_is_a_user_error(ws, run_cli):
     write_card(ws, "crawl", "crawl.warc", fmt="warc", data_extra=", extractor: lynx")
     rc, out, err = run_cli("--workspace", str(ws.root), "source", "validate")
     assert rc == 2 and "extractor" in err + out
+
+
+# ------------------------------------------------------------------------------------------------ the sample
+
+def test_bundled_sample_extraction_quality_with_the_default_extractor(tmp_path):
+    """The default extractor's numbers in the README, on the hand-checked sample, as a regression guard."""
+    from tests.bench import web_bench
+
+    out = tmp_path / "child.json"
+    web_bench.child_roots(web.DEFAULT_EXTRACTOR, web_bench.SAMPLE, out, keep_texts=True)
+    result = json.loads(out.read_text())
+    assert result["pages"] == web_bench.PAGES_PER_COPY
+    pages = json.loads(web_bench.ANNOTATIONS.read_text())["pages"]
+    quality = web_bench.score(result["texts"], pages)
+    assert quality["main_kept"] >= 0.98 and quality["chrome_dropped"] == 1.0
+    # the scorer itself: a text with everything scores 1/0, an empty one 0/1
+    url, want = next(iter(pages.items()))
+    assert web_bench.score({url: "\n".join(want["main"] + want["chrome"])}, {url: want}) == {
+        "main_kept": 1.0, "chrome_dropped": 0.0}
+    assert web_bench.score({}, {url: want}) == {"main_kept": 0.0, "chrome_dropped": 1.0}

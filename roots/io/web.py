@@ -37,6 +37,8 @@ from roots.io.urlrules import domain_of
 
 ReaderSpec = Any  # roots.io.readers.ReaderSpec; not imported, as readers imports this module
 
+FORMATS = ("warc", "wet", "html")
+"""The card formats this module reads (`roots.io.readers.READERS`)."""
 EXTRACTORS = ("resiliparse", "trafilatura", "justext")
 DEFAULT_EXTRACTOR = "resiliparse"
 """Chosen by measurement (README): on the hand-checked sample it kept as much main text and dropped as much

@@ -25,7 +25,7 @@ from roots.core.errors import UserError
 from roots.core.schema import REDECIDED_REASONS
 from roots.core.workspace import Workspace
 from roots.core.yamlio import write_json
-from roots.io import outputs
+from roots.io import outputs, web
 from roots.jobs.run import RunResult, compute_stats, finished_manifest, plan, publish
 from roots.stages.process import DocumentProcessor
 
@@ -82,7 +82,8 @@ def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunR
         old_stats = json.loads((p.final / "stats.json").read_text())
         counters = {"input_records": old_stats["documents"]["input"], "bytes_in": old_stats["bytes"]["in"]}
         unknown = [n.split(":")[0] for n in old_stats["notes"].get("langid_not_filtered", [])]
-        stats = compute_stats(tmp, counters, p.cfg, unknown, time.perf_counter() - t0)
+        stats = compute_stats(tmp, counters, p.cfg, unknown, time.perf_counter() - t0,
+                              web_source=p.card.fmt in web.FORMATS)
         stats["rethreshold"] = {"of_run_finished": old.get("finished"), "changed": sum(
             1 for a, b in zip(rows, decided)
             if (a["status"], a.get("reason")) != (b["status"], b.get("reason")))}

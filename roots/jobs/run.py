@@ -46,7 +46,7 @@ def reader_spec(card: Card, ws: Workspace | None = None) -> readers.ReaderSpec:
     data = card.data["data"]
     if not card.is_code:
         web_settings: dict[str, Any] = {}
-        if card.fmt in ("warc", "wet", "html"):
+        if card.fmt in web.FORMATS:
             location = card.data_location(ws) if ws is not None else str(data["path"])
             web_settings = {"extractor": data.get("extractor") or web.DEFAULT_EXTRACTOR,
                             "url_rules": url_rules(card, ws)[0],
@@ -141,7 +141,7 @@ def process_config(ws: Workspace, card: Card) -> ProcessConfig:
         langid_routing=settings.langid.routing, max_chars=settings.normalise.max_chars,
         pii_tags=pii_tags(ws, settings, card), lm_dir=str(lm_dir),
         # web readers check the URL rules themselves, before extraction
-        url_rules=None if card.fmt in ("warc", "wet", "html") else url_rules(card, ws)[0],
+        url_rules=None if card.fmt in web.FORMATS else url_rules(card, ws)[0],
         langid_hint=bool(recipe.get("langid_hint", False)), **code_settings)
 
 
@@ -463,7 +463,7 @@ def execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None = None) -> Ru
         counters = {**counters, "input_records": counted[1], "bytes_in": counted[2]}
         outputs.ensure_dirs(tmp)
         stats = compute_stats(tmp, counters, cfg, unknown, time.perf_counter() - t0,
-                              web_source=p.card.fmt in ("warc", "wet", "html"))
+                              web_source=p.card.fmt in web.FORMATS)
         docs = stats["documents"]
         if docs["input"] != docs["kept"] + docs["rejected"] + docs["quarantined"]:
             raise JobError(f"accounting check failed for {name}: input {docs['input']} != "

@@ -45,7 +45,7 @@ EXTRACTORS = ("resiliparse", "trafilatura", "justext")
 
 def _pin_one_core() -> None:
     if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 
 def _cpu() -> float:
@@ -76,10 +76,9 @@ def child_roots(extractor: str, warc: Path, out: Path, keep_texts: bool) -> None
 
 
 def child_datatrove(warc: Path, out: Path, keep_texts: bool) -> None:
+    import trafilatura
     from datatrove.pipeline.extractors import Trafilatura
     from datatrove.pipeline.readers import WarcReader
-
-    import trafilatura
 
     trafilatura.extract("<html><body><p>warm up</p></body></html>")
     reader = WarcReader(str(warc.parent), glob_pattern=warc.name, doc_progress=False)
@@ -124,7 +123,7 @@ def run_child(python: Path, args: list[str], scratch: Path) -> dict[str, Any]:
     out = scratch / f"child-{len(list(scratch.iterdir()))}.json"
     cmd = [str(python), str(Path(__file__).resolve()), "--child", *args, str(out)]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, check=False, cwd=REPO, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return json.loads(out.read_text())
