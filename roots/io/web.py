@@ -41,8 +41,8 @@ FORMATS = ("warc", "wet", "html")
 """The card formats this module reads (`roots.io.readers.READERS`)."""
 EXTRACTORS = ("resiliparse", "trafilatura", "justext")
 DEFAULT_EXTRACTOR = "resiliparse"
-"""Chosen by measurement (README): on the hand-checked sample it kept as much main text and dropped as much
-boilerplate as Trafilatura, at ~40x the documents per second per core."""
+"""Chosen by measurement (README, `make bench`): on the hand-checked sample it kept as much main text (98.7%)
+and dropped as much chrome (100%) as Trafilatura, at 6x its pages per second per core (326 against 52)."""
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 MAX_RAW = 4096
@@ -148,8 +148,8 @@ CHROME_TOKENS = frozenset({"nav", "navbar", "navigation", "menu", "breadcrumb", 
                            "share"})
 """Class or id words of page chrome. Resiliparse's main-content rules drop <nav>, <footer> and many such
 blocks already; some sites mark theirs only by class (texinfo's `nav-panel`, a `cookie-consent` div), so
-those are removed first. Measured on the hand-checked sample (README): chrome dropped 55% -> see README,
-main text unchanged."""
+those are removed first. Measured on the hand-checked sample (README): chrome dropped 55% -> 100%, main
+text unchanged (98.7%), at ~6 ms a large page."""
 _WORDS = re.compile(r"[\s_-]+")
 
 
