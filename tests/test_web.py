@@ -351,3 +351,17 @@ def test_bundled_sample_extraction_quality_with_the_default_extractor(tmp_path):
     assert web_bench.score({url: "\n".join(want["main"] + want["chrome"])}, {url: want}) == {
         "main_kept": 1.0, "chrome_dropped": 0.0}
     assert web_bench.score({}, {url: want}) == {"main_kept": 0.0, "chrome_dropped": 1.0}
+
+
+def test_lang_hint_decides_only_when_language_id_is_unsure():
+    def verdict(hint_on: bool, score: float, declared: tuple[str, ...] = ()) -> tuple:
+        proc = DocumentProcessor(ProcessConfig(source="s", declared=declared, langid_hint=hint_on))
+        row = {"lang_predicted": "en", "lang_score": score, "lang_backend": "fasttext", "status": "pending",
+               "reason": None, "detail": None, "meta": json.dumps({"html_lang": "fr-FR"})}
+        proc.language_verdict(row, [])
+        return row["lang"], row["lang_backend"], row["reason"]
+
+    assert verdict(True, 0.1) == ("fr", "html_lang", None)  # unsure: the page's lang attribute decides
+    assert verdict(False, 0.1) == ("en", "fasttext", "language")  # off: recorded only
+    assert verdict(True, 0.99) == ("en", "fasttext", None)  # sure: the prediction stands
+    assert verdict(True, 0.1, declared=("de",))[2] == "language"  # a hint outside the declared languages
