@@ -265,7 +265,8 @@ class Dedup(beam.PTransform):
         frequent = p | "NoFrequent" >> beam.Create([])
         if cfg.template:
             frequent = frequent_lines(marked | "LineKeys" >> beam.FlatMap(
-                rowkeys.template_keys, rider_side, cfg.template_min_len), cfg.template_min_count)
+                rowkeys.template_keys, rider_side, cfg.template_min_len, cfg.template_per_domain),
+                cfg.template_min_count)
         prepared = (marked
                     | "Batch" >> BatchByKey(cfg.signature_batch, 64,
                                             lambda row: f"{row['id']}\x1f{row.get('origin')}")

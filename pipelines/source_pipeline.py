@@ -192,7 +192,8 @@ class CountLines(beam.DoFn):
                 for batch in spill.rows(path, columns=[schema.NODE, "text"]):
                     counts: Counter[bytes] = Counter()
                     for row in batch:
-                        counts.update(rowkeys.template_keys(row, riders, self.cfg.template_min_len))
+                        counts.update(rowkeys.template_keys(row, riders, self.cfg.template_min_len,
+                                                            self.cfg.template_per_domain))
                     for key, n in counts.items():
                         writer.add(key, n)
             except BaseException:

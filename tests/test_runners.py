@@ -70,3 +70,25 @@ def test_merge_tokenisation_equal_on_dask(ws, cluster):
     assert shards and files(on_dask.out_dir, ("shards", "lineage")) == shards
     assert ((direct.out_dir / "tokenizer.json").read_bytes()
             == (on_dask.out_dir / "tokenizer.json").read_bytes())
+
+
+def test_warc_source_equal_on_direct_and_dask(ws, cluster):
+    """A web source (issue 22): WARC files read through Beam's file matching on Dask workers, every record
+    accounted the same way as on the DirectRunner."""
+    from tests.web_pages import write_warc
+
+    crawl = ws.root / "crawl"
+    crawl.mkdir(exist_ok=True)
+    write_warc(crawl / "a.warc.gz", gzip=True)
+    write_warc(crawl / "b.warc", gzip=False, truncate_last=False)
+    (ws.sources_dir / "crawl.yaml").write_text(
+        "name: crawl\nlanguages: [multi]\nlicense: CC0-1.0\ncustodian: {name: Tests}\n"
+        "data: {path: crawl/*.warc*, format: warc}\nstatus: {state: active}\n"
+        "recipe: {skip: [perplexity], dedup: {url: true, template: true, template_per_domain: true}}\n")
+    base = run_source(ws, "crawl", out=ws.root / "runs" / "crawl-direct")
+    on_dask = run_source(ws, "crawl", out=ws.root / "runs" / "crawl-dask", beam_args=dask_args(cluster))
+    docs = base.stats["documents"]
+    assert docs["input"] == 38 and docs["quarantined"] == 3
+    assert base.stats["reasons"]["not_response"] == 14 and base.stats["reasons"]["http_status"] == 4
+    assert on_dask.stats["documents"] == docs and on_dask.stats["reasons"] == base.stats["reasons"]
+    assert files(on_dask.out_dir) == files(base.out_dir)

@@ -101,6 +101,11 @@ CLASSIFIER_PREFIX = "classifier:"
 """A quality classifier's reason is `classifier:NAME` (`roots.stages.classifier`); its score is stored as
 `NAME_score` in the row's `signals`."""
 
+WEB_REASONS = ("not_response", "http_status", "not_html", "no_main_text", "url_not_allowed", "url_blocked")
+"""Web records that are not documents (`roots.io.web`: a request record, a 404 or redirect, an image or PDF,
+a page with no main text) and the card's URL rules (`roots.io.urlrules`); never re-decided. Counted in the
+`web` stage, before any text stage, so the per-stage table shows how much of a crawl was pages at all."""
+
 CONTAMINATED = "contaminated"
 """The reason of a document sharing an n-gram with a registered evaluation set (`roots.stages.decontam`)."""
 
@@ -122,7 +127,8 @@ def redecided(reason: str | None) -> bool:
     return reason is not None and (reason in REDECIDED_REASONS or reason.startswith(CLASSIFIER_PREFIX))
 
 
-STAGE_ORDER = ("length_cap", "recipe", "langid", "decontam", "quality", "perplexity", "classifier", "dedup")
+STAGE_ORDER = ("web", "length_cap", "recipe", "langid", "decontam", "quality", "perplexity", "classifier",
+               "dedup")
 """The stages that remove documents, in pipeline order, as the per-stage counts list them."""
 
 
@@ -130,6 +136,8 @@ def stage_of(reason: str) -> str:
     """Which pipeline stage a rejection reason belongs to, for the per-stage counts."""
     if reason == "too_long":
         return "length_cap"
+    if reason in WEB_REASONS:
+        return "web"
     if reason in QUALITY_REASONS:
         return "quality"
     if reason.startswith("code_"):  # roots.stages.code's filters are a code source's quality stage

@@ -50,6 +50,8 @@ from urllib.parse import urlsplit
 import numpy as np
 import regex
 
+from roots.io.urlrules import normalise_url
+
 # --------------------------------------------------------------------------------------------------- config
 
 KEEP_POLICIES = ("lowest_id", "longest")
@@ -75,6 +77,11 @@ class DedupConfig:
     template_min_len: int = 15
     template_min_count: int = 10
     url: bool = False
+    # Web sources: the URL key through roots.io.urlrules.normalise_url (www., index pages, trailing slash,
+    # percent-escapes), and template lines counted per site (a menu repeated on 10 pages of one site is
+    # boilerplate; a sentence quoted on 10 different sites is not), as ROOTS's pseudo-crawl cleaning did.
+    url_normalise: bool = False
+    template_per_domain: bool = False
     max_cc_nodes: int = 5_000_000
     keep: str = "lowest_id"
     signature_batch: int = 256
@@ -343,7 +350,7 @@ def band_keys(sig: np.ndarray, b: int, r: int) -> list[tuple[int, bytes]]:
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def url_key(url: str | None) -> str | None:
+def url_key(url: str | None, normalise: bool = False) -> str | None:
     """host + path, the ROOTS `dedup_document_on_url` key (their regex `^(.[^?]*)` drops the query).
 
     The host is lower-cased, user info and default ports dropped; an empty path is "/". Scheme and fragment
@@ -352,6 +359,8 @@ def url_key(url: str | None) -> str | None:
     """
     if not url or not isinstance(url, str):
         return None
+    if normalise:
+        return normalise_url(url)
     try:
         parts = urlsplit(url.strip())
         host = (parts.hostname or "").rstrip(".")
@@ -370,30 +379,32 @@ def url_key(url: str | None) -> str | None:
 LINE_DIGEST_BYTES = 16
 
 
-def line_digest(stripped_line: str) -> bytes:
-    """Key of a stripped line in the template count; 16 bytes whatever the line length."""
-    return hashlib.blake2b(stripped_line.encode("utf-8", "surrogatepass"),
-                           digest_size=LINE_DIGEST_BYTES).digest()
+def line_digest(stripped_line: str, scope: str = "") -> bytes:
+    """Key of a stripped line in the template count; 16 bytes whatever the line length. A `scope` (a site,
+    for per-domain templates) makes the same line on two sites two different keys."""
+    key = f"{scope}\x1f{stripped_line}" if scope else stripped_line
+    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=LINE_DIGEST_BYTES).digest()
 
 
-def template_line_keys(text: str, min_len: int = 15) -> list[bytes]:
-    """Digest of every line occurrence (stripped, at least `min_len` characters) to count across a source.
-    Repeats inside one document count, as in ROOTS."""
+def template_line_keys(text: str, min_len: int = 15, scope: str = "") -> list[bytes]:
+    """Digest of every line occurrence (stripped, at least `min_len` characters) to count across a source
+    (or across one site's pages, with `scope`). Repeats inside one document count, as in ROOTS."""
     out = []
     for line in text.split("\n"):
         stripped = line.strip()
         if len(stripped) >= min_len:
-            out.append(line_digest(stripped))
+            out.append(line_digest(stripped, scope))
     return out
 
 
-def remove_template_lines(text: str, frequent: Container[bytes], min_len: int = 15) -> tuple[str, int]:
+def remove_template_lines(text: str, frequent: Container[bytes], min_len: int = 15,
+                          scope: str = "") -> tuple[str, int]:
     """Drop the lines whose stripped form is long enough and frequent; return (text, lines removed)."""
     kept: list[str] = []
     removed = 0
     for line in text.split("\n"):
         stripped = line.strip()
-        if len(stripped) >= min_len and line_digest(stripped) in frequent:
+        if len(stripped) >= min_len and line_digest(stripped, scope) in frequent:
             removed += 1
         else:
             kept.append(line)

@@ -19,6 +19,7 @@ from typing import Any
 from roots.core.schema import EXACT, NODE, PRIVATE, SIG, URL_KEY, URL_PARENT
 from roots.dedup import minhash
 from roots.dedup.minhash import DedupConfig, Node
+from roots.io.urlrules import domain_of
 from roots.stages import code
 
 
@@ -40,7 +41,7 @@ def mark(row: dict[str, Any], cfg: DedupConfig) -> None:
     if row.get("status") != "kept":
         return
     row[NODE] = node_text(minhash.node_key(row, cfg.keep))
-    row[URL_KEY] = minhash.url_key(row.get("url")) if cfg.url else None
+    row[URL_KEY] = minhash.url_key(row.get("url"), cfg.url_normalise) if cfg.url else None
 
 
 def url_keys(row: Mapping[str, Any]) -> Iterator[tuple[str, Node]]:
@@ -58,11 +59,19 @@ def url_riders(group: tuple[str, Sequence[Node]]) -> Iterator[tuple[Node, Node]]
             yield node, keeper
 
 
-def template_keys(row: Mapping[str, Any], riders: Container[Node], min_len: int) -> list[bytes]:
+def template_scope(row: Mapping[str, Any], per_domain: bool) -> str:
+    """What a row's template lines are counted within: its site (per-domain templates) or the source."""
+    if not per_domain:
+        return ""
+    return domain_of(row.get("url")) or "\x00no-domain"
+
+
+def template_keys(row: Mapping[str, Any], riders: Container[Node], min_len: int,
+                  per_domain: bool = False) -> list[bytes]:
     """Line digests a live row adds to the template count (URL riders do not count twice)."""
     if row.get(NODE) is None or node_of(row[NODE]) in riders:
         return []
-    return minhash.template_line_keys(row["text"], min_len)
+    return minhash.template_line_keys(row["text"], min_len, template_scope(row, per_domain))
 
 
 def signature_text(row: Mapping[str, Any]) -> str:
@@ -92,7 +101,8 @@ def prepare(rows: Sequence[dict[str, Any]], cfg: DedupConfig, riders: Mapping[No
             row[URL_PARENT] = node_text(riders[node])
             continue
         if cfg.template and frequent:
-            text, removed = minhash.remove_template_lines(row["text"], frequent, cfg.template_min_len)
+            text, removed = minhash.remove_template_lines(row["text"], frequent, cfg.template_min_len,
+                                                          template_scope(row, cfg.template_per_domain))
             if removed:
                 counts["dedup_template_lines_removed"] += removed
                 row.update(text=text, n_chars=len(text), n_bytes=len(text.encode("utf-8", "surrogatepass")))

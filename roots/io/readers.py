@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from roots.io import compressed
+from roots.io import compressed, web
+from roots.io.urlrules import UrlRules
 
 MAX_RAW_BYTES = 4096  # how much of a bad record quarantine keeps: enough to see what went wrong
 
@@ -45,6 +46,10 @@ class ReaderSpec:
     # are read only when the card says `data.follow_symlinks: true` (see `link_problem`).
     data_root: str | None = None
     follow_symlinks: bool = False
+    # Web formats (roots/io/web.py): the HTML-to-text extractor, and the card's URL rules, checked before
+    # a page is decoded and extracted.
+    extractor: str = web.DEFAULT_EXTRACTOR
+    url_rules: UrlRules | None = None
 
 
 def stable_id(source: str, origin: str) -> str:
@@ -418,6 +423,9 @@ READERS = {
     "csv": read_csv,
     "parquet": read_parquet,
     "hf": read_arrow_stream,
+    "warc": web.read_warc,
+    "wet": web.read_wet,
+    "html": web.read_html,
 }
 
 
@@ -426,6 +434,8 @@ def file_pattern(fmt: str, location: str, code: bool = False) -> str:
     code tree, or a folder of text/JSONL/CSV/Parquet files) through every file below it."""
     if fmt == "hf":
         return location.rstrip("/") + "/*.arrow"
+    if fmt == "html" and not re.search(r"[*?\[]", location) and not _is_local_file(location):
+        return location.rstrip("/") + "/**.html"  # a folder of pages, at any depth
     if not re.search(r"[*?\[]", location) and _is_directory(location, code and fmt == "text"):
         return location.rstrip("/") + "/**"
     return location

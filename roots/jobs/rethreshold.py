@@ -29,7 +29,7 @@ from roots.core.schema import redecided
 from roots.core.workspace import Workspace
 from roots.core.yamlio import write_json
 from roots.governance import audit
-from roots.io import outputs
+from roots.io import outputs, web
 from roots.jobs.run import RunResult, compute_stats, finished_manifest, plan, publish_run
 from roots.stages.process import DocumentProcessor
 
@@ -121,7 +121,8 @@ def rethreshold(ws: Workspace, name: str, num_shards: int | None = None) -> RunR
         old_stats = json.loads((p.final / "stats.json").read_text())
         counters = {"input_records": old_stats["documents"]["input"], "bytes_in": old_stats["bytes"]["in"]}
         unknown = [n.split(":")[0] for n in old_stats["notes"].get("langid_not_filtered", [])]
-        stats = compute_stats(tmp, counters, p.cfg, unknown, time.perf_counter() - t0)
+        stats = compute_stats(tmp, counters, p.cfg, unknown, time.perf_counter() - t0,
+                              web_source=p.card.fmt in web.FORMATS)
         stats["rethreshold"] = {"of_run_finished": old.get("finished"), "changed": changed}
         manifest = {**old, "id": uuid.uuid4().hex, "config": _config(p), "config_hash": p.config_hash,
                     "rethreshold_of": {"finished": old.get("finished"),

@@ -32,9 +32,9 @@ from roots.core.yamlio import write_json
 from roots.dedup.minhash import DedupConfig
 from roots.governance import audit, catalogue
 from roots.governance.catalogue import Card
-from roots.io import outputs, readers, spill
+from roots.io import outputs, readers, spill, urlrules, web
 from roots.stages import quality
-from roots.stages.process import ProcessConfig, annotate_names
+from roots.stages.process import ProcessConfig, annotate_names, lang_hint
 
 
 @dataclass
@@ -50,11 +50,17 @@ def reader_spec(card: Card, ws: Workspace | None = None) -> readers.ReaderSpec:
              "data_root": readers.code_root(card.data_location(ws)) if ws is not None else None}
     if not card.is_code:
         location = card.data_location(ws) if ws is not None else str(data["path"])
+        web_settings: dict[str, Any] = {}
+        if card.fmt in web.FORMATS:
+            web_settings = {"extractor": data.get("extractor") or web.DEFAULT_EXTRACTOR,
+                            "url_rules": url_rules(card, ws)[0]}
         return readers.ReaderSpec(
             source=card.name, fmt=card.fmt, text_field=card.field_name("text") or "text",
             id_field=card.field_name("id"), url_field=card.field_name("url"),
             text_unit=data.get("text_unit", "line"), csv_delimiter=data.get("csv_delimiter", ","),
-            code_root=readers.input_root(card.fmt, location), **links)
+            code_root=(readers.code_root(location) if card.fmt == "html"
+                       else readers.input_root(card.fmt, location)),
+            **links, **web_settings)
     # Code: a `text` source is a tree of files (one document each); other formats hold `content` + `path`.
     from roots.stages import code
 
@@ -69,6 +75,13 @@ def reader_spec(card: Card, ws: Workspace | None = None) -> readers.ReaderSpec:
         csv_delimiter=data.get("csv_delimiter", ","), code=True, path_field=data.get("path_field") or "path",
         license_field=data.get("license_field"), code_root=readers.code_root(location),
         max_file_bytes=max_bytes, **links)
+
+
+def url_rules(card: Card, ws: Workspace | None) -> tuple[urlrules.UrlRules | None, bool]:
+    """The card's `recipe.urls` (allow/deny lists, blocklist files relative to the workspace) and whether
+    the URL dedup normalises URLs."""
+    base = ws.root if ws is not None else card.path.parent
+    return urlrules.from_card(card.recipe.get("urls"), f"{card.path}: field `recipe.urls`", Path(base))
 
 
 def code_languages_path(ws: Workspace | None) -> str | None:
@@ -136,7 +149,10 @@ def process_config(ws: Workspace, card: Card) -> ProcessConfig:
         langid_model=recipe.get("langid_model") or settings.langid.model,
         langid_routing=settings.langid.routing, max_chars=settings.normalise.max_chars,
         normalise_unicode=settings.normalise.unicode,
-        pii_tags=pii_tags(ws, settings, card), lm_dir=str(lm_dir), **code_settings)
+        pii_tags=pii_tags(ws, settings, card), lm_dir=str(lm_dir),
+        # web readers check the URL rules themselves, before extraction
+        url_rules=None if card.fmt in web.FORMATS else url_rules(card, ws)[0],
+        langid_hint=bool(recipe.get("langid_hint", False)), **code_settings)
 
 
 def signal_config(ws: Workspace, settings: WorkspaceConfig, card: Card) -> dict[str, Any]:
@@ -324,12 +340,13 @@ def stage_counts(n_docs: int, reasons: Counter[str]) -> list[dict[str, Any]]:
 
 
 def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, unknown_langs: list[str],
-                  seconds: float) -> dict[str, Any]:
+                  seconds: float, web_source: bool = False) -> dict[str, Any]:
     cols = (["lang", "lang_backend", "n_bytes", "ppl_status", "lang_predicted", "lang_score", "signals"]
-            + (["license", "origin"] if cfg.code else []))
+            + (["license", "origin"] if cfg.code else []) + (["meta"] if web_source else []))
     scores = LangidScores(cfg)
     licenses = LicenseWarnings(cfg.license) if cfg.code else None
     signals = SignalCounts(cfg)
+    hints = LangHintStats()  # web pages' `lang` attributes, compared with language ID's predictions
     per_lang: dict[str, dict[str, Any]] = defaultdict(lambda: {"kept": 0, "rejected": 0, "reasons": Counter(),
                                                                "bytes_kept": 0, "langid_backend": Counter(),
                                                                "perplexity": Counter()})
@@ -350,6 +367,8 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
         if row["pii"]:
             pii.update(json.loads(row["pii"]))
         signals.add(row, None)
+        if web_source:
+            hints.add(row)
     for row in outputs.iter_kind(out_dir, "rejected", [*cols, "reason"]):
         n_rej += 1
         entry = per_lang[row["lang"]]
@@ -362,6 +381,8 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
         scores.add(row, row["reason"])
         reasons[row["reason"]] += 1
         signals.add(row, row["reason"])
+        if web_source:
+            hints.add(row)
     quarantined = sum(1 for _ in outputs.iter_kind(out_dir, "quarantine", ["line"]))
     n_in = counters.get("input_records", n_kept + n_rej + quarantined)
     langs = {lang: {"kept": v["kept"], "rejected": v["rejected"],
@@ -370,6 +391,7 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
                     "perplexity": dict(sorted(v["perplexity"].items()))}
              for lang, v in sorted(per_lang.items())}
     no_lm = sorted(lang for lang, v in langs.items() if v["perplexity"].get("no_model"))
+    extra = {"lang_hint": hints.summary()} if web_source else {}
     return {
         "source": cfg.source,
         "documents": {"input": n_in, "kept": n_kept, "rejected": n_rej, "quarantined": quarantined},
@@ -394,6 +416,7 @@ def compute_stats(out_dir: Path, counters: dict[str, int], cfg: ProcessConfig, u
         "timings": {"wall_seconds": round(seconds, 3),
                     "documents_per_second": round(n_in / seconds, 1) if seconds > 0 else None,
                     "stage_cpu_seconds": {k: round(v, 3) for k, v in _stage_seconds(counters).items()}},
+        **extra,
     }
 
 
@@ -551,6 +574,31 @@ class SignalCounts:
                                      "documents_removed": self.removed[s.name]}
                             for s in self.cfg.decontam_sets}}
         return out
+class LangHintStats:
+    """How often a page's HTML `lang` attribute agrees with language ID (ROOTS's pseudo-crawl kept the
+    attribute; a site that labels every page `en` shows up here as disagreement)."""
+
+    def __init__(self) -> None:
+        self.with_hint = self.agree = self.disagree = self.decided_by_hint = 0
+        self.pairs: Counter[str] = Counter()
+
+    def add(self, row: dict[str, Any]) -> None:
+        hint = lang_hint(row.get("meta") or "")
+        if hint is None or not row.get("lang_predicted"):
+            return
+        self.with_hint += 1
+        if row.get("lang_backend") == "html_lang":
+            self.decided_by_hint += 1
+        if hint == row["lang_predicted"]:
+            self.agree += 1
+        else:
+            self.disagree += 1
+            self.pairs[f"{hint}->{row['lang_predicted']}"] += 1
+
+    def summary(self) -> dict[str, Any]:
+        return {"documents_with_hint": self.with_hint, "agree": self.agree, "disagree": self.disagree,
+                "decided_by_hint": self.decided_by_hint,
+                "disagreements": dict(self.pairs.most_common(20))}
 
 
 def _stage_seconds(counters: dict[str, int]) -> dict[str, float]:
@@ -650,6 +698,8 @@ def dedup_config(ws: Workspace, card: Card) -> DedupConfig | None:
         if unknown:
             raise UserError(f"{where}: unknown setting(s) {', '.join(unknown)}; "
                             f"known: {', '.join(sorted(known))}.")
+    if url_rules(card, ws)[1]:
+        card_values = {**card_values, "url_normalise": True}
     try:
         return DedupConfig(**{**workspace_values, **card_values})
     except (TypeError, ValueError) as exc:
@@ -799,7 +849,8 @@ def _execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None, started: dt
                 size += base.stats["bytes"]["in"] or 0
             counters = {**counters, "input_records": records, "bytes_in": size}
             outputs.ensure_dirs(tmp)
-            stats = compute_stats(tmp, counters, cfg, unknown, time.perf_counter() - t0)
+            stats = compute_stats(tmp, counters, cfg, unknown, time.perf_counter() - t0,
+                                  web_source=p.card.fmt in web.FORMATS)
             if base is not None:  # the rate of what this run read, not of the documents it carried over
                 seconds = stats["timings"]["wall_seconds"]
                 stats["timings"]["documents_read"] = counted[1]

@@ -18,6 +18,7 @@ from typing import Any
 
 from roots.core.errors import UserError
 from roots.core.schema import CODE_STAT_FIELDS, CONTAMINATED, QUALITY_REASONS, SIGNALS, STAT_FIELDS
+from roots.io.urlrules import UrlRules
 from roots.stages import classifier as clf
 from roots.stages import decontam, quality
 from roots.stages import normalise as norm
@@ -50,6 +51,13 @@ class ProcessConfig:
     decontam_sets: tuple[decontam.EvalSet, ...] = ()  # evaluation sets checked (roots.stages.decontam)
     # reasons whose stage only stores its signal and rejects nothing (`annotate_names`)
     annotate_only: frozenset[str] = frozenset()
+
+    # The card's `recipe.urls` rules (roots/io/urlrules.py). Web readers check them before extraction;
+    # here they cover the other formats' URL field.
+    url_rules: UrlRules | None = None
+    # Card `recipe.langid_hint`: a page's HTML `lang` attribute decides its language when no language-ID
+    # backend is sure (score below lid_min) and the hint names a language; otherwise it is only recorded.
+    langid_hint: bool = False
 
 
 def annotate_names(names: Any, classifiers: Sequence[clf.ClassifierSpec], where: str) -> frozenset[str]:
@@ -150,6 +158,12 @@ class DocumentProcessor:
         t0 = time.thread_time()
         for doc in docs:
             row = self._new_row(doc)
+            verdict = doc.get("reject") or (self.cfg.url_rules.check(doc.get("url"))
+                                            if self.cfg.url_rules is not None else None)
+            if verdict:  # a web record that is no document (roots/io/web.py), or a URL rule
+                self._reject(row, verdict[0], verdict[1])
+                out.append(row)
+                continue
             if norm.over_length(doc["text"], self.cfg.max_chars):
                 n = len(doc["text"])
                 row["text"] = doc["text"][: self.cfg.max_chars]
@@ -330,6 +344,12 @@ class DocumentProcessor:
         """
         declared = self.cfg.declared
         pred_lang, score, backend = row["lang_predicted"], float(row["lang_score"]), row["lang_backend"]
+        if self.cfg.langid_hint and score < self.params(pred_lang).lid_min:
+            hint = lang_hint(row.get("meta") or "")
+            if hint is not None and (not declared or hint in declared):
+                pred_lang, backend = hint, "html_lang"
+                row["lang_backend"] = backend
+                score = max(score, self.params(hint).lid_min)
         if not declared or pred_lang in declared:  # multi: language ID assigns the language
             row["lang"] = pred_lang
             params = self.params(pred_lang)
@@ -439,6 +459,16 @@ class DocumentProcessor:
                 self._reject(row, spec.reason, f"{spec.column}={score:.4f} < min {cut:.4f}")
                 return
         row["status"] = "kept"
+
+
+def lang_hint(meta: str) -> str | None:
+    """The primary subtag of a page's HTML `lang` attribute (`pt-BR` -> `pt`), or None: the hint ROOTS's
+    pseudo-crawl kept. Only well-formed ISO 639 codes count (`lang="x-default"` or `"{{lang}}"` do not)."""
+    if '"html_lang"' not in meta:
+        return None
+    value = str(json.loads(meta).get("html_lang") or "")
+    primary = value.replace("_", "-").split("-")[0].strip().lower()
+    return primary if 2 <= len(primary) <= 3 and primary.isascii() and primary.isalpha() else None
 
 
 def _with_meta(meta: str, key: str, value: Any) -> str:

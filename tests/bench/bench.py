@@ -26,6 +26,7 @@ from typing import Any
 import zstandard
 
 from roots.stages import langid, routing
+from tests.bench import web_bench
 from tests.bench.signals_bench import signal_rows
 
 REPO = Path(__file__).resolve().parents[2]
@@ -474,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     from tests.bench.ops_bench import ops_rows  # small files; re-threshold memory next to the run's
 
     rows.extend(ops_rows(2000, 0 if args.no_memory else args.memory_docs))
+
+    rows.extend(web_bench.web_rows())  # WARC reading + extraction, roots vs datatrove (issue 22)
     if not args.no_memory:
         rows.extend(memory_rows((args.memory_docs, 10 * args.memory_docs)))
     print_table(rows)

@@ -20,6 +20,11 @@
 #                                  would also pull datasets and pyarrow).
 #   (tokenizers==0.23.3 comes with datatrove; the same version as the project's .venv, so the
 #   tokenisation rows compare the same HF tokenizers build. PIIFormatter needs nothing extra.)
+#   warcio==1.8.1, faust-cchardet==3.2.0, python-magic==0.4.27 (and six==1.17.0 for warcio)
+#                                  datatrove's WarcReader (the web row of `make bench`, issue 22): warcio
+#                                  reads the WARC, magic sniffs pages without a payload type (it needs the
+#                                  system libmagic), cchardet guesses charsets. They are datatrove's [io]
+#                                  extra, which would also pull datasets and pyarrow.
 #   aiohttp==3.14.5                LanguageFilter resolves its model URL through fsspec's HTTP filesystem
 #                                  even when the model is already cached, and that needs aiohttp, which
 #                                  no datatrove extra but [s3] installs. Nothing is downloaded: the
@@ -51,7 +56,10 @@ spacy==3.8.18
 kenlm==0.3.0
 sentencepiece==0.2.3
 orjson==3.13.0
-aiohttp==3.14.5'
+aiohttp==3.14.5
+warcio==1.8.1
+faust-cchardet==3.2.0
+python-magic==0.4.27'
 
 CONSTRAINTS='aiohappyeyeballs==2.7.1
 aiohttp==3.14.5
@@ -75,6 +83,7 @@ datatrove==0.10.1
 dateparser==1.5.0
 defusedxml==0.7.1
 dill==0.4.1
+faust-cchardet==3.2.0
 fasteners==0.20
 fasttext-numpy2-wheel==0.9.2
 filelock==4.3.1
@@ -117,6 +126,7 @@ pydantic==2.14.4
 pydantic_core==2.50.5
 Pygments==2.21.0
 python-dateutil==4.0.0
+python-magic==0.4.27
 pytz==2026.6
 PyYAML==6.0.4
 regex==2026.11.19
@@ -125,6 +135,7 @@ requests-file==3.0.1
 rich==15.0.0
 sentencepiece==0.2.3
 shellingham==1.5.4
+six==1.17.0
 smart_open==9.0.2
 spacy==3.8.18
 spacy-legacy==3.0.12
@@ -143,6 +154,7 @@ typing_extensions==4.16.0
 tzdata==2026.6
 tzlocal==5.4.5
 urllib3==2.8.0
+warcio==1.8.1
 wasabi==1.1.3
 wcwidth==0.9.4
 weasel==1.0.1
@@ -196,6 +208,8 @@ import spacy
 from datatrove.executor import LocalPipelineExecutor  # noqa: F401
 from datatrove.pipeline.filters import GopherQualityFilter, GopherRepetitionFilter, LanguageFilter  # noqa: F401
 from datatrove.pipeline.formatters import PIIFormatter  # noqa: F401
+from datatrove.pipeline.readers import WarcReader  # noqa: F401  (with warcio, magic, cchardet below)
+import cchardet, magic, warcio  # noqa: F401,E401
 from datatrove.pipeline.tokens import MegatronDocumentTokenizer  # noqa: F401  (needs `tokenizers`)
 from datatrove.utils.text import split_into_words
 from fsspec.core import strip_protocol
