@@ -151,9 +151,15 @@ def main() -> int:
             rec["spans"] = label(rec["text"])
     overrides = json.load(open(os.path.join(os.path.dirname(__file__), "overrides.json"), encoding="utf-8"))
     for rec in records:
-        fix = overrides.get(rec["text"][:60])
-        if fix is not None:
-            rec["spans"] = fix
+        t = rec["text"]
+        for d in overrides["drop"]:
+            if d["contains"] in t:
+                rec["spans"] = [sp for sp in rec["spans"] if t[sp[0]:sp[1]] != d["value"]]
+        for a in overrides["add"]:
+            if a["contains"] in t:
+                s = t.index(a["value"])
+                if [s, s + len(a["value"]), a["tag"]] not in rec["spans"]:
+                    rec["spans"] = sorted([*rec["spans"], [s, s + len(a["value"]), a["tag"]]])
     with open(OUT, "w", encoding="utf-8") as fh:
         for i, rec in enumerate(records):
             rec["id"] = f"r{i:04d}"
