@@ -154,12 +154,21 @@ _DATE_RE = regex.compile(
     rf"|(?<![\d.\-/])(?:{_DAY}([-/.]){_MONTH}|{_MONTH}([-/.]){_DAY})(?:\2|\3)(?:{_YEAR}|\d\d)(?![-/.]?\d)"
 )
 _YEAR_SPAN_RE = regex.compile(r"\(?(1\d\d\d|20\d\d)\)?[\-\u2013/]\(?(1\d\d\d|20\d\d)\)?")
+_IBAN_HEAD_RE = regex.compile(r"\b[A-Z]{2}\d{2}(?: ?[0-9A-Z]{4}){0,7}+ ?$")
 _ZIP4_RE = regex.compile(r"\d{5}-\d{4}")
 _ISO_DATE_RE = regex.compile(r"(?<!\d)\d{4}-[01]\d-[0-3]\d(?!\d)")
 _TABLE_BEFORE_RE = regex.compile(r"\d[ \t]{2,}+$|\d\t$")
 _TABLE_AFTER_RE = regex.compile(r"[ \t]{2,}+\d|\t\d")
 _PLAIN_DIGITS_RE = regex.compile(r"\d+")
 _NON_SPACE_RE = regex.compile(r"\S+")
+
+
+def _line_start(text: str, pos: int, limit: int = 200) -> int:
+    """Where the line holding `pos` starts, looking back at most `limit` characters: every look at the
+    surrounding line is bounded, or a document without newlines would make each look cost its length."""
+    lo = max(0, pos - limit)
+    nl = text.rfind("\n", lo, pos)
+    return nl + 1 if nl >= 0 else lo
 
 
 # --- EMAIL ---------------------------------------------------------------------------------------------
@@ -195,7 +204,7 @@ def _joined(text: str) -> tuple[str, list[int], list[int]] | None:
     for m in _BREAK_RE.finditer(text):
         mark = m.group(1)
         if mark == ".":  # only an unfinished domain continues after a dot at the end of a line
-            line_start = text.rfind("\n", max(0, m.start() - 80), m.start()) + 1
+            line_start = _line_start(text, m.start(), 80)
             if not _OPEN_DOMAIN_RE.search(text, max(line_start, m.start() - 80), m.start() + 1):
                 continue
         keep = "" if mark == "\u2010" else mark
@@ -246,7 +255,7 @@ def _user(text: str) -> Iterator[Span]:
             continue  # code: Perl ``my @files = ...``, ``(@path)``, symbol versions ``)@Base``
         if not any(c.islower() for c in name):
             continue  # ``@INC``, ``@ARGV``, ``@STRENGTH``: variables and keywords, not people
-        line_start = text.rfind("\n", 0, m.start()) + 1
+        line_start = _line_start(text, m.start())
         if not text[line_start:m.start()].strip() and (text.startswith("(", end)
                                                        or text[end:end + 1] in ("\n", "\r", "")):
             continue  # a decorator or annotation on a line of its own
@@ -259,6 +268,9 @@ def _ip_excluded(private: bool, documentation: bool) -> tuple[ipaddress.IPv4Netw
     ip = rules()["ip"]
     groups = ["never"] + ([] if private else ["private"]) + ([] if documentation else ["documentation"])
     return tuple(ipaddress.ip_network(str(n)) for g in groups for n in ip[g])
+
+
+_PLACEHOLDER_WORDS = frozenset({"pi", *(t.lower() for t in TAGS)})
 
 
 def _is_netmask(value: int) -> bool:
@@ -278,7 +290,8 @@ def _ip_finder(private: bool, documentation: bool) -> Callable[[str], Iterator[S
         if _HOSTNAME_RE.search(text, max(0, s - window), min(len(text), e + window)):
             return True  # ``mirrors.kernel.org: 139.178.88.99``, hosts files
         near = _words_near(text, s - window, s) + _words_near(text, e, e + window // 2)
-        return any(w in network or any(p in network for p in w.split("_")) for w in near)
+        return any(w in network or any(p in network for p in w.split("_")) for w in near
+                   if w not in _PLACEHOLDER_WORDS)  # an earlier replacement is no evidence
 
     def find(text: str) -> Iterator[Span]:
         for m in _IPV4_RE.finditer(text):
@@ -292,7 +305,7 @@ def _ip_finder(private: bool, documentation: bool) -> Callable[[str], Iterator[S
             before = _words_near(text, s - 24, s)[-1:]
             if any(w in version for w in before):
                 continue  # ``since dpkg 1.15.5.4``, ``Abschnitt 8.1.2.2``
-            line_start = text.rfind("\n", 0, s) + 1
+            line_start = _line_start(text, s)
             if not text[line_start:s].strip() and _HEADING_AFTER_RE.match(text, e):
                 continue  # a section heading: ``6.2.4.1. Hostname resolution``
             octets = [int(o) for o in m.group().split(".")]
@@ -359,7 +372,7 @@ _MANGLED_PART_RE = regex.compile(r"(\d{1,3})")
 
 def _mangled(token: str) -> bool:
     """An Itanium C++ mangled name: two or more length-prefixed identifiers (``N3NSA6ClassA7Private``)."""
-    i, names = 0, 0
+    i, names, covered = 0, 0, 0
     while i < len(token):
         m = _MANGLED_PART_RE.match(token, i)
         if m is None:
@@ -367,12 +380,13 @@ def _mangled(token: str) -> bool:
             continue
         n = int(m.group(1))
         word = token[m.end():m.end() + n]
-        if n and len(word) == n and word[0].isalpha() and word.replace("_", "a").isalnum():
+        if n >= 3 and len(word) == n and word[0].isalpha() and word.replace("_", "a").isalnum():
             names += 1
+            covered += m.end() - i + n
             i = m.end() + n
         else:
             i = m.end()
-    return names >= 2
+    return names >= 2 and covered >= 0.75 * len(token)
 
 
 def _key(text: str) -> Iterator[Span]:
@@ -453,12 +467,13 @@ def _card(text: str) -> Iterator[Span]:
     for m in _CARD_RUN_RE.finditer(text):
         if text[m.end():m.end() + 1] in (".", ",") and text[m.end() + 1:m.end() + 2].isdigit():
             continue  # a decimal number
-        groups = [(g.start(), g.end()) for g in _CARD_GROUP_RE.finditer(m.group())]
+        run = m.group()
+        groups = [(g.start(), g.end()) for g in _CARD_GROUP_RE.finditer(run)]
         base, i = m.start(), 0
         while i < len(groups):
             digits, found = "", -1
             for j in range(i, min(len(groups), i + 5)):
-                digits += m.group()[groups[j][0]:groups[j][1]]
+                digits += run[groups[j][0]:groups[j][1]]
                 if len(digits) > 19:
                     break
                 if (len(digits) >= 13 and _card_grouping([e - s for s, e in groups[i:j + 1]])
@@ -469,7 +484,7 @@ def _card(text: str) -> Iterator[Span]:
                 i += 1
                 continue
             s, e = base + groups[i][0], base + groups[found][1]
-            line = text.rfind("\n", 0, s) + 1
+            line = _line_start(text, s)
             if line not in hexdump_lines:
                 end = text.find("\n", s)
                 row = text[line:end if end >= 0 else len(text)][:400]
@@ -502,8 +517,8 @@ def _phone_veto(text: str, s: int, e: int, groups: list[str]) -> bool:
     digits = "".join(groups)
     if _YEAR_SPAN_RE.fullmatch(window) or _ZIP4_RE.fullmatch(window):
         return True
-    if digits in "01234567890123456789" or digits in "98765432109876543210":
-        return True
+    if _IBAN_HEAD_RE.search(text, max(0, s - 48), s):
+        return True  # the tail of an IBAN whose checksum failed
     years = [g for g in groups if len(g) == 4 and 1900 <= int(g) <= 2099]
     if years and len(groups) >= 3 and all(len(g) <= 2 for g in groups if g not in years):
         return True  # ``2003 08 30 36``: a date and a time
@@ -530,7 +545,7 @@ def _phone_veto(text: str, s: int, e: int, groups: list[str]) -> bool:
         return True  # ``1000 1000``: repeated cells of a table
     if _ISO_DATE_RE.search(text, max(0, s - 2), min(len(text), e + 8)):
         return True
-    line_start = text.rfind("\n", max(0, s - 200), s) + 1
+    line_start = _line_start(text, s)
     if _HEXDUMP_LINE_RE.match(text, line_start):
         return True
     if _TABLE_BEFORE_RE.search(text, line_start, s) or _TABLE_AFTER_RE.match(text, e):
@@ -544,9 +559,9 @@ def _phone_veto(text: str, s: int, e: int, groups: list[str]) -> bool:
 
 def _numeric_row(text: str, s: int, e: int) -> bool:
     """A row of a numeric table (``/proc/stat``, ``ps`` output): most words on the line are numbers."""
-    lo = text.rfind("\n", max(0, s - 300), s) + 1
-    hi = text.find("\n", e, e + 300)
-    words = text[lo:hi if hi >= 0 else min(len(text), e + 300)].split()
+    lo = _line_start(text, s, 120)
+    hi = text.find("\n", e, e + 120)
+    words = text[lo:hi if hi >= 0 else min(len(text), e + 120)].split()
     numbers = sum(w.isdigit() for w in words)
     return numbers >= 6 and numbers >= 0.6 * len(words)
 
@@ -563,7 +578,7 @@ def _phone_finder(regions: tuple[str, ...]) -> Callable[[str], Iterator[Span]]:
         digits costs linear time; past the budget a candidate counts only when a number of the same
         shape (leading digits and grouping) validated earlier in the document."""
         cue, _, window = _phone_words()
-        budget = 200 + len(text) // 4000
+        budget = 100 + len(text) // 10000
         shapes: dict[tuple[str, tuple[int, ...]], bool] = {}
         order = regions
         for m in _PHONE_RUN_RE.finditer(text):
@@ -574,10 +589,10 @@ def _phone_finder(regions: tuple[str, ...]) -> Callable[[str], Iterator[Span]]:
                 # The longest window of whole groups from group i with 7-15 digits, shrinking from the right.
                 best = None
                 for j in range(min(len(groups), i + 6) - 1, i - 1, -1):
+                    lengths = [b - a for a, b in groups[i:j + 1]]
+                    if not 7 <= sum(lengths) <= 15 or (j > i + 1 and 1 in lengths[2:]):
+                        continue  # the 1-digit-group veto, checked before any string is built
                     gs = [run[a:b] for a, b in groups[i:j + 1]]
-                    n = sum(len(g) for g in gs)
-                    if not 7 <= n <= 15:
-                        continue
                     s_rel = groups[i][0]
                     if i == 0 and run[:1] in "+(":
                         s_rel = 0  # keep the '+' or '(' that opens the number
@@ -587,10 +602,12 @@ def _phone_finder(regions: tuple[str, ...]) -> Callable[[str], Iterator[Span]]:
                     plus = text[s] == "+"
                     if len(gs) == 1 and not plus:
                         continue  # a bare digit string is as likely an ID, count or timestamp
-                    if sum(len(g) >= 6 for g in gs) > 1 or _phone_veto(text, s, e, gs):
+                    if sum(len(g) >= 6 for g in gs) > 1:
                         continue
                     shape = (("+" if plus else "") + "".join(gs)[:4], tuple(len(g) for g in gs))
                     ok = shapes.get(shape)
+                    if (ok is None and budget <= 0) or ok is False or _phone_veto(text, s, e, gs):
+                        continue
                     if ok is None:
                         if budget <= 0:
                             continue
@@ -741,15 +758,15 @@ def _to_original(done: list[tuple[int, int, int, int, str]], s: int, e: int) -> 
     """The original span of current-text span [s, e), given the replacements made so far (sorted)."""
 
     def at(p: int, end: bool) -> int:
-        delta = 0
-        for cs, ce, os_, oe, _ in done:
-            if ce <= p if not end else ce < p:
-                delta = oe - ce
-                continue
-            if cs <= p < ce or (end and cs < p <= ce):
-                return oe if end else os_
-            break
-        return p + delta
+        # the last replacement starting before p (at or before, for a start) decides
+        i = bisect.bisect_left(done, (p + (0 if not end else 0), -1)) - 1 if end else \
+            bisect.bisect_right(done, (p, float("inf"))) - 1
+        if i < 0:
+            return p
+        cs, ce, os_, oe, _ = done[i]
+        if cs <= p < ce or (end and cs < p <= ce):
+            return oe if end else os_
+        return p + oe - ce
 
     return at(s, False), at(e, True)
 
