@@ -105,6 +105,14 @@ def pii_tags(ws: Workspace, settings: WorkspaceConfig, card: Card) -> tuple[str,
     return tags
 
 
+def pii_rules(card: Card) -> tuple[tuple[str, bool], ...]:
+    """The card's `recipe.pii_rules` (e.g. `documentation_ips: true`), checked; empty: the defaults."""
+    from roots.stages.pii import pii_settings
+
+    return tuple(sorted(pii_settings(card.recipe.get("pii_rules"), f"{card.path}: field `recipe.pii_rules`")
+                        .items()))
+
+
 def process_config(ws: Workspace, card: Card) -> ProcessConfig:
     settings = ws.settings()
     recipe = card.recipe
@@ -125,7 +133,7 @@ def process_config(ws: Workspace, card: Card) -> ProcessConfig:
         skip=skip, thresholds=thresholds,
         langid_model=recipe.get("langid_model") or settings.langid.model,
         langid_routing=settings.langid.routing, max_chars=settings.normalise.max_chars,
-        pii_tags=pii_tags(ws, settings, card), lm_dir=str(lm_dir), **code_settings)
+        pii_tags=pii_tags(ws, settings, card), pii_rules=pii_rules(card), lm_dir=str(lm_dir), **code_settings)
 
 
 def _config_hash(spec: readers.ReaderSpec, cfg: ProcessConfig, extra: dict[str, Any]) -> str:

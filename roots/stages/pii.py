@@ -19,7 +19,7 @@ USERs.
 Wrapped addresses: an address broken across a line (at '@', after a hyphen, after the dot of an
 unfinished domain) is found on a joined view of the text and replaced whole. The kept text keeps its
 lines: the placeholder takes the place of the address and the line break with its indentation that was
-inside the address follows the placeholder (``PI:EMAIL⏎       ``), so no line is joined to another.
+inside the address follows the placeholder (``PI:EMAIL⏎``), so no line is joined to another.
 """
 
 from __future__ import annotations
@@ -185,12 +185,18 @@ def _email(text: str) -> Iterator[Span]:
         tld = labels[-1]
         if not _TLD_RE.fullmatch(tld) or tld.lower() in _FILE_EXT_TLDS:
             continue
+        if text[m.start() - 3:m.start()] == "PI:" and text[m.start():m.end() - 1] in TAGS:
+            continue  # ``scheme://PI:KEY@host``: the credentials were scrubbed, the host is no address
         yield m.start(), m.end() + len(stripped)
+
+
+_PLACEHOLDERS = frozenset(f"PI:{t}" for t in TAGS)
 
 
 def _url_credentials(text: str) -> Iterator[Span]:
     for m in _URL_CRED_RE.finditer(text):
-        yield m.start(), m.end() - 1  # ``user:password``; the '@' and the host stay
+        if m.group()[:-1] not in _PLACEHOLDERS:  # ``PI:KEY@host`` is already scrubbed
+            yield m.start(), m.end() - 1  # ``user:password``; the '@' and the host stay
 
 
 def _joined(text: str) -> tuple[str, list[int], list[int]] | None:
@@ -386,7 +392,7 @@ def _mangled(token: str) -> bool:
             i = m.end() + n
         else:
             i = m.end()
-    return names >= 2 and covered >= 0.75 * len(token)
+    return names >= 3 or (names >= 2 and covered >= 0.75 * len(token))
 
 
 def _key(text: str) -> Iterator[Span]:
@@ -525,6 +531,8 @@ def _phone_veto(text: str, s: int, e: int, groups: list[str]) -> bool:
     before, after = text[s - 1:s], text[e:e + 1]
     if before in ("[", "{", ":") or after in ("]", "}", ":") or before.isalnum() or after.isalnum():
         return True  # ``[4026531837]``, ``08:01:7864448``, ``rsa3072 2016``, hex ``7567 656e``
+    if "  " in window or "\t" in window:
+        return True  # columns of a table (``043   35    23``): a number is written with single separators
     seps = set(window) - set("0123456789")
     if "." in seps and text[s] != "+" and any(len(g) != 2 for g in groups[1:]):
         return True  # dotted quads, versions, thousands (``1.073.741.824``); French ``01.23.45.67.89`` stays
@@ -653,8 +661,8 @@ _LINE_BREAKS_RE = regex.compile(r"[ \t]*+(?:\r?\n|\r)[ \t]*+")
 
 
 def placeholder(original: str, tag: str) -> str:
-    """``PI:<TAG>``, followed by the line breaks (with their indentation) that were inside the replaced
-    value, so a wrapped address leaves the lines as they were instead of joining them."""
+    """``PI:<TAG>``, followed by the line breaks that were inside the replaced value (their indentation
+    went with the value), so a wrapped address leaves as many lines as it found instead of joining them."""
     return f"PI:{tag}" + "".join(_LINE_BREAKS_RE.findall(original)).replace(" ", "").replace("\t", "") \
         if "\n" in original or "\r" in original else f"PI:{tag}"
 
@@ -688,8 +696,8 @@ class PiiScrubber:
         # Order is overlap priority: structured, checksummed matches beat the looser heuristics, and an
         # address beats the ``@name`` inside it.
         every = [
-            ("EMAIL", _wrapped(_email)),
             ("KEY", _wrapped(_url_credentials)),
+            ("EMAIL", _wrapped(_email)),
             ("IBAN", _iban_spans),
             ("CREDIT_CARD", _card),
             ("IP_ADDRESS", _ip_finder(self.private_ips, self.documentation_ips)),
@@ -728,6 +736,7 @@ class PiiScrubber:
             old = iter(done)
             pending = next(old, None)
             for s, e, tag in spans:
+                s, e = _widen(done, s, e)  # a span reaching into an earlier placeholder takes all of it
                 os_, oe = _to_original(done, s, e)
                 while pending is not None and pending[1] <= s:
                     new.append((pending[0] + shift, pending[1] + shift, *pending[2:]))
@@ -752,6 +761,16 @@ class PiiScrubber:
         """Return scrubbed text and count of replacements per tag (only tags with >0)."""
         out, counts, _ = self.replacements(text)
         return out, counts
+
+
+def _widen(done: list[tuple[int, int, int, int, str]], s: int, e: int) -> tuple[int, int]:
+    i = bisect.bisect_right(done, (s, float("inf"))) - 1
+    if i >= 0 and done[i][0] < s < done[i][1]:
+        s = done[i][0]
+    j = bisect.bisect_left(done, (e, -1)) - 1
+    if j >= 0 and done[j][0] < e < done[j][1]:
+        e = done[j][1]
+    return s, e
 
 
 def _to_original(done: list[tuple[int, int, int, int, str]], s: int, e: int) -> tuple[int, int]:
