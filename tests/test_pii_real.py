@@ -53,10 +53,14 @@ FALSE_POSITIVES = {
     "year span": "Voltaire. (1694-1778)",
     "zip+4": "Beverly Hills, CA 90210-4321",
     "ps output": "root         1  0.0  0.1 167744 11916 ?        Ss   Aug23   0:05 /sbin/init",
-    "xxd dump": "0000000: 2e54 4820 5858 4420 3120 2261  .TH XXD 1 \"a\n000000c: 6ffb 7420 3139 3936 2220 2250",
-    "proc stat": "cpu 10132153 290696 3084719 46828483 16683 0 25195 0\ncpu0 1393280 32966 572056 13343292 6130",
-    "gpt guid": "EFI System: C12A7328-F81F-11D2-BA4B-00A0C93EC93B, Linux: 0FC63DAF-8483-4772-8E79-3D69D8477DE4",
-    "md5sums": "53c0d4afe4bc4eccb5cb234d2e06ef4d  usr/bin/dpkg\nf8da2bc74cdcad8b81c48a4f0d7bb0a8  usr/bin/dpkg-deb",
+    "xxd dump": ("0000000: 2e54 4820 5858 4420 3120 2261  .TH XXD 1 \"a\n"
+                 "000000c: 6ffb 7420 3139 3936 2220 2250"),
+    "proc stat": ("cpu 10132153 290696 3084719 46828483 16683 0 25195 0\n"
+                  "cpu0 1393280 32966 572056 13343292 6130"),
+    "gpt guid": ("EFI System: C12A7328-F81F-11D2-BA4B-00A0C93EC93B, "
+                 "Linux: 0FC63DAF-8483-4772-8E79-3D69D8477DE4"),
+    "md5sums": ("53c0d4afe4bc4eccb5cb234d2e06ef4d  usr/bin/dpkg\n"
+                "f8da2bc74cdcad8b81c48a4f0d7bb0a8  usr/bin/dpkg-deb"),
     "uuid constant": "NAMESPACE_DNS = UUID('6ba7b810-9dad-11d1-80b4-00c04fd430c8')",
     "mangled c++": "c++filt _ZNSt6vectorIiSaIiEE9push_backERKi and N3NSA6ClassA7Private11privmethodEi@Base",
     "c macro": "#  define __USE_XOPEN2K8XSI\t1",
@@ -75,7 +79,7 @@ def test_listed_false_positive_kinds_are_left_alone(kind: str) -> None:
 
 def test_forty_space_separated_cards_are_all_found() -> None:
     rec = next(r for r in load_real() if r["text"].startswith("Test cards:"))
-    out, counts = scrub(rec["text"])
+    _out, counts = scrub(rec["text"])
     assert counts == {"CREDIT_CARD": 40} and len(rec["spans"]) == 40
 
 
@@ -85,7 +89,8 @@ def test_forty_space_separated_cards_are_all_found() -> None:
     ("to the address ⟨bug-\n       grep@gnu.org⟩.", "bug-\n       grep@gnu.org"),
     ("Lankester ⟨lankeste@\n       fwi.uva.nl⟩.", "lankeste@\n       fwi.uva.nl"),
     ("Johnson ⟨johnsonm@redhat.\n       com⟩", "johnsonm@redhat.\n       com"),
-    ("gserviceac\u2010\n x at test.ser\u2010\n vice@exam\u2010\n ple.org now", "test.ser\u2010\n vice@exam\u2010\n ple.org"),
+    ("gserviceac\u2010\n x at test.ser\u2010\n vice@exam\u2010\n ple.org now",
+     "test.ser\u2010\n vice@exam\u2010\n ple.org"),
 ])
 def test_wrapped_addresses_are_replaced_whole_and_lines_kept(text: str, value: str) -> None:
     out, counts, reps = SCRUBBER.replacements(text)
@@ -136,7 +141,7 @@ def test_wrapped_emails_are_replaced_whole(local: str, domain: str, cut: int, in
                                                local.count(".") + 1 and "@" in address[:cut]):
         cut = address.index("@") + 1  # break where a wrapper may break an address
     wrapped = address[:cut] + "\n" + " " * indent + address[cut:]
-    out, counts, reps = SCRUBBER.replacements(f"Contact: {wrapped} today")
+    out, _counts, reps = SCRUBBER.replacements(f"Contact: {wrapped} today")
     assert [r.value for r in reps] == [wrapped], out
     assert out == "Contact: PI:EMAIL\n today"
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import bisect
 import importlib.resources as importlib_resources
 import ipaddress
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -270,7 +271,7 @@ def _user(text: str) -> Iterator[Span]:
 
 # --- IP_ADDRESS ----------------------------------------------------------------------------------------
 @lru_cache(maxsize=8)
-def _ip_excluded(private: bool, documentation: bool) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+def _ip_excluded(private: bool, documentation: bool) -> tuple[Any, ...]:
     ip = rules()["ip"]
     groups = ["never"] + ([] if private else ["private"]) + ([] if documentation else ["documentation"])
     return tuple(ipaddress.ip_network(str(n)) for g in groups for n in ip[g])
@@ -494,7 +495,8 @@ def _card(text: str) -> Iterator[Span]:
             if line not in hexdump_lines:
                 end = text.find("\n", s)
                 row = text[line:end if end >= 0 else len(text)][:400]
-                hexdump_lines[line] = bool(_HEXDUMP_LINE_RE.match(row) or len(_HEX_LETTER_RE.findall(row)) >= 2)
+                hexdump_lines[line] = bool(_HEXDUMP_LINE_RE.match(row)
+                                           or len(_HEX_LETTER_RE.findall(row)) >= 2)
             if not hexdump_lines[line]:
                 yield s, e
             i = found + 1
@@ -520,7 +522,7 @@ def _phone_veto(text: str, s: int, e: int, groups: list[str]) -> bool:
     """Numbers that validate but are something else: dates, year spans, ZIP+4, digit classes, table
     cells, numbers in brackets, and numbers after a word that names them (ISBN, inode...)."""
     window = text[s:e]
-    digits = "".join(groups)
+    "".join(groups)
     if _YEAR_SPAN_RE.fullmatch(window) or _ZIP4_RE.fullmatch(window):
         return True
     if _IBAN_HEAD_RE.search(text, max(0, s - 48), s):
@@ -549,7 +551,7 @@ def _phone_veto(text: str, s: int, e: int, groups: list[str]) -> bool:
         return True  # ``sched-entry S 02 300000``: a small number, then a big one
     if not _cued(text, s) and _numeric_row(text, s, e):
         return True
-    if any(a == b and len(a) >= 3 for a, b in zip(groups, groups[1:])):
+    if any(a == b and len(a) >= 3 for a, b in itertools.pairwise(groups)):
         return True  # ``1000 1000``: repeated cells of a table
     if _ISO_DATE_RE.search(text, max(0, s - 2), min(len(text), e + 8)):
         return True
@@ -778,8 +780,7 @@ def _to_original(done: list[tuple[int, int, int, int, str]], s: int, e: int) -> 
 
     def at(p: int, end: bool) -> int:
         # the last replacement starting before p (at or before, for a start) decides
-        i = bisect.bisect_left(done, (p + (0 if not end else 0), -1)) - 1 if end else \
-            bisect.bisect_right(done, (p, float("inf"))) - 1
+        i = (bisect.bisect_left(done, (p, -1)) if end else bisect.bisect_right(done, (p, float("inf")))) - 1
         if i < 0:
             return p
         cs, ce, os_, oe, _ = done[i]
@@ -798,7 +799,8 @@ def pii_settings(values: Any, where: str) -> dict[str, bool]:
         raise UserError(f"{where}: expected a mapping of {', '.join(RULE_SETTINGS)} to true/false")
     bad = sorted(str(k) for k in values if k not in RULE_SETTINGS)
     if bad:
-        raise UserError(f"{where}: unknown PII rule setting(s) {', '.join(bad)}; valid: {', '.join(RULE_SETTINGS)}")
+        raise UserError(f"{where}: unknown PII rule setting(s) {', '.join(bad)}; "
+                        f"valid: {', '.join(RULE_SETTINGS)}")
     wrong = sorted(str(k) for k, v in values.items() if not isinstance(v, bool))
     if wrong:
         raise UserError(f"{where}: {', '.join(wrong)} must be true or false")

@@ -26,6 +26,7 @@ from typing import Any
 import zstandard
 
 from roots.stages import langid, routing
+from tests.bench import pii_bench
 
 REPO = Path(__file__).resolve().parents[2]
 UDHR = REPO / "sources" / "samples" / "udhr" / "udhr.jsonl"
@@ -455,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge_docs:
         rows.extend(shard_rows(args.merge_docs))
     rows.extend(dedup_rows(args.docs))
+    rows.extend(pii_bench.pii_rows())  # issue 19: precision/recall table and worst hostile 1 MB per tag
     if not args.no_memory:
         rows.extend(memory_rows((args.memory_docs, 10 * args.memory_docs)))
     print_table(rows)

@@ -1,3 +1,4 @@
+# ruff: noqa: SIM115, PERF402  (a one-off data builder, kept for provenance)
 """Rebuilds pii_real.jsonl from text installed on a Debian machine (see README.md for provenance).
 
 Not run by the tests: the JSONL it wrote is committed. Kept so the selection can be audited and redone.
@@ -30,7 +31,7 @@ NOT_IP = [ipaddress.ip_network(n) for n in ("0.0.0.0/8", "127.0.0.0/8", "224.0.0
                                             "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32", "::/127",
                                             "ff00::/8")]
 VERSIONISH = re.compile(r"(seit|since|version|versions?|dpkg|rfc|section|sec‐\s*tion|abschnitt|oid|"
-                        r"patch_revi|revi‐\s*sion)\W*\s*\S*\s*$", re.I)
+                        r"patch_revi|revi‐\s*sion)\W*\s*\S*\s*$", re.IGNORECASE)
 # a wrapped address: a line ending in '@', a hyphen or a dot inside an address, continued on the next line
 WRAPPED = re.compile(r"[\w.+-]*(?:[\w.+]-|@|@[\w.-]+\.|[\w]‐)\n[ \t]*[\w.+-]*(?:@[\w.-]+)?[\w]")
 

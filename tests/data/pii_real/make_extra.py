@@ -1,3 +1,4 @@
+# ruff: noqa: SIM115, E501  (a one-off data builder, kept for provenance)
 """Writes extra_sources.json: excerpts of installed headers and Python sources (real negatives the issue
 names) and clearly marked synthetic positives, each with its labelled spans given as substrings."""
 
@@ -84,8 +85,8 @@ ips = [
 for text, *values in ips:
     out.append(rec(text, "synthetic", [(v, "IP_ADDRESS") for v in values], synthetic=True, kind="quad"))
 wrapped = [
-    ("Traduction française par Jean-Pierre Dupont <jean-pierre.dupont@resel.enst-\n"
-     "       bretagne.fr>, 2003.", "jean-pierre.dupont@resel.enst-\n       bretagne.fr"),
+    (("Traduction française par Jean-Pierre Dupont <jean-pierre.dupont@resel.enst-\n"
+     "       bretagne.fr>, 2003."), "jean-pierre.dupont@resel.enst-\n       bretagne.fr"),
     ("Relecture : Marie-Claire Lefebvre <marie-\n       claire.lefebvre@example-domain.fr>.",
      "marie-\n       claire.lefebvre@example-domain.fr"),
     ("Report bugs to the maintainer, pkg-\nmaint@lists.example.org, or file a ticket.",
