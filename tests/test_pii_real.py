@@ -146,13 +146,22 @@ def test_wrapped_emails_are_replaced_whole(local: str, domain: str, cut: int, in
     assert out == "Contact: PI:EMAIL\n today"
 
 
-HOSTILE = hostile_documents()
-BOUND_S = 6.0  # generous: the issue's target is 1 s per tag on an idle core; this machine is shared
+# The documents issue 19 timed, each against the scrubber it stalled (tests/bench/pii_bench.py times every
+# tag on every hostile document).
+ISSUE_HOSTILE = {"digit-runs": "PHONE", "digit-runs-dashed": "PHONE", "digit-runs-plus": "PHONE",
+                 "luhn-cards": "CREDIT_CARD", "iban-like": "IBAN", "at-chains": "EMAIL"}
+BOUND_S = 5.0  # generous: the target is 1 s on an idle core; this machine's 2 cores are shared
 
 
-@pytest.mark.parametrize("name", sorted(HOSTILE))
-def test_hostile_megabyte_is_linear(name: str) -> None:
-    text = HOSTILE[name]
+@pytest.fixture(scope="module")
+def hostile() -> dict[str, str]:
+    return hostile_documents()
+
+
+@pytest.mark.parametrize("name", sorted(ISSUE_HOSTILE))
+def test_hostile_megabyte_is_linear(hostile, name: str) -> None:
+    text = hostile[name]
+    scrubber = PiiScrubber(tags=frozenset({ISSUE_HOSTILE[name]}))
     start = time.process_time()
-    scrub(text)
-    assert time.process_time() - start < BOUND_S * 2  # every tag together
+    scrubber.scrub(text)
+    assert time.process_time() - start < BOUND_S, name  # before issue 19: 2 s to 55 s
