@@ -103,3 +103,16 @@ def test_report_pii_section_masks_values(result):
     for exp in expected.values():
         for value in exp.get("pii") or ():
             assert value not in html, value
+
+
+def test_inspect_pii_shows_originals_on_the_terminal_only(result, capsys):
+    """Issue 19: `roots inspect NAME --pii TAG` re-derives the replaced values from the input."""
+    from roots.cli.app import main
+
+    res, _, _, _, _ = result
+    ws_root = res.out_dir.parent.parent
+    assert main(["--workspace", str(ws_root), "inspect", "web_noisy", "--pii", "EMAIL", "-n", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "[lucia.gomez@example.org → PI:EMAIL]" in out and "not verified" not in out
+    assert main(["--workspace", str(ws_root), "inspect", "web_noisy", "--pii", "NUMBER"]) == 2
+    assert "unknown PII tag" in capsys.readouterr().err
