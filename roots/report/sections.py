@@ -426,7 +426,7 @@ def section_pii(run: RunData, anchor: str) -> str:
     per_tag: dict[str, list[str]] = {t: [] for t in tags}  # ids of kept documents with the tag, by id
     for i in kept:
         if docs.strings["pii"][i]:
-            for t in json.loads(docs.strings["pii"][i]):
+            for t in _pii_tags_of(docs.strings["pii"][i]):
                 per_tag.setdefault(t, []).append(str(docs.ids[i]))
     shown = {t: sorted(ids)[:PII_CONTEXTS] for t, ids in per_tag.items()}
     texts = fetch_texts(run.dir, [i for ids in shown.values() for i in ids])
@@ -438,13 +438,22 @@ def section_pii(run: RunData, anchor: str) -> str:
         for t in tags if shown.get(t))
     body = (f"<p>{fmt_int(sum(counts.values()))} replacements in {fmt_int(docs_with)} kept documents.</p>"
             + svg_bars(f"{run.name}: PII replacements per tag", bars)
-            + table(("tag", "replacements", "kept documents", "share of kept documents"), rows,
-                    numeric=(1, 2, 3))
-            + (docs.sample_note() if docs.sampled else "")
+            + table(("tag", "replacements", "kept documents" + (" (in the sample)" if docs.sampled else ""),
+                     "share of kept documents"), rows, numeric=(1, 2, 3))
             + ("<details><summary>Replacements in context (the kept text: values already masked; "
                "`roots inspect NAME --pii TAG` shows them on the steward's terminal)</summary>"
                + contexts + "</details>" if contexts else ""))
     return section(anchor, "PII replacements", body)
+
+
+def _pii_tags_of(value: str) -> list[str]:
+    """The tags of a document's `pii` column (JSON counts per tag); a value that is not such a mapping
+    names no tag (the document still counts among the documents with replacements)."""
+    try:
+        counts = json.loads(value)
+    except ValueError:
+        return []
+    return [str(t) for t in counts] if isinstance(counts, dict) else []
 
 
 PII_CONTEXTS = 3
