@@ -567,13 +567,16 @@ def _phone_veto(text: str, s: int, e: int, groups: list[str]) -> bool:
     return any(w in veto for w in _words_near(text, s - 16, s)[-3:])
 
 
+_NUMBER_WORD_RE, _WORD_SPLIT_RE = regex.compile(r"(?<!\S)\d++(?!\S)"), regex.compile(r"\S++")
+
+
 def _numeric_row(text: str, s: int, e: int) -> bool:
     """A row of a numeric table (``/proc/stat``, ``ps`` output): most words on the line are numbers."""
     lo = _line_start(text, s, 120)
     hi = text.find("\n", e, e + 120)
-    words = text[lo:hi if hi >= 0 else min(len(text), e + 120)].split()
-    numbers = sum(w.isdigit() for w in words)
-    return numbers >= 6 and numbers >= 0.6 * len(words)
+    line = text[lo:hi if hi >= 0 else min(len(text), e + 120)]
+    numbers = len(_NUMBER_WORD_RE.findall(line))
+    return numbers >= 6 and numbers >= 0.6 * len(_WORD_SPLIT_RE.findall(line))
 
 
 def _cued(text: str, s: int) -> bool:
