@@ -471,6 +471,7 @@ def _card_grouping(lengths: list[int]) -> bool:
 
 def _card(text: str) -> Iterator[Span]:
     hexdump_lines: dict[int, bool] = {}
+    newlines: list[int] | None = None
     for m in _CARD_RUN_RE.finditer(text):
         if text[m.end():m.end() + 1] in (".", ",") and text[m.end() + 1:m.end() + 2].isdigit():
             continue  # a decimal number
@@ -491,7 +492,10 @@ def _card(text: str) -> Iterator[Span]:
                 i += 1
                 continue
             s, e = base + groups[i][0], base + groups[found][1]
-            line = _line_start(text, s)
+            if newlines is None:
+                newlines = [nl.start() for nl in re.finditer("\n", text)]
+            k = bisect.bisect_left(newlines, s)
+            line = newlines[k - 1] + 1 if k else 0  # the real line start: one hex-dump check per line
             if line not in hexdump_lines:
                 end = text.find("\n", s)
                 row = text[line:end if end >= 0 else len(text)][:400]
