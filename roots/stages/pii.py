@@ -287,6 +287,7 @@ def _is_netmask(value: int) -> bool:
 
 def _ip_finder(private: bool, documentation: bool) -> Callable[[str], Iterator[Span]]:
     excluded = _ip_excluded(private, documentation)
+    excluded4 = [(int(n.network_address), int(n.netmask)) for n in excluded if n.version == 4]
     cfg = rules()["ip"]
     window, small = int(cfg["window"]), int(cfg["max_small_octet"])
     network, version = _words("ip", "network_words"), _words("ip", "version_words")
@@ -302,11 +303,14 @@ def _ip_finder(private: bool, documentation: bool) -> Callable[[str], Iterator[S
 
     def find(text: str) -> Iterator[Span]:
         for m in _IPV4_RE.finditer(text):
-            try:
-                addr = ipaddress.IPv4Address(m.group())  # also rejects leading zeros: dates, versions
-            except ValueError:
+            parts = m.group().split(".")
+            if any(len(o) > 1 and o[0] == "0" for o in parts):
+                continue  # leading zeros: dates, versions, thousands (``1.073.741.824``)
+            octets = [int(o) for o in parts]
+            if max(octets) > 255:
                 continue
-            if _is_netmask(int(addr)) or any(addr in n for n in excluded if n.version == 4):
+            value = (octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]
+            if _is_netmask(value) or any(value & mask == net for net, mask in excluded4):
                 continue
             s, e = m.span()
             before = _words_near(text, s - 24, s)[-1:]
@@ -315,7 +319,6 @@ def _ip_finder(private: bool, documentation: bool) -> Callable[[str], Iterator[S
             line_start = _line_start(text, s)
             if not text[line_start:s].strip() and _HEADING_AFTER_RE.match(text, e):
                 continue  # a section heading: ``6.2.4.1. Hostname resolution``
-            octets = [int(o) for o in m.group().split(".")]
             if sum(o > small for o in octets) >= 2 or networked(text, s, e):
                 yield s, e
         for m in _ipv6_candidates(text):
