@@ -15,11 +15,13 @@ from roots.stages.pii import TAGS, PiiScrubber, scrub
 SAMPLES: dict[str, tuple[str, str]] = {
     "EMAIL": ("Write to jane.doe+news@example.co.uk.", "Write to PI:EMAIL."),
     "USER": ("thanks @jane_doe, and @Émile42!", "thanks PI:USER, and PI:USER!"),
-    "IP_ADDRESS": ("from 192.168.0.17 or 2001:db8:85a3::8a2e:370:7334.",
+    # 2001:db8::/32 is the documentation range, which issue 19 excludes by default; a real prefix here
+    "IP_ADDRESS": ("from 192.168.0.17 or 2a00:1450:4007:80e::200e.",
                    "from PI:IP_ADDRESS or PI:IP_ADDRESS."),
     "KEY": (
-        "key=sk-proj-4fG7hJ2kL9mN3pQ8rS1tV6wX AKIAIOSFODNN7EXAMPLE d41d8cd98f00b204e9800998ecf8427e",
-        "key=PI:KEY PI:KEY PI:KEY",
+        # a bare hex digest is a checksum (issue 19); after a secret word it is a key
+        "key=sk-proj-4fG7hJ2kL9mN3pQ8rS1tV6wX AKIAIOSFODNN7EXAMPLE token d41d8cd98f00b204e9800998ecf8427e",
+        "key=PI:KEY PI:KEY token PI:KEY",
     ),
     "PHONE": (
         "Call +1 202-555-0143, (202) 555-0143, 020 7946 0958, 01 23 45 67 89 or 030 12345678 today.",

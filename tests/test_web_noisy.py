@@ -90,3 +90,29 @@ def test_exactly_one_copy_of_each_duplicate_pair_survives(result):
         assert rejected[copy]["detail"] == f"duplicate of {keeper} ({kind})"
         assert rejected[copy]["cluster"] == kept[keeper]["cluster"] == keeper
     assert all(row["cluster"] for row in kept.values())
+
+
+def test_report_pii_section_masks_values(result):
+    """Issue 19: per-tag counts with the share of documents affected and contexts, never a value."""
+    from roots.report.runs import RunData
+    from roots.report.sections import section_pii
+
+    res, _, _, _, expected = result
+    html = section_pii(RunData.load(res.out_dir), "pii")
+    assert "share of kept documents" in html and "PI:EMAIL" in html and "Replacements in context" in html
+    for exp in expected.values():
+        for value in exp.get("pii") or ():
+            assert value not in html, value
+
+
+def test_inspect_pii_shows_originals_on_the_terminal_only(result, capsys):
+    """Issue 19: `roots inspect NAME --pii TAG` re-derives the replaced values from the input."""
+    from roots.cli.app import main
+
+    res, _, _, _, _ = result
+    ws_root = res.out_dir.parent.parent
+    assert main(["--workspace", str(ws_root), "inspect", "web_noisy", "--pii", "EMAIL", "-n", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "[lucia.gomez@example.org → PI:EMAIL]" in out and "not verified" not in out
+    assert main(["--workspace", str(ws_root), "inspect", "web_noisy", "--pii", "NUMBER"]) == 2
+    assert "unknown PII tag" in capsys.readouterr().err

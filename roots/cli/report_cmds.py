@@ -32,6 +32,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
         raise UserError(f"source {args.name} has no finished run in {run_dir}; "
                         f"run `roots run {args.name}` first.")
+    if args.pii:
+        from roots.jobs.pii_audit import pii_audit
+
+        print(pii_audit(ws, args.name, args.pii, n=args.n), end="")
+        return 0
     print(inspect.inspect_rows(run_dir, reason=args.reason, lang=args.lang, n=args.n), end="")
     return 0
 
@@ -47,3 +52,6 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--reason", help="a rejection reason, or kept")
     p.add_argument("--lang")
     p.add_argument("-n", type=int, default=5)
+    p.add_argument("--pii", metavar="TAG",
+                   help="show this PII tag's replacements in context with the original values "
+                        "(terminal only)")

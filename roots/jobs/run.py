@@ -124,6 +124,14 @@ def pii_tags(ws: Workspace, settings: WorkspaceConfig, card: Card) -> tuple[str,
     return tags
 
 
+def pii_rules(card: Card) -> tuple[tuple[str, bool], ...]:
+    """The card's `recipe.pii_rules` (e.g. `documentation_ips: true`), checked; empty: the defaults."""
+    from roots.stages.pii import pii_settings
+
+    return tuple(sorted(pii_settings(card.recipe.get("pii_rules"), f"{card.path}: field `recipe.pii_rules`")
+                        .items()))
+
+
 def process_config(ws: Workspace, card: Card) -> ProcessConfig:
     settings = ws.settings()
     recipe = card.recipe
@@ -149,7 +157,7 @@ def process_config(ws: Workspace, card: Card) -> ProcessConfig:
         langid_model=recipe.get("langid_model") or settings.langid.model,
         langid_routing=settings.langid.routing, max_chars=settings.normalise.max_chars,
         normalise_unicode=settings.normalise.unicode,
-        pii_tags=pii_tags(ws, settings, card), lm_dir=str(lm_dir),
+        pii_tags=pii_tags(ws, settings, card), pii_rules=pii_rules(card), lm_dir=str(lm_dir),
         # web readers check the URL rules themselves, before extraction
         url_rules=None if card.fmt in web.FORMATS else url_rules(card, ws)[0],
         langid_hint=bool(recipe.get("langid_hint", False)), **code_settings)

@@ -9,6 +9,7 @@ Samples are chosen by distance to the threshold with ids breaking ties, so the o
 from __future__ import annotations
 
 import heapq
+import json
 import math
 import re
 from collections import Counter
@@ -422,10 +423,53 @@ def section_pii(run: RunData, anchor: str) -> str:
     if run.skipped("pii") or not tags:
         return section(anchor, "PII replacements", '<p class="muted">PII scrubbing was not applied.</p>')
     bars = [Bar(tag, ((0, counts.get(tag, 0), "kept"),), fmt_int(counts.get(tag, 0))) for tag in tags]
+    kept = [i for i in range(len(docs)) if docs.status[i] == "kept"]
+    per_tag: dict[str, list[str]] = {t: [] for t in tags}  # ids of kept documents with the tag, by id
+    for i in kept:
+        if docs.strings["pii"][i]:
+            for t in _pii_tags_of(docs.strings["pii"][i]):
+                per_tag.setdefault(t, []).append(str(docs.ids[i]))
+    shown = {t: sorted(ids)[:PII_CONTEXTS] for t, ids in per_tag.items()}
+    texts = fetch_texts(run.dir, [i for ids in shown.values() for i in ids])
+    rows = [(t, fmt_int(counts.get(t, 0)), fmt_int(len(per_tag.get(t, []))),
+             pct(len(per_tag.get(t, [])), len(kept)) if kept else "-") for t in tags]
+    contexts = "".join(
+        f"<h4>{esc(t)}</h4><ul>" + "".join(f"<li><code>{esc(c)}</code></li>" for i in shown[t]
+                                           for c in pii_contexts(texts.get(i, ""), t)[:1]) + "</ul>"
+        for t in tags if shown.get(t))
     body = (f"<p>{fmt_int(sum(counts.values()))} replacements in {fmt_int(docs_with)} kept documents.</p>"
             + svg_bars(f"{run.name}: PII replacements per tag", bars)
-            + table(("tag", "replacements"), [(t, fmt_int(counts.get(t, 0))) for t in tags], numeric=(1,)))
+            + table(("tag", "replacements", "kept documents" + (" (in the sample)" if docs.sampled else ""),
+                     "share of kept documents"), rows, numeric=(1, 2, 3))
+            + ("<details><summary>Replacements in context (the kept text: values already masked; "
+               "`roots inspect NAME --pii TAG` shows them on the steward's terminal)</summary>"
+               + contexts + "</details>" if contexts else ""))
     return section(anchor, "PII replacements", body)
+
+
+def _pii_tags_of(value: str) -> list[str]:
+    """The tags of a document's `pii` column (JSON counts per tag); a value that is not such a mapping
+    names no tag (the document still counts among the documents with replacements)."""
+    try:
+        counts = json.loads(value)
+    except ValueError:
+        return []
+    return [str(t) for t in counts] if isinstance(counts, dict) else []
+
+
+PII_CONTEXTS = 3
+"""Documents per tag whose first replacement the report shows in context."""
+
+
+def pii_contexts(text: str, tag: str, width: int = 60) -> list[str]:
+    """Each `PI:<TAG>` of a kept (already scrubbed) text with `width` characters either side, on one line.
+    Only scrubbed text is read, so no original value can reach the shareable report."""
+    out, token, pos = [], f"PI:{tag}", 0
+    while (at := text.find(token, pos)) >= 0:
+        lo, hi = max(0, at - width), min(len(text), at + len(token) + width)
+        out.append(("…" if lo else "") + " ".join(text[lo:hi].split()) + ("…" if hi < len(text) else ""))
+        pos = at + len(token)
+    return out
 
 
 def section_quarantine(run: RunData, anchor: str) -> str:

@@ -41,6 +41,8 @@ class ProcessConfig:
     max_chars: int = norm.DEFAULT_MAX_CHARS
     normalise_unicode: bool = True  # roots.yaml `normalise.unicode`: ftfy and NFC (false: none, as ROOTS)
     pii_tags: tuple[str, ...] = ()
+    # PiiScrubber rule switches from the card's `recipe.pii_rules` (roots.stages.pii.RULE_SETTINGS)
+    pii_rules: tuple[tuple[str, bool], ...] = ()
     lm_dir: str | None = None
     # A `kind: code` source goes through roots/stages/code.py instead of the natural-language stages.
     code: bool = False
@@ -121,7 +123,7 @@ class DocumentProcessor:
         if self._pii is None:
             from roots.stages.pii import PiiScrubber
 
-            self._pii = PiiScrubber(tags=frozenset(self.cfg.pii_tags))
+            self._pii = PiiScrubber(tags=frozenset(self.cfg.pii_tags), **dict(self.cfg.pii_rules))
         return self._pii
 
     def lm(self, lang: str) -> Any:

@@ -26,7 +26,7 @@ from typing import Any
 import zstandard
 
 from roots.stages import langid, routing
-from tests.bench import web_bench
+from tests.bench import pii_bench, web_bench
 from tests.bench.signals_bench import signal_rows
 
 REPO = Path(__file__).resolve().parents[2]
@@ -477,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
     rows.extend(ops_rows(2000, 0 if args.no_memory else args.memory_docs))
 
     rows.extend(web_bench.web_rows())  # WARC reading + extraction, roots vs datatrove (issue 22)
+
+    rows.extend(pii_bench.pii_rows())  # issue 19: precision/recall table and worst hostile 1 MB per tag
     if not args.no_memory:
         rows.extend(memory_rows((args.memory_docs, 10 * args.memory_docs)))
     print_table(rows)
