@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import itertools
 import os
 import platform
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from roots import __version__
 
@@ -95,3 +97,18 @@ def library_versions(modules: Iterable[str]) -> dict[str, str | None]:
         version = getattr(module, "__version__", None)
         out[mod] = "unknown" if version is None else str(version)
     return out
+
+
+def interpolate_percentile(table: Mapping[str, Any], pct: float) -> float | None:
+    """The value at percentile `pct` of a stored table {"p30": value, ...} (an LM's calibration, a
+    classifier's held-out scores), interpolated linearly between the stored points and clamped to the
+    outermost ones; None when the table has none. Stored models keep a few points, not every score."""
+    points = sorted((float(k[1:]), float(v)) for k, v in table.items() if k.startswith("p"))
+    if not points:
+        return None
+    if pct <= points[0][0]:
+        return points[0][1]
+    for (p0, v0), (p1, v1) in itertools.pairwise(points):
+        if pct <= p1:
+            return v0 + (v1 - v0) * (pct - p0) / (p1 - p0)
+    return points[-1][1]

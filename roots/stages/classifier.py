@@ -15,7 +15,6 @@ numpy 2 fails on `predict(str)`, so scoring always passes a list (one call per b
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import re
@@ -27,6 +26,7 @@ from typing import Any
 
 from roots.core.errors import UserError
 from roots.core.schema import CLASSIFIER_PREFIX
+from roots.core.util import interpolate_percentile
 
 MAX_CHARS = 4000
 POSITIVE, NEGATIVE = "__label__pos", "__label__neg"
@@ -84,16 +84,7 @@ def read_meta(model_dir: str | Path) -> dict[str, Any]:
 
 def percentile_of(meta: Mapping[str, Any], pct: float) -> float | None:
     """The held-out positive score at `pct`, interpolated between the stored points (None: none stored)."""
-    table = (meta.get("percentiles") or {}).get("positive") or {}
-    points = sorted((float(k[1:]), float(v)) for k, v in table.items() if k.startswith("p"))
-    if not points:
-        return None
-    if pct <= points[0][0]:
-        return points[0][1]
-    for (p0, v0), (p1, v1) in itertools.pairwise(points):
-        if pct <= p1:
-            return v0 + (v1 - v0) * (pct - p0) / (p1 - p0)
-    return points[-1][1]
+    return interpolate_percentile((meta.get("percentiles") or {}).get("positive") or {}, pct)
 
 
 def cut_of(spec: ClassifierSpec, meta: Mapping[str, Any] | None) -> tuple[float | None, str]:

@@ -17,7 +17,6 @@ Nothing here downloads anything: models are trained locally from corpora the ope
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import re
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from roots.core.errors import JobError, UserError
+from roots.core.util import interpolate_percentile
 
 __all__ = [
     "CALIBRATION_PERCENTILES",
@@ -257,16 +257,7 @@ class PerplexityModel:
 def percentile_value(calibration: Mapping[str, Any], pct: float) -> float | None:
     """The perplexity at percentile `pct` of a model's calibration (`percentiles`: {"p30": value, ...}),
     interpolated linearly between the stored points; None when the calibration has none."""
-    table = calibration.get("percentiles") or {}
-    points = sorted((float(k[1:]), float(v)) for k, v in table.items() if k.startswith("p"))
-    if not points:
-        return None
-    if pct <= points[0][0]:
-        return points[0][1]
-    for (p0, v0), (p1, v1) in itertools.pairwise(points):
-        if pct <= p1:
-            return v0 + (v1 - v0) * (pct - p0) / (p1 - p0)
-    return points[-1][1]
+    return interpolate_percentile(calibration.get("percentiles") or {}, pct)
 
 
 def read_calibration(lm_dir: str | os.PathLike[str] | None, lang: str) -> dict[str, Any] | None:
