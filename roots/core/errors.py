@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import re
+
 
 class UserError(Exception):
     """Bad usage or invalid input: the CLI prints the message and exits with status 2.
@@ -30,38 +34,44 @@ _HINTS = {
 }
 
 
-def environment_error(exc: BaseException) -> str | None:
-    """What failed and where, when `exc` is (or wraps) an error of the machine rather than of roots: a full
-    disk, a read-only or missing path, a permission. Beam wraps a worker's OSError in a RuntimeError whose
-    cause is the original, and some runners keep only its text (`[Errno 28] ...: 'path'`), so both the
-    cause chain and the message are looked at. None for anything else (a bug keeps its traceback)."""
-    import errno as errno_mod
-    import os
-    import re
+# `[Errno 28] No space left on device: 'path'` inside the text of an error a runner re-raised
+_ERRNO_TEXT = re.compile(r"\[Errno (\d+)\] ([^:'\]\[]+?)(?:: '([^']*)')?(?: \[|'|\"|$)")
 
-    step = re.search(r"\[while running '([^']+)'\]", str(exc))
-    during = f" (in the pipeline step {step.group(1)!r})" if step else ""
+
+def os_error_of(exc: BaseException) -> OSError | None:
+    """The operating system's error behind `exc`: itself, one in its cause/context chain, or one written
+    into the message of the error a runner re-raised (Beam wraps a worker's OSError in a RuntimeError, and
+    some runners keep only its text across processes). None when the machine is not the cause."""
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
         if isinstance(cause, OSError) and cause.errno is not None:
-            where = " -> ".join(str(f) for f in (cause.filename, cause.filename2) if f is not None)
-            return _environment_message(cause.errno, cause.strerror or os.strerror(cause.errno),
-                                        where, during)
+            return cause
         cause = cause.__cause__ or cause.__context__
-    match = re.search(r"\[Errno (\d+)\] ([^:'\]\[]+?)(?:: '([^']*)')?(?: \[while|'|\"|$)", str(exc))
+    match = _ERRNO_TEXT.search(str(exc))
     if match is None:
         return None
     number = int(match.group(1))
-    return _environment_message(number, match.group(2).strip() or errno_mod.errorcode.get(number, ""),
-                                match.group(3) or "", during)
+    text = match.group(2).strip() or errno.errorcode.get(number, "")
+    return OSError(number, text, match.group(3)) if match.group(3) else OSError(number, text)
+
+
+def environment_error(exc: BaseException) -> str | None:
+    """What failed and where, when `exc` is (or wraps) an error of the machine rather than of roots: a full
+    disk, a read-only or missing path, a permission (`os_error_of`), with the pipeline step Beam names.
+    None for anything else (a bug keeps its traceback)."""
+    err = os_error_of(exc)
+    if err is None or err.errno is None:
+        return None
+    step = re.search(r"\[while running '([^']+)'\]", str(exc))
+    during = f" (in the pipeline step {step.group(1)!r})" if step else ""
+    where = " -> ".join(str(f) for f in (err.filename, err.filename2) if f is not None)
+    return _environment_message(err.errno, err.strerror or os.strerror(err.errno), where, during)
 
 
 def _environment_message(number: int, text: str, where: str, during: str = "") -> str:
-    import errno as errno_mod
-
-    name = errno_mod.errorcode.get(number, f"errno {number}")
+    name = errno.errorcode.get(number, f"errno {number}")
     hint = _HINTS.get(name)
     return (f"{text} ({name})" + (f": {where}" if where else " (the system named no path)") + during
             + (f"; {hint}" if hint else ""))

@@ -2,8 +2,8 @@
 
 Why: a full disk during a run ended in a 120-line Beam traceback. Beam wraps a worker's exception in a
 `RuntimeError` whose message holds the original text (`OSError: [Errno 28] No space left on device:
-'...' [while running 'Process']`) and logs the traceback itself. `os_error_in` digs the operating
-system's error out of that (the exception chain, else the message), `os_failure` turns it into a
+'...' [while running 'Process']`) and logs the traceback itself. `roots.core.errors.os_error_of` digs the
+operating system's error out of that (the exception chain, else the message), `os_failure` turns it into a
 `JobError` that says what ran out and where, and `capture_log` sends the job's log records (Beam's
 tracebacks included) to a log file instead of the terminal, so the operator reads one line and knows
 where the rest is.
@@ -14,14 +14,11 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from roots.core.errors import JobError
-
-_ERRNO_TEXT = re.compile(r"\[Errno (\d+)\] ([^:'\[\]]+?)(?:: '([^']*)')?(?: \[|$|')")
+from roots.core.errors import JobError, os_error_of
 
 _ADVICE = {
     errno.ENOSPC: "free space on that filesystem (or point the output elsewhere) and run again",
@@ -35,27 +32,10 @@ _ADVICE = {
 }
 
 
-def os_error_in(exc: BaseException) -> OSError | None:
-    """The OSError behind `exc`: itself, one in its cause/context chain, or one written into the message
-    of the error a runner re-raised (Beam keeps the text, not the object, across processes)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, OSError) and current.errno is not None:
-            return current
-        current = current.__cause__ or current.__context__
-    match = _ERRNO_TEXT.search(str(exc))
-    if match:
-        number, text, filename = int(match.group(1)), match.group(2).strip(), match.group(3)
-        return OSError(number, text, filename) if filename else OSError(number, text)
-    return None
-
-
 def os_failure(exc: BaseException, what: str, where: Path, log: Path | None = None) -> JobError | None:
     """A JobError saying which system resource failed while `what` wrote under `where`, or None when the
     failure was not the operating system's (the caller re-raises it as it is)."""
-    err = os_error_in(exc)
+    err = os_error_of(exc)
     if err is None or err.errno is None:
         return None
     name = errno.errorcode.get(err.errno, str(err.errno))
