@@ -3,13 +3,14 @@ replaced whole, and linear time on hostile documents."""
 
 from __future__ import annotations
 
+import random
 import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from roots.stages.pii import PiiScrubber, scrub
+from roots.stages.pii import TAGS, PiiScrubber, _numeric_row, _NumericRows, scrub
 from tests.pii_eval import hostile_documents, load_real, score, web_recall
 
 SCRUBBER = PiiScrubber()
@@ -146,11 +147,12 @@ def test_wrapped_emails_are_replaced_whole(local: str, domain: str, cut: int, in
     assert out == "Contact: PI:EMAIL\n today"
 
 
-# The documents issue 19 timed, each against the scrubber it stalled (tests/bench/pii_bench.py times every
-# tag on every hostile document).
-ISSUE_HOSTILE = {"digit-runs": "PHONE", "digit-runs-dashed": "PHONE", "digit-runs-plus": "PHONE",
-                 "luhn-cards": "CREDIT_CARD", "iban-like": "IBAN", "at-chains": "EMAIL"}
-BOUND_S = 5.0  # generous: the target is 1 s on an idle core; this machine's 2 cores are shared
+# Every tag's scrubber on every hostile 1 MB document of tests/pii_eval.py (the issue's documents and the
+# phone-, quad-, hex- and handle-shaped floods). The target is 1 s of CPU on an idle core; the bound is
+# what stays safe on a loaded 2-core machine. PHONE on a flood of phone-shaped numbers still takes ~3.5 s
+# here (every candidate passes through the context vetoes), so it has its own, looser bound.
+BOUND_S = 3.0
+SLOW_BOUND_S = {("PHONE", "phone-shaped"): 10.0}
 
 
 @pytest.fixture(scope="module")
@@ -158,10 +160,26 @@ def hostile() -> dict[str, str]:
     return hostile_documents()
 
 
-@pytest.mark.parametrize("name", sorted(ISSUE_HOSTILE))
-def test_hostile_megabyte_is_linear(hostile, name: str) -> None:
-    text = hostile[name]
-    scrubber = PiiScrubber(tags=frozenset({ISSUE_HOSTILE[name]}))
-    start = time.process_time()
-    scrubber.scrub(text)
-    assert time.process_time() - start < BOUND_S, name  # before issue 19: 2 s to 55 s
+@pytest.mark.parametrize("tag", TAGS)
+def test_hostile_megabyte_is_linear(hostile, tag: str) -> None:
+    scrubber = PiiScrubber(tags=frozenset({tag}))
+    slow = {}
+    for name, text in hostile.items():
+        start = time.process_time()
+        scrubber.scrub(text)
+        took = time.process_time() - start
+        if took >= SLOW_BOUND_S.get((tag, name), BOUND_S):
+            slow[name] = round(took, 2)
+    assert not slow, f"{tag}: CPU seconds per 1 MB document {slow}"  # before issue 19: 2 s to 55 s
+
+
+def test_numeric_row_index_answers_as_the_line_scan() -> None:
+    """The once-per-document index that makes the phone vetoes linear decides as the per-line scan does."""
+    rng = random.Random(7)
+    for _ in range(400):
+        text = "".join(rng.choice("0123456789  \n\tab.-,") for _ in range(rng.randrange(1, 400)))
+        rows = _NumericRows(text)
+        for _ in range(20):
+            s = rng.randrange(len(text))
+            e = rng.randrange(s, len(text) + 1)
+            assert rows(s, e) == _numeric_row(text, s, e), (text, s, e)

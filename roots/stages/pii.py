@@ -31,7 +31,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
 import phonenumbers
@@ -67,15 +67,30 @@ def rules() -> dict[str, Any]:
     return dict(yaml.safe_load(text))
 
 
+@cache
 def _words(key: str, field: str) -> frozenset[str]:
-    return frozenset(str(w).lower() for w in rules()[key][field])
+    words = frozenset(str(w).lower() for w in rules()[key][field])
+    bare = sorted(w for w in words if not _LISTED_WORD_CHAR_RE.search(w))
+    if bare:  # `_words_near` skips windows without a letter: such a word would never be seen
+        raise UserError(f"{RULES_FILE}: {key}.{field}: every word needs a letter or '§'; not {bare}")
+    return words
 
 
 _WORD_RE = regex.compile(r"[\p{L}\p{N}_§]+")
 
 
+# Every word of the word lists (context, veto, version, secret words) holds a letter or '§'. A window
+# without one holds no such word, whatever its digits, so the lowercased word list need not be built:
+# hostile floods of numbers are mostly such windows (issue 19: linear time with a small constant).
+_LISTED_WORD_CHAR_RE = regex.compile(r"[\p{L}§]")
+
+
 def _words_near(text: str, lo: int, hi: int) -> list[str]:
-    return [w.lower() for w in _WORD_RE.findall(text, max(0, lo), min(len(text), hi))]
+    """The lowercased words in text[lo:hi]; [] when none can be a listed word (see above)."""
+    lo, hi = max(0, lo), min(len(text), hi)
+    if not _LISTED_WORD_CHAR_RE.search(text, lo, hi):
+        return []
+    return [w.lower() for w in _WORD_RE.findall(text, lo, hi)]
 
 
 # --- EMAIL / USER ------------------------------------------------------------------------------------
@@ -253,20 +268,20 @@ def _user(text: str) -> Iterator[Span]:
     stop = _words("user", "stoplist")
     for m in _USER_RE.finditer(text):
         name = m.group(1).rstrip(".-")
-        if len(name) < 3 or not _LETTER_RE.search(name) or name.lower() in stop:
+        start = m.start()
+        if len(name) < 3 or name.lower() in stop or not _LETTER_RE.search(name):
             continue
-        end = m.start() + 1 + len(name)
+        end = start + 1 + len(name)
         if text.startswith("{", end) or _RESPONSE_FILE_RE.fullmatch(name):
             continue  # Texinfo ``@command{ls}``; response files ``[@file]``, ``@file1``
-        if text[m.start() - 1:m.start()] in _CODE_BEFORE_AT or _CODE_AFTER_NAME_RE.match(text, end):
+        if text[start - 1:start] in _CODE_BEFORE_AT or _CODE_AFTER_NAME_RE.match(text, end):
             continue  # code: Perl ``my @files = ...``, ``(@path)``, symbol versions ``)@Base``
         if not any(c.islower() for c in name):
             continue  # ``@INC``, ``@ARGV``, ``@STRENGTH``: variables and keywords, not people
-        line_start = _line_start(text, m.start())
-        if not text[line_start:m.start()].strip() and (text.startswith("(", end)
-                                                       or text[end:end + 1] in ("\n", "\r", "")):
+        if (text.startswith("(", end) or text[end:end + 1] in ("\n", "\r", "")) \
+                and not text[_line_start(text, start):start].strip():
             continue  # a decorator or annotation on a line of its own
-        yield m.start(), end
+        yield start, end
 
 
 # --- IP_ADDRESS ----------------------------------------------------------------------------------------
@@ -295,6 +310,8 @@ def _ip_finder(private: bool, documentation: bool) -> Callable[[str], Iterator[S
     def networked(text: str, s: int, e: int) -> bool:
         if _CIDR_OR_PORT_RE.match(text, e):
             return True
+        if not _LISTED_WORD_CHAR_RE.search(text, max(0, s - window), min(len(text), e + window)):
+            return False  # no letter near: neither a host name nor a network word
         if _HOSTNAME_RE.search(text, max(0, s - window), min(len(text), e + window)):
             return True  # ``mirrors.kernel.org: 139.178.88.99``, hosts files
         near = _words_near(text, s - window, s) + _words_near(text, e, e + window // 2)
@@ -302,25 +319,32 @@ def _ip_finder(private: bool, documentation: bool) -> Callable[[str], Iterator[S
                    if w not in _PLACEHOLDER_WORDS)  # an earlier replacement is no evidence
 
     def find(text: str) -> Iterator[Span]:
+        # Written for a flood of quads (issue 19: 66,000 in a megabyte): the independent reasons to skip
+        # are tested cheapest first, which does not change what is found.
         for m in _IPV4_RE.finditer(text):
-            parts = m.group().split(".")
-            if any(len(o) > 1 and o[0] == "0" for o in parts):
+            a, b, c, d = parts = m.group().split(".")
+            if (len(a) > 1 and a[0] == "0") or (len(b) > 1 and b[0] == "0") \
+                    or (len(c) > 1 and c[0] == "0") or (len(d) > 1 and d[0] == "0"):
                 continue  # leading zeros: dates, versions, thousands (``1.073.741.824``)
             octets = [int(o) for o in parts]
             if max(octets) > 255:
                 continue
             value = (octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]
-            if _is_netmask(value) or any(value & mask == net for net, mask in excluded4):
+            if _is_netmask(value):
                 continue
-            s, e = m.span()
-            before = _words_near(text, s - 24, s)[-1:]
-            if any(w in version for w in before):
-                continue  # ``since dpkg 1.15.5.4``, ``Abschnitt 8.1.2.2``
-            line_start = _line_start(text, s)
-            if not text[line_start:s].strip() and _HEADING_AFTER_RE.match(text, e):
-                continue  # a section heading: ``6.2.4.1. Hostname resolution``
-            if sum(o > small for o in octets) >= 2 or networked(text, s, e):
-                yield s, e
+            for net, mask in excluded4:
+                if value & mask == net:
+                    break
+            else:
+                s, e = m.span()
+                before = _words_near(text, s - 24, s)[-1:]
+                if before and before[0] in version:
+                    continue  # ``since dpkg 1.15.5.4``, ``Abschnitt 8.1.2.2``
+                if _HEADING_AFTER_RE.match(text, e) and not text[_line_start(text, s):s].strip():
+                    continue  # a section heading: ``6.2.4.1. Hostname resolution``
+                bigs = (octets[0] > small) + (octets[1] > small) + (octets[2] > small) + (octets[3] > small)
+                if bigs >= 2 or networked(text, s, e):
+                    yield s, e
         for m in _ipv6_candidates(text):
             cand = m.group().rstrip(".")
             # ``x[1::2]`` and ``::1`` are valid IPv6 but not personal; real addresses have 3+ hextets.
@@ -476,9 +500,11 @@ def _card(text: str) -> Iterator[Span]:
     hexdump_lines: dict[int, bool] = {}
     newlines: list[int] | None = None
     for m in _CARD_RUN_RE.finditer(text):
+        run = m.group()
+        if len(run) < 13:
+            continue  # fewer than 13 digits: no card (hex dumps and keys are floods of such short runs)
         if text[m.end():m.end() + 1] in (".", ",") and text[m.end() + 1:m.end() + 2].isdigit():
             continue  # a decimal number
-        run = m.group()
         groups = [(g.start(), g.end()) for g in _CARD_GROUP_RE.finditer(run)]
         base, i = m.start(), 0
         while i < len(groups):
@@ -525,15 +551,17 @@ def _phone_valid(number: str, region: str | None) -> tuple[bool, bool]:
     return phonenumbers.is_valid_number(parsed), phonenumbers.is_possible_number(parsed)
 
 
-def _phone_veto(text: str, s: int, e: int, groups: list[str]) -> bool:
+def _phone_veto(text: str, s: int, e: int, groups: list[str],
+                numeric_row: Callable[[int, int], bool] | None = None) -> bool:
     """Numbers that validate but are something else: dates, year spans, ZIP+4, digit classes, table
     cells, numbers in brackets, and numbers after a word that names them (ISBN, inode...)."""
+    # Issue 19: a megabyte of phone-shaped numbers reaches this 200,000 times, so context checks that
+    # cannot fire (no letter near: no IBAN head) are skipped and the cue words are read once.
     window = text[s:e]
-    "".join(groups)
     if _YEAR_SPAN_RE.fullmatch(window) or _ZIP4_RE.fullmatch(window):
         return True
-    if _IBAN_HEAD_RE.search(text, max(0, s - 48), s):
-        return True  # the tail of an IBAN whose checksum failed
+    if _LISTED_WORD_CHAR_RE.search(text, max(0, s - 48), s) and _IBAN_HEAD_RE.search(text, max(0, s - 48), s):
+        return True  # the tail of an IBAN whose checksum failed (its head holds letters)
     years = [g for g in groups if len(g) == 4 and 1900 <= int(g) <= 2099]
     if years and len(groups) >= 3 and all(len(g) <= 2 for g in groups if g not in years):
         return True  # ``2003 08 30 36``: a date and a time
@@ -552,11 +580,14 @@ def _phone_veto(text: str, s: int, e: int, groups: list[str]) -> bool:
         return True  # a row of counts: ``3500 3000 2500``
     if any(len(g) == 1 for g in groups[2 if text[s] == "+" else 1:]):
         return True  # ``46828483 16683 0``, ``0-201-89683-4``: counts and check digits, not phone groups
-    if text[s] not in "+(" and len(groups) == 2 and groups[0][0] != "0" and not _cued(text, s):
+    cued: bool | None = None  # read at most once
+    if text[s] not in "+(" and len(groups) == 2 and groups[0][0] != "0" and not (cued := _cued(text, s)):
         return True  # two bare groups (``2748 1000``) are numbers unless a trunk 0 or a cue says phone
     if text[s] != "+" and len(groups) == 2 and len(groups[0]) <= 2 and len(groups[1]) >= 6 and seps == {" "}:
         return True  # ``sched-entry S 02 300000``: a small number, then a big one
-    if not _cued(text, s) and _numeric_row(text, s, e):
+    if cued is None:
+        cued = _cued(text, s)
+    if not cued and (numeric_row(s, e) if numeric_row else _numeric_row(text, s, e)):
         return True
     if any(a == b and len(a) >= 3 for a, b in itertools.pairwise(groups)):
         return True  # ``1000 1000``: repeated cells of a table
@@ -586,6 +617,42 @@ def _numeric_row(text: str, s: int, e: int) -> bool:
     return numbers >= 6 and numbers >= 0.6 * len(_WORD_SPLIT_RE.findall(line))
 
 
+class _NumericRows:
+    """`_numeric_row` answered from one index of the document's space-separated words, built on first use.
+
+    `_numeric_row` counts the words and the all-digit words of a bounded line around each candidate: with
+    tens of thousands of phone-shaped candidates in one document that re-reads every line many times (8 s
+    for a megabyte). The words of a window of the text are the document's words that overlap it, the two
+    at its edges clipped; the counts are differences of positions in sorted lists. The answers are the
+    same (tests/test_pii.py compares them on random text)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        spans = [m.span() for m in _WORD_SPLIT_RE.finditer(text)]
+        self.starts = [a for a, _ in spans]
+        self.ends = [b for _, b in spans]
+        numbers = [m.span() for m in _NUMBER_WORD_RE.finditer(text)]
+        self.n_starts = [a for a, _ in numbers]
+        self.n_ends = [b for _, b in numbers]
+
+    def __call__(self, s: int, e: int) -> bool:
+        text = self.text
+        lo = _line_start(text, s, 120)
+        hi = text.find("\n", e, e + 120)
+        hi = hi if hi >= 0 else min(len(text), e + 120)
+        if hi <= lo:
+            return False
+        words = bisect.bisect_left(self.starts, hi) - bisect.bisect_right(self.ends, lo)
+        numbers = max(0, bisect.bisect_right(self.n_ends, hi) - bisect.bisect_left(self.n_starts, lo))
+        k = bisect.bisect_right(self.starts, lo) - 1
+        if k >= 0 and self.starts[k] < lo < self.ends[k]:  # a word cut by the window's start
+            numbers += bool(_PLAIN_DIGITS_RE.fullmatch(text, lo, min(self.ends[k], hi)))
+        k2 = bisect.bisect_left(self.starts, hi) - 1
+        if k2 >= 0 and self.starts[k2] >= lo and hi < self.ends[k2]:  # a word cut by its end
+            numbers += bool(_PLAIN_DIGITS_RE.fullmatch(text, self.starts[k2], hi))
+        return numbers >= 6 and numbers >= 0.6 * words
+
+
 def _cued(text: str, s: int) -> bool:
     cue, _, window = _phone_words()
     return any(w in cue for w in _words_near(text, s - window, s))
@@ -601,6 +668,14 @@ def _phone_finder(regions: tuple[str, ...]) -> Callable[[str], Iterator[Span]]:
         budget = 100 + len(text) // 10000
         shapes: dict[tuple[str, tuple[int, ...]], bool] = {}
         order = regions
+        rows: _NumericRows | None = None
+
+        def numeric_row(s: int, e: int) -> bool:
+            nonlocal rows
+            if rows is None:
+                rows = _NumericRows(text)
+            return rows(s, e)
+
         for m in _PHONE_RUN_RE.finditer(text):
             run = m.group().rstrip(" \u00a0-./(")
             groups = [(g.start(), g.end()) for g in _PHONE_GROUP_RE.finditer(run)]
@@ -626,7 +701,8 @@ def _phone_finder(regions: tuple[str, ...]) -> Callable[[str], Iterator[Span]]:
                         continue
                     shape = (("+" if plus else "") + "".join(gs)[:4], tuple(len(g) for g in gs))
                     ok = shapes.get(shape)
-                    if (ok is None and budget <= 0) or ok is False or _phone_veto(text, s, e, gs):
+                    if (ok is None and budget <= 0) or ok is False \
+                            or _phone_veto(text, s, e, gs, numeric_row):
                         continue
                     if ok is None:
                         if budget <= 0:
@@ -748,8 +824,11 @@ class PiiScrubber:
             old = iter(done)
             pending = next(old, None)
             for s, e, tag in spans:
-                s, e = _widen(done, s, e)  # a span reaching into an earlier placeholder takes all of it
-                os_, oe = _to_original(done, s, e)
+                if done:
+                    s, e = _widen(done, s, e)  # a span reaching into an earlier placeholder takes all of it
+                    os_, oe = _to_original(done, s, e)
+                else:
+                    os_, oe = s, e  # the first pass: current text is the original
                 while pending is not None and pending[1] <= s:
                     new.append((pending[0] + shift, pending[1] + shift, *pending[2:]))
                     pending = next(old, None)
