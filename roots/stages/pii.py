@@ -687,19 +687,19 @@ def _phone_finder(regions: tuple[str, ...]) -> Callable[[str], Iterator[Span]]:
                     lengths = [b - a for a, b in groups[i:j + 1]]
                     if not 7 <= sum(lengths) <= 15 or (j > i + 1 and 1 in lengths[2:]):
                         continue  # the 1-digit-group veto, checked before any string is built
-                    gs = [run[a:b] for a, b in groups[i:j + 1]]
+                    if sum(n >= 6 for n in lengths) > 1:
+                        continue
                     s_rel = groups[i][0]
                     if i == 0 and run[:1] in "+(":
                         s_rel = 0  # keep the '+' or '(' that opens the number
                     s, e = m.start() + s_rel, m.start() + groups[j][1]
+                    plus = text[s] == "+"
+                    if j == i and not plus:
+                        continue  # a bare digit string is as likely an ID, count or timestamp
                     if text[e:e + 1] == ")" and "(" in text[s:e] and ")" not in text[s:e]:
                         e += 1
-                    plus = text[s] == "+"
-                    if len(gs) == 1 and not plus:
-                        continue  # a bare digit string is as likely an ID, count or timestamp
-                    if sum(len(g) >= 6 for g in gs) > 1:
-                        continue
-                    shape = (("+" if plus else "") + "".join(gs)[:4], tuple(len(g) for g in gs))
+                    gs = [run[a:b] for a, b in groups[i:j + 1]]
+                    shape = (("+" if plus else "") + "".join(gs)[:4], tuple(lengths))
                     ok = shapes.get(shape)
                     if (ok is None and budget <= 0) or ok is False \
                             or _phone_veto(text, s, e, gs, numeric_row):
