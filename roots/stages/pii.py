@@ -679,14 +679,16 @@ def _phone_finder(regions: tuple[str, ...]) -> Callable[[str], Iterator[Span]]:
         for m in _PHONE_RUN_RE.finditer(text):
             run = m.group().rstrip(" \u00a0-./(")
             groups = [(g.start(), g.end()) for g in _PHONE_GROUP_RE.finditer(run)]
+            glen = [b - a for a, b in groups]
+            cum = [0, *itertools.accumulate(glen)]  # digits in groups[i:j + 1]: cum[j + 1] - cum[i]
             i = 0
             while i < len(groups):
                 # The longest window of whole groups from group i with 7-15 digits, shrinking from the right.
                 best = None
                 for j in range(min(len(groups), i + 6) - 1, i - 1, -1):
-                    lengths = [b - a for a, b in groups[i:j + 1]]
-                    if not 7 <= sum(lengths) <= 15 or (j > i + 1 and 1 in lengths[2:]):
+                    if not 7 <= cum[j + 1] - cum[i] <= 15 or (j > i + 1 and 1 in glen[i + 2:j + 1]):
                         continue  # the 1-digit-group veto, checked before any string is built
+                    lengths = glen[i:j + 1]
                     if sum(n >= 6 for n in lengths) > 1:
                         continue
                     s_rel = groups[i][0]
