@@ -254,6 +254,13 @@ def planted_source(ws: workspace.Workspace) -> dict[str, str]:
     return docs
 
 
+def register_set(run_cli, ws, name: str, path) -> None:
+    """`roots decontam add NAME --path PATH --field question,answer`, which must succeed."""
+    rc, _, err = run_cli("--workspace", str(ws.root), "decontam", "add", name, "--path", str(path), "--field",
+                         "question,answer")
+    assert rc == 0, err
+
+
 def test_decontamination_removes_exactly_the_planted_items(ws, run_cli):
     planted_source(ws)
     w = ("--workspace", str(ws.root))
@@ -293,37 +300,13 @@ def test_set_registered_after_the_run_is_applied_at_merge(ws, run_cli):
     planted_source(ws)
     w = ("--workspace", str(ws.root))
     (ws.root / "first.jsonl").write_text(json.dumps(ITEMS[0]) + "\n")
-    assert (
-        run_cli(
-            *w,
-            "decontam",
-            "add",
-            "first",
-            "--path",
-            str(ws.root / "first.jsonl"),
-            "--field",
-            "question,answer",
-        )[0]
-        == 0
-    )
+    register_set(run_cli, ws, "first", ws.root / "first.jsonl")
     assert run_cli(*w, "run", "src")[0] == 0
     kept = {r["id"] for r in outputs.read_kind(ws.root / "runs/src", "kept").to_pylist()}
     planted_kept = kept & {"changed", "inside-page", "no-space-script"}
     assert planted_kept and "exact" not in kept
     # registered after the run: the run did not check it, the merge must
-    assert (
-        run_cli(
-            *w,
-            "decontam",
-            "add",
-            "later",
-            "--path",
-            str(ws.root / "eval.jsonl"),
-            "--field",
-            "question,answer",
-        )[0]
-        == 0
-    )
+    register_set(run_cli, ws, "later", ws.root / "eval.jsonl")
     rc, _, err = run_cli(*w, "merge", "--vocab-size", "600")
     assert rc == 0, err
     manifest = json.loads((ws.root / "release/latest/manifest.json").read_text())
@@ -430,33 +413,9 @@ def test_rethreshold_checks_sets_registered_since_the_run_and_equals_a_full_run(
     planted_source(ws)
     w = ("--workspace", str(ws.root))
     (ws.root / "first.jsonl").write_text(json.dumps(ITEMS[0]) + "\n")
-    assert (
-        run_cli(
-            *w,
-            "decontam",
-            "add",
-            "first",
-            "--path",
-            str(ws.root / "first.jsonl"),
-            "--field",
-            "question,answer",
-        )[0]
-        == 0
-    )
+    register_set(run_cli, ws, "first", ws.root / "first.jsonl")
     assert run_cli(*w, "run", "src")[0] == 0
-    assert (
-        run_cli(
-            *w,
-            "decontam",
-            "add",
-            "later",
-            "--path",
-            str(ws.root / "eval.jsonl"),
-            "--field",
-            "question,answer",
-        )[0]
-        == 0
-    )
+    register_set(run_cli, ws, "later", ws.root / "eval.jsonl")
     assert run_cli(*w, "run", "src", "--rethreshold")[0] == 0
     assert run_cli(*w, "run", "src", "--out", str(ws.root / "full"))[0] == 0
     re_rows, full_rows = run_rows(ws.root / "runs/src"), run_rows(ws.root / "full")
