@@ -409,23 +409,28 @@ def memory_child(step: str, n_docs: int, root: Path) -> dict[str, Any]:
 
 def memory_rows(sizes: tuple[int, ...]) -> list[dict[str, Any]]:
     """Peak RSS of fresh processes running one source, then the merges, at corpus sizes 10x apart."""
-    import subprocess
-
     out = []
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
-            for step in MEMORY_STEPS:
-                proc = subprocess.run([sys.executable, "-m", "tests.bench.bench", "--child", step, str(n),
-                                       tmp], check=False, capture_output=True, text=True)
-                if proc.returncode:
-                    raise SystemExit(f"memory row {step!r} at {n} docs failed (exit {proc.returncode}):\n"
-                                     + proc.stderr[-3000:])
-                r = json.loads(proc.stdout.strip().splitlines()[-1])
-                out.append({"stage": f"memory: {step}, {n} docs (fresh process)", "docs": n,
-                            "wall_s": r["wall_s"], "cpu_s": r["cpu_s"],
-                            "docs_per_s_per_core": round(n / r["cpu_s"], 1)
-                            if step == "run" and r["cpu_s"] else None, "peak_rss_mb": r["peak_rss_mb"]})
+            out.extend(fresh_process_row("tests.bench.bench", step, n, tmp, rate=step == "run")
+                       for step in MEMORY_STEPS)
     return out
+
+
+def fresh_process_row(module: str, step: str, n: int, tmp: str, rate: bool) -> dict[str, Any]:
+    """One memory row: `python -m MODULE --child STEP N TMP` in a fresh process, which prints its
+    {wall_s, cpu_s, peak_rss_mb} as the last line of its output (`rate`: also docs/s/core)."""
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-m", module, "--child", step, str(n), tmp], check=False,
+                          capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"memory row {step!r} at {n} docs failed (exit {proc.returncode}):\n"
+                         + proc.stderr[-3000:])
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    per_core = round(n / r["cpu_s"], 1) if rate and r["cpu_s"] else None
+    return {"stage": f"memory: {step}, {n} docs (fresh process)", "docs": n, "wall_s": r["wall_s"],
+            "cpu_s": r["cpu_s"], "docs_per_s_per_core": per_core, "peak_rss_mb": r["peak_rss_mb"]}
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:

@@ -9,14 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.bench.bench import REPO, generate_corpus, iter_corpus, print_table, rss_mb
+from tests.bench.bench import REPO, fresh_process_row, generate_corpus, iter_corpus, print_table, rss_mb
 
 CARD = ("name: {name}\nlanguages: [multi]\nlicense: CC0-1.0\ncustodian: {{name: bench}}\n"
         "data: {{path: {path}, format: text}}\nstatus: {{state: active}}\n")
@@ -90,19 +89,9 @@ def memory_child(step: str, n_docs: int, root: Path) -> dict[str, Any]:
 
 def rethreshold_memory_rows(n_docs: int) -> list[dict[str, Any]]:
     """Peak RSS of a fresh process running a source, then of one re-thresholding it."""
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for step in ("run", "rethreshold"):
-            proc = subprocess.run([sys.executable, "-m", "tests.bench.ops_bench", "--child", step,
-                                   str(n_docs), tmp], check=False, capture_output=True, text=True)
-            if proc.returncode:
-                raise SystemExit(f"{step} at {n_docs} docs failed (exit {proc.returncode}):\n"
-                                 + proc.stderr[-3000:])
-            r = json.loads(proc.stdout.strip().splitlines()[-1])
-            rows.append({"stage": f"memory: {step}, {n_docs} docs (fresh process)", "docs": n_docs,
-                         "wall_s": r["wall_s"], "cpu_s": r["cpu_s"],
-                         "docs_per_s_per_core": round(n_docs / r["cpu_s"], 1) if r["cpu_s"] else None,
-                         "peak_rss_mb": r["peak_rss_mb"]})
+    with tempfile.TemporaryDirectory() as tmp:  # the run's outputs are what the re-threshold reads
+        rows = [fresh_process_row("tests.bench.ops_bench", step, n_docs, tmp, rate=True)
+                for step in ("run", "rethreshold")]
     run, again = rows
     print(f"re-threshold peak memory: {again['peak_rss_mb']} MB vs the run's {run['peak_rss_mb']} MB "
           f"({n_docs} docs, fresh processes)")

@@ -113,9 +113,9 @@ def repeat_warc(copies: int, out: Path) -> Path:
 
 
 def peak_rss_mb() -> float:
-    """This process's own peak resident set (VmHWM). Not `ru_maxrss`: on Linux a child started from the
-    bench process reports the parent's peak at fork, which hid the reader's own memory (779 MB for both
-    file sizes instead of ~43 MB)."""
+    """This process's own peak resident set (VmHWM), as `tests.bench.bench.rss_mb` measures it. Not imported
+    from there: this file also runs as a child in datatrove's environment, which has no roots. Not
+    `ru_maxrss`: a child started from the bench reports the bench's peak (779 MB for both file sizes)."""
     with open("/proc/self/status") as fh:
         for line in fh:
             if line.startswith("VmHWM:"):
