@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import secrets
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -24,11 +22,10 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from roots.core import schema
+from roots.core import publishing, schema
 from roots.core.errors import UserError
 from roots.core.util import sha256_file
 from roots.core.workspace import Workspace
-from roots.jobs.train_lm import _replace_dir
 from roots.stages import decontam
 
 FORMATS = ("jsonl", "text")
@@ -107,7 +104,7 @@ def register(
         )
     target = root_of(ws) / name
     target.parent.mkdir(parents=True, exist_ok=True)
-    work = target.parent / f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    work = publishing.temp_dir_for(target)
     work.mkdir()
     try:
         with (work / decontam.INDEX_FILE).open("wb") as fh:
@@ -128,7 +125,7 @@ def register(
         (work / decontam.REGISTRATION_FILE).write_text(
             json.dumps(registration, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
-        _replace_dir(work, target)
+        publishing.swap_into_place(work, target)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

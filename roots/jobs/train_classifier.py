@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import random
-import secrets
 import shutil
 from pathlib import Path
 from typing import Any
 
+from roots.core import publishing
 from roots.core.errors import JobError, UserError
 from roots.core.util import library_versions, sha256_file
-from roots.jobs.train_lm import _real_stderr, _replace_dir
+from roots.jobs.train_lm import _real_stderr
 from roots.stages import classifier as clf
 
 DEFAULTS: dict[str, Any] = {
@@ -102,7 +101,7 @@ def train_classifier(
     train = [f"{clf.POSITIVE} {t}" for t in pos_train] + [f"{clf.NEGATIVE} {t}" for t in neg_train]
     rng.shuffle(train)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    work = publishing.temp_dir_for(out_dir)
     work.mkdir()
     try:
         train_file = work / "train.txt"
@@ -164,7 +163,7 @@ def train_classifier(
             "versions": library_versions(("fasttext", "numpy")),
         }
         (work / clf.META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", "utf-8")
-        _replace_dir(work, out_dir)
+        publishing.swap_into_place(work, out_dir)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

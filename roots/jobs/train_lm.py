@@ -14,7 +14,6 @@ import math
 import os
 import random
 import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from roots.core import publishing
 from roots.core.errors import JobError, UserError
 from roots.core.util import library_versions, sha256_file
 from roots.stages.perplexity import (
@@ -230,7 +230,7 @@ def train_lm(
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     # Not tempfile.mkdtemp: its 0700 mode would survive the rename and hide the model from other users.
-    work = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    work = publishing.temp_dir_for(out_dir)
     work.mkdir()
     try:
         scratch = work / "scratch"
@@ -311,27 +311,11 @@ def train_lm(
         }
         (work / CALIBRATION).write_text(json.dumps(calibration, indent=2, sort_keys=True) + "\n", "utf-8")
         shutil.rmtree(scratch)
-        _replace_dir(work, out_dir)
+        publishing.swap_into_place(work, out_dir)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
     calibration["model_dir"] = str(out_dir)
     return calibration
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Move `new` to `target`, replacing an existing model directory with two renames.
-
-    `os.replace` cannot overwrite a non-empty directory, so the old one is renamed aside first;
-    between the two renames the target is briefly missing, never half-written.
-    """
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-        os.replace(new, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(new, target)
 
 
