@@ -215,15 +215,6 @@ def write_input_count(out_dir: str, name: str, paths: list[str], records: int, s
     util.write_atomically(target, lambda tmp: tmp.write_text(record))
 
 
-def read_input_counts(out_dir: Path) -> tuple[int, int, int] | None:
-    """(files, records, bytes) from the readers' count records, removing them; None if there are none."""
-    entries = read_input_records(out_dir)
-    if entries is None:
-        return None
-    return (sum(e["files"] for e in entries), sum(e["records"] for e in entries),
-            sum(e["bytes"] for e in entries))
-
-
 def read_input_records(out_dir: Path) -> list[dict[str, Any]] | None:
     """The readers' count records, one per unit of work (see `write_input_count`), removing them; None if
     there are none."""

@@ -850,8 +850,8 @@ def _execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None, started: dt
                                "published")
             shown.phase("verifying the input")
             verify_inputs(p, entries)
-            counted = (read, sum(e["records"] for e in entries), sum(e["bytes"] for e in entries))
-            records, size = counted[1], counted[2]
+            read_records = sum(e["records"] for e in entries)
+            records, size = read_records, sum(e["bytes"] for e in entries)
             if base is not None:
                 records += base.stats["documents"]["input"]
                 size += base.stats["bytes"]["in"] or 0
@@ -860,9 +860,10 @@ def _execute(p: RunPlan, ws: Workspace, beam_args: list[str] | None, started: dt
             stats = compute_stats(tmp, counters, cfg, unknown, time.perf_counter() - t0,
                                   web_source=p.card.fmt in web.FORMATS)
             if base is not None:  # the rate of what this run read, not of the documents it carried over
-                seconds = stats["timings"]["wall_seconds"]
-                stats["timings"]["documents_read"] = counted[1]
-                stats["timings"]["documents_per_second"] = round(counted[1] / seconds, 1) if seconds else None
+                timings = stats["timings"]
+                timings["documents_read"] = read_records
+                seconds = timings["wall_seconds"]
+                timings["documents_per_second"] = round(read_records / seconds, 1) if seconds else None
         docs = stats["documents"]
         if docs["input"] != docs["kept"] + docs["rejected"] + docs["quarantined"]:
             raise JobError(f"accounting check failed for {name}: input {docs['input']} != "
