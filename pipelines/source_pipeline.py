@@ -89,10 +89,10 @@ class ProcessFiles(beam.DoFn):
         size = raw_done = 0  # text bytes read (decompressed for a compressed file); raw bytes of done files
         batch: list[dict[str, Any]] = []
         due = progress.Throttle(1.0)
-        seen: dict[str, int] = {}  # each file's size as listed when the unit was made (checked by the run)
+        seen: dict[str, int] = {}  # each file's size when its reader opened it (the run checks it)
         try:
             for path, raw_size in files:
-                seen[path] = raw_size
+                seen[path] = _size_now(path, raw_size)
                 sizes: dict[str, int] = {}  # a compressed input's text bytes, so bytes in compare with out
                 problem = readers.link_problem(self.spec, path)  # a symlink leaving the data folder: not read
                 # the raw bytes: roots.io.readers recognises and decompresses gzip/bzip2/xz/zstd itself
@@ -270,6 +270,17 @@ class FinishFile(beam.DoFn):
         fragments.close()
         progress.write_report(self.out_dir, "finish", Path(path).stem, {"done": True})
         yield path
+
+
+def _size_now(path: str, listed: int) -> int:
+    """A local file's size as its reader opens it; the listed size for a remote one (Beam's match gave it).
+    The unit lists the sizes the run fingerprinted, so only a fresh look can show a file that changed."""
+    import os
+
+    try:
+        return os.stat(path).st_size if "://" not in path else listed
+    except OSError:
+        return listed
 
 
 def _position(fh: Any, default: int) -> int:

@@ -205,7 +205,7 @@ COUNTS = "_input_counts"
 def write_input_count(out_dir: str, name: str, paths: list[str], records: int, size: int,
                       file_bytes: dict[str, int] | None = None) -> None:
     """The count record of one unit of work (one input file, or several small ones packed together):
-    records read, text bytes, and `file_bytes`, each file's size as the unit listed it (the run compares
+    records read, text bytes, and `file_bytes`, each file's size when its reader opened it (the run compares
     it with the size it fingerprinted)."""
     import json
 

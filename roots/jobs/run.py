@@ -277,8 +277,8 @@ def quarantine_dangling(p: RunPlan, out_dir: Path) -> None:
 
 
 def verify_inputs(p: RunPlan, entries: list[dict[str, Any]]) -> None:
-    """Fail the run if what the readers read is not what was fingerprinted: each file's size as the
-    pipeline listed it, and each file's size and SHA-256 now, must equal the plan's. A file rewritten during
+    """Fail the run if what the readers read is not what was fingerprinted: each file's size when its
+    reader opened it, and each file's size and SHA-256 now, must equal the plan's. A file rewritten during
     the run (a download still being written, a sync) would otherwise be published as finished from a
     partial read under the old fingerprint, and `run --all` would then skip it as up to date."""
     planned = dict(p.files)
