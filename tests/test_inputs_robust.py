@@ -169,13 +169,14 @@ def test_an_error_beam_wraps_is_unwrapped_to_its_errno():
     """Inside a Beam pipeline the worker's OSError reaches the driver wrapped in a RuntimeError."""
     import apache_beam as beam
 
+    from pipelines.runner import make_pipeline
     from roots.core.errors import environment_error
 
     def write_full(_: int) -> None:
         with open("/dev/full", "w") as fh:  # every write: No space left on device
             fh.write("x" * 10)
 
-    with pytest.raises(Exception) as info, beam.Pipeline() as p:
+    with pytest.raises(Exception) as info, make_pipeline(None) as p:  # as roots runs: no Prism temp
         _ = p | beam.Create([1]) | beam.Map(write_full)
     # the write fails on close, where the system names no file: the message names the pipeline step
     message = environment_error(info.value)
