@@ -11,9 +11,16 @@ in-process FnApiRunner. So each run cost a failed network call and left an empty
 built the way the DirectRunner builds it (same options, so `--direct_num_workers` and
 `--direct_running_mode` keep working). Any other runner (`--runner=DaskRunner`, `PrismRunner`, Dataflow...)
 is Beam's own choice, untouched.
+
+A pipeline also makes a `beam-pipeline-temp*` folder when it is constructed and removes it only at the end of
+`run()`; one whose `with` body raises (a step that cannot be built) never runs, and Beam's `__exit__` leaves
+the folder behind. `make_pipeline`'s pipelines remove it then too.
 """
 
 from __future__ import annotations
+
+import shutil
+from types import TracebackType
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -21,13 +28,25 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 LOCAL_RUNNERS = frozenset({"directrunner", "direct", "switchingdirectrunner"})
 
 
+class _Pipeline(beam.Pipeline):
+    """A Beam pipeline that also removes its local temp folder when its `with` body raises."""
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc_val: BaseException | None,
+                 exc_tb: TracebackType | None) -> None:
+        try:
+            super().__exit__(exc_type, exc_val, exc_tb)
+        finally:
+            if exc_type is not None:
+                shutil.rmtree(self.local_tempdir, ignore_errors=True)
+
+
 def make_pipeline(beam_args: list[str] | None) -> beam.Pipeline:
-    """A pipeline for `beam_args` (default `--runner=DirectRunner`)."""
+    """A pipeline for `beam_args` (default `--runner=DirectRunner`); use it as a context manager."""
     options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
     name = options.view_as(StandardOptions).runner
     if name is None or str(name).lower() in LOCAL_RUNNERS:
-        return beam.Pipeline(runner=local_runner(options), options=options)
-    return beam.Pipeline(options=options)
+        return _Pipeline(runner=local_runner(options), options=options)
+    return _Pipeline(options=options)
 
 
 def local_runner(options: PipelineOptions) -> beam.runners.PipelineRunner:

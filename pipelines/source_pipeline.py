@@ -400,9 +400,7 @@ def run_pipeline(pattern: str, spec: readers.ReaderSpec, cfg: ProcessConfig, out
                  key_buckets: int | None = None) -> dict[str, int]:
     from pipelines.runner import make_pipeline
 
-    p = make_pipeline(beam_args)
-    build(p, pattern, spec, cfg, out_dir, num_shards, batch_size, dedup_cfg, key_buckets, files=files,
-          previous=previous)
-    result = p.run()
-    result.wait_until_finish()
-    return query_counters(result)
+    with make_pipeline(beam_args) as p:  # runs on leaving the block, and waits for the result
+        build(p, pattern, spec, cfg, out_dir, num_shards, batch_size, dedup_cfg, key_buckets, files=files,
+              previous=previous)
+    return query_counters(p.result)
